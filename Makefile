@@ -1,0 +1,66 @@
+# Every target bootstraps .venv when it is missing or older than pyproject.toml,
+# so a fresh clone needs only Python ≥ 3.11 and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+INBOX  ?= sample_inputs
+OUT    ?= output
+PERIOD ?=
+TODAY  ?=
+SEND   ?=
+TEMPLATES_OUT ?= template_workbooks
+
+period_opt = $(if $(PERIOD),--period $(PERIOD))
+
+.PHONY: help templates validate consolidate status email bench test lint format samples clean
+
+help:
+	@echo "make templates   [PERIOD=YYYY-MM] [OUT=template_workbooks]  生成各单位本期模板"
+	@echo "make validate    [INBOX=sample_inputs] [OUT=output]          校验回收的报表"
+	@echo "make consolidate [INBOX=sample_inputs] [PERIOD=] [OUT=output] 汇总生成市级调度表"
+	@echo "make status      [INBOX=…] [PERIOD=…]                        报送情况"
+	@echo "make email       [PERIOD=…] [OUT=output] [SEND=1]            生成（或发送）报送邮件"
+	@echo "make test | make lint | make bench | make samples"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+templates: $(STAMP)
+	$(BIN)/python -m pipeline templates $(period_opt) --out $(if $(filter command line environment,$(origin OUT)),$(OUT),$(TEMPLATES_OUT))
+
+validate: $(STAMP)
+	$(BIN)/python -m pipeline validate $(INBOX) --out $(OUT)
+
+consolidate: $(STAMP)
+	$(BIN)/python -m pipeline consolidate $(INBOX) $(period_opt) --out $(OUT)
+
+status: $(STAMP)
+	$(BIN)/python -m pipeline status $(INBOX) $(period_opt) $(if $(TODAY),--today $(TODAY))
+
+email: $(STAMP)
+	$(BIN)/python -m pipeline email $(period_opt) --out $(OUT) $(if $(SEND),--send)
+
+samples: $(STAMP)
+	$(BIN)/python -m pipeline.samples --out sample_inputs
+
+bench: $(STAMP)
+	$(BIN)/python -m pipeline.bench
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf output .pytest_cache .mypy_cache .ruff_cache
