@@ -171,13 +171,15 @@ class ProgressItemCells:
     no_cell: Cell
     label_cell: Cell
     label_merge: Merge
-    # value code -> (sub-label cell or None, input cell, input merge or None)
-    inputs: tuple[tuple[str, Cell | None, Cell, Merge | None], ...]
+    # value code -> (caption cell, input cell, input merge or None). The caption sits on the
+    # item's top row: the sub-label (次/万元, or the unit for one-value items; merged over both
+    # value columns then), or last month's accepted figure in a prefilled template.
+    inputs: tuple[tuple[str, Cell, Cell, Merge | None], ...]
 
 
 @dataclass(frozen=True)
 class ProgressLayout:
-    """附件4: items in pairs as in the seed; each item takes two rows (sub-labels, then inputs)."""
+    """附件4: items in pairs as in the seed; each item takes two rows (captions, then inputs)."""
 
     form: ProgressForm
     items: tuple[ProgressItemCells, ...]
@@ -227,11 +229,17 @@ def progress_layout(form: ProgressForm) -> ProgressLayout:
             for side, item in enumerate(section.items[pair_start : pair_start + 2]):
                 base = 1 + 4 * side  # B or F
                 top, bottom = row, row + 1
-                inputs: list[tuple[str, Cell | None, Cell, Merge | None]] = []
+                inputs: list[tuple[str, Cell, Cell, Merge | None]] = []
                 if len(item.values) == 1:
-                    cell = Cell(top, base + 2)
+                    # caption (unit, or last month's figure) spans both value columns on top,
+                    # the input spans them below
                     inputs.append(
-                        (item.values[0].code, None, cell, Merge(cell, Cell(bottom, base + 3)))
+                        (
+                            item.values[0].code,
+                            Cell(top, base + 2),
+                            Cell(bottom, base + 2),
+                            Merge(Cell(bottom, base + 2), Cell(bottom, base + 3)),
+                        )
                     )
                 else:
                     for k, v in enumerate(item.values):
