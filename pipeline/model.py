@@ -54,6 +54,8 @@ class Inspection:
     footer: dict[str, Any] = field(default_factory=dict)
     # item no -> A1 address of the row's first tick cell, for tracing
     item_cells: dict[int, str] = field(default_factory=dict)
+    # footer key -> A1 address of the value cell as found (labels may have moved)
+    footer_cells: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
