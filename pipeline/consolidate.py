@@ -1,0 +1,1319 @@
+"""Consolidation stage: validated returns in, the city's month-end model and anomaly flags out.
+
+`consolidate(returns, period)` is pure (no I/O). It keeps the latest accepted return per unit,
+period and form (receipt time, then file name) and lists the others as superseded; builds tidy
+pandas frames checked by the pandera schemas below (the contracts with pipeline.output); sums
+each unit's cumulative 附件4 figures at month end into the city figures, carrying a silent unit's
+last accepted figures forward; and raises the anomaly flags of DESIGN §8. Amounts stay Decimal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from statistics import median
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from pipeline.forms import (
+    TICKS,
+    Calendar,
+    ChecklistForm,
+    ProgressForm,
+    Unit,
+    checklist_forms,
+    ledger_form,
+    load_calendar,
+    load_forms,
+    load_units,
+    period_end,
+    period_label,
+    period_range,
+    progress_form,
+    shift_period,
+)
+from pipeline.layout import LedgerLayout, col_letter
+from pipeline.messages import CATALOGUE, make_issue
+from pipeline.model import Inspection, Return, Severity
+
+ZERO = Decimal(0)
+PROGRESS_ID = "annex4_progress"
+LEDGER_ID = "ledger"
+RECTIFIED = ("已整改待验收", "已验收销号")
+STATUS_RANK = {"整改中": 0, "已整改待验收": 1, "已验收销号": 2}
+FOUND_SELF = "企业自查"
+FOUND_DEPT = "部门检查"
+SUBMISSION_STATUSES = ("accepted", "rejected", "missing", "superseded")
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+# Robust outlier test for monthly increments (Iglewicz & Hoaglin's modified z-score).
+OUTLIER_Z = 3.5
+OUTLIER_MAD_FLOOR = Decimal(1)  # in the item's own unit (个, 家, 万元 …)
+OUTLIER_MIN_HISTORY = 2  # earlier increments of the same unit needed to judge by its history
+OUTLIER_MIN_PEERS = 5  # other units' increments this month needed to judge by peers
+
+# How 附件4 A1–A6 are counted from a unit's ledger (used in code, messages and the README).
+LEDGER_DEFINITIONS = {
+    "A1": "台账中发现方式为“企业自查”的隐患条数",
+    "A2": "台账中发现方式为“企业自查”且整改状态为“已整改待验收”或“已验收销号”的隐患条数",
+    "A3": "台账中发现方式为“部门检查”的隐患条数",
+    "A4": "台账中发现方式为“部门检查”且整改状态为“已整改待验收”或“已验收销号”的隐患条数",
+    "A5": "台账中是否挂牌督办为“是”的隐患条数（不论发现方式）",
+    "A6": "台账中挂牌督办且整改状态为“已整改待验收”或“已验收销号”的隐患条数",
+}
+
+
+class NothingToConsolidate(Exception):
+    """No accepted 附件4 return at or before the period: there is nothing to add up."""
+
+
+# --- records ---------------------------------------------------------------------------------
+
+Value = Decimal | str | None
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One anomaly flag: like an Issue, plus the unit, the item and both values compared."""
+
+    rule: str
+    severity: Severity
+    unit: str
+    item: str
+    previous: Value
+    current: Value
+    message: str
+    file: str = ""
+    sheet: str = ""
+    cell: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "unit": self.unit,
+            "item": self.item,
+            "previous": json_value(self.previous),
+            "current": json_value(self.current),
+            "message": self.message,
+            "file": self.file,
+            "sheet": self.sheet,
+            "cell": self.cell,
+        }
+
+
+def json_value(value: Value) -> int | float | str | None:
+    """A Decimal as a JSON number (int when integral); strings and None unchanged."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def fmt_decimal(value: Decimal) -> str:
+    """Plain notation without trailing zeros: Decimal('10') -> '10', Decimal('0.7001') -> '0.7001'."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+@dataclass
+class Consolidation:
+    """The consolidated model for one period; every frame has passed its pandera schema."""
+
+    period: str
+    periods: tuple[str, ...]  # first period with data … period, for trends and increments
+    units: tuple[Unit, ...]  # in report order
+    calendar: Calendar
+    progress: pd.DataFrame  # PROGRESS_SCHEMA: accepted 附件4 values, unit × period × code
+    figures: pd.DataFrame  # FIGURES_SCHEMA: month-end figures as they enter the city total
+    city: dict[str, Decimal]  # city figure per value code for `period`
+    city_trend: pd.DataFrame  # CITY_SCHEMA: city figure per period and code
+    ledger: pd.DataFrame  # LEDGER_SCHEMA: each unit's ledger as of the period end
+    checklist: pd.DataFrame  # CHECKLIST_SCHEMA: one row per inspection and item, period only
+    submissions: pd.DataFrame  # SUBMISSIONS_SCHEMA: unit × form × file for the period
+    anomalies: list[Anomaly] = field(default_factory=list)
+
+    @property
+    def due_date(self) -> dt.date:
+        return self.calendar.due_date(self.period)
+
+    def unit_figures(self, period: str | None = None) -> pd.DataFrame:
+        """The figures rows of one period (default: the consolidated period)."""
+        f = self.figures
+        return f[f["period"] == (period or self.period)]
+
+    def carried_units(self) -> list[str]:
+        rows = self.unit_figures()
+        return sorted(set(rows.loc[rows["carried"], "unit"]), key=self.unit_order)
+
+    def unit_order(self, name: str) -> int:
+        for i, u in enumerate(self.units):
+            if u.name == name:
+                return i
+        return len(self.units)
+
+
+# --- pandera schemas: the contracts between this stage and the writers ------------------------
+
+
+def _decimal_check(*, non_negative: bool) -> pa.Check:
+    def check(series: pd.Series) -> pd.Series:
+        return series.map(
+            lambda v: isinstance(v, Decimal) and v.is_finite() and (v >= 0 or not non_negative)
+        )
+
+    name = "decimal-non-negative" if non_negative else "decimal"
+    return pa.Check(check, name=name, error=f"value must be a {name} Decimal")
+
+
+def _optional_date_check() -> pa.Check:
+    return pa.Check(
+        lambda s: s.map(lambda v: v is None or isinstance(v, dt.date)),
+        name="date-or-none",
+        error="value must be a datetime.date or None",
+    )
+
+
+_PERIOD_RE = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+def _progress_schema(form: ProgressForm) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "unit": pa.Column(str),
+            "unit_code": pa.Column(str),
+            "period": pa.Column(str, pa.Check.str_matches(_PERIOD_RE)),
+            "code": pa.Column(str, pa.Check.isin(form.value_codes)),
+            "value": pa.Column(object, _decimal_check(non_negative=True)),
+            "file": pa.Column(str),
+            "sheet": pa.Column(str),
+            "cell": pa.Column(str),
+            "sha256": pa.Column(str),
+        },
+        strict=True,
+        unique=["unit", "period", "code"],
+        name="progress",
+    )
+
+
+def _figures_schema(form: ProgressForm) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "period": pa.Column(str, pa.Check.str_matches(_PERIOD_RE)),
+            "unit": pa.Column(str),
+            "unit_code": pa.Column(str),
+            "code": pa.Column(str, pa.Check.isin(form.value_codes)),
+            "value": pa.Column(object, _decimal_check(non_negative=True)),
+            "previous": pa.Column(object, _decimal_check(non_negative=True)),
+            "increment": pa.Column(object, _decimal_check(non_negative=False)),
+            "reported": pa.Column(bool),
+            "carried": pa.Column(bool),
+            "source_period": pa.Column(str),
+            "file": pa.Column(str),
+            "sheet": pa.Column(str),
+            "cell": pa.Column(str),
+            "sha256": pa.Column(str),
+        },
+        checks=[
+            pa.Check(
+                lambda df: (df["value"] - df["previous"]) == df["increment"],
+                name="increment-is-difference",
+                error="increment must equal value - previous",
+            ),
+            pa.Check(
+                lambda df: df["reported"] != df["carried"],
+                name="reported-xor-carried",
+                error="a figure is either reported this period or carried forward",
+            ),
+        ],
+        strict=True,
+        unique=["period", "unit", "code"],
+        name="figures",
+    )
+
+
+def _city_schema(form: ProgressForm) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "period": pa.Column(str, pa.Check.str_matches(_PERIOD_RE)),
+            "code": pa.Column(str, pa.Check.isin(form.value_codes)),
+            "value": pa.Column(object, _decimal_check(non_negative=True)),
+        },
+        strict=True,
+        unique=["period", "code"],
+        name="city",
+    )
+
+
+LEDGER_META = ("unit", "unit_code", "ledger_period", "carried", "file", "sha256", "_sheet", "_row")
+
+
+def _ledger_schema() -> pa.DataFrameSchema:
+    form = ledger_form()
+    columns: dict[str, pa.Column] = {
+        "unit": pa.Column(str),
+        "unit_code": pa.Column(str),
+        "ledger_period": pa.Column(str, pa.Check.str_matches(_PERIOD_RE)),
+        "carried": pa.Column(bool),
+        "file": pa.Column(str),
+        "sha256": pa.Column(str),
+        "_sheet": pa.Column(str),
+        "_row": pa.Column(int, pa.Check.ge(1)),
+        "overdue": pa.Column(bool),
+    }
+    for col in form.columns:
+        checks: list[pa.Check] = []
+        if col.type == "date":
+            checks.append(_optional_date_check())
+        elif col.choices:
+            checks.append(pa.Check.isin(col.choices))
+        columns[col.key] = pa.Column(object, checks, nullable=col.key != "hazard_id")
+    return pa.DataFrameSchema(
+        columns, strict=True, unique=["unit", "hazard_id"], name="ledger", coerce=False
+    )
+
+
+def _checklist_schema() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "unit": pa.Column(str),
+            "unit_code": pa.Column(str),
+            "period": pa.Column(str, pa.Check.str_matches(_PERIOD_RE)),
+            "form": pa.Column(str, pa.Check.isin([f.id for f in checklist_forms()])),
+            "file": pa.Column(str),
+            "sheet": pa.Column(str),
+            "subject": pa.Column(str),
+            "inspection_date": pa.Column(object, _optional_date_check(), nullable=True),
+            "item": pa.Column(int, pa.Check.ge(1)),
+            "answer": pa.Column(str, pa.Check.isin(TICKS)),
+            "hazard": pa.Column(bool),
+            "major": pa.Column(bool),
+            "cell": pa.Column(str),
+        },
+        strict=True,
+        unique=["file", "sheet", "item"],
+        name="checklist",
+    )
+
+
+def _submissions_schema() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "unit": pa.Column(str),
+            "unit_code": pa.Column(str),
+            "form": pa.Column(str, pa.Check.isin(["", *load_forms()])),
+            "period": pa.Column(str),
+            "status": pa.Column(str, pa.Check.isin(SUBMISSION_STATUSES)),
+            "late": pa.Column(bool),
+            "file": pa.Column(str),
+            "received": pa.Column(str),
+            "received_source": pa.Column(str),
+            "mtime": pa.Column(str),
+            "sha256": pa.Column(str),
+            "issues": pa.Column(int, pa.Check.ge(0)),
+            "superseded_by": pa.Column(str),
+            "note": pa.Column(str),
+        },
+        checks=[
+            pa.Check(
+                lambda df: (df["status"] != "missing") | (df["file"] == ""),
+                name="missing-has-no-file",
+                error="a missing submission names no file",
+            ),
+            pa.Check(
+                lambda df: (df["status"] == "superseded") == (df["superseded_by"] != ""),
+                name="superseded-names-winner",
+                error="exactly the superseded rows name the file that replaced them",
+            ),
+        ],
+        strict=True,
+        name="submissions",
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _naive(t: dt.datetime | None) -> dt.datetime | None:
+    """Aware times become local naive times, so receipt times always compare."""
+    if t is None or t.tzinfo is None:
+        return t
+    return t.astimezone().replace(tzinfo=None)
+
+
+def receipt_time(ret: Return) -> dt.datetime | None:
+    """When the city received the file: the receipt log's time, else the file's mtime."""
+    return _naive(ret.received or ret.mtime)
+
+
+def _receipt_key(ret: Return) -> tuple[dt.datetime, str]:
+    return (receipt_time(ret) or dt.datetime.min, ret.rel)
+
+
+def is_late(ret: Return, calendar: Calendar) -> bool:
+    """Received after the end of the due day of the return's period (the due day is on time)."""
+    t = receipt_time(ret)
+    if t is None or ret.period is None:
+        return False
+    return t.date() > calendar.due_date(ret.period)
+
+
+def _stamp(t: dt.datetime | None) -> str:
+    return "" if t is None else _naive(t).strftime("%Y-%m-%d %H:%M:%S")  # type: ignore[union-attr]
+
+
+def _clean(value: Any) -> Any:
+    """Ledger cells as plain Python values: NaN/NA -> None, Timestamps -> dates."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value
+
+
+def _text(value: Any) -> str:
+    value = _clean(value)
+    return "" if value is None else str(value).strip()
+
+
+def _norm_key(text: str) -> str:
+    return "".join(text.split())
+
+
+def _inspection_subject(insp: Inspection) -> str:
+    for key in ("project", "inspected_unit"):
+        value = insp.footer.get(key)
+        if value:
+            return str(value).strip()
+    return ""
+
+
+def _inspection_key(ret: Return, insp: Inspection) -> tuple[str, ...]:
+    """Which inspection a checklist sheet records: a resubmission repeats subject and date."""
+    subject = _norm_key(_inspection_subject(insp))
+    date = insp.footer.get("inspection_date")
+    if not subject or date is None:
+        return ("file", ret.rel, insp.sheet)
+    return ("inspection", subject, str(date))
+
+
+def _empty(columns: Sequence[str], dtypes: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(c, "object")) for c in columns})
+
+
+def _frame(
+    rows: list[dict[str, Any]], columns: Sequence[str], dtypes: dict[str, str]
+) -> pd.DataFrame:
+    if not rows:
+        return _empty(columns, dtypes)
+    # object first, so None stays None in the columns left as object (pandas would infer str)
+    df = pd.DataFrame(rows, columns=list(columns), dtype=object)
+    return df.astype({c: t for c, t in dtypes.items() if c in df.columns})
+
+
+def _str_cols(*names: str) -> dict[str, str]:
+    return dict.fromkeys(names, "str")
+
+
+# --- selection -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Selection:
+    """Which accepted returns count, and which were superseded by which."""
+
+    winners: dict[tuple[str, str, str], Return]  # (unit, period, form) -> return (附件4, ledger)
+    checklists: dict[tuple[str, str, str], list[tuple[Return, Inspection]]]
+    superseded: dict[str, str]  # rel -> rel of the return that replaced it
+
+
+def _select(accepted: Iterable[Return]) -> _Selection:
+    groups: dict[tuple[str, str, str], list[Return]] = {}
+    for ret in accepted:
+        assert ret.unit_name and ret.period and ret.form_id
+        groups.setdefault((ret.unit_name, ret.period, ret.form_id), []).append(ret)
+    winners: dict[tuple[str, str, str], Return] = {}
+    checklists: dict[tuple[str, str, str], list[tuple[Return, Inspection]]] = {}
+    superseded: dict[str, str] = {}
+    for key, rets in sorted(groups.items()):
+        rets.sort(key=_receipt_key)
+        if key[2] in (PROGRESS_ID, LEDGER_ID):
+            winners[key] = rets[-1]
+            for old in rets[:-1]:
+                superseded[old.rel] = rets[-1].rel
+            continue
+        # checklists: one file holds inspections; a later file repeating an inspection
+        # (same subject and date) replaces it; a file left with none is superseded
+        latest: dict[tuple[str, ...], tuple[Return, Inspection]] = {}
+        for ret in rets:
+            for insp in ret.inspections:
+                latest[_inspection_key(ret, insp)] = (ret, insp)
+        kept = sorted(latest.values(), key=lambda ri: (ri[0].rel, ri[1].sheet))
+        checklists[key] = kept
+        alive = {r.rel for r, _ in kept}
+        for ret in rets:
+            if ret.rel not in alive and ret.inspections:
+                replaced_by = [
+                    latest[_inspection_key(ret, i)][0].rel
+                    for i in ret.inspections
+                    if latest[_inspection_key(ret, i)][0].rel != ret.rel
+                ]
+                superseded[ret.rel] = max(replaced_by)
+    return _Selection(winners, checklists, superseded)
+
+
+# --- the stage -------------------------------------------------------------------------------
+
+
+def consolidate(
+    returns: Sequence[Return],
+    period: str | None = None,
+    *,
+    units: Sequence[Unit] | None = None,
+    calendar: Calendar | None = None,
+) -> Consolidation:
+    """Merge validated returns into the model for `period` (default: the latest accepted 附件4).
+
+    Raises NothingToConsolidate when no accepted 附件4 return exists at or before the period.
+    """
+    cal = calendar or load_calendar()
+    form = progress_form()
+    accepted = [
+        r for r in returns if r.status == "accepted" and r.form_id and r.unit_name and r.period
+    ]
+    a4_periods = sorted({r.period for r in accepted if r.form_id == PROGRESS_ID and r.period})
+    if period is None:
+        if not a4_periods:
+            raise NothingToConsolidate("no accepted 附件4 return")
+        period = a4_periods[-1]
+    usable = [p for p in a4_periods if p <= period]
+    if not usable:
+        raise NothingToConsolidate(f"no accepted 附件4 return at or before {period}")
+    accepted = [r for r in accepted if r.period and r.period <= period]
+    unit_list = _unit_list(units, accepted)
+    periods = period_range(usable[0], period)
+
+    sel = _select(accepted)
+    codes = {u.name: u.code for u in unit_list}
+    progress = _progress_frame(sel, codes, form)
+    figures = _figures_frame(sel, unit_list, periods, form)
+    city_trend = _city_frame(figures, periods, form)
+    now = city_trend[city_trend["period"] == period]
+    city: dict[str, Decimal] = dict(zip(now["code"].map(str), now["value"], strict=True))
+    ledger = _ledger_frame(sel, unit_list, period)
+    checklist = _checklist_frame(sel, codes, period)
+    submissions = _submissions_frame(returns, sel, unit_list, period, cal)
+
+    result = Consolidation(
+        period=period,
+        periods=periods,
+        units=tuple(unit_list),
+        calendar=cal,
+        progress=_progress_schema(form).validate(progress, lazy=True),
+        figures=_figures_schema(form).validate(figures, lazy=True),
+        city=city,
+        city_trend=_city_schema(form).validate(city_trend, lazy=True),
+        ledger=_ledger_schema().validate(ledger, lazy=True),
+        checklist=_checklist_schema().validate(checklist, lazy=True),
+        submissions=_submissions_schema().validate(submissions, lazy=True),
+    )
+    result.anomalies = find_anomalies(result, sel, returns)
+    return result
+
+
+def _unit_list(units: Sequence[Unit] | None, accepted: Sequence[Return]) -> list[Unit]:
+    """The configured units in order, plus any unit an accepted return names that is not listed."""
+    out = list(units if units is not None else load_units())
+    known = {u.name for u in out}
+    extra = {
+        r.unit_name: (r.unit_code or "")
+        for r in accepted
+        if r.unit_name and r.unit_name not in known
+    }
+    out += [Unit(code=code, name=name) for name, code in sorted(extra.items())]
+    return out
+
+
+def _progress_frame(sel: _Selection, codes: dict[str, str], form: ProgressForm) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for (unit, per, fid), ret in sorted(sel.winners.items()):
+        if fid != PROGRESS_ID:
+            continue
+        for code in form.value_codes:
+            sheet, cell = ret.progress_cells.get(code, ("", ""))
+            rows.append(
+                {
+                    "unit": unit,
+                    "unit_code": codes.get(unit, ret.unit_code or ""),
+                    "period": per,
+                    "code": code,
+                    "value": ret.progress.get(code, ZERO),
+                    "file": ret.rel,
+                    "sheet": sheet,
+                    "cell": cell,
+                    "sha256": ret.sha256,
+                }
+            )
+    cols = ["unit", "unit_code", "period", "code", "value", "file", "sheet", "cell", "sha256"]
+    return _frame(
+        rows,
+        cols,
+        _str_cols("unit", "unit_code", "period", "code", "file", "sheet", "cell", "sha256"),
+    )
+
+
+def _last_return(sel: _Selection, unit: str, form_id: str, at_or_before: str) -> Return | None:
+    """The winning return of the latest period ≤ `at_or_before` for the unit and form."""
+    best: Return | None = None
+    for (u, per, fid), ret in sel.winners.items():
+        if (
+            u == unit
+            and fid == form_id
+            and per <= at_or_before
+            and (best is None or per > (best.period or ""))
+        ):
+            best = ret
+    return best
+
+
+FIGURE_COLUMNS = [
+    "period",
+    "unit",
+    "unit_code",
+    "code",
+    "value",
+    "previous",
+    "increment",
+    "reported",
+    "carried",
+    "source_period",
+    "file",
+    "sheet",
+    "cell",
+    "sha256",
+]
+
+
+def _figures_frame(
+    sel: _Selection, units: Sequence[Unit], periods: Sequence[str], form: ProgressForm
+) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for unit in units:
+        previous: dict[str, Decimal] = dict.fromkeys(form.value_codes, ZERO)
+        for per in periods:
+            ret = _last_return(sel, unit.name, PROGRESS_ID, per)
+            reported = ret is not None and ret.period == per
+            for code in form.value_codes:
+                value = ret.progress.get(code, ZERO) if ret is not None else ZERO
+                sheet, cell = ret.progress_cells.get(code, ("", "")) if ret else ("", "")
+                rows.append(
+                    {
+                        "period": per,
+                        "unit": unit.name,
+                        "unit_code": unit.code,
+                        "code": code,
+                        "value": value,
+                        "previous": previous[code],
+                        "increment": value - previous[code],
+                        "reported": reported,
+                        "carried": not reported,
+                        "source_period": (ret.period or "") if ret is not None else "",
+                        "file": ret.rel if ret is not None else "",
+                        "sheet": sheet,
+                        "cell": cell,
+                        "sha256": ret.sha256 if ret is not None else "",
+                    }
+                )
+                previous[code] = value
+    dtypes = _str_cols(
+        "period", "unit", "unit_code", "code", "source_period", "file", "sheet", "cell", "sha256"
+    )
+    dtypes.update(reported="bool", carried="bool")
+    return _frame(rows, FIGURE_COLUMNS, dtypes)
+
+
+def _city_frame(figures: pd.DataFrame, periods: Sequence[str], form: ProgressForm) -> pd.DataFrame:
+    totals: dict[tuple[str, str], Decimal] = {
+        (p, c): ZERO for p in periods for c in form.value_codes
+    }
+    for per, code, value in zip(figures["period"], figures["code"], figures["value"], strict=True):
+        totals[(per, code)] += value
+    rows = [{"period": p, "code": c, "value": v} for (p, c), v in totals.items()]
+    return _frame(rows, ["period", "code", "value"], _str_cols("period", "code"))
+
+
+def _ledger_rows(ret: Return) -> list[dict[str, Any]]:
+    if ret.ledger is None or ret.ledger.empty:
+        return []
+    keys = [c.key for c in ledger_form().columns]
+    out = []
+    for rec in ret.ledger.to_dict("records"):
+        row = {k: _clean(rec.get(k)) for k in keys}
+        for key in keys:
+            if isinstance(row[key], str):
+                row[key] = row[key].strip() or None
+        row["_sheet"] = _text(rec.get("_sheet"))
+        row["_row"] = int(rec.get("_row") or 0)
+        out.append(row)
+    return out
+
+
+def _ledger_frame(sel: _Selection, units: Sequence[Unit], period: str) -> pd.DataFrame:
+    keys = [c.key for c in ledger_form().columns]
+    end = period_end(period)
+    rows: list[dict[str, Any]] = []
+    for unit in units:
+        ret = _last_return(sel, unit.name, LEDGER_ID, period)
+        if ret is None:
+            continue
+        for row in _ledger_rows(ret):
+            deadline = row.get("deadline")
+            row.update(
+                unit=unit.name,
+                unit_code=unit.code,
+                ledger_period=ret.period or "",
+                carried=ret.period != period,
+                file=ret.rel,
+                sha256=ret.sha256,
+                overdue=bool(
+                    row.get("status") == "整改中"
+                    and isinstance(deadline, dt.date)
+                    and deadline < end
+                ),
+            )
+            rows.append(row)
+    cols = [*LEDGER_META, "overdue", *keys]
+    dtypes = _str_cols("unit", "unit_code", "ledger_period", "file", "sha256", "_sheet")
+    dtypes.update(carried="bool", overdue="bool", _row="int64")
+    return _frame(rows, cols, dtypes)
+
+
+CHECKLIST_COLUMNS = [
+    "unit",
+    "unit_code",
+    "period",
+    "form",
+    "file",
+    "sheet",
+    "subject",
+    "inspection_date",
+    "item",
+    "answer",
+    "hazard",
+    "major",
+    "cell",
+]
+
+
+def _checklist_frame(sel: _Selection, codes: dict[str, str], period: str) -> pd.DataFrame:
+    forms = {f.id: f for f in checklist_forms()}
+    rows: list[dict[str, Any]] = []
+    for (unit, per, fid), kept in sorted(sel.checklists.items()):
+        if per != period or fid not in forms:
+            continue
+        cform: ChecklistForm = forms[fid]
+        for ret, insp in kept:
+            date = insp.footer.get("inspection_date")
+            for no, answer in sorted(insp.answers.items()):
+                try:
+                    item = cform.item(no)
+                except KeyError:
+                    continue
+                hazard = answer == item.hazard_answer
+                details = insp.details.get(no) or {}
+                rows.append(
+                    {
+                        "unit": unit,
+                        "unit_code": codes.get(unit, ""),
+                        "period": per,
+                        "form": fid,
+                        "file": ret.rel,
+                        "sheet": insp.sheet,
+                        "subject": _inspection_subject(insp),
+                        "inspection_date": date if isinstance(date, dt.date) else None,
+                        "item": no,
+                        "answer": answer,
+                        "hazard": hazard,
+                        "major": bool(hazard and details.get("major") == "是"),
+                        "cell": insp.item_cells.get(no, ""),
+                    }
+                )
+    dtypes = _str_cols(
+        "unit", "unit_code", "period", "form", "file", "sheet", "subject", "answer", "cell"
+    )
+    dtypes.update(item="int64", hazard="bool", major="bool")
+    return _frame(rows, CHECKLIST_COLUMNS, dtypes)
+
+
+SUBMISSION_COLUMNS = [
+    "unit",
+    "unit_code",
+    "form",
+    "period",
+    "status",
+    "late",
+    "file",
+    "received",
+    "received_source",
+    "mtime",
+    "sha256",
+    "issues",
+    "superseded_by",
+    "note",
+]
+
+
+def _submissions_frame(
+    returns: Sequence[Return],
+    sel: _Selection,
+    units: Sequence[Unit],
+    period: str,
+    cal: Calendar,
+) -> pd.DataFrame:
+    """One row per file of the period (accepted, rejected, superseded), one per missing form."""
+    order = {u.name: i for i, u in enumerate(units)}
+    form_ids = list(load_forms())
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for ret in returns:
+        if ret.status == "ignored":
+            continue
+        if ret.period not in (period, None):
+            continue
+        if ret.status == "accepted" and not (ret.form_id and ret.unit_name and ret.period):
+            continue
+        unit_name = ret.unit_name or ""
+        fid = ret.form_id or ""
+        status: str = ret.status
+        superseded_by = sel.superseded.get(ret.rel, "") if status == "accepted" else ""
+        if superseded_by:
+            status = "superseded"
+        if status == "rejected":
+            first = ret.errors[0].message if ret.errors else ""
+            note = first
+        elif superseded_by:
+            note = f"已被 {superseded_by} 替代"
+        else:
+            note = ""
+        rows.append(
+            {
+                "unit": unit_name,
+                "unit_code": ret.unit_code or "",
+                "form": fid if fid in form_ids else "",
+                "period": ret.period or "",
+                "status": status,
+                "late": is_late(ret, cal),
+                "file": ret.rel,
+                "received": _stamp(receipt_time(ret)),
+                "received_source": ret.received_source or "",
+                "mtime": _stamp(ret.mtime),
+                "sha256": ret.sha256,
+                "issues": len(ret.issues),
+                "superseded_by": superseded_by,
+                "note": note,
+            }
+        )
+        seen.add((unit_name, fid))
+    for unit in units:
+        for fid in form_ids:
+            if (unit.name, fid) not in seen:
+                rows.append(
+                    {
+                        "unit": unit.name,
+                        "unit_code": unit.code,
+                        "form": fid,
+                        "period": period,
+                        "status": "missing",
+                        "late": False,
+                        "file": "",
+                        "received": "",
+                        "received_source": "",
+                        "mtime": "",
+                        "sha256": "",
+                        "issues": 0,
+                        "superseded_by": "",
+                        "note": "",
+                    }
+                )
+    status_rank = {s: i for i, s in enumerate(SUBMISSION_STATUSES)}
+    rows.sort(
+        key=lambda r: (
+            order.get(r["unit"], len(order)),
+            r["unit"],
+            form_ids.index(r["form"]) if r["form"] in form_ids else len(form_ids),
+            status_rank[r["status"]],
+            r["file"],
+        )
+    )
+    dtypes = _str_cols(*(c for c in SUBMISSION_COLUMNS if c not in ("late", "issues")))
+    dtypes.update(late="bool", issues="int64")
+    return _frame(rows, SUBMISSION_COLUMNS, dtypes)
+
+
+# --- anomalies -------------------------------------------------------------------------------
+
+
+def _flag(
+    code: str,
+    unit: str,
+    item: str = "",
+    previous: Value = None,
+    current: Value = None,
+    *,
+    file: str = "",
+    sheet: str = "",
+    cell: str = "",
+    **fields: Any,
+) -> Anomaly:
+    shown_previous = fmt_decimal(previous) if isinstance(previous, Decimal) else previous
+    shown_current = fmt_decimal(current) if isinstance(current, Decimal) else current
+    issue = make_issue(
+        code,
+        file=file,
+        sheet=sheet,
+        cell=cell,
+        value=shown_current,
+        unit=unit,
+        item=item,
+        previous=shown_previous,
+        current=shown_current,
+        **fields,
+    )
+    return Anomaly(
+        rule=code,
+        severity=issue.severity,
+        unit=unit,
+        item=item,
+        previous=previous,
+        current=current,
+        message=issue.message,
+        file=file,
+        sheet=sheet,
+        cell=cell,
+    )
+
+
+def _modified_z(x: Decimal, sample: Sequence[Decimal]) -> tuple[float, Decimal, Decimal]:
+    """(z, median, MAD): 0.6745·(x − median)/max(MAD, floor); robust to the outliers it seeks."""
+    med = Decimal(median(sample))
+    mad = Decimal(median([abs(s - med) for s in sample]))
+    scale = max(mad, OUTLIER_MAD_FLOOR)
+    return 0.6745 * float(x - med) / float(scale), med, mad
+
+
+def find_anomalies(
+    result: Consolidation, sel: _Selection, returns: Sequence[Return]
+) -> list[Anomaly]:
+    """Every anomaly flag of DESIGN §8 for the period, in a stable order."""
+    form = progress_form()
+    period = result.period
+    label = period_label(period)
+    prev_period = shift_period(period, -1)
+    flags: list[Anomaly] = []
+    labels = {v.code: form.item_of(v.code).label for v in form.values}
+    fig = result.figures
+    # period -> unit -> code -> row (value, increment, reported, file, sheet, cell)
+    by: dict[str, dict[str, dict[str, Any]]] = {}
+    for rec in fig.to_dict("records"):
+        by.setdefault(rec["period"], {}).setdefault(rec["unit"], {})[rec["code"]] = rec
+
+    rejected_files: dict[tuple[str, str], list[str]] = {}
+    for ret in returns:
+        if ret.status == "rejected" and ret.unit_name and ret.period == period and ret.form_id:
+            rejected_files.setdefault((ret.unit_name, ret.form_id), []).append(ret.rel)
+
+    def reason(unit: str, fid: str) -> str:
+        files = sorted(rejected_files.get((unit, fid), []))
+        return f"（报送的 {'、'.join(files)} 未通过校验，已退回）" if files else ""
+
+    for unit in result.units:
+        rows = by[period][unit.name]
+        first = next(iter(rows.values()))
+        # a unit without an accepted 附件4 for the period: carried forward
+        if first["carried"]:
+            if first["source_period"]:
+                source = f"{period_label(first['source_period'])}的累计数（{first['file']}）"
+            else:
+                source = "——此前从未报送，按0计入"
+            flags.append(
+                _flag(
+                    "unit-not-reported",
+                    unit.name,
+                    previous=None,
+                    current=None,
+                    file=first["file"],
+                    period_label=label,
+                    reason=reason(unit.name, PROGRESS_ID),
+                    source=source,
+                )
+            )
+        ledger_ret = _last_return(sel, unit.name, LEDGER_ID, period)
+        if ledger_ret is None or ledger_ret.period != period:
+            source = (
+                f"汇总沿用其{period_label(ledger_ret.period or '')}的台账（{ledger_ret.rel}）"
+                if ledger_ret is not None
+                else "此前也从未报送台账"
+            )
+            flags.append(
+                _flag(
+                    "ledger-not-reported",
+                    unit.name,
+                    file=ledger_ret.rel if ledger_ret is not None else "",
+                    period_label=label,
+                    reason=reason(unit.name, LEDGER_ID),
+                    source=source,
+                )
+            )
+        if first["carried"]:
+            continue
+        ret = sel.winners[(unit.name, period, PROGRESS_ID)]
+        prev_ret = _last_return(sel, unit.name, PROGRESS_ID, prev_period)
+        if prev_ret is not None:
+            prev_label = period_label(prev_ret.period or "")
+            for code in form.value_codes:
+                rec = rows[code]
+                if rec["value"] < rec["previous"]:
+                    flags.append(
+                        _flag(
+                            "cumulative-decreased",
+                            unit.name,
+                            code,
+                            rec["previous"],
+                            rec["value"],
+                            file=rec["file"],
+                            sheet=rec["sheet"],
+                            cell=rec["cell"],
+                            label=labels[code],
+                            prev_period_label=prev_label,
+                        )
+                    )
+            values = [rows[c]["value"] for c in form.value_codes]
+            before = [rows[c]["previous"] for c in form.value_codes]
+            if values == before and any(v != 0 for v in values):
+                sheet = next((s for s, _ in ret.progress_cells.values()), "")
+                flags.append(
+                    _flag(
+                        "return-identical",
+                        unit.name,
+                        file=ret.rel,
+                        sheet=sheet,
+                        period_label=label,
+                        prev_period_label=prev_label,
+                        count=len(values),
+                    )
+                )
+        flags += _outlier_flags(result, by, unit.name, labels)
+        flags += _ledger_mismatch_flags(sel, unit.name, rows, ledger_ret, period, labels)
+    flags += _ledger_flags(result, sel)
+    flags += _late_flags(result, sel)
+    flags += _checklist_major_flags(result)
+    return _sorted_flags(flags, result)
+
+
+def _monthly_increments(
+    by: dict[str, dict[str, dict[str, Any]]], periods: Sequence[str], unit: str, code: str
+) -> dict[str, Decimal]:
+    """The unit's increments for months it reported, where the month before was reported too
+    (or was the campaign start), so a catch-up after a silent month does not count as one."""
+    out: dict[str, Decimal] = {}
+    for i, per in enumerate(periods):
+        rec = by[per][unit][code]
+        if not rec["reported"]:
+            continue
+        if i > 0 and not by[periods[i - 1]][unit][code]["reported"]:
+            continue
+        out[per] = rec["increment"]
+    return out
+
+
+def _outlier_flags(
+    result: Consolidation,
+    by: dict[str, dict[str, dict[str, Any]]],
+    unit: str,
+    labels: dict[str, str],
+) -> list[Anomaly]:
+    period = result.period
+    flags = []
+    for code in progress_form().value_codes:
+        own = _monthly_increments(by, result.periods, unit, code)
+        if period not in own:
+            continue
+        x = own.pop(period)
+        if x <= 0:
+            continue
+        history = [own[p] for p in sorted(own)]
+        peers = []
+        for other in result.units:
+            if other.name == unit:
+                continue
+            incs = _monthly_increments(by, result.periods[-2:], other.name, code)
+            if period in incs:
+                peers.append(incs[period])
+        bases = []
+        zs = []
+        if len(history) >= OUTLIER_MIN_HISTORY:
+            z, med, mad = _modified_z(x, history)
+            zs.append(z)
+            bases.append(
+                f"本单位以往各月新增为 {'、'.join(fmt_decimal(h) for h in history)}"
+                f"（中位数 {fmt_decimal(med)}，MAD {fmt_decimal(mad)}，z = {z:.1f}）"
+            )
+        if len(peers) >= OUTLIER_MIN_PEERS:
+            z, med, mad = _modified_z(x, peers)
+            zs.append(z)
+            bases.append(
+                f"同月其他 {len(peers)} 个单位新增的中位数为 {fmt_decimal(med)}"
+                f"（MAD {fmt_decimal(mad)}，z = {z:.1f}）"
+            )
+        if zs and all(z > OUTLIER_Z for z in zs):
+            rec = by[period][unit][code]
+            flags.append(
+                _flag(
+                    "increment-outlier",
+                    unit,
+                    code,
+                    rec["previous"],
+                    x,
+                    file=rec["file"],
+                    sheet=rec["sheet"],
+                    cell=rec["cell"],
+                    label=labels[code],
+                    basis="；".join(bases),
+                    floor=fmt_decimal(OUTLIER_MAD_FLOOR),
+                    threshold=OUTLIER_Z,
+                )
+            )
+    return flags
+
+
+def ledger_counts(ledger: pd.DataFrame | None) -> dict[str, Decimal]:
+    """附件4 A1–A6 as counted from one unit's ledger (see LEDGER_DEFINITIONS)."""
+    if ledger is None or ledger.empty:
+        return dict.fromkeys(LEDGER_DEFINITIONS, ZERO)
+    found = ledger["found_by"].map(_text)
+    rectified = ledger["status"].map(_text).isin(RECTIFIED)
+    supervised = ledger["supervised"].map(_text) == "是"
+    counts = {
+        "A1": found == FOUND_SELF,
+        "A2": (found == FOUND_SELF) & rectified,
+        "A3": found == FOUND_DEPT,
+        "A4": (found == FOUND_DEPT) & rectified,
+        "A5": supervised,
+        "A6": supervised & rectified,
+    }
+    return {code: Decimal(int(mask.sum())) for code, mask in counts.items()}
+
+
+def _ledger_mismatch_flags(
+    sel: _Selection,
+    unit: str,
+    rows: dict[str, dict[str, Any]],
+    ledger_ret: Return | None,
+    period: str,
+    labels: dict[str, str],
+) -> list[Anomaly]:
+    """Compared only when both the 附件4 and the ledger of the period were reported."""
+    if ledger_ret is None or ledger_ret.period != period:
+        return []
+    derived = ledger_counts(ledger_ret.ledger)
+    flags = []
+    for code, expected in derived.items():
+        rec = rows[code]
+        if rec["value"] != expected:
+            flags.append(
+                _flag(
+                    "ledger-mismatch",
+                    unit,
+                    code,
+                    expected,
+                    rec["value"],
+                    file=rec["file"],
+                    sheet=rec["sheet"],
+                    cell=rec["cell"],
+                    label=labels[code],
+                    ledger_file=ledger_ret.rel,
+                    definition=LEDGER_DEFINITIONS[code],
+                )
+            )
+    return flags
+
+
+def _ledger_cell(key: str, row: int) -> str:
+    return f"{col_letter(LedgerLayout(ledger_form()).col(key))}{row}" if row else ""
+
+
+def _ledger_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
+    """Overdue hazards in the merged ledger; rows vanished or gone backwards since last month."""
+    period = result.period
+    end = period_end(period)
+    flags = []
+    for rec in result.ledger[result.ledger["overdue"]].to_dict("records"):
+        deadline: dt.date = rec["deadline"]
+        flags.append(
+            _flag(
+                "ledger-overdue",
+                rec["unit"],
+                str(rec["hazard_id"]),
+                deadline.isoformat(),
+                rec["status"],
+                file=rec["file"],
+                sheet=rec["_sheet"],
+                cell=_ledger_cell("deadline", rec["_row"]),
+                hazard_id=rec["hazard_id"],
+                enterprise=rec.get("enterprise") or "",
+                deadline=deadline.isoformat(),
+                period_end=end.isoformat(),
+                status=rec["status"],
+                days=(end - deadline).days,
+            )
+        )
+    for unit in result.units:
+        current = sel.winners.get((unit.name, period, LEDGER_ID))
+        if current is None:
+            continue
+        before = _last_return(sel, unit.name, LEDGER_ID, shift_period(period, -1))
+        if before is None:
+            continue
+        now_rows = {str(r["hazard_id"]): r for r in _ledger_rows(current) if r["hazard_id"]}
+        labels = {
+            "period_label": period_label(period),
+            "prev_period_label": period_label(before.period or ""),
+        }
+        for old in _ledger_rows(before):
+            hid = str(old["hazard_id"] or "")
+            if not hid:
+                continue
+            new = now_rows.get(hid)
+            if new is None:
+                flags.append(
+                    _flag(
+                        "ledger-row-vanished",
+                        unit.name,
+                        hid,
+                        old.get("status"),
+                        None,
+                        file=before.rel,
+                        sheet=old["_sheet"],
+                        cell=_ledger_cell("hazard_id", old["_row"]),
+                        hazard_id=hid,
+                        enterprise=old.get("enterprise") or "",
+                        **labels,
+                    )
+                )
+                continue
+            was, now = old.get("status"), new.get("status")
+            if STATUS_RANK.get(now or "", 99) < STATUS_RANK.get(was or "", -1):
+                flags.append(
+                    _flag(
+                        "ledger-status-regressed",
+                        unit.name,
+                        hid,
+                        was,
+                        now,
+                        file=current.rel,
+                        sheet=new["_sheet"],
+                        cell=_ledger_cell("status", new["_row"]),
+                        hazard_id=hid,
+                        enterprise=new.get("enterprise") or "",
+                        **labels,
+                    )
+                )
+    return flags
+
+
+def _late_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
+    """Every return of the period that counts (not superseded) and arrived after the due day."""
+    cal = result.calendar
+    period = result.period
+    forms = load_forms()
+    counted: list[Return] = [r for (_, p, _), r in sel.winners.items() if p == period]
+    for (_, p, _), kept in sel.checklists.items():
+        if p == period:
+            counted += list({r.rel: r for r, _ in kept}.values())
+    flags = []
+    source_names = {"log": "收件登记", "mtime": "文件修改时间", "": "文件修改时间"}
+    for ret in sorted(counted, key=lambda r: r.rel):
+        if not is_late(ret, cal):
+            continue
+        received = receipt_time(ret)
+        flags.append(
+            _flag(
+                "return-late",
+                ret.unit_name or "",
+                previous=cal.due_date(period).isoformat(),
+                current=_stamp(received),
+                file=ret.rel,
+                form_name=forms[ret.form_id or ""].short_name if ret.form_id in forms else "",
+                period_label=period_label(period),
+                due=cal.due_date(period).isoformat(),
+                received=_stamp(received),
+                received_source=source_names[ret.received_source],
+            )
+        )
+    return flags
+
+
+def _checklist_major_flags(result: Consolidation) -> list[Anomaly]:
+    """Department checklists (附件2) with more major hazards than the month's 部门检查 ledger rows."""
+    period = result.period
+    start = period_end(shift_period(period, -1)) + dt.timedelta(days=1)
+    end = period_end(period)
+    chk = result.checklist
+    majors = chk[(chk["form"] == "annex2_construction") & chk["major"]]
+    if majors.empty:
+        return []
+    led = result.ledger
+    flags = []
+    for unit in result.units:
+        mine = majors[majors["unit"] == unit.name]
+        if mine.empty:
+            continue
+        rows = led[led["unit"] == unit.name]
+        dates = rows["found_date"].map(_clean)
+        in_month = dates.map(lambda d: isinstance(d, dt.date) and start <= d <= end)
+        count = int(((rows["found_by"].map(_text) == FOUND_DEPT) & in_month).sum())
+        if len(mine) > count:
+            files = sorted(set(mine["file"]))
+            shown = "、".join(files[:3]) + (f" 等 {len(files)} 个文件" if len(files) > 3 else "")
+            flags.append(
+                _flag(
+                    "checklist-major-exceeds-ledger",
+                    unit.name,
+                    previous=Decimal(count),
+                    current=Decimal(len(mine)),
+                    file=files[0],
+                    sheet=str(mine["sheet"].iloc[0]),
+                    cell=str(mine["cell"].iloc[0]),
+                    period_label=period_label(period),
+                    files=shown,
+                )
+            )
+    return flags
+
+
+def _sorted_flags(flags: list[Anomaly], result: Consolidation) -> list[Anomaly]:
+    rule_order = {code: i for i, code in enumerate(CATALOGUE)}
+    codes = progress_form().value_codes
+    return sorted(
+        flags,
+        key=lambda a: (
+            SEVERITY_ORDER[a.severity],
+            rule_order.get(a.rule, len(rule_order)),
+            result.unit_order(a.unit),
+            a.unit,
+            codes.index(a.item) if a.item in codes else len(codes),
+            a.item,
+            a.file,
+            a.cell,
+        ),
+    )
