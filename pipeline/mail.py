@@ -1,0 +1,759 @@
+"""Email for the monthly cycle: the output workbook and reminder drafts as .eml, and SMTP sending.
+
+Nothing here sends anything unless `send_message` is called (the CLI does so only under
+`--send`). Messages are built with the standard `email` package: Chinese subjects are RFC 2047
+encoded, attachment file names RFC 2231 encoded, bodies base64 so any relay accepts them. The
+saved .eml bytes are deterministic (no Date, a boundary derived from the content) and carry
+`X-Unsent: 1`, so Outlook and Thunderbird open them as drafts ready to send.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import os
+import smtplib
+import socket
+import ssl
+import tempfile
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline.forms import (
+    Calendar,
+    Form,
+    LedgerForm,
+    ProgressForm,
+    Unit,
+    period_end,
+    period_label,
+)
+
+Security = Literal["starttls", "ssl", "none"]
+SECURITIES: tuple[Security, ...] = ("starttls", "ssl", "none")
+DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
+HEADLINE_CODES = ("A1", "A2", "A3", "A4", "A5", "A6")
+
+# setting -> environment variable; the environment wins over the config file
+ENV_VARS: dict[str, str] = {
+    "host": "FZ_SMTP_HOST",
+    "port": "FZ_SMTP_PORT",
+    "security": "FZ_SMTP_SECURITY",
+    "user": "FZ_SMTP_USER",
+    "password": "FZ_SMTP_PASSWORD",
+    "sender": "FZ_MAIL_FROM",
+    "to": "FZ_MAIL_TO",
+}
+# config-file key -> setting (TOML keys, at top level or under [smtp])
+_CONFIG_KEYS: dict[str, str] = {
+    "host": "host",
+    "port": "port",
+    "security": "security",
+    "user": "user",
+    "password": "password",
+    "from": "sender",
+    "to": "to",
+    "timeout": "timeout",
+}
+
+MIME_TYPES: dict[str, tuple[str, str]] = {
+    ".xlsx": ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ".xlsm": ("application", "vnd.ms-excel.sheet.macroEnabled.12"),
+    ".xls": ("application", "vnd.ms-excel"),
+    ".ods": ("application", "vnd.oasis.opendocument.spreadsheet"),
+    ".csv": ("text", "csv"),
+}
+
+
+class MailError(Exception):
+    """A mail problem the user can fix; str(exc) is the Chinese message to show."""
+
+
+class MailConfigError(MailError):
+    """SMTP settings are missing or malformed."""
+
+
+class SendError(MailError):
+    """The SMTP conversation failed (connection, TLS, authentication, refusal)."""
+
+
+# --- addresses -------------------------------------------------------------------------------
+
+
+def parse_address(text: str, display_name: str = "") -> Address | None:
+    """'a@b.cn' -> Address; None when `text` is not a plain, valid address."""
+    text = text.strip()
+    if not text or text.count("@") != 1 or any(ch.isspace() for ch in text):
+        return None
+    local, _, domain = text.partition("@")
+    if not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
+        return None
+    try:
+        return Address(display_name=display_name, addr_spec=text)
+    except (ValueError, IndexError):
+        return None
+
+
+def split_addresses(text: str | Sequence[str]) -> tuple[str, ...]:
+    """'a@x.cn, b@y.cn; c@z.cn' (or a list of such) -> ('a@x.cn', 'b@y.cn', 'c@z.cn')."""
+    items = [text] if isinstance(text, str) else list(text)
+    out: list[str] = []
+    for item in items:
+        for part in str(item).replace(";", ",").replace("，", ",").replace("；", ",").split(","):
+            if part.strip():
+                out.append(part.strip())
+    return tuple(out)
+
+
+def _checked(addresses: Sequence[str], what: str) -> list[Address]:
+    out = []
+    for text in addresses:
+        addr = parse_address(text)
+        if addr is None:
+            raise MailConfigError(f"{what}地址格式有误：{text!r}（应为 name@example.com 的形式）。")
+        out.append(addr)
+    return out
+
+
+# --- building messages -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attached file: the name the recipient sees, its bytes and MIME type."""
+
+    filename: str
+    data: bytes
+    mime: tuple[str, str] = ("application", "octet-stream")
+
+    @classmethod
+    def from_path(cls, path: Path, filename: str | None = None) -> Attachment:
+        name = filename or path.name
+        mime = MIME_TYPES.get(Path(name).suffix.lower(), ("application", "octet-stream"))
+        return cls(filename=name, data=path.read_bytes(), mime=mime)
+
+
+def build_message(
+    *,
+    sender: Address | str,
+    to: Sequence[Address | str],
+    subject: str,
+    body: str,
+    attachments: Sequence[Attachment] = (),
+) -> EmailMessage:
+    """A draft message (X-Unsent: 1, no Date) with a plain-text Chinese body and attachments.
+
+    `to` may be empty: the draft is then addressed by hand before sending.
+    """
+    msg = EmailMessage(policy=policy.SMTP)
+    if sender:
+        msg["From"] = sender
+    if to:
+        msg["To"] = list(to)
+    msg["Subject"] = subject
+    msg["X-Unsent"] = "1"
+    msg.set_content(body, subtype="plain", charset="utf-8", cte="base64")
+    for att in attachments:
+        maintype, subtype = att.mime
+        msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=att.filename)
+    _freeze_boundary(msg)
+    return msg
+
+
+def _freeze_boundary(msg: EmailMessage) -> None:
+    """Give multipart messages a boundary derived from their content, so bytes are reproducible."""
+    if not msg.is_multipart():
+        return
+    digest = hashlib.sha256()
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        digest.update(str(part.get("Content-Type", "")).encode("utf-8"))
+        digest.update(str(part.get("Content-Disposition", "")).encode("utf-8"))
+        payload = part.get_payload(decode=True)
+        digest.update(payload if isinstance(payload, bytes) else b"")
+    # "=_" cannot occur in base64 or quoted-printable text, so the boundary never collides
+    msg.set_boundary(f"=_fz_{digest.hexdigest()[:40]}")
+
+
+def message_bytes(msg: EmailMessage) -> bytes:
+    """The message as RFC 5322 bytes with CRLF line ends (how .eml files are stored)."""
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def write_eml(msg: EmailMessage, path: Path) -> Path:
+    """Write `msg` to `path` atomically (temp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(message_bytes(msg))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def form_display(form: Form) -> str:
+    """How a form is named in Chinese text: '附件4《进展情况调度表》', '《重大事故隐患台账》'."""
+    annex = form.annex if form.annex.startswith("附件") else ""
+    return f"{annex}《{form.short_name}》"
+
+
+def date_label(day: dt.date) -> str:
+    """2023-08-01 -> '2023年8月1日'."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def days_left_text(days_left: int) -> str:
+    """0 -> '今天截止', 3 -> '还剩 3 天', -2 -> '已逾期 2 天'."""
+    if days_left > 0:
+        return f"还剩 {days_left} 天"
+    if days_left == 0:
+        return "今天截止（当天报送仍算按时）"
+    return f"已逾期 {-days_left} 天"
+
+
+# --- the output workbook ---------------------------------------------------------------------
+
+
+def output_workbook_name(form: ProgressForm, period: str) -> str:
+    """'福州市重大事故隐患专项排查整治2023行动进展情况调度表_2023年7月.xlsx'."""
+    return f"{form.title.replace(' ', '')}_{period_label(period)}.xlsx"
+
+
+def find_output_workbooks(
+    out_dir: Path, form: ProgressForm, periods: Sequence[str]
+) -> dict[str, Path]:
+    """period -> output workbook path, for the periods whose workbook exists in `out_dir`."""
+    found = {}
+    for period in periods:
+        path = out_dir / output_workbook_name(form, period)
+        if path.is_file():
+            found[period] = path
+    return found
+
+
+def _as_decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float | Decimal):
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:
+            return None
+    return None
+
+
+def headline_totals(workbook: Path, form: ProgressForm) -> dict[str, Decimal]:
+    """A1–A6 as the output workbook's 调度表 sheet shows them.
+
+    Each item's number is found next to its label (the seed's layout puts the input cell to the
+    right of the label, on the label's second row), so the reading does not depend on the exact
+    row numbers of the sheet. Raises MailError when the sheet or a figure cannot be found.
+    """
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(workbook, read_only=False, data_only=True)
+    except Exception as exc:  # any corrupt-file error from openpyxl/zipfile
+        raise MailError(f"无法打开汇总表 {workbook}：{exc}") from None
+    try:
+        if form.sheet_name not in wb.sheetnames:
+            raise MailError(f"汇总表 {workbook.name} 中没有“{form.sheet_name}”工作表。")
+        ws = wb[form.sheet_name]
+        labels = {form.item_of(code).label: code for code in HEADLINE_CODES}
+        totals: dict[str, Decimal] = {}
+        for row in ws.iter_rows():
+            for cell in row:
+                code = labels.get(str(cell.value).strip()) if isinstance(cell.value, str) else None
+                if code is None or code in totals:
+                    continue
+                r, c = cell.row, cell.column
+                assert isinstance(r, int) and isinstance(c, int)
+                for rr, cc in ((r + 1, c + 1), (r, c + 1), (r + 1, c + 2), (r, c + 2)):
+                    value = _as_decimal(ws.cell(rr, cc).value)
+                    if value is not None:
+                        totals[code] = value
+                        break
+        missing = [code for code in HEADLINE_CODES if code not in totals]
+        if missing:
+            raise MailError(
+                f"汇总表 {workbook.name} 的“{form.sheet_name}”中找不到 {'、'.join(missing)} 的数字，"
+                "请重新运行 make consolidate。"
+            )
+        return totals
+    finally:
+        wb.close()
+
+
+def _number(value: Decimal) -> str:
+    text = format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    return text
+
+
+def output_email(
+    workbook: Path,
+    period: str,
+    *,
+    form: ProgressForm,
+    calendar: Calendar,
+    totals: Mapping[str, Decimal],
+    sender: Address | str,
+    to: Sequence[Address | str] = (),
+) -> EmailMessage:
+    """The city's 调度表 for `period` as a message: headline A1–A6 in the body, workbook attached."""
+    label = period_label(period)
+    end = date_label(period_end(period))
+    subject = f"{form.title.replace(' ', '')}（{label}，截至{end}累计）"
+    lines = [
+        "您好！",
+        "",
+        f"现报送{calendar.campaign}《{form.short_name}》（{label}），"
+        f"为截至{end}的累计情况，详见附件。",
+        "",
+        "主要数据（总体情况）：",
+    ]
+    for code in HEADLINE_CODES:
+        item = form.item_of(code)
+        lines.append(f"  {item.no}. {item.label}：{_number(totals[code])}")
+    lines += [
+        "",
+        f"附件：{workbook.name}",
+        "",
+        calendar.city_unit,
+    ]
+    return build_message(
+        sender=sender,
+        to=to,
+        subject=subject,
+        body="\n".join(lines) + "\n",
+        attachments=[Attachment.from_path(workbook)],
+    )
+
+
+# --- reminders (催报 / 退回修改) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssueLine:
+    """One validation problem as a reminder lists it."""
+
+    sheet: str
+    cell: str
+    message: str
+    rule: str = ""
+
+
+@dataclass
+class Reminder:
+    """One draft to one unit about one form: missing (催报) or rejected (退回修改)."""
+
+    unit: Unit
+    form: Form
+    period: str
+    kind: Literal["missing", "rejected"]
+    due: dt.date
+    today: dt.date
+    file: str = ""  # the rejected return, as named in the inbox
+    issues: list[IssueLine] = field(default_factory=list)
+    attachment: Path | None = None
+    attachment_name: str = ""
+
+    @property
+    def days_left(self) -> int:
+        return (self.due - self.today).days
+
+    @property
+    def address(self) -> Address | None:
+        return parse_address(self.unit.contact_email, self.unit.contact_name or self.unit.name)
+
+
+def reminder_subject(rem: Reminder) -> str:
+    tag = "催报" if rem.kind == "missing" else "退回修改"
+    what = "尚未报送" if rem.kind == "missing" else "未通过校验，请修改后重新报送"
+    return f"【{tag}】{rem.unit.name} {period_label(rem.period)} {form_display(rem.form)}{what}"
+
+
+def reminder_body(rem: Reminder, calendar: Calendar) -> str:
+    """The Chinese text of a reminder: what is missing or wrong, the deadline and days left."""
+    label = period_label(rem.period)
+    greeting = f"{rem.unit.name}建设局" if rem.unit.kind in ("区", "县", "市") else rem.unit.name
+    if rem.unit.contact_name:
+        greeting += f" {rem.unit.contact_name}"
+    lines = [f"{greeting}：", ""]
+    deadline = f"本期报送截止日期为 {date_label(rem.due)}，{days_left_text(rem.days_left)}。"
+    if rem.kind == "missing":
+        lines += [
+            f"根据{calendar.document}要求，各县（市）区建设局应于每月1日前上报截至上月末的累计情况。"
+            f"截至{date_label(rem.today)}，市建设局尚未收到贵单位 {label} 的{form_display(rem.form)}。",
+            deadline,
+            "",
+        ]
+        if rem.attachment is not None:
+            lines.append(
+                f"附件“{rem.attachment_name or rem.attachment.name}”是本期的模板"
+                "（已预填贵单位最近一期已接收的数据，供参考和更新），请填写后回复本邮件。"
+            )
+        else:
+            lines.append("请按本期模板填写后回复本邮件。")
+        lines += ["如已报送，请忽略本邮件。"]
+    else:
+        lines += [
+            f"贵单位报送的 {label} {form_display(rem.form)}（文件：{rem.file}）未通过校验，"
+            f"需退回修改。共 {len(rem.issues)} 处问题：",
+            "",
+        ]
+        for n, issue in enumerate(rem.issues, 1):
+            where = "、".join(
+                p for p in (f"工作表“{issue.sheet}”" if issue.sheet else "", issue.cell) if p
+            )
+            lines.append(f"  {n}. {where + '：' if where else ''}{issue.message}")
+        lines.append("")
+        if rem.attachment is not None:
+            lines.append(
+                f"附件“{rem.attachment_name or rem.attachment.name}”是退回的报表，"
+                "有问题的单元格已标红并附批注。请在原文件中改正后重新报送。"
+            )
+        else:
+            lines.append("请在原文件中改正以上问题后重新报送。")
+        lines.append(deadline)
+    lines += ["", calendar.city_unit, date_label(rem.today)]
+    return "\n".join(lines) + "\n"
+
+
+def reminder_message(rem: Reminder, calendar: Calendar) -> EmailMessage:
+    """The .eml draft for one reminder (To empty when the unit has no valid contact address)."""
+    sender = parse_address(calendar.city_email, calendar.city_unit) or calendar.city_email
+    to = [rem.address] if rem.address is not None else []
+    attachments = []
+    if rem.attachment is not None:
+        attachments.append(Attachment.from_path(rem.attachment, rem.attachment_name or None))
+    return build_message(
+        sender=sender,
+        to=to,
+        subject=reminder_subject(rem),
+        body=reminder_body(rem, calendar),
+        attachments=attachments,
+    )
+
+
+def reminder_filename(rem: Reminder, seq: int = 0) -> str:
+    tag = "催报" if rem.kind == "missing" else "退回修改"
+    suffix = f"_{seq}" if seq else ""
+    return f"{rem.unit.code}_{rem.unit.name}_{rem.form.short_name}_{tag}{suffix}.eml"
+
+
+# --- SMTP ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send; from FZ_* environment variables and/or a TOML file (env wins)."""
+
+    host: str = ""
+    port: int | None = None
+    security: Security = "starttls"
+    user: str = ""
+    password: str = field(default="", repr=False)
+    sender: str = ""
+    to: tuple[str, ...] = ()
+    timeout: float = 30.0
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or DEFAULT_PORTS[self.security]
+
+
+def _setting(key: str, raw: Any, source: str) -> Any:
+    if key == "port":
+        try:
+            port = int(str(raw).strip())
+        except ValueError:
+            raise MailConfigError(f"{source}：端口须为数字（收到 {raw!r}）。") from None
+        if not 0 < port < 65536:
+            raise MailConfigError(f"{source}：端口须在 1–65535 之间（收到 {port}）。")
+        return port
+    if key == "security":
+        value = str(raw).strip().lower()
+        if value not in SECURITIES:
+            raise MailConfigError(f"{source}：加密方式须为 starttls、ssl 或 none（收到 {raw!r}）。")
+        return value
+    if key == "to":
+        return split_addresses(raw if isinstance(raw, list) else str(raw))
+    if key == "timeout":
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise MailConfigError(f"{source}：timeout 须为秒数（收到 {raw!r}）。") from None
+    return str(raw).strip() if key != "password" else str(raw)
+
+
+def load_settings(
+    config_file: Path | None = None, env: Mapping[str, str] | None = None
+) -> SmtpSettings:
+    """Settings from `config_file` (TOML, keys at top level or under [smtp]) overlaid by `env`."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            with config_file.open("rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise MailConfigError(
+                f"无法读取邮件配置文件 {config_file}：{exc.strerror or exc}"
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise MailConfigError(f"邮件配置文件 {config_file} 格式有误：{exc}") from None
+        table = data.get("smtp", data)
+        if not isinstance(table, dict):
+            raise MailConfigError(f"邮件配置文件 {config_file}：[smtp] 须为一个表。")
+        for key, raw in table.items():
+            if key not in _CONFIG_KEYS:
+                raise MailConfigError(
+                    f"邮件配置文件 {config_file} 中有未知的设置项 {key!r}"
+                    f"（可用：{', '.join(_CONFIG_KEYS)}）。"
+                )
+            values[_CONFIG_KEYS[key]] = _setting(_CONFIG_KEYS[key], raw, str(config_file))
+    for key, var in ENV_VARS.items():
+        raw = env.get(var, "")
+        if raw.strip():
+            values[key] = _setting(key, raw, f"环境变量 {var}")
+    return SmtpSettings(**values)
+
+
+def _friendly_refusal(exc: smtplib.SMTPResponseException) -> str:
+    text = exc.smtp_error
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{exc.smtp_code} {text}".strip()
+
+
+def sendable_copy(msg: EmailMessage, sender: str) -> EmailMessage:
+    """The draft with X-Unsent removed and Date/Message-ID added, as it goes on the wire."""
+    out = copy.deepcopy(msg)
+    del out["X-Unsent"]
+    del out["Date"]
+    del out["Message-ID"]
+    out["Date"] = formatdate(localtime=True)
+    domain = sender.rpartition("@")[2] or None
+    out["Message-ID"] = make_msgid(domain=domain)
+    return out
+
+
+def send_message(msg: EmailMessage, settings: SmtpSettings) -> list[str]:
+    """Send `msg` as settings say; returns the accepted recipients. Raises SendError in Chinese.
+
+    Envelope sender and recipients come from the message's From and To headers.
+    """
+    host = settings.host
+    if not host:
+        raise MailConfigError(
+            "没有设置 SMTP 服务器：请设置环境变量 FZ_SMTP_HOST，或用 --config 指定配置文件。"
+        )
+    from_addrs = [a.addr_spec for a in msg["From"].addresses] if msg["From"] else []
+    if not from_addrs:
+        raise MailConfigError("没有发件人地址：请设置 FZ_MAIL_FROM 或在配置文件中填写 from。")
+    rcpts = [a.addr_spec for a in msg["To"].addresses] if msg["To"] else []
+    if not rcpts:
+        raise MailConfigError("没有收件人：请用 --to 指定，或设置 FZ_MAIL_TO / 配置文件中的 to。")
+    port = settings.effective_port
+    where = f"{host}:{port}"
+    wire = sendable_copy(msg, from_addrs[0])
+    context = ssl.create_default_context()
+    try:
+        smtp: smtplib.SMTP
+        if settings.security == "ssl":
+            smtp = smtplib.SMTP_SSL(host, port, timeout=settings.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=settings.timeout)
+        with smtp:
+            smtp.ehlo()
+            if settings.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise SendError(
+                        f"SMTP 服务器 {where} 不支持 STARTTLS 加密。请确认端口和加密方式"
+                        "（465 端口用 FZ_SMTP_SECURITY=ssl；仅在可信内网可用 none）。"
+                    )
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if settings.user:
+                smtp.login(settings.user, settings.password)
+            refused = smtp.sendmail(from_addrs[0], rcpts, message_bytes(wire))
+    except SendError:
+        raise
+    except smtplib.SMTPAuthenticationError as exc:
+        raise SendError(
+            f"SMTP 身份验证失败：服务器 {where} 拒绝了用户 {settings.user} 的用户名或密码"
+            f"（{_friendly_refusal(exc)}）。请检查 FZ_SMTP_USER、FZ_SMTP_PASSWORD；"
+            "126/163/QQ 等邮箱须使用“客户端授权码”而不是登录密码。"
+        ) from None
+    except smtplib.SMTPNotSupportedError:
+        raise SendError(
+            f"SMTP 服务器 {where} 不接受身份验证（AUTH）。通常需要先加密连接："
+            "请把 FZ_SMTP_SECURITY 设为 starttls 或 ssl。"
+        ) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        who = "、".join(sorted(exc.recipients))
+        raise SendError(
+            f"SMTP 服务器 {where} 拒收了全部收件人：{who}。请检查收件人地址。"
+        ) from None
+    except smtplib.SMTPSenderRefused as exc:
+        raise SendError(
+            f"SMTP 服务器 {where} 拒绝了发件人 {from_addrs[0]}（{_friendly_refusal(exc)}）。"
+            "发件人通常须与登录用户一致。"
+        ) from None
+    except smtplib.SMTPResponseException as exc:
+        raise SendError(f"SMTP 服务器 {where} 拒绝了邮件（{_friendly_refusal(exc)}）。") from None
+    except smtplib.SMTPServerDisconnected:
+        raise SendError(
+            f"与 SMTP 服务器 {where} 的连接意外断开。请检查端口与加密方式是否匹配"
+            "（465 端口用 ssl，587/25 端口用 starttls）。"
+        ) from None
+    except ssl.SSLCertVerificationError as exc:
+        raise SendError(
+            f"无法与 SMTP 服务器 {where} 建立加密连接：证书验证失败（{exc.verify_message}）。"
+            "请确认服务器地址正确。"
+        ) from None
+    except ssl.SSLError as exc:
+        raise SendError(
+            f"无法与 SMTP 服务器 {where} 建立加密连接（{exc.reason or exc}）。"
+            "请检查加密方式：465 端口用 ssl，587/25 端口用 starttls。"
+        ) from None
+    except smtplib.SMTPException as exc:
+        raise SendError(f"发送失败（SMTP 服务器 {where}）：{exc}") from None
+    except socket.gaierror:
+        raise SendError(f"找不到 SMTP 服务器 {host}：请检查服务器地址和网络连接。") from None
+    except ConnectionRefusedError:
+        raise SendError(
+            f"无法连接 SMTP 服务器 {where}：连接被拒绝。请检查服务器地址和端口。"
+        ) from None
+    except TimeoutError:
+        raise SendError(
+            f"连接 SMTP 服务器 {where} 超时（{settings.timeout:g} 秒）。请检查网络或防火墙。"
+        ) from None
+    except OSError as exc:
+        raise SendError(f"无法连接 SMTP 服务器 {where}：{exc.strerror or exc}。") from None
+    return [r for r in rcpts if r not in refused]
+
+
+def with_recipients(settings: SmtpSettings, to: Sequence[str]) -> SmtpSettings:
+    """Settings with the recipients replaced (command-line --to wins over env and file)."""
+    return replace(settings, to=split_addresses(list(to))) if to else settings
+
+
+# --- writing the reminder drafts for a period ------------------------------------------------
+
+REMINDER_DIR = "催报邮件"
+
+
+@dataclass
+class DraftResult:
+    """One reminder written: the draft's path and a warning when it has no recipient."""
+
+    reminder: Reminder
+    path: Path
+    warning: str = ""
+
+
+def _issue_lines(ret: Any) -> list[IssueLine]:
+    return [IssueLine(i.sheet, i.cell, i.message, i.rule) for i in ret.errors]
+
+
+def reminders_for(
+    cycle: Any, report: Any, *, schemas_dir: Path | None = None
+) -> list[tuple[Reminder, Any]]:
+    """(Reminder, rejected Return or None) for each missing unit × form and each rejected return.
+
+    Missing and rejected are consolidate's verdicts, read from the status report.
+    """
+    by_rel = {r.rel: r for r in cycle.returns}
+    out: list[tuple[Reminder, Any]] = []
+    for unit in report.units:
+        for form in report.forms:
+            cell = report.cell(unit, form.id)
+            common = {
+                "unit": unit,
+                "form": form,
+                "period": report.period,
+                "due": report.due,
+                "today": report.today,
+            }
+            if cell.status == "missing":
+                out.append((Reminder(kind="missing", **common), None))
+            rejected = [
+                s
+                for s in report.submissions
+                if s.unit == unit.name and s.form == form.id and s.status == "rejected"
+            ]
+            for sub in sorted(rejected, key=lambda s: s.file):
+                ret = by_rel.get(sub.file)
+                issues = _issue_lines(ret) if ret is not None else []
+                out.append((Reminder(kind="rejected", file=sub.file, issues=issues, **common), ret))
+    return out
+
+
+def write_reminders(
+    cycle: Any, report: Any, out_dir: Path, *, schemas_dir: Path | None = None
+) -> list[DraftResult]:
+    """Write one .eml draft per reminder under out_dir/催报邮件/<期间>/ (old drafts there go).
+
+    Rejected returns get their annotated copy attached (pipeline.annotate writes it under
+    out_dir/退回修改/); missing forms get the period's template, prefilled from the unit's last
+    accepted returns. Units without a valid contact address get a draft with an empty To and a
+    warning in the result.
+    """
+    from pipeline import forms as forms_mod
+    from pipeline.forms import load_calendar, load_forms
+    from pipeline.prefill import unit_prefill, write_unit_template
+    from pipeline.templates import template_filename
+
+    sd = schemas_dir if schemas_dir is not None else forms_mod.SCHEMAS_DIR
+    calendar = load_calendar(sd)
+    all_forms = load_forms(sd)
+    ledger = all_forms["ledger"]
+    assert isinstance(ledger, LedgerForm)
+    folder = out_dir / REMINDER_DIR / period_label(report.period)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.eml"):
+        old.unlink()
+    results: list[DraftResult] = []
+    used: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="fz-remind-") as tmp:
+        for rem, ret in reminders_for(cycle, report, schemas_dir=sd):
+            if rem.kind == "rejected" and ret is not None:
+                from pipeline.annotate import write_annotated_copy
+
+                rem.attachment = write_annotated_copy(ret, out_dir)
+            elif rem.kind == "missing":
+                data = unit_prefill(cycle.result, rem.unit, rem.period, ledger=ledger)
+                name = template_filename(rem.form, rem.unit, rem.period)
+                rem.attachment = write_unit_template(
+                    rem.form, Path(tmp) / rem.unit.code / name, data, schemas_dir=sd
+                )
+                rem.attachment_name = name
+            msg = reminder_message(rem, calendar)
+            seq = 0
+            while reminder_filename(rem, seq) in used:
+                seq += 1
+            fname = reminder_filename(rem, seq)
+            used.add(fname)
+            warning = ""
+            if rem.address is None:
+                shown = rem.unit.contact_email or "（空）"
+                warning = (
+                    f"{rem.unit.name} 没有有效的联系邮箱（schemas/units.csv 的 contact_email："
+                    f"{shown}），草稿 {fname} 的收件人为空，请补填地址后再发送。"
+                )
+            results.append(DraftResult(rem, write_eml(msg, folder / fname), warning))
+    return results

@@ -1,0 +1,614 @@
+"""Reporting status for one period: who has reported each form, what is late, rejected or missing.
+
+The submissions themselves (which return wins, which is superseded, which is late) are decided
+by `pipeline.consolidate`; this module only arranges its submissions table per unit and form,
+adds the days left to the period's deadline and the campaign's coming deadlines, and renders the
+result on screen (rich), as JSON, as a tidy frame and as a sheet of the output workbook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+
+from pipeline import forms as forms_mod
+from pipeline.forms import (
+    Calendar,
+    Form,
+    Unit,
+    load_calendar,
+    load_forms,
+    load_units,
+    period_label,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from xlsxwriter.workbook import Workbook
+    from xlsxwriter.worksheet import Worksheet
+
+    from pipeline.model import Return
+
+SubmissionStatus = Literal["accepted", "rejected", "missing", "superseded"]
+CellStatus = Literal["accepted", "rejected", "missing", "none"]
+
+STATUS_LABELS: dict[str, str] = {
+    "accepted": "已接收",
+    "rejected": "退回修改",
+    "missing": "未报送",
+    "superseded": "已被替代",
+    "none": "无",
+}
+SHEET_NAME = "报送进度"
+
+
+def _schemas_dir(schemas_dir: Path | None) -> Path:
+    # resolved at call time so a test (or a deployment) can point forms.SCHEMAS_DIR elsewhere
+    return schemas_dir if schemas_dir is not None else forms_mod.SCHEMAS_DIR
+
+
+def form_heading(form: Form) -> str:
+    """Column heading of a form: '附件1 燃气检查清单', '重大事故隐患台账'."""
+    return f"{form.annex} {form.short_name}" if form.annex.startswith("附件") else form.short_name
+
+
+# --- the submissions table, as consolidate documents it --------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One row of consolidate's submissions table (DESIGN §10 `submissions`)."""
+
+    unit: str  # unit name, as in units.csv
+    form: str  # form id
+    status: SubmissionStatus
+    late: bool = False
+    file: str = ""
+    received: dt.datetime | None = None
+    issues: int = 0
+
+
+def _get(row: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(row, Mapping):
+            if name in row and not _is_na(row[name]):
+                return row[name]
+        elif hasattr(row, name) and not _is_na(getattr(row, name)):
+            return getattr(row, name)
+    return default
+
+
+def _is_na(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_datetime(value: Any) -> dt.datetime | None:
+    if value is None or _is_na(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def submissions_from(table: Any) -> list[Submission]:
+    """consolidate's submissions table (a DataFrame, or records) -> Submission objects."""
+    if isinstance(table, pd.DataFrame):
+        rows: Iterable[Any] = table.to_dict("records")
+    else:
+        rows = table or ()
+    out = []
+    for row in rows:
+        status = str(_get(row, "status", default="missing"))
+        issues = _get(row, "issues", "n_issues", "issue_count", default=0)
+        if isinstance(issues, list | tuple):
+            issues = len(issues)
+        out.append(
+            Submission(
+                unit=str(_get(row, "unit", "unit_name", default="")),
+                form=str(_get(row, "form", "form_id", default="")),
+                status=status,  # type: ignore[arg-type]
+                late=bool(_get(row, "late", default=False)),
+                file=str(_get(row, "file", "rel", default="") or ""),
+                received=_as_datetime(_get(row, "received", "received_at")),
+                issues=int(issues or 0),
+            )
+        )
+    return out
+
+
+# --- the status of one period ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitFormStatus:
+    """One unit × form: the current (non-superseded) returns and what they amount to."""
+
+    unit: Unit
+    form: Form
+    status: CellStatus
+    accepted: int = 0
+    rejected: int = 0
+    superseded: int = 0
+    late: bool = False
+    files: tuple[str, ...] = ()
+    required: bool = False  # consolidate expects it each period (it reports it as missing)
+
+
+@dataclass(frozen=True)
+class UpcomingDeadline:
+    date: dt.date
+    what: str
+    days_left: int
+
+
+@dataclass
+class StatusReport:
+    """Reporting status of `period` as seen on `today`."""
+
+    period: str
+    today: dt.date
+    due: dt.date
+    units: tuple[Unit, ...]
+    forms: tuple[Form, ...]
+    cells: dict[tuple[str, str], UnitFormStatus]  # (unit code, form id) -> status
+    submissions: list[Submission] = field(default_factory=list)
+    deadlines: list[UpcomingDeadline] = field(default_factory=list)
+    unknown_units: tuple[str, ...] = ()  # unit names in the table that units.csv lacks
+
+    @property
+    def days_left(self) -> int:
+        """Days to the deadline, inclusive: 0 on the due day itself, negative once overdue."""
+        return (self.due - self.today).days
+
+    @property
+    def overdue(self) -> bool:
+        return self.days_left < 0
+
+    def cell(self, unit: Unit, form_id: str) -> UnitFormStatus:
+        return self.cells[(unit.code, form_id)]
+
+    def unit_complete(self, unit: Unit) -> bool:
+        """Every required form accepted and nothing rejected."""
+        cells = [self.cells[(unit.code, f.id)] for f in self.forms]
+        return all(c.status in ("accepted", "none") for c in cells)
+
+    def count(self, status: CellStatus) -> int:
+        return sum(1 for c in self.cells.values() if c.status == status)
+
+    def late_count(self) -> int:
+        return sum(1 for c in self.cells.values() if c.late)
+
+
+def days_left(due: dt.date, today: dt.date) -> int:
+    """(due - today) in days: the due day itself is 0 (on time), the day after is -1."""
+    return (due - today).days
+
+
+def upcoming_deadlines(calendar: Calendar, today: dt.date) -> list[UpcomingDeadline]:
+    """The campaign's dated deadlines (calendar.toml) from `today` on, soonest first."""
+    return [
+        UpcomingDeadline(d.date, d.what, days_left(d.date, today))
+        for d in sorted(calendar.deadlines, key=lambda d: d.date)
+        if d.date >= today
+    ]
+
+
+def status_from_submissions(
+    submissions: Sequence[Submission],
+    period: str,
+    *,
+    today: dt.date,
+    schemas_dir: Path | None = None,
+) -> StatusReport:
+    """Arrange a submissions table per unit (units.csv order) and form (FORM_IDS order)."""
+    sd = _schemas_dir(schemas_dir)
+    calendar = load_calendar(sd)
+    units = load_units(sd)
+    forms = tuple(load_forms(sd).values())
+    by_name = {u.name: u for u in units}
+    grouped: dict[tuple[str, str], list[Submission]] = {}
+    unknown: list[str] = []
+    for sub in submissions:
+        unit = by_name.get(sub.unit)
+        if unit is None:
+            if sub.unit and sub.unit not in unknown:
+                unknown.append(sub.unit)
+            continue
+        grouped.setdefault((unit.code, sub.form), []).append(sub)
+    required = _required_forms(submissions)
+    cells: dict[tuple[str, str], UnitFormStatus] = {}
+    for unit in units:
+        for form in forms:
+            subs = grouped.get((unit.code, form.id), [])
+            current = [s for s in subs if s.status in ("accepted", "rejected")]
+            n_acc = sum(1 for s in current if s.status == "accepted")
+            n_rej = sum(1 for s in current if s.status == "rejected")
+            missing = any(s.status == "missing" for s in subs)
+            status: CellStatus
+            if n_rej:
+                status = "rejected"
+            elif n_acc:
+                status = "accepted"
+            elif missing:
+                status = "missing"
+            else:
+                status = "none"
+            cells[(unit.code, form.id)] = UnitFormStatus(
+                unit=unit,
+                form=form,
+                status=status,
+                accepted=n_acc,
+                rejected=n_rej,
+                superseded=sum(1 for s in subs if s.status == "superseded"),
+                late=any(s.late for s in current),
+                files=tuple(s.file for s in current if s.file),
+                required=form.id in required,
+            )
+    due = calendar.due_date(period)
+    return StatusReport(
+        period=period,
+        today=today,
+        due=due,
+        units=units,
+        forms=forms,
+        cells=cells,
+        submissions=list(submissions),
+        deadlines=upcoming_deadlines(calendar, today),
+        unknown_units=tuple(unknown),
+    )
+
+
+def _required_forms(submissions: Sequence[Submission]) -> set[str]:
+    # a form is expected of every unit when consolidate reports it missing for anyone
+    return {s.form for s in submissions if s.status == "missing"}
+
+
+def status_from_consolidation(
+    result: Any, *, today: dt.date, period: str | None = None, schemas_dir: Path | None = None
+) -> StatusReport:
+    """The status of a consolidate() result (its `submissions` table and `period`)."""
+    period = period or str(result.period)
+    return status_from_submissions(
+        submissions_from(result.submissions), period, today=today, schemas_dir=schemas_dir
+    )
+
+
+# --- loading: inbox -> returns -> consolidation ----------------------------------------------
+
+
+@dataclass
+class Cycle:
+    """One period's inputs as the monthly-cycle commands need them.
+
+    `result` is consolidate()'s model of `period`, or None when no accepted 附件4 exists yet at
+    or before the period (nothing to add up, but the status still matters); `submissions` is
+    its submissions table either way.
+    """
+
+    period: str
+    returns: list[Return]
+    result: Any  # pipeline.consolidate.Consolidation | None
+    submissions: Any  # consolidate's submissions table (DataFrame)
+
+
+def latest_period(returns: Sequence[Return], calendar: Calendar) -> str:
+    """The latest campaign period any identified return is for, else the calendar's default."""
+    found = sorted({r.period for r in returns if r.period and r.period in calendar.periods})
+    return found[-1] if found else calendar.default_period
+
+
+def cycle_from_returns(returns: list[Return], period: str) -> Cycle:
+    """Consolidate `period` from validated returns; no accepted 附件4 yet is not an error here."""
+    from pipeline import consolidate as cons
+
+    try:
+        result = cons.consolidate(returns, period)
+    except cons.NothingToConsolidate:
+        return Cycle(period, returns, None, _submissions_only(returns, period))
+    return Cycle(period, returns, result, result.submissions)
+
+
+def _submissions_only(returns: Sequence[Return], period: str) -> Any:
+    """consolidate's submissions table when it cannot build the whole model.
+
+    Uses consolidate's own selection (a public `submissions_table` when it offers one), so the
+    winner/superseded/late decisions are never made twice.
+    """
+    from pipeline import consolidate as cons
+
+    public = getattr(cons, "submissions_table", None)
+    if public is not None:
+        return public(returns, period)
+    accepted = [
+        r for r in returns if r.status == "accepted" and r.form_id and r.unit_name and r.period
+    ]
+    accepted = [r for r in accepted if r.period and r.period <= period]
+    units = cons._unit_list(None, accepted)
+    table = cons._submissions_frame(returns, cons._select(accepted), units, period, load_calendar())
+    return table
+
+
+def load_cycle(
+    inbox: Path,
+    period: str | None = None,
+    *,
+    on_file: Any = None,
+    jobs: int = 1,
+    schemas_dir: Path | None = None,
+) -> Cycle:
+    """Read and validate the inbox, then consolidate `period` (default: the latest found)."""
+    from pipeline.validate import validate_inbox
+
+    returns = validate_inbox(inbox, on_file=on_file, jobs=jobs)
+    period = period or latest_period(returns, load_calendar(_schemas_dir(schemas_dir)))
+    return cycle_from_returns(returns, period)
+
+
+def status_of_cycle(
+    cycle: Cycle, *, today: dt.date, schemas_dir: Path | None = None
+) -> StatusReport:
+    """The status report of a loaded cycle."""
+    return status_from_submissions(
+        submissions_from(cycle.submissions), cycle.period, today=today, schemas_dir=schemas_dir
+    )
+
+
+# --- renderings ------------------------------------------------------------------------------
+
+
+def cell_text(cell: UnitFormStatus, report: StatusReport) -> str:
+    """Short Chinese text of one unit × form: '已接收', '已接收（迟报）', '逾期未报', '无' …"""
+    checklist = cell.form.kind == "checklist"
+    if cell.status == "accepted":
+        text = f"已接收 {cell.accepted} 份" if checklist else "已接收"
+    elif cell.status == "rejected":
+        text = "退回修改"
+        if checklist and cell.accepted:
+            text += f" {cell.rejected} 份（已接收 {cell.accepted} 份）"
+    elif cell.status == "missing":
+        text = "逾期未报" if report.overdue else "未报送"
+    else:
+        return "无"
+    if cell.late:
+        text += "（迟报）"
+    return text
+
+
+def status_frame(report: StatusReport) -> pd.DataFrame:
+    """One row per unit × form, tidy, with English column names (for CSV, JSON and the sheet)."""
+    rows = []
+    for unit in report.units:
+        for form in report.forms:
+            c = report.cell(unit, form.id)
+            rows.append(
+                {
+                    "period": report.period,
+                    "unit_code": unit.code,
+                    "unit": unit.name,
+                    "form": form.id,
+                    "form_name": form_heading(form),
+                    "status": c.status,
+                    "status_label": STATUS_LABELS[c.status],
+                    "text": cell_text(c, report),
+                    "accepted": c.accepted,
+                    "rejected": c.rejected,
+                    "superseded": c.superseded,
+                    "late": c.late,
+                    "required": c.required,
+                    "files": "；".join(c.files),
+                    "due_date": report.due,
+                    "days_left": report.days_left,
+                    "contact_email": unit.contact_email,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def status_json(report: StatusReport) -> dict[str, Any]:
+    """The --json document of `status`."""
+    units = {}
+    for unit in report.units:
+        units[unit.name] = {
+            "code": unit.code,
+            "complete": report.unit_complete(unit),
+            "contact_email": unit.contact_email,
+            "forms": {
+                form.id: {
+                    "status": report.cell(unit, form.id).status,
+                    "accepted": report.cell(unit, form.id).accepted,
+                    "rejected": report.cell(unit, form.id).rejected,
+                    "superseded": report.cell(unit, form.id).superseded,
+                    "late": report.cell(unit, form.id).late,
+                    "files": list(report.cell(unit, form.id).files),
+                }
+                for form in report.forms
+            },
+        }
+    return {
+        "period": report.period,
+        "today": report.today.isoformat(),
+        "due_date": report.due.isoformat(),
+        "days_left": report.days_left,
+        "summary": {
+            "accepted": report.count("accepted"),
+            "rejected": report.count("rejected"),
+            "missing": report.count("missing"),
+            "late": report.late_count(),
+            "units_complete": sum(1 for u in report.units if report.unit_complete(u)),
+            "units": len(report.units),
+        },
+        "units": units,
+        "submissions": [
+            {
+                "unit": s.unit,
+                "form": s.form,
+                "status": s.status,
+                "late": s.late,
+                "file": s.file,
+                "received": s.received.isoformat(timespec="minutes") if s.received else None,
+                "issues": s.issues,
+            }
+            for s in report.submissions
+        ],
+        "deadlines": [
+            {"date": d.date.isoformat(), "what": d.what, "days_left": d.days_left}
+            for d in report.deadlines
+        ],
+        "unknown_units": list(report.unknown_units),
+    }
+
+
+def headline(report: StatusReport) -> str:
+    """'2023年7月 报送情况｜截止 2023年8月1日｜今天 2023年7月28日｜还剩 4 天'."""
+    from pipeline.mail import date_label, days_left_text
+
+    return (
+        f"{period_label(report.period)} 报送情况｜截止 {date_label(report.due)}"
+        f"｜今天 {date_label(report.today)}｜{days_left_text(report.days_left)}"
+    )
+
+
+_STYLES = {"accepted": "green", "rejected": "bold red", "missing": "yellow", "none": "dim"}
+
+
+def render_status(report: StatusReport, console: Console) -> None:
+    """The status board on screen: a unit × form table, a summary line, coming deadlines."""
+    from rich.table import Table
+
+    table = Table(title=headline(report), show_lines=False, header_style="bold")
+    table.add_column("单位")
+    for form in report.forms:
+        table.add_column(form_heading(form), no_wrap=True)
+    table.add_column("联系邮箱")
+    for unit in report.units:
+        cells = []
+        for form in report.forms:
+            c = report.cell(unit, form.id)
+            style = _STYLES[c.status]
+            if c.status == "missing" and report.overdue:
+                style = "bold red"
+            text = cell_text(c, report)
+            cells.append(f"[{style}]{text}[/]" if style else text)
+        email = unit.contact_email or "[yellow]未登记[/]"
+        table.add_row(unit.name, *cells, email)
+    console.print(table)
+    complete = sum(1 for u in report.units if report.unit_complete(u))
+    console.print(
+        f"已报齐 {complete}/{len(report.units)} 个单位；"
+        f"未报送 {report.count('missing')} 项，退回修改 {report.count('rejected')} 项，"
+        f"迟报 {report.late_count()} 项。"
+    )
+    if report.unknown_units:
+        console.print(
+            f"[yellow]注意：报送情况中有 units.csv 未登记的单位：{'、'.join(report.unknown_units)}[/]"
+        )
+    if report.deadlines:
+        dl = Table(title="专项行动后续时间节点", header_style="bold")
+        dl.add_column("日期")
+        dl.add_column("事项")
+        dl.add_column("剩余天数", justify="right")
+        for d in report.deadlines:
+            dl.add_row(
+                d.date.isoformat(), d.what, "今天" if d.days_left == 0 else f"{d.days_left} 天"
+            )
+        console.print(dl)
+
+
+def write_status_sheet(
+    workbook: Workbook, report: StatusReport, *, name: str = SHEET_NAME
+) -> Worksheet:
+    """Add the status board as a sheet of an xlsxwriter workbook; returns the worksheet.
+
+    Layout: title (row 1), deadline line (row 2), a unit × form table with a header on row 4,
+    then the campaign's coming deadlines. Cells carry text only (no formulas).
+    """
+    from pipeline.mail import date_label, days_left_text
+
+    ws = workbook.add_worksheet(name)
+    title = workbook.add_format({"bold": True, "font_size": 14, "align": "center"})
+    note = workbook.add_format({"font_size": 10})
+    head = workbook.add_format(
+        {
+            "bold": True,
+            "border": 1,
+            "bg_color": "#D9E1F2",
+            "align": "center",
+            "valign": "vcenter",
+            "text_wrap": True,
+        }
+    )
+    plain = workbook.add_format({"border": 1})
+    fmts = {
+        "accepted": workbook.add_format({"border": 1, "bg_color": "#E2EFDA"}),
+        "rejected": workbook.add_format({"border": 1, "bg_color": "#F8CBAD", "bold": True}),
+        "missing": workbook.add_format({"border": 1, "bg_color": "#FFF2CC"}),
+        "overdue": workbook.add_format({"border": 1, "bg_color": "#FF9999", "bold": True}),
+        "none": workbook.add_format({"border": 1, "font_color": "#808080"}),
+    }
+    headers = ["单位编码", "单位", *[form_heading(f) for f in report.forms], "是否报齐", "联系邮箱"]
+    last_col = len(headers) - 1
+    ws.merge_range(0, 0, 0, last_col, f"{period_label(report.period)} 报送进度", title)
+    ws.merge_range(
+        1,
+        0,
+        1,
+        last_col,
+        f"报送截止：{date_label(report.due)}　统计日期：{date_label(report.today)}　"
+        f"{days_left_text(report.days_left)}",
+        note,
+    )
+    header_row = 3
+    ws.write_row(header_row, 0, headers, head)
+    ws.set_row(header_row, 30)
+    ws.set_column(0, 0, 10)
+    ws.set_column(1, 1, 12)
+    ws.set_column(2, 1 + len(report.forms), 16)
+    ws.set_column(2 + len(report.forms), 2 + len(report.forms), 10)
+    ws.set_column(last_col, last_col, 26)
+    row = header_row + 1
+    for unit in report.units:
+        ws.write_string(row, 0, unit.code, plain)
+        ws.write_string(row, 1, unit.name, plain)
+        for k, form in enumerate(report.forms):
+            c = report.cell(unit, form.id)
+            key = "overdue" if c.status == "missing" and report.overdue else c.status
+            ws.write_string(row, 2 + k, cell_text(c, report), fmts[key])
+        complete = report.unit_complete(unit)
+        ws.write_string(row, 2 + len(report.forms), "是" if complete else "否", plain)
+        ws.write_string(row, last_col, unit.contact_email or "（未登记）", plain)
+        row += 1
+    ws.freeze_panes(header_row + 1, 2)
+    row += 1
+    summary = (
+        f"已报齐 {sum(1 for u in report.units if report.unit_complete(u))}/{len(report.units)} 个单位；"
+        f"未报送 {report.count('missing')} 项，退回修改 {report.count('rejected')} 项，"
+        f"迟报 {report.late_count()} 项。"
+    )
+    ws.write_string(row, 0, summary, note)
+    row += 2
+    if report.deadlines:
+        ws.write_string(row, 0, "日期", head)
+        ws.merge_range(row, 1, row, 2, "专项行动后续时间节点", head)
+        ws.write_string(row, 3, "剩余天数", head)
+        row += 1
+        for d in report.deadlines:
+            ws.write_string(row, 0, d.date.isoformat(), plain)
+            ws.merge_range(row, 1, row, 2, d.what, plain)
+            ws.write_number(row, 3, d.days_left, plain)
+            row += 1
+    return ws
