@@ -1,0 +1,591 @@
+"""Annotated copies of rejected returns (退回修改): bad cells filled red, a Chinese comment on each,
+and a first sheet 问题清单 listing every problem with its sheet and cell.
+
+In: one rejected `Return` (its file in the inbox is only ever read). Out: a new .xlsx under
+OUT/退回修改/ at the return's relative path, or None when the file cannot be opened at all (the
+reason is kept for the report). .xlsx/.xlsm are loaded with openpyxl, so data validations, sheet
+protection and the hidden _meta sheet survive; .xls/.ods are rebuilt cell for cell from
+python-calamine into a fresh workbook. Copies are byte-for-byte reproducible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import os
+import re
+import shutil
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import openpyxl
+import python_calamine as calamine
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.cell import range_boundaries
+from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
+
+from pipeline.forms import ChecklistForm, DefinitionError, ProgressForm, load_forms
+from pipeline.layout import checklist_layout, progress_layout
+from pipeline.model import Issue, Return
+from pipeline.report import (
+    FALLBACK_CREATED,
+    SEVERITY_LABELS,
+    AnnotatedCopy,
+    clip,
+    form_name,
+    sorted_returns,
+    unit_text,
+)
+
+ANNOTATED_DIR = "退回修改"
+ISSUES_SHEET = "问题清单"
+TITLE = "退回修改通知"
+AUTHOR = "福州市城乡建设局"
+
+# Marker fills: errors red, warnings yellow. Also how a previous copy's marks are recognised.
+ERROR_RGB = "FFFF0000"
+WARNING_RGB = "FFFFFF00"
+_FILLS = {"error": ERROR_RGB, "warning": WARNING_RGB}
+_RANK = {"error": 0, "warning": 1, "info": 2}
+
+ACTIONS = {
+    "error": "必须修改：按问题说明更正后重新报送",
+    "warning": "请核实：确有误请更正，无误可不改",
+    "info": "仅供参考，无需修改",
+}
+
+# Bounds on what is opened for annotation. Returns are small (a template is tens of KB); a file
+# beyond these has been rejected by the reader already and gets no copy rather than a long stall.
+MAX_FILE_BYTES = 50 * 2**20
+MAX_ZIP_ENTRIES = 5_000
+MAX_UNCOMPRESSED_BYTES = 64 * 2**20
+MAX_CELLS = 2_000_000
+MAX_RANGE_CELLS = 500  # cells marked for one issue that names a range
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_STABLE_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class CannotOpen(Exception):
+    """The file cannot be opened for annotation; the message (Chinese) says why."""
+
+
+@dataclass
+class _Mark:
+    """The issues that land on one cell (the top-left cell of a merged range)."""
+
+    sheet: str
+    row: int
+    col: int
+    issues: list[Issue] = field(default_factory=list)
+    extra: list[tuple[int, int]] = field(default_factory=list)  # more cells of a named range
+
+
+def annotated_path(rel: str, out_dir: Path) -> Path:
+    """OUT/退回修改/<the return's path in the inbox, as .xlsx>."""
+    parts = [p for p in PurePosixPath(rel.replace("\\", "/")).parts if p not in ("/", ".", "..")]
+    target = Path(out_dir, ANNOTATED_DIR, *(parts or ["未命名"]))
+    if target.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods", ".xltx", ".et"):
+        return target.with_suffix(".xlsx")
+    return target.with_name(target.name + ".xlsx")
+
+
+# --- opening ------------------------------------------------------------------------------------
+
+
+def _kind(path: Path) -> str:
+    """'ooxml' | 'ods' | 'ole' after checking size and zip limits; raises CannotOpen."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise CannotOpen(f"文件无法读取（{exc.strerror or exc}）") from None
+    if size == 0:
+        raise CannotOpen("文件为空（0 字节）")
+    if size > MAX_FILE_BYTES:
+        raise CannotOpen(f"文件过大（{size:,} 字节，上限 {MAX_FILE_BYTES:,} 字节）")
+    if head.startswith(_OLE_MAGIC):
+        return "ole"
+    if not head.startswith(_ZIP_MAGIC):
+        raise CannotOpen("不是 Excel/WPS/LibreOffice 表格文件，或文件已损坏")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise CannotOpen("文件已损坏（压缩包不完整），无法打开") from None
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise CannotOpen(f"文件内部条目过多（{len(infos)} 个），疑似异常文件")
+    if sum(i.file_size for i in infos) > MAX_UNCOMPRESSED_BYTES:
+        raise CannotOpen("文件解压后过大，疑似压缩炸弹或超大工作表")
+    names = {i.filename for i in infos}
+    if "xl/workbook.xml" in names:
+        return "ooxml"
+    if "content.xml" in names:
+        return "ods"
+    raise CannotOpen("不是可识别的表格文件（压缩包内没有工作簿）")
+
+
+def _load_original(path: Path) -> Workbook:
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about extensions it drops (e.g. x14 validations); not our business
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(path, keep_vba=False, rich_text=False)
+    except Exception as exc:  # any parse failure of a county file means "cannot open"
+        raise CannotOpen(f"文件内容已损坏，无法打开（{type(exc).__name__}）") from None
+    wb.template = False  # an .xltx/.xltm opened here is saved as a plain workbook
+    return wb
+
+
+def _cell_value(value: Any) -> tuple[Any, str | None]:
+    """A calamine value -> (openpyxl value, number format or None)."""
+    if isinstance(value, bool):
+        return value, None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value), None
+        return (int(value) if value.is_integer() and abs(value) < 2**53 else value), None
+    if isinstance(value, dt.datetime):
+        return value, "yyyy-mm-dd hh:mm:ss"
+    if isinstance(value, dt.date):
+        return value, "yyyy-mm-dd"
+    if isinstance(value, dt.time):
+        return value, "hh:mm:ss"
+    if isinstance(value, dt.timedelta):
+        return value, "[h]:mm:ss"
+    return value, None
+
+
+_BAD_TITLE = re.compile(r"[\[\]:*?/\\]")
+
+
+def _rebuild(path: Path, ret: Return) -> tuple[Workbook, dict[str, str]]:
+    """Values of an .xls/.ods file at the same sheet names and cell positions, in a new workbook.
+
+    Returns the workbook and a map original sheet name -> sheet title used (the same unless
+    the name is not allowed in .xlsx)."""
+    try:
+        source = calamine.CalamineWorkbook.from_path(str(path))
+    except calamine.PasswordError:
+        raise CannotOpen("文件已加密（设置了打开密码），无法打开") from None
+    except Exception as exc:
+        raise CannotOpen(f"文件内容已损坏或已加密，无法打开（{type(exc).__name__}）") from None
+    wb = Workbook()
+    wb.remove(wb.active)  # type: ignore[arg-type]
+    titles: dict[str, str] = {}
+    widths = _layout_widths(ret.form_id)
+    cells = 0
+    with source:
+        for meta in source.sheets_metadata:
+            title = _free_title(wb, meta.name)
+            titles[meta.name] = title
+            ws = wb.create_sheet(title)
+            if meta.visible == calamine.SheetVisibleEnum.Hidden:
+                ws.sheet_state = "hidden"
+            elif meta.visible == calamine.SheetVisibleEnum.VeryHidden:
+                ws.sheet_state = "veryHidden"
+            if meta.typ != calamine.SheetTypeEnum.WorkSheet:
+                continue
+            try:
+                sheet = source.get_sheet_by_name(meta.name)
+                end = sheet.end
+                if end is not None:
+                    cells += (end[0] + 1) * (end[1] + 1)
+                if cells > MAX_CELLS:
+                    raise CannotOpen("工作表过大（单元格过多），未生成标注副本")
+                rows = sheet.to_python(skip_empty_area=False)
+                merges = sheet.merged_cell_ranges or []
+            except CannotOpen:
+                raise
+            except Exception as exc:
+                raise CannotOpen(
+                    f"工作表“{meta.name}”无法读取（{type(exc).__name__}），未生成标注副本"
+                ) from None
+            for r, row in enumerate(rows, start=1):
+                for c, raw in enumerate(row, start=1):
+                    if raw == "" or raw is None:
+                        continue
+                    value, number_format = _cell_value(raw)
+                    cell = ws.cell(row=r, column=c)
+                    if isinstance(value, str):
+                        _set_text(cell, value)
+                    else:
+                        cell.value = value
+                    if number_format:
+                        cell.number_format = number_format
+            for (r0, c0), (r1, c1) in merges:
+                if (r0, c0) != (r1, c1):
+                    ws.merge_cells(
+                        start_row=r0 + 1, start_column=c0 + 1, end_row=r1 + 1, end_column=c1 + 1
+                    )
+            used = max((len(row) for row in rows), default=0)
+            for c in range(1, max(used, len(widths)) + 1):
+                width = widths[c - 1] if c <= len(widths) else 14
+                ws.column_dimensions[get_column_letter(c)].width = width
+    if not wb.worksheets:
+        raise CannotOpen("文件中没有工作表")
+    return wb, titles
+
+
+def _free_title(wb: Workbook, name: str) -> str:
+    title = _BAD_TITLE.sub("_", name)[:31] or "Sheet"
+    base, n = title, 1
+    while title in wb.sheetnames:
+        n += 1
+        suffix = f"({n})"
+        title = base[: 31 - len(suffix)] + suffix
+    return title
+
+
+def _layout_widths(form_id: str | None) -> list[float]:
+    """Column widths of the form's template, so a rebuilt copy reads like the template."""
+    if not form_id:
+        return []
+    try:
+        form = load_forms().get(form_id)
+    except DefinitionError:
+        return []
+    if isinstance(form, ChecklistForm):
+        return [c.width for c in checklist_layout(form).columns]
+    if isinstance(form, ProgressForm):
+        return [c.width for c in progress_layout(form).columns]
+    if form is not None:
+        return [c.width for c in form.columns]
+    return []
+
+
+# --- marking ------------------------------------------------------------------------------------
+
+
+def _set_text(cell: Any, text: object) -> None:
+    """Write text that stays text: no formula even if it starts with '=', no illegal XML chars."""
+    cell.value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", clip(text))
+    cell.data_type = "s"
+
+
+def _merged_anchor(ws: Worksheet, row: int, col: int) -> tuple[int, int]:
+    for rng in ws.merged_cells.ranges:
+        if rng.min_row <= row <= rng.max_row and rng.min_col <= col <= rng.max_col:
+            return rng.min_row, rng.min_col
+    return row, col
+
+
+def _locate(
+    wb: Workbook, titles: dict[str, str], issue: Issue
+) -> tuple[str, list[tuple[int, int]]]:
+    """(sheet title, cells) an issue points at, or ('', []) when it names no cell in the book."""
+    title = titles.get(issue.sheet, issue.sheet)
+    if not title or title not in wb.sheetnames or not issue.cell:
+        return "", []
+    ws = wb[title]
+    if not isinstance(ws, Worksheet):
+        return "", []
+    try:
+        min_col, min_row, max_col, max_row = range_boundaries(issue.cell.replace("$", "").upper())
+    except (ValueError, TypeError):
+        return "", []
+    if None in (min_col, min_row, max_col, max_row):
+        return "", []  # a whole row or column: listed, not painted
+    assert min_col and min_row and max_col and max_row
+    cells: list[tuple[int, int]] = []
+    for r in range(min_row, max_row + 1):
+        for c in range(min_col, max_col + 1):
+            anchor = _merged_anchor(ws, r, c)
+            if anchor not in cells:
+                cells.append(anchor)
+            if len(cells) >= MAX_RANGE_CELLS:
+                return title, cells
+    return title, cells
+
+
+def _comment_text(issues: list[Issue]) -> str:
+    lines = ["校验发现的问题："]
+    for issue in sorted(issues, key=lambda i: _RANK.get(i.severity, 3)):
+        lines.append(f"【{SEVERITY_LABELS.get(issue.severity, issue.severity)}】{issue.message}")
+    return "\n".join(lines)
+
+
+def _paint(ws: Worksheet, row: int, col: int, severity: str) -> None:
+    rgb = _FILLS.get(severity)
+    if rgb:
+        ws.cell(row=row, column=col).fill = PatternFill("solid", fgColor=rgb, bgColor=rgb)
+
+
+def _mark_cells(wb: Workbook, titles: dict[str, str], issues: list[Issue]) -> set[int]:
+    """Paint and comment every cell the issues name; return the ids of issues marked."""
+    marks: dict[tuple[str, int, int], _Mark] = {}
+    marked: set[int] = set()
+    for issue in issues:
+        title, cells = _locate(wb, titles, issue)
+        if not cells:
+            continue
+        marked.add(id(issue))
+        first = cells[0]
+        key = (title, *first)
+        mark = marks.setdefault(key, _Mark(title, first[0], first[1]))
+        mark.issues.append(issue)
+        for extra in cells[1:]:
+            mark.extra.append(extra)
+    for mark in marks.values():
+        ws = wb[mark.sheet]
+        assert isinstance(ws, Worksheet)
+        worst = min((i.severity for i in mark.issues), key=lambda s: _RANK.get(s, 3))
+        for r, c in [(mark.row, mark.col), *mark.extra]:
+            _paint(ws, r, c, worst)
+        cell = ws.cell(row=mark.row, column=mark.col)
+        text = _comment_text(mark.issues)
+        old = cell.comment
+        if old is not None and old.author != AUTHOR and old.content:
+            text += "\n\n原批注：" + old.content
+        text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", clip(text))
+        lines = sum(1 + len(line) // 22 for line in text.splitlines())
+        cell.comment = Comment(text, AUTHOR, height=min(30 + 16 * lines, 600), width=300)
+    return marked
+
+
+def _strip_previous_annotation(wb: Workbook) -> None:
+    """A county may send back our own annotated copy, corrected; drop the old marks first."""
+    first = wb.worksheets[0] if wb.worksheets else None
+    if first is None or first.title != ISSUES_SHEET or first["A1"].value != TITLE:
+        return
+    wb.remove(first)
+    for ws in wb.worksheets:
+        for cell in list(ws._cells.values()):
+            if cell.comment is not None and cell.comment.author == AUTHOR:
+                content = cell.comment.content or ""
+                _, sep, original = content.partition("\n\n原批注：")
+                cell.comment = Comment(original, "") if sep and original else None
+            fill = cell.fill
+            if fill is not None and fill.fill_type == "solid":
+                rgb = getattr(fill.fgColor, "rgb", None)
+                if rgb in (ERROR_RGB, WARNING_RGB):
+                    cell.fill = PatternFill(fill_type=None)
+
+
+# --- the 问题清单 sheet -----------------------------------------------------------------------------
+
+
+def _issues_sheet(
+    wb: Workbook, ret: Return, titles: dict[str, str], marked: set[int], rebuilt: bool
+) -> Worksheet:
+    name = ISSUES_SHEET if ISSUES_SHEET not in wb.sheetnames else "问题清单（校验）"
+    ws = wb.create_sheet(name, 0)
+    bold = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    top = Alignment(vertical="top")
+
+    _set_text(ws["A1"], TITLE)
+    ws["A1"].font = Font(bold=True, size=14)
+    errors = len(ret.errors)
+    others = len(ret.issues) - errors
+    summary = f"本文件有 {errors} 个错误" + (f"、{others} 个警告或提示" if others else "")
+    how = (
+        "请逐条修改下表所列单元格（已在各工作表中标红，鼠标指向单元格可查看批注；"
+        "标黄为警告，请核实），修改后重新报送。本工作表仅作说明，报送时可删除。"
+    )
+    if rebuilt:
+        how += (
+            f"原文件为 .{ret.fmt or PurePosixPath(ret.rel).suffix.lstrip('.')} 格式，"
+            "本副本只保留了单元格内容以便标注，请在原文件中修改后重新报送。"
+        )
+    info = [
+        ("文件", ret.rel),
+        ("表单", form_name(ret.form_id) or "未能识别"),
+        ("单位", unit_text(ret) or "未能识别"),
+        ("期间", ret.period or "未能识别"),
+        ("结论", f"退回修改：{summary}。"),
+        ("修改要求", how),
+    ]
+    for i, (label, value) in enumerate(info, start=2):
+        _set_text(ws.cell(row=i, column=1), label)
+        ws.cell(row=i, column=1).font = bold
+        _set_text(ws.cell(row=i, column=2), value)
+        ws.cell(row=i, column=2).alignment = wrap
+        ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=8)
+    ws.row_dimensions[len(info) + 1].height = 48 if rebuilt else 32
+
+    header_row = len(info) + 3
+    headers = [
+        ("序号", 6),
+        ("工作表", 14),
+        ("单元格", 9),
+        ("严重程度", 9),
+        ("填写值", 18),
+        ("问题说明", 60),
+        ("怎么改", 26),
+        ("规则代码", 24),
+    ]
+    for c, (title, width) in enumerate(headers, start=1):
+        cell = ws.cell(row=header_row, column=c)
+        _set_text(cell, title)
+        cell.font = bold
+        cell.fill = PatternFill("solid", fgColor="FFD9E1F2", bgColor="FFD9E1F2")
+        ws.column_dimensions[get_column_letter(c)].width = width
+    issues = sorted(ret.issues, key=lambda i: _RANK.get(i.severity, 3))
+    row = header_row
+    for n, issue in enumerate(issues, start=1):
+        row += 1
+        ws.cell(row=row, column=1).value = n
+        _set_text(ws.cell(row=row, column=2), issue.sheet)
+        cell = ws.cell(row=row, column=3)
+        _set_text(cell, issue.cell)
+        title = titles.get(issue.sheet, issue.sheet)
+        if id(issue) in marked:
+            first = issue.cell.replace("$", "").split(":")[0].upper()
+            quoted = title.replace("'", "''")
+            cell.hyperlink = Hyperlink(ref=cell.coordinate, location=f"'{quoted}'!{first}")
+            cell.font = Font(color="FF0563C1", underline="single")
+        _set_text(ws.cell(row=row, column=4), SEVERITY_LABELS.get(issue.severity, issue.severity))
+        _set_text(ws.cell(row=row, column=5), issue.value)
+        _set_text(ws.cell(row=row, column=6), issue.message)
+        action = ACTIONS.get(issue.severity, "")
+        if issue.severity == "error" and issue.cell and id(issue) not in marked:
+            action += "（该单元格在本副本中找不到，请对照原文件）"
+        _set_text(ws.cell(row=row, column=7), action)
+        _set_text(ws.cell(row=row, column=8), issue.rule)
+        rgb = _FILLS.get(issue.severity)
+        if rgb:
+            ws.cell(row=row, column=4).fill = PatternFill("solid", fgColor=rgb, bgColor=rgb)
+        for c in range(1, 9):
+            ws.cell(row=row, column=c).alignment = wrap if c in (5, 6, 7) else top
+    ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
+    ws.auto_filter.ref = f"A{header_row}:H{max(row, header_row + 1)}"
+    for sheet in wb.worksheets:
+        sheet.sheet_view.tabSelected = False
+    ws.sheet_view.tabSelected = True
+    wb.active = 0
+    return ws
+
+
+# --- saving -------------------------------------------------------------------------------------
+
+
+def _stamp(ret: Return) -> dt.datetime:
+    stamp = ret.received or ret.mtime or FALLBACK_CREATED
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
+    return stamp.replace(microsecond=0)
+
+
+def _stable_bytes(wb: Workbook, stamp: dt.datetime) -> bytes:
+    """Serialise without the clock: fixed document times and zip entry times."""
+    wb.properties.created = stamp
+    wb.properties.modified = stamp
+    wb.properties.lastModifiedBy = AUTHOR
+    raw = io.BytesIO()
+    # ExcelWriter directly: openpyxl's save() would stamp the current time into core.xml
+    archive = zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+    ExcelWriter(wb, archive).save()
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(raw.getvalue())) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=_STABLE_ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            dst.writestr(entry, src.read(info.filename))
+    return out.getvalue()
+
+
+def _write_atomically(data: bytes, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".annotating-", suffix=".tmp", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --- public -------------------------------------------------------------------------------------
+
+
+def annotate(ret: Return, out_dir: Path, *, dest: Path | None = None) -> AnnotatedCopy:
+    """Write the annotated copy of `ret`; say where it went, or why there is none.
+
+    Never raises for a bad county file; raises OSError only when OUT cannot be written.
+    """
+    target = dest or annotated_path(ret.rel, out_dir)
+    try:
+        kind = _kind(ret.path)
+        if kind == "ooxml":
+            wb = _load_original(ret.path)
+            _strip_previous_annotation(wb)
+            titles = {name: name for name in wb.sheetnames}
+        else:
+            wb, titles = _rebuild(ret.path, ret)
+        marked = _mark_cells(wb, titles, ret.issues)
+        _issues_sheet(wb, ret, titles, marked, rebuilt=kind != "ooxml")
+        data = _stable_bytes(wb, _stamp(ret))
+    except CannotOpen as exc:
+        return AnnotatedCopy(None, str(exc))
+    except Exception as exc:  # a county file openpyxl chokes on late (odd styles, broken parts)
+        return AnnotatedCopy(None, f"文件内容异常，未能生成标注副本（{type(exc).__name__}）")
+    _write_atomically(data, target)
+    return AnnotatedCopy(target)
+
+
+def write_annotated_copy(ret: Return, out_dir: Path, *, dest: Path | None = None) -> Path | None:
+    """The annotated copy of one rejected return under out_dir/退回修改/, or None if the file
+    cannot be opened (the reason is in `annotate(...)` and in the report)."""
+    return annotate(ret, out_dir, dest=dest).path
+
+
+def write_annotated_copies(returns: Iterable[Return], out_dir: Path) -> dict[str, AnnotatedCopy]:
+    """Annotated copies of every rejected return, replacing OUT/退回修改 as a whole (so a copy
+    of a file that has since been accepted does not linger). Keyed by `Return.rel`."""
+    rejected = [r for r in sorted_returns(returns) if r.status == "rejected"]
+    final = out_dir / ANNOTATED_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".退回修改-", dir=out_dir))
+    results: dict[str, AnnotatedCopy] = {}
+    try:
+        # "a.xls" and "a.xlsx" both rejected: a.xlsx keeps its name, the other is a.xls.xlsx
+        taken = {
+            annotated_path(r.rel, staging) for r in rejected if r.rel.lower().endswith(".xlsx")
+        }
+        for ret in rejected:
+            target = annotated_path(ret.rel, staging)
+            if not ret.rel.lower().endswith(".xlsx") and target in taken:
+                target = target.with_name(PurePosixPath(ret.rel).name + ".xlsx")
+            taken.add(target)
+            copy = annotate(ret, staging, dest=target)
+            results[ret.rel] = copy
+        old = None
+        if final.exists() or final.is_symlink():
+            old = out_dir / f".退回修改-old-{os.getpid()}"
+            os.replace(final, old)
+        staged = staging / ANNOTATED_DIR
+        if staged.exists():
+            os.replace(staged, final)
+        if old is not None:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {
+        rel: AnnotatedCopy(final / c.path.relative_to(staging / ANNOTATED_DIR), c.reason)
+        if c.path is not None
+        else c
+        for rel, c in results.items()
+    }
