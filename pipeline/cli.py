@@ -55,6 +55,76 @@ def templates(period: str | None, out: Path) -> None:
     click.echo(f"已生成 {len(paths)} 个模板（{period}），位于 {out}{'/' if out.name else ''}")
 
 
+@main.command()
+@click.argument("inbox", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("output"),
+    show_default=True,
+    help="输出文件夹：校验报告.xlsx 和 退回修改/ 下的批注副本。",
+)
+@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="并行读取的进程数。"
+)
+def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
+    """校验收件箱（可含子文件夹）中回收的报表，写出校验报告和退回修改副本。
+
+    全部接收时退出码为 0，有退回的文件时为 1，用法错误为 2。
+    """
+    from pipeline.annotate import ANNOTATED_DIR, write_annotated_copies
+    from pipeline.console import (
+        OutputError,
+        advance,
+        count_files,
+        echo_json,
+        file_progress,
+        note,
+        stdout_console,
+    )
+    from pipeline.report import REPORT_NAME, print_summary, validation_json
+    from pipeline.report import write_validation_report as write_report
+
+    if not inbox.exists():
+        raise click.UsageError(f"收件箱文件夹不存在：{inbox}")
+    if not inbox.is_dir():
+        raise click.UsageError(f"收件箱应是一个文件夹：{inbox}")
+    if out.exists() and not out.is_dir():
+        raise click.UsageError(f"输出位置已有同名文件，不是文件夹：{out}")
+    if out.resolve().is_relative_to(inbox.resolve()):
+        raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
+    from pipeline.validate import validate_inbox
+
+    with file_progress(count_files(inbox), "读取报表") as progress:
+        try:
+            returns = validate_inbox(
+                inbox, on_file=lambda ret: advance(progress, ret.rel), jobs=jobs
+            )
+        except OSError as exc:
+            raise OutputError(f"收件箱无法读取：{inbox}（{exc.strerror or exc}）") from None
+    try:
+        copies = write_annotated_copies(returns, out)
+        report = write_report(returns, out / REPORT_NAME, copies=copies)
+    except OSError as exc:
+        raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
+
+    if as_json:
+        echo_json(validation_json(returns))
+        note(f"校验报告：{report}")
+        if not any(r.status != "ignored" for r in returns):
+            note("收件箱中没有报表文件。")
+    else:
+        print_summary(
+            stdout_console(),
+            returns,
+            report=report,
+            copies=copies,
+            annotated_dir=out / ANNOTATED_DIR,
+        )
+    sys.exit(1 if any(r.status == "rejected" for r in returns) else 0)
+
+
 def run() -> None:  # pragma: no cover - console entry point alias
     main(prog_name="python -m pipeline")
 

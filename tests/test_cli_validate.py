@@ -1,0 +1,242 @@
+"""`python -m pipeline validate`: exit codes, the JSON document, the screen, and where outputs go."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sys
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import click
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.model import Issue, Return
+
+Install = Callable[[list[Return]], None]
+
+
+def _workbook(path: Path) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "调度表"
+    ws["D7"] = "十二"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def _ret(inbox: Path, rel: str, status: str, issues: list[Issue] | None = None) -> Return:
+    path = inbox / rel
+    if not path.exists():
+        _workbook(path)
+    return Return(
+        path=path,
+        rel=rel,
+        fmt="xlsx",
+        form_id="annex4_progress",
+        unit_name="鼓楼区",
+        period="2023-06",
+        status=status,  # type: ignore[arg-type]
+        mtime=dt.datetime(2023, 6, 30, 12, 0, 0),
+        issues=issues or [],
+    )
+
+
+def _bad(rel: str) -> list[Issue]:
+    return [Issue("progress-not-number", "error", "不是数字", rel, "调度表", "D7", "十二")]
+
+
+@pytest.fixture
+def install(monkeypatch: pytest.MonkeyPatch) -> Iterator[Install]:
+    """Make `validate_inbox` return the given Returns (reporting each through on_file)."""
+
+    def installer(returns: list[Return]) -> None:
+        def fake(
+            inbox: Path, *, on_file: Callable[[Return], None] | None = None, jobs: int = 1
+        ) -> list[Return]:
+            for r in returns:
+                if on_file is not None:
+                    on_file(r)
+            return returns
+
+        try:
+            import pipeline.validate as module
+        except ImportError:
+            module = types.ModuleType("pipeline.validate")
+            monkeypatch.setitem(sys.modules, "pipeline.validate", module)
+        monkeypatch.setattr(module, "validate_inbox", fake, raising=False)
+
+    yield installer
+
+
+def _run(*args: str) -> click.testing.Result:
+    return CliRunner().invoke(main, ["validate", *args])
+
+
+def test_all_accepted_exits_0_and_writes_the_report(tmp_path: Path, install: Install) -> None:
+    inbox = tmp_path / "inbox"
+    install([_ret(inbox, "a.xlsx", "accepted"), _ret(inbox, "~$a.xlsx", "ignored")])
+    result = _run(str(inbox), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "校验报告.xlsx").is_file()
+    assert not (tmp_path / "out" / "退回修改").exists()
+    assert "已接收" in result.stdout and "校验报告" in result.stdout
+
+
+def test_any_rejected_exits_1_shows_its_first_issues_and_writes_a_copy(
+    tmp_path: Path, install: Install
+) -> None:
+    inbox = tmp_path / "inbox"
+    install(
+        [
+            _ret(inbox, "a.xlsx", "accepted"),
+            _ret(inbox, "县/b.xlsx", "rejected", _bad("县/b.xlsx")),
+        ]
+    )
+    out = tmp_path / "out"
+    result = _run(str(inbox), "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert "退回" in result.stdout
+    assert "调度表!D7" in result.stdout and "不是数字" in result.stdout
+    assert (out / "退回修改" / "县" / "b.xlsx").is_file()
+    assert str(out / "退回修改") in result.stdout
+
+
+def test_json_is_one_document_on_stdout_with_the_design_shape(
+    tmp_path: Path, install: Install
+) -> None:
+    inbox = tmp_path / "inbox"
+    install(
+        [
+            _ret(inbox, "a.xlsx", "accepted"),
+            _ret(inbox, "b.xlsx", "rejected", _bad("b.xlsx")),
+        ]
+    )
+    result = _run(str(inbox), "--out", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)  # the whole of stdout is one JSON document
+    assert list(doc) == ["files"]
+    assert [(f["file"], f["status"]) for f in doc["files"]] == [
+        ("a.xlsx", "accepted"),
+        ("b.xlsx", "rejected"),
+    ]
+    for f in doc["files"]:
+        assert set(f) == {"file", "form", "unit", "period", "status", "issues"}
+    assert doc["files"][1]["issues"] == [
+        {
+            "sheet": "调度表",
+            "cell": "D7",
+            "rule": "progress-not-number",
+            "severity": "error",
+            "value": "十二",
+            "message": "不是数字",
+        }
+    ]
+    assert "校验报告" in result.stderr
+
+
+def test_missing_inbox_is_a_usage_error_in_chinese(tmp_path: Path) -> None:
+    result = _run(str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "收件箱文件夹不存在" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_inbox_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "inbox.xlsx").write_bytes(b"x")
+    result = _run(str(tmp_path / "inbox.xlsx"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "收件箱应是一个文件夹" in result.output
+
+
+def test_output_inside_the_inbox_is_refused(tmp_path: Path, install: Install) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    install([])
+    result = _run(str(inbox), "--out", str(inbox / "output"))
+    assert result.exit_code == 2
+    assert "收件箱" in result.output
+    assert list(inbox.iterdir()) == []
+
+
+def test_bad_jobs_value_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    result = _run(str(tmp_path / "inbox"), "--jobs", "0")
+    assert result.exit_code == 2
+
+
+def test_empty_inbox_exits_0_with_a_clear_note(tmp_path: Path, install: Install) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    install([])
+    result = _run(str(inbox), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "收件箱中没有报表文件" in result.stdout
+    json_result = _run(str(inbox), "--out", str(tmp_path / "out"), "--json")
+    assert json_result.exit_code == 0
+    assert json.loads(json_result.stdout) == {"files": []}
+    assert "收件箱中没有报表文件" in json_result.stderr
+
+
+def test_inbox_is_unchanged_by_a_run(tmp_path: Path, install: Install) -> None:
+    inbox = tmp_path / "inbox"
+    install([_ret(inbox, "b.xlsx", "rejected", _bad("b.xlsx"))])
+    before = hashlib.sha256((inbox / "b.xlsx").read_bytes()).hexdigest()
+    result = _run(str(inbox), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1, result.output
+    assert hashlib.sha256((inbox / "b.xlsx").read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in inbox.iterdir()) == ["b.xlsx"]
+
+
+def test_two_runs_give_identical_output_bytes(tmp_path: Path, install: Install) -> None:
+    inbox = tmp_path / "inbox"
+    install([_ret(inbox, "a.xlsx", "accepted"), _ret(inbox, "b.xlsx", "rejected", _bad("b.xlsx"))])
+    outputs = []
+    for name in ("one", "two"):
+        out = tmp_path / name
+        assert _run(str(inbox), "--out", str(out)).exit_code == 1
+        outputs.append(
+            {
+                p.relative_to(out).as_posix(): p.read_bytes()
+                for p in sorted(out.rglob("*"))
+                if p.is_file()
+            }
+        )
+    assert outputs[0] == outputs[1]
+    assert set(outputs[0]) == {"校验报告.xlsx", "退回修改/b.xlsx"}
+
+
+def test_output_folder_that_cannot_be_written_is_exit_2(tmp_path: Path, install: Install) -> None:
+    inbox = tmp_path / "inbox"
+    install([_ret(inbox, "a.xlsx", "accepted")])
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = _run(str(inbox), "--out", str(blocker / "out"))
+    assert result.exit_code == 2
+    assert "输出文件夹无法写入" in result.output or "输出位置" in result.output
+
+
+def _commands(group: click.Group) -> list[str]:
+    return sorted(group.commands)
+
+
+@pytest.mark.parametrize("command", _commands(main))
+def test_every_command_has_help(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    cmd = main.commands[command]
+    assert cmd.help and cmd.help.strip()
+
+
+def test_the_group_has_help() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "validate" in result.output
