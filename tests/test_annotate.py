@@ -354,3 +354,34 @@ def test_xls_and_ods_returns_are_rebuilt_cell_for_cell_and_annotated(
     assert ws["E7"].comment is not None and ws["E7"].comment.text.count("【错误】") == 2
     notes = [r[1] for r in wb[ISSUES_SHEET].iter_rows(values_only=True) if r[0] == "修改要求"]
     assert notes and f".{fmt}" in str(notes[0])
+
+
+def test_a_real_template_keeps_its_validations_protection_and_sheets(tmp_path: Path) -> None:
+    from pipeline.forms import load_units, progress_form
+    from pipeline.layout import progress_layout
+    from pipeline.templates import template_filename, write_template
+
+    form = progress_form()
+    unit = load_units()[0]
+    path = tmp_path / "inbox" / template_filename(form, unit, "2023-06")
+    write_template(form, path, unit=unit, period="2023-06")
+    wb = openpyxl.load_workbook(path)
+    sheet = wb.sheetnames[0]
+    a1 = progress_layout(form).value_cells["A1"].a1
+    wb[sheet][a1] = "十二"
+    validations = len(wb[sheet].data_validations.dataValidation)
+    wb.save(path)
+    ret = _return(path.parent, path.name)
+    ret.issues = [Issue("progress-not-number", "error", "不是数字", path.name, sheet, a1, "十二")]
+    copy = write_annotated_copy(ret, tmp_path / "out")
+    assert copy is not None
+    out = openpyxl.load_workbook(copy)
+    assert out.sheetnames == [ISSUES_SHEET, *wb.sheetnames]
+    assert [s.sheet_state for s in out.worksheets] == ["visible"] + [
+        s.sheet_state for s in wb.worksheets
+    ]
+    ws = out[sheet]
+    assert ws.protection.sheet
+    assert len(ws.data_validations.dataValidation) == validations > 0
+    assert _fill(ws[a1]) == ERROR_RGB and ws[a1].comment is not None
+    assert ws[a1].protection.locked is False  # the input cell is still open for the correction
