@@ -37,7 +37,410 @@ _RULES: list[Rule] = [
         "不是 Excel/WPS/LibreOffice 表格文件（扩展名 {value}），已忽略。",
     ),
     # --- validation (reading and validating stages) -----------------------------------------
-    # (helpers add the reading/validation rules here)
+    # Reading: which files are read, and why a file cannot be opened or identified.
+    Rule(
+        "file-ignored-symlink",
+        "info",
+        "符号链接",
+        "这是符号链接（快捷方式），为安全起见不跟随读取，已忽略；请把文件本身放入收件夹。",
+    ),
+    Rule("file-ignored-special", "info", "特殊文件", "不是普通文件（设备、管道等），已忽略。"),
+    Rule(
+        "file-ignored-receipt-log",
+        "info",
+        "收文登记",
+        "这是收文登记表，各文件的收到时间以它为准；它本身不是报表，已忽略。",
+    ),
+    Rule(
+        "receipt-log-unreadable",
+        "warning",
+        "收文登记无法读取",
+        "收文登记无法读取（{reason}），各文件的收到时间改以文件修改时间为准。",
+    ),
+    Rule(
+        "receipt-log-row-invalid",
+        "warning",
+        "收文登记有误",
+        "收文登记第 {row} 行未采用：{reason}。相关文件的收到时间以文件修改时间为准。",
+    ),
+    Rule(
+        "file-unreadable-os",
+        "error",
+        "文件无法读取",
+        "文件无法读取（{reason}），请检查文件是否被占用或没有读取权限。",
+    ),
+    Rule(
+        "file-empty",
+        "error",
+        "空文件",
+        "文件为空（0 字节），可能是保存或下载附件时失败。请重新保存后报送。",
+    ),
+    Rule(
+        "file-too-large",
+        "error",
+        "文件过大",
+        "文件大小为 {size}，超过上限 {limit}。请删除无关的工作表和图片，另存后重新报送。",
+    ),
+    Rule(
+        "file-not-spreadsheet-content",
+        "error",
+        "不是表格文件",
+        "文件扩展名是表格，但实际内容是{what}，无法作为报表读取。请用 Excel/WPS 打开下发的模板填写，"
+        "另存为 .xlsx 后报送。",
+    ),
+    Rule(
+        "file-format-unsupported",
+        "error",
+        "格式不支持",
+        "文件是{what}，暂不支持读取。请在 Excel/WPS 中“另存为”Excel 工作簿（.xlsx）后报送。",
+    ),
+    Rule(
+        "file-truncated",
+        "error",
+        "文件不完整",
+        "文件不完整（可能下载或复制时中断），无法打开。请重新保存，或重新下载邮件附件后报送。",
+    ),
+    Rule(
+        "file-corrupt",
+        "error",
+        "文件已损坏",
+        "文件已损坏，无法打开（{detail}）。请在 Excel/WPS 中打开检查后，另存为 .xlsx 重新报送。",
+    ),
+    Rule(
+        "file-zip-limits",
+        "error",
+        "文件结构异常",
+        "文件内部结构异常（{detail}），为安全起见拒绝打开。请在 Excel/WPS 中另存为 .xlsx 后重新报送。",
+    ),
+    Rule(
+        "file-xml-dtd",
+        "error",
+        "文件含有危险声明",
+        "文件内部部件 {part} 含有 DTD/实体声明，正常的 Excel/WPS 文件不会有，为安全起见拒绝打开。"
+        "请在 Excel/WPS 中另存为 .xlsx 后重新报送。",
+    ),
+    Rule(
+        "file-encrypted",
+        "error",
+        "文件已加密",
+        "文件设置了打开密码（已加密），无法读取。请在 Excel/WPS 中取消打开密码后重新保存报送"
+        "（Excel：文件→信息→保护工作簿→用密码进行加密，清空密码）。",
+    ),
+    Rule(
+        "file-sheet-too-large",
+        "error",
+        "数据区域过大",
+        "{detail}，超出读取上限，可能在表格以外很远的单元格误输入了内容。请删除多余的行和列后重新报送。",
+    ),
+    Rule(
+        "file-unreadable",
+        "error",
+        "表格无法读取",
+        "表格无法读取（{detail}）。请在 Excel/WPS 中打开确认无误后，另存为 .xlsx 重新报送。",
+    ),
+    Rule(
+        "file-read-failed",
+        "error",
+        "读取出错",
+        "读取本文件时程序出错（{detail}）。请将此文件转交市局技术人员处理。",
+    ),
+    Rule(
+        "file-extension-mismatch",
+        "info",
+        "扩展名与格式不符",
+        "文件扩展名是 {ext}，实际是 {fmt} 格式，已按实际格式读取。建议另存为 .xlsx。",
+    ),
+    Rule(
+        "file-unidentified",
+        "error",
+        "无法识别报表",
+        "无法识别这是哪张报表：既没有模板自带的隐藏信息表，也找不到附件1—4或台账的表格标题。"
+        "请使用市局下发的模板填报，不要另建工作簿或删除标题。",
+    ),
+    Rule(
+        "file-form-unknown",
+        "error",
+        "不是本次报表",
+        "模板信息中的表单编号“{value}”不是本次专项行动的报表，可能用错了模板。请使用市局下发的模板。",
+    ),
+    Rule(
+        "file-form-version",
+        "warning",
+        "模板版本不同",
+        "本文件使用的模板版本为 {value}，当前版本为 {current}；已按当前格式读取。下期请使用新下发的模板。",
+    ),
+    Rule(
+        "sheet-missing",
+        "error",
+        "缺少工作表",
+        "找不到{form_name}的表格（工作表“{expected}”可能被删除，或表格标题被删改）。"
+        "请使用市局下发的模板填报。",
+    ),
+    Rule(
+        "sheet-skipped",
+        "info",
+        "工作表已跳过",
+        "工作表“{sheet}”不是本报表的内容，未读取。如其中有需要报送的数据，请填入模板的表格中。",
+    ),
+    Rule(
+        "sheet-hidden",
+        "warning",
+        "工作表被隐藏",
+        "工作表“{sheet}”被隐藏了，仍按其内容读取和校验。如该表不需报送，请删除它。",
+    ),
+    Rule(
+        "sheet-duplicate",
+        "error",
+        "工作表重复",
+        "工作簿中有两张同样的表（“{first}”和“{sheet}”），无法判断以哪张为准。请只保留一张后重新报送。",
+    ),
+    Rule(
+        "label-missing",
+        "error",
+        "找不到栏目",
+        "找不到“{label}”这一栏（所在行或列可能被删除或改动），无法读取。请使用市局下发的模板，"
+        "不要删改表格结构。",
+    ),
+    Rule(
+        "unit-missing",
+        "error",
+        "未填填报单位",
+        "未填写填报单位。请在“填报单位：”后从下拉列表中选择本单位名称。",
+    ),
+    Rule(
+        "unit-unknown",
+        "error",
+        "填报单位不在名单中",
+        "填报单位“{value}”不在福州市填报单位名单中。请从下拉列表中选择本单位名称（如“鼓楼区”）。",
+    ),
+    Rule(
+        "period-missing",
+        "error",
+        "未填报送期间",
+        "未填写报送期间，无法判断是哪个月的报表。请在“报送期间：”后选择月份，如“2023年6月”。",
+    ),
+    Rule(
+        "period-invalid",
+        "error",
+        "报送期间无法识别",
+        "报送期间“{value}”无法识别（{reason}）。请写成“2023年6月”这样的月份。",
+    ),
+    Rule(
+        "period-out-of-campaign",
+        "error",
+        "报送期间不在行动期内",
+        "报送期间 {value} 不在专项行动的报送月份（{first}—{last}）之内。请核对月份。",
+    ),
+    Rule(
+        "meta-unit-mismatch",
+        "error",
+        "填报单位与模板不符",
+        "表中填报单位为“{value}”，但本模板是下发给{expected}的。请使用本单位的模板，或更正填报单位。",
+    ),
+    Rule(
+        "meta-period-mismatch",
+        "error",
+        "报送期间与模板不符",
+        "表中报送期间为“{value}”，但本文件是{expected}的报表。请使用本期模板，或更正报送期间。",
+    ),
+    # Reading: values a clerk typed that cannot be read without guessing.
+    Rule(
+        "value-not-number",
+        "error",
+        "不是数字",
+        "{label}应填写数字，填写的是“{value}”（{reason}）。",
+    ),
+    Rule(
+        "value-ambiguous",
+        "error",
+        "数字含义不明确",
+        "{label}填写的“{value}”{reason}。",
+    ),
+    Rule(
+        "date-invalid",
+        "error",
+        "日期无法识别",
+        "{label}应填写日期，填写的是“{value}”（{reason}）。",
+    ),
+    Rule(
+        "tick-unrecognized",
+        "error",
+        "勾选符号无法识别",
+        "{label}只能打“√”或留空，填写的是“{value}”，无法判断是否勾选。",
+    ),
+    # Validation: 附件4 values ({label} names the item; the form's [[rules]] are added below).
+    Rule(
+        "progress-missing",
+        "error",
+        "未填写",
+        "{label}未填写。本项没有发生的请填 0。",
+    ),
+    Rule(
+        "value-not-integer",
+        "error",
+        "应为整数",
+        "{label}是数量，应填整数，填写的是“{value}”。",
+    ),
+    Rule("value-negative", "error", "不能为负数", "{label}不能为负数，填写的是“{value}”。"),
+    Rule(
+        "value-too-many-decimals",
+        "error",
+        "小数位过多",
+        "{label}以万元为单位，最多保留4位小数，填写的是“{value}”。",
+    ),
+    Rule(
+        "value-too-large",
+        "error",
+        "数值大得不合常理",
+        "{label}填写的 {value} 超过合理上限 {limit}，请核实是否多填了数位或把元当成了万元。",
+    ),
+    # Validation: 附件1–3 checklists ({no} is the item number).
+    Rule(
+        "checklist-item-missing",
+        "error",
+        "缺少检查事项",
+        "找不到第 {no} 项检查事项所在的行（行可能被删除或序号被改动）。请使用下发的模板，不要删除检查事项。",
+    ),
+    Rule(
+        "checklist-no-tick",
+        "error",
+        "未勾选检查结果",
+        "第 {no} 项未勾选检查结果。请在“是”“否”“不涉及”三栏中勾选一栏。",
+    ),
+    Rule(
+        "checklist-multiple-ticks",
+        "error",
+        "检查结果勾选多栏",
+        "第 {no} 项同时勾选了{ticks}，只能勾选一栏。请保留正确的一栏。",
+    ),
+    Rule(
+        "checklist-hazard-description-missing",
+        "error",
+        "未填隐患描述",
+        "第 {no} 项勾选“{answer}”表示存在隐患，须填写{what}。",
+    ),
+    Rule(
+        "checklist-hazard-requirement-missing",
+        "error",
+        "未填整改要求",
+        "第 {no} 项勾选“{answer}”表示存在隐患，须填写整改要求。",
+    ),
+    Rule(
+        "checklist-hazard-deadline-missing",
+        "error",
+        "未填整改时限",
+        "第 {no} 项勾选“{answer}”表示存在隐患，须填写整改时限（日期，如 2023-07-15）。",
+    ),
+    Rule(
+        "checklist-major-missing",
+        "error",
+        "未判定是否重大隐患",
+        "第 {no} 项存在隐患，须在“是否重大隐患”的“是”“否”两栏中勾选一栏。",
+    ),
+    Rule(
+        "checklist-major-multiple",
+        "error",
+        "是否重大隐患勾选两栏",
+        "第 {no} 项“是否重大隐患”的“是”“否”两栏都勾选了，只能勾选一栏。",
+    ),
+    Rule(
+        "checklist-footer-missing",
+        "error",
+        "表尾未填写",
+        "未填写{label}（必填）。",
+    ),
+    Rule(
+        "checklist-date-before-campaign",
+        "error",
+        "检查时间早于行动开始",
+        "{label} {value} 早于专项行动开始日期 {start}，请核对。",
+    ),
+    Rule(
+        "checklist-date-after-period",
+        "error",
+        "检查时间晚于期末",
+        "{label} {value} 晚于报送期间的期末 {end}。请核对日期，或换用检查时间所在月份的模板报送。",
+    ),
+    # Validation: 台账 ({row} is the Excel row number, {hazard_id} the row's 隐患编号).
+    Rule(
+        "ledger-column-missing",
+        "error",
+        "台账缺少栏目",
+        "台账表头中找不到“{label}”列（可能被删除或改名）。请使用市局下发的台账模板。",
+    ),
+    Rule(
+        "ledger-required-missing",
+        "error",
+        "台账必填项未填",
+        "第 {row} 行未填写{label}（必填）。",
+    ),
+    Rule(
+        "ledger-choice-invalid",
+        "error",
+        "台账选项不对",
+        "第 {row} 行{label}只能填{choices}之一，填写的是“{value}”。",
+    ),
+    Rule(
+        "ledger-duplicate-id",
+        "error",
+        "隐患编号重复",
+        "第 {row} 行的隐患编号“{value}”与第 {first_row} 行重复。每个隐患一个编号，本单位内不得重复。",
+    ),
+    Rule(
+        "ledger-credit-code-invalid",
+        "error",
+        "统一社会信用代码有误",
+        "第 {row} 行统一社会信用代码“{value}”{reason}。不清楚的可以留空。",
+    ),
+    Rule(
+        "ledger-date-order",
+        "error",
+        "日期先后不对",
+        "第 {row} 行{label} {value} 早于{other_label} {other}，日期先后不对，请核对。",
+    ),
+    Rule(
+        "ledger-date-after-period",
+        "error",
+        "日期晚于期末",
+        "第 {row} 行{label} {value} 晚于报送期间的期末 {end}。台账只填截至期末已发生的情况，请核对。",
+    ),
+    Rule(
+        "ledger-open-incomplete",
+        "error",
+        "五落实不全",
+        "第 {row} 行隐患 {hazard_id} 仍在整改中，须落实“五落实”（责任人、措施、资金、期限、应急预案），"
+        "未填写{label}。",
+    ),
+    Rule(
+        "ledger-open-no-plan",
+        "error",
+        "整改中无应急预案",
+        "第 {row} 行隐患 {hazard_id} 仍在整改中，须有应急预案（应急预案应为“有”），填写的是“{value}”。",
+    ),
+    Rule(
+        "ledger-status-needs-date",
+        "error",
+        "未填整改完成日期",
+        "第 {row} 行隐患 {hazard_id} 整改状态为“{status}”，须填写整改完成日期。",
+    ),
+    Rule(
+        "ledger-closed-needs-acceptor",
+        "error",
+        "未填验收人",
+        "第 {row} 行隐患 {hazard_id} 已验收销号，须填写验收人。",
+    ),
+    Rule(
+        "ledger-closed-needs-date",
+        "error",
+        "未填销号日期",
+        "第 {row} 行隐患 {hazard_id} 已验收销号，须填写销号日期。",
+    ),
+    Rule(
+        "ledger-supervision-level-missing",
+        "error",
+        "未填督办级别",
+        "第 {row} 行隐患 {hazard_id} 已挂牌督办，须填写督办级别（省、市或县）。",
+    ),
     # --- anomalies (consolidation stage) -----------------------------------------------------
     # Flags never block a return; they ask the city to check something. Fields are filled by
     # pipeline.consolidate; {unit} is the unit's name, {period_label} e.g. 2023年7月.
@@ -121,6 +524,33 @@ _RULES: list[Rule] = [
         "应100%列入台账；请补录台账。",
     ),
 ]
+
+
+def _progress_rules() -> list[Rule]:
+    """One entry per [[rules]] of the 附件4 definition: the codes live in the TOML, so a rule
+    added there gets its message here without a code change."""
+    from pipeline.forms import DefinitionError, progress_form
+
+    try:
+        form = progress_form()
+    except (DefinitionError, KeyError):
+        return []  # the CLI reports the broken definition itself
+    templates = {
+        "le": (
+            "逻辑关系不符",
+            "{left_label}填了 {value}，大于{right_label}的 {right_value}；前者是后者的一部分，"
+            "不能更多。请核对这两项。",
+        ),
+        "requires": (
+            "缺少对应数据",
+            "{left_label}填了 {value}，但{right_label}为 {right_value}；前者大于0时后者也应大于0。"
+            "请核对这两项。",
+        ),
+    }
+    return [Rule(r.code, "error", *templates[r.kind]) for r in form.rules]
+
+
+_RULES += _progress_rules()
 
 CATALOGUE: dict[str, Rule] = {}
 for _rule in _RULES:

@@ -1,0 +1,1257 @@
+"""Read every returned workbook in an inbox into model.Return objects (the reading stage).
+
+`read_inbox` walks the inbox (recursively, sorted by relative path), `read_return` reads one
+file. Each file is read from disk once: the bytes are hashed, checked by pipeline.safety and then
+parsed by python-calamine from memory. Form, unit and period come from the template's hidden
+metadata sheet, else from the labels on the sheet. Cells are looked up where pipeline.layout puts
+them and, when a clerk inserted rows or columns, found again by their label text. Nothing here
+raises for bad data: every problem becomes an Issue on the Return. Nothing in the inbox is
+ever written.
+
+Receipt time: from a receipt log in the inbox root (收文登记.csv or receipt_log.csv; columns
+文件名 = path relative to the inbox or bare file name, 收到时间 = "2023-06-30 17:20" or ISO 8601),
+else the file's modification time. Both are naive datetimes in China Standard Time (UTC+8, no
+daylight saving), the time the city clerk's clock shows.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import os
+import re
+import stat
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import python_calamine as pc
+
+from pipeline import safety
+from pipeline.forms import (
+    TICKS,
+    ChecklistForm,
+    Form,
+    LedgerForm,
+    ProgressForm,
+    load_calendar,
+    load_forms,
+    load_units,
+)
+from pipeline.layout import (
+    INSTRUCTIONS_SHEET,
+    META_KEYS,
+    META_SHEET,
+    PERIOD_LABEL,
+    UNIT_LABEL,
+    Cell,
+    ChecklistLayout,
+    LedgerLayout,
+    a1,
+    checklist_layout,
+    progress_layout,
+)
+from pipeline.messages import make_issue
+from pipeline.model import Inspection, Issue, Return
+from pipeline.normalize import (
+    NormalizeError,
+    clean_text,
+    display,
+    fold,
+    is_blank,
+    match_name,
+    to_choice,
+    to_credit_code,
+    to_date,
+    to_number,
+    to_period,
+    to_tick,
+)
+
+RECEIPT_LOG_NAMES = ("收文登记.csv", "receipt_log.csv")
+RECEIPT_NAME_COLUMN = "文件名"
+RECEIPT_TIME_COLUMN = "收到时间"
+JUNK_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini", ".ds_store", "icon\r"})
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
+UNIT_SUFFIXES = ("住房和城乡建设局", "城乡建设局", "建设局", "住建局", "建设和交通局", "住建委")
+TITLE_SEARCH_ROWS = 12
+
+OnFile = Callable[[Return], None]
+
+
+# --- the inbox -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    rel: str
+    path: Path
+    ignore: Issue | None = None
+
+
+def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> list[Return]:
+    """Every file under `inbox`, in relative-path order, as a Return (ignored ones included).
+
+    `on_file` is called with each Return as soon as it is read, in the same order. `jobs` > 1
+    reads files in that many worker processes.
+    """
+    inbox = Path(inbox)
+    entries = sorted(_walk(inbox), key=lambda e: e.rel)
+    names = [e.rel for e in entries if e.ignore is None]
+    receipts, log_issues = _receipt_log(inbox, names)
+    to_read = [e for e in entries if e.ignore is None]
+    read: dict[str, Return] = {}
+    results: Iterator[Return]
+    if jobs > 1 and len(to_read) > 1:
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        chunk = max(1, min(32, len(to_read) // (jobs * 4) or 1))
+        results = pool.map(_read_entry, [(e.path, inbox) for e in to_read], chunksize=chunk)
+    else:
+        pool = None
+        results = (read_return(e.path, inbox) for e in to_read)
+    out: list[Return] = []
+    try:
+        pending = iter(results)
+        for entry in entries:
+            if entry.ignore is not None:
+                ret = _ignored(entry)
+                if entry.ignore.rule == "file-ignored-receipt-log":
+                    for issue in log_issues:
+                        ret.add(issue)
+            else:
+                ret = next(pending)
+                _set_received(ret, receipts)
+                read[ret.rel] = ret
+            out.append(ret)
+            if on_file is not None:
+                on_file(ret)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return out
+
+
+def _read_entry(args: tuple[Path, Path]) -> Return:
+    return read_return(*args)
+
+
+def _walk(inbox: Path) -> Iterator[_Entry]:
+    def on_error(exc: OSError) -> None:
+        raise exc
+
+    if not inbox.is_dir():
+        return
+    for dirpath, dirnames, filenames in os.walk(inbox, onerror=None, followlinks=False):
+        here = Path(dirpath)
+        keep = []
+        for d in sorted(dirnames):
+            path = here / d
+            rel = path.relative_to(inbox).as_posix()
+            if path.is_symlink():
+                yield _Entry(rel + "/", path, make_issue("file-ignored-symlink"))
+            elif d.startswith("."):
+                yield _Entry(rel + "/", path, make_issue("file-ignored-hidden"))
+            else:
+                keep.append(d)
+        dirnames[:] = keep
+        for name in filenames:
+            path = here / name
+            rel = path.relative_to(inbox).as_posix()
+            yield _Entry(rel, path, _why_ignored(path, name, here == inbox))
+
+
+def _why_ignored(path: Path, name: str, at_root: bool) -> Issue | None:
+    if name.startswith(("~$", ".~lock.")):
+        return make_issue("file-ignored-lock")
+    if name.startswith(".") or name.lower() in JUNK_NAMES:
+        return make_issue("file-ignored-hidden")
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        return make_issue("file-unreadable-os", reason=exc.strerror or str(exc))
+    if stat.S_ISLNK(st.st_mode):
+        return make_issue("file-ignored-symlink")
+    if not stat.S_ISREG(st.st_mode):
+        return make_issue("file-ignored-special")
+    if at_root and name in RECEIPT_LOG_NAMES:
+        return make_issue("file-ignored-receipt-log")
+    ext = os.path.splitext(name)[1].lower()
+    if ext not in safety.SPREADSHEET_EXTENSIONS:
+        return make_issue("file-ignored-not-spreadsheet", value=ext or "（无扩展名）")
+    return None
+
+
+def _ignored(entry: _Entry) -> Return:
+    ret = Return(path=entry.path, rel=entry.rel, status="ignored")
+    assert entry.ignore is not None
+    if entry.ignore.severity == "error":
+        # an OS error while looking at the file: it is a return we could not read
+        ret.status = "rejected"
+    else:
+        ret.ignore_reason = entry.ignore.message
+    try:
+        st = entry.path.lstat()
+        ret.size = st.st_size
+        ret.mtime = _local(st.st_mtime)
+    except OSError:
+        pass
+    ret.add(entry.ignore)
+    return ret
+
+
+def _local(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, CHINA_TZ).replace(tzinfo=None)
+
+
+# --- the receipt log -----------------------------------------------------------------------
+
+
+def _receipt_log(inbox: Path, names: Sequence[str]) -> tuple[dict[str, dt.datetime], list[Issue]]:
+    """Received times by relative path, from the receipt log in the inbox root (if any)."""
+    path = next((inbox / n for n in RECEIPT_LOG_NAMES if (inbox / n).is_file()), None)
+    if path is None or path.is_symlink():
+        return {}, []
+    issues: list[Issue] = []
+    try:
+        raw = path.read_bytes()[: safety.MAX_FILE_BYTES]
+    except OSError as exc:
+        return {}, [make_issue("receipt-log-unreadable", reason=exc.strerror or str(exc))]
+    text = None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        return {}, [
+            make_issue("receipt-log-unreadable", reason="编码无法识别，请存为 UTF-8 的 CSV")
+        ]
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return {}, [make_issue("receipt-log-unreadable", reason="文件为空")]
+    header = [fold(h) for h in rows[0]]
+    try:
+        name_col = header.index(RECEIPT_NAME_COLUMN)
+        time_col = header.index(RECEIPT_TIME_COLUMN)
+    except ValueError:
+        reason = f"第1行须有“{RECEIPT_NAME_COLUMN}”和“{RECEIPT_TIME_COLUMN}”两列"
+        return {}, [make_issue("receipt-log-unreadable", reason=reason)]
+    by_rel = set(names)
+    by_base: dict[str, list[str]] = {}
+    for rel in names:
+        by_base.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
+    out: dict[str, dt.datetime] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) <= max(name_col, time_col):
+            issues.append(make_issue("receipt-log-row-invalid", row=number, reason="列数不足"))
+            continue
+        name = unicodedata.normalize("NFC", row[name_col].strip()).replace("\\", "/").strip("/")
+        when = parse_received(row[time_col])
+        if when is None:
+            reason = f"收到时间“{row[time_col].strip()}”无法识别（应如 2023-06-30 17:20）"
+            issues.append(make_issue("receipt-log-row-invalid", row=number, reason=reason))
+            continue
+        if name in by_rel:
+            targets = [name]
+        elif len(by_base.get(name, [])) == 1:
+            targets = by_base[name]
+        elif name in by_base:
+            reason = f"文件名“{name}”在收件夹中有多个同名文件，请写明所在子文件夹"
+            issues.append(make_issue("receipt-log-row-invalid", row=number, reason=reason))
+            continue
+        else:
+            reason = f"收件夹中没有文件“{name}”"
+            issues.append(make_issue("receipt-log-row-invalid", row=number, reason=reason))
+            continue
+        for rel in targets:
+            # a file logged twice keeps its first (earliest) receipt
+            out[rel] = min(out.get(rel, when), when)
+    return out, issues
+
+
+_RECEIVED = re.compile(
+    r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[T ]+(\d{1,2})[:：时](\d{2})(?:[:：分](\d{2}))?)?"
+)
+
+
+def parse_received(text: str) -> dt.datetime | None:
+    """'2023-06-30 17:20', '2023/6/30 17:20:05', ISO 8601 (an offset is converted to UTC+8)."""
+    value = unicodedata.normalize("NFKC", text).strip()
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is not None:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(CHINA_TZ).replace(tzinfo=None)
+        return parsed
+    m = _RECEIVED.fullmatch(value)
+    if not m:
+        return None
+    try:
+        y, mo, d, h, mi, sec = (int(g) if g else 0 for g in m.groups())
+        return dt.datetime(y, mo, d, h, mi, sec)
+    except ValueError:
+        return None
+
+
+def _set_received(ret: Return, receipts: dict[str, dt.datetime]) -> None:
+    if ret.rel in receipts:
+        ret.received, ret.received_source = receipts[ret.rel], "log"
+    elif ret.mtime is not None:
+        ret.received, ret.received_source = ret.mtime, "mtime"
+
+
+# --- one file ------------------------------------------------------------------------------
+
+
+def read_return(path: Path, inbox: Path) -> Return:
+    """Read one file into a Return. Never raises for bad data: problems become issues."""
+    path = Path(path)
+    try:
+        rel = path.relative_to(inbox).as_posix()
+    except ValueError:
+        rel = path.name
+    ret = Return(path=path, rel=rel)
+    try:
+        _read_file(ret)
+    except Exception as exc:  # a bug must not stop the run: report it on this file
+        ret.add(make_issue("file-read-failed", detail=f"{type(exc).__name__}: {exc}"[:300]))
+    ret.settle()
+    return ret
+
+
+def _read_file(ret: Return) -> None:
+    path = ret.path
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        ret.add(make_issue("file-unreadable-os", reason=exc.strerror or str(exc)))
+        return
+    ret.size = st.st_size
+    ret.mtime = _local(st.st_mtime)
+    if not stat.S_ISREG(st.st_mode):
+        ret.add(make_issue("file-unreadable-os", reason="不是普通文件"))
+        return
+    if st.st_size > safety.MAX_FILE_BYTES:
+        size, limit = safety.human_size(st.st_size), safety.human_size(safety.MAX_FILE_BYTES)
+        ret.add(make_issue("file-too-large", size=size, limit=limit))
+        return
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(safety.MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        ret.add(make_issue("file-unreadable-os", reason=exc.strerror or str(exc)))
+        return
+    ret.size = len(data)
+    ret.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        checked = safety.check_bytes(data)
+    except safety.Refused as refused:
+        ret.add(_refusal(refused))
+        return
+    ret.fmt = checked.fmt
+    ext = path.suffix.lower().lstrip(".")
+    if ext != ret.fmt and not (ext == "xlsx" and ret.fmt == "xlsm"):
+        ret.add(make_issue("file-extension-mismatch", ext=f".{ext}", fmt=f".{ret.fmt}"))
+    try:
+        workbook = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except pc.PasswordError:
+        ret.add(make_issue("file-encrypted"))
+        return
+    except Exception as exc:  # calamine reports damage as assorted exception types
+        ret.add(_calamine_failure(exc))
+        return
+    book = _Book(workbook, ret)
+    _read_book(ret, book)
+
+
+def _refusal(refused: safety.Refused) -> Issue:
+    fields: dict[str, Any] = dict(refused.fields)
+    fields.setdefault("detail", refused.detail)
+    return make_issue(refused.code, **fields)
+
+
+def _calamine_failure(exc: Exception) -> Issue:
+    text = str(exc)
+    if "password" in text.lower() or "encrypt" in text.lower():
+        return make_issue("file-encrypted")
+    return make_issue("file-unreadable", detail=text[:200] or type(exc).__name__)
+
+
+# --- sheets as grids -------------------------------------------------------------------------
+
+
+def label_key(value: Any) -> str:
+    """A label as compared: NFKC, no spaces, no trailing colon or required-marker."""
+    if not isinstance(value, str):
+        return ""
+    text = fold(value)
+    return text.rstrip(":*").lstrip("*")
+
+
+class Grid:
+    """One sheet's values, addressed by 0-based (row, col) exactly as in the workbook."""
+
+    def __init__(self, name: str, rows: list[list[Any]], visible: bool) -> None:
+        self.name = name
+        self.rows = rows
+        self.visible = visible
+        self._index: dict[str, list[tuple[int, int]]] | None = None
+
+    @property
+    def height(self) -> int:
+        return len(self.rows)
+
+    def get(self, row: int, col: int) -> Any:
+        """The raw value, None for an empty or absent cell."""
+        if row < 0 or col < 0 or row >= len(self.rows):
+            return None
+        line = self.rows[row]
+        if col >= len(line):
+            return None
+        value = line[col]
+        return None if value == "" else value
+
+    def find(self, key: str) -> list[tuple[int, int]]:
+        """Every cell whose label_key equals `key`, in reading order."""
+        if self._index is None:
+            index: dict[str, list[tuple[int, int]]] = {}
+            for r, line in enumerate(self.rows):
+                for c, value in enumerate(line):
+                    if isinstance(value, str) and value and len(value) <= 400:
+                        index.setdefault(label_key(value), []).append((r, c))
+            self._index = index
+        return self._index.get(key, [])
+
+    def is_empty(self) -> bool:
+        return all(is_blank(v) for line in self.rows for v in line)
+
+    def strings(self, max_rows: int | None = None) -> Iterator[tuple[int, int, str]]:
+        for r, line in enumerate(self.rows[:max_rows]):
+            for c, value in enumerate(line):
+                if isinstance(value, str) and value.strip():
+                    yield r, c, value
+
+
+class _Book:
+    """The workbook's sheets, each loaded at most once."""
+
+    def __init__(self, workbook: pc.CalamineWorkbook, ret: Return) -> None:
+        self.workbook = workbook
+        self.ret = ret
+        self.names: list[str] = list(workbook.sheet_names)
+        self.visible = {
+            m.name: m.visible == pc.SheetVisibleEnum.Visible for m in workbook.sheets_metadata
+        }
+        self._grids: dict[str, Grid | None] = {}
+
+    def grid(self, name: str) -> Grid | None:
+        if name not in self._grids:
+            self._grids[name] = self._load(name)
+        return self._grids[name]
+
+    def _load(self, name: str) -> Grid | None:
+        try:
+            sheet = self.workbook.get_sheet_by_name(name)
+            height, width = sheet.total_height, sheet.total_width
+            safety.check_extent(f"工作表“{name}”", height, width)
+            rows = sheet.to_python(skip_empty_area=False)
+        except safety.Refused as refused:
+            self.ret.add(_refusal(refused))
+            return None
+        except Exception as exc:
+            issue = _calamine_failure(exc)
+            issue.sheet = name
+            self.ret.add(issue)
+            return None
+        return Grid(name, rows, self.visible.get(name, True))
+
+    def content_sheets(self) -> list[str]:
+        return [n for n in self.names if n not in (META_SHEET, INSTRUCTIONS_SHEET)]
+
+
+# --- identification ----------------------------------------------------------------------
+
+
+@dataclass
+class _Found:
+    """A label found on a sheet and the value written after it."""
+
+    sheet: str
+    label_cell: Cell
+    value_cell: Cell
+    value: Any
+
+
+def _read_meta(book: _Book) -> dict[str, str]:
+    if META_SHEET not in book.names:
+        return {}
+    grid = book.grid(META_SHEET)
+    if grid is None:
+        return {}
+    meta: dict[str, str] = {}
+    for r in range(min(grid.height, 200)):
+        key = grid.get(r, 0)
+        if isinstance(key, str) and key.strip() in META_KEYS:
+            value = clean_text(grid.get(r, 1))
+            if value is not None:
+                meta[key.strip()] = value
+    return meta
+
+
+def _title_keys() -> list[tuple[str, Form]]:
+    """(normalised title, form), longest title first, so a title containing another wins."""
+    pairs = [(label_key(f.title), f) for f in load_forms().values()]
+    return sorted(pairs, key=lambda p: -len(p[0]))
+
+
+def _form_of_sheet(grid: Grid) -> Form | None:
+    """The form whose title appears near the top of the sheet (or anywhere, failing that)."""
+    titles = _title_keys()
+    for limit in (TITLE_SEARCH_ROWS, None):
+        for _r, _c, text in grid.strings(limit):
+            key = label_key(text)
+            if len(key) > 200:
+                continue
+            for title, form in titles:
+                if title and title in key:
+                    return form
+    return None
+
+
+def _find_after_label(
+    grid: Grid,
+    key: str,
+    expected_label: Cell | None,
+    expected_value: Cell | None,
+    stop_keys: Sequence[str] = (),
+) -> _Found | None:
+    """The value written after the label `key`: in the layout's value cell when the label is
+    where the layout says, else in the first non-empty cell to the right of the label (or after
+    the colon inside the label cell itself)."""
+    spots: list[tuple[int, int]] = []
+    if (
+        expected_label is not None
+        and label_key(grid.get(expected_label.row, expected_label.col)) == key
+    ):
+        spots.append((expected_label.row, expected_label.col))
+    spots += [p for p in grid.find(key) if p not in spots]
+    inline = _inline_spots(grid, key)
+    if not spots and not inline:
+        return None
+    if spots:
+        r, c = spots[0]
+        label_cell = Cell(r, c)
+        if (
+            expected_label is not None
+            and expected_value is not None
+            and (r, c) == (expected_label.row, expected_label.col)
+        ):
+            value = grid.get(expected_value.row, expected_value.col)
+            if not is_blank(value):
+                return _Found(grid.name, label_cell, expected_value, value)
+        for cc in range(c + 1, min(c + 12, _width(grid, r))):
+            value = grid.get(r, cc)
+            if is_blank(value):
+                continue
+            if label_key(value) in stop_keys:
+                break
+            return _Found(grid.name, label_cell, Cell(r, cc), value)
+        blank_at = (
+            expected_value if expected_value and expected_label == label_cell else Cell(r, c + 1)
+        )
+        return _Found(grid.name, label_cell, blank_at, None)
+    r, c, rest = inline[0]
+    return _Found(grid.name, Cell(r, c), Cell(r, c), rest)
+
+
+def _inline_spots(grid: Grid, key: str) -> list[tuple[int, int, str]]:
+    """Cells like "填报单位：鼓楼区" (label and value typed into one cell)."""
+    out = []
+    for r, c, text in grid.strings(60):
+        folded = fold(text)
+        for colon in ("：", ":"):
+            head, sep, rest = unicodedata.normalize("NFKC", text).partition(
+                unicodedata.normalize("NFKC", colon)
+            )
+            if sep and label_key(head) == key and rest.strip(" _\u3000"):
+                out.append((r, c, rest.strip(" _\u3000")))
+                break
+        del folded
+    return out
+
+
+def _width(grid: Grid, row: int) -> int:
+    return len(grid.rows[row]) if 0 <= row < grid.height else 0
+
+
+@dataclass
+class _Identity:
+    unit: _Found | None = None
+    period: _Found | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _label_cells(form: Form) -> tuple[Cell, Cell, Cell, Cell]:
+    """(unit label, unit value, period label, period value) cells of the form's layout."""
+    if isinstance(form, ChecklistForm):
+        cl = checklist_layout(form)
+        return cl.unit_label_cell, cl.unit_cell, cl.period_label_cell, cl.period_cell
+    if isinstance(form, ProgressForm):
+        pl = progress_layout(form)
+        return pl.unit_label_cell, pl.unit_cell, pl.period_label_cell, pl.period_cell
+    ll = LedgerLayout(form=form)
+    return ll.unit_label_cell, ll.unit_cell, ll.period_label_cell, ll.period_cell
+
+
+def _sheet_identity(grid: Grid, form: Form) -> _Identity:
+    ul, uv, pl, pv = _label_cells(form)
+    unit_key, period_key = label_key(UNIT_LABEL), label_key(PERIOD_LABEL)
+    stops = (unit_key, period_key, label_key(getattr(form, "date_label", "时间：")))
+    return _Identity(
+        unit=_find_after_label(grid, unit_key, ul, uv, stops),
+        period=_find_after_label(grid, period_key, pl, pv, stops),
+    )
+
+
+def _resolve_unit(text: Any) -> tuple[str, str] | None:
+    """(code, name) of the unit a clerk's text names."""
+    shown = clean_text(text)
+    if shown is None:
+        return None
+    units = load_units()
+    name = match_name(shown, [u.name for u in units], UNIT_SUFFIXES)
+    if name is None:
+        code = fold(shown)
+        hit = [u for u in units if u.code == code]
+        return (hit[0].code, hit[0].name) if hit else None
+    unit = next(u for u in units if u.name == name)
+    return unit.code, unit.name
+
+
+def _read_book(ret: Return, book: _Book) -> None:
+    forms = load_forms()
+    meta = _read_meta(book)
+    form: Form | None = None
+    if meta.get("form_id"):
+        form = forms.get(meta["form_id"])
+        if form is None:
+            ret.add(
+                make_issue("file-form-unknown", sheet=META_SHEET, cell="B1", value=meta["form_id"])
+            )
+            return
+        ret.identified_by = "metadata"
+        version = meta.get("form_version", "")
+        ret.form_version = version
+        if version and version != form.version:
+            ret.add(
+                make_issue(
+                    "file-form-version", sheet=META_SHEET, value=version, current=form.version
+                )
+            )
+    main: list[Grid] = []
+    for name in book.content_sheets():
+        grid = book.grid(name)
+        if grid is None:
+            continue
+        sheet_form = _form_of_sheet(grid)
+        if form is None and sheet_form is not None:
+            form = sheet_form
+            ret.identified_by = "labels"
+        if sheet_form is not None and form is not None and sheet_form.id == form.id:
+            main.append(grid)
+        elif (
+            not grid.is_empty()
+            and sheet_form is None
+            and form is not None
+            and name == form.sheet_name
+        ):
+            main.append(grid)  # the title was deleted but the sheet kept its name
+        elif not grid.is_empty():
+            ret.add(make_issue("sheet-skipped", sheet=name))
+    if form is None:
+        ret.add(make_issue("file-unidentified"))
+        return
+    ret.form_id = form.id
+    if not ret.form_version:
+        ret.form_version = form.version
+    if not main:
+        ret.add(make_issue("sheet-missing", expected=form.sheet_name, form_name=_form_name(form)))
+        return
+    for grid in main:
+        if not grid.visible:
+            ret.add(make_issue("sheet-hidden", sheet=grid.name))
+    _identify(ret, form, meta, main)
+    if isinstance(form, ProgressForm):
+        if len(main) > 1:
+            for grid in main[1:]:
+                ret.add(make_issue("sheet-duplicate", sheet=grid.name, first=main[0].name))
+        _read_progress(ret, form, main[0])
+    elif isinstance(form, ChecklistForm):
+        for grid in main:
+            inspection = _read_checklist(ret, form, grid)
+            if inspection is not None:
+                ret.inspections.append(inspection)
+    else:
+        if len(main) > 1:
+            for grid in main[1:]:
+                ret.add(make_issue("sheet-duplicate", sheet=grid.name, first=main[0].name))
+        _read_ledger(ret, form, main[0])
+
+
+def _form_name(form: Form) -> str:
+    return f"{form.annex} {form.title}" if form.annex != "台账" else form.title
+
+
+def _identify(ret: Return, form: Form, meta: dict[str, str], grids: list[Grid]) -> None:
+    """Unit and period from the metadata, checked against (or else taken from) the sheet."""
+    meta_unit = None
+    if meta.get("unit_code") or meta.get("unit_name"):
+        units = load_units()
+        hit = [u for u in units if u.code == meta.get("unit_code")] or [
+            u for u in units if u.name == meta.get("unit_name")
+        ]
+        if hit:
+            meta_unit = (hit[0].code, hit[0].name)
+        else:
+            shown = meta.get("unit_name") or meta.get("unit_code")
+            ret.add(make_issue("unit-unknown", sheet=META_SHEET, value=shown))
+    meta_period = None
+    if meta.get("period"):
+        try:
+            meta_period = to_period(meta["period"])
+        except NormalizeError:
+            meta_period = None
+    if meta_unit:
+        ret.unit_code, ret.unit_name = meta_unit
+    if meta_period:
+        ret.period = meta_period
+    for grid in grids:
+        ident = _sheet_identity(grid, form)
+        _check_unit(ret, ident.unit, meta_unit, grid, form)
+        _check_period(ret, ident.period, meta_period, grid, form)
+    if ret.unit_code is None and not _has(
+        ret, "unit-unknown", "meta-unit-mismatch", "label-missing"
+    ):
+        ret.add(make_issue("unit-missing", sheet=grids[0].name, cell=_label_cells(form)[1].a1))
+    if ret.period is None and not _has(
+        ret, "period-invalid", "meta-period-mismatch", "label-missing"
+    ):
+        ret.add(make_issue("period-missing", sheet=grids[0].name, cell=_label_cells(form)[3].a1))
+    calendar = load_calendar()
+    if ret.period is not None and ret.period not in calendar.periods:
+        ret.add(
+            make_issue(
+                "period-out-of-campaign",
+                sheet=grids[0].name,
+                cell=_label_cells(form)[3].a1,
+                value=_period_text(ret.period),
+                first=_period_text(calendar.first_period),
+                last=_period_text(calendar.last_period),
+            )
+        )
+
+
+def _has(ret: Return, *codes: str) -> bool:
+    return any(i.rule in codes for i in ret.issues)
+
+
+def _check_unit(
+    ret: Return, found: _Found | None, meta_unit: tuple[str, str] | None, grid: Grid, form: Form
+) -> None:
+    if found is None:
+        if meta_unit is None:
+            ret.add(
+                make_issue(
+                    "label-missing",
+                    sheet=grid.name,
+                    cell=_label_cells(form)[0].a1,
+                    label=UNIT_LABEL.rstrip("："),
+                )
+            )
+        return
+    if is_blank(found.value):
+        return
+    unit = _resolve_unit(found.value)
+    cell = found.value_cell.a1
+    shown = display(found.value)
+    if unit is None:
+        ret.add(make_issue("unit-unknown", sheet=grid.name, cell=cell, value=shown))
+        return
+    if meta_unit is not None and unit != meta_unit:
+        ret.add(
+            make_issue(
+                "meta-unit-mismatch", sheet=grid.name, cell=cell, value=shown, expected=meta_unit[1]
+            )
+        )
+        return
+    if ret.unit_code is None:
+        ret.unit_code, ret.unit_name = unit
+    elif (ret.unit_code, ret.unit_name) != unit:
+        ret.add(
+            make_issue(
+                "meta-unit-mismatch",
+                sheet=grid.name,
+                cell=cell,
+                value=shown,
+                expected=ret.unit_name,
+            )
+        )
+
+
+def _check_period(
+    ret: Return, found: _Found | None, meta_period: str | None, grid: Grid, form: Form
+) -> None:
+    if found is None:
+        if meta_period is None:
+            ret.add(
+                make_issue(
+                    "label-missing",
+                    sheet=grid.name,
+                    cell=_label_cells(form)[2].a1,
+                    label=PERIOD_LABEL.rstrip("："),
+                )
+            )
+        return
+    if is_blank(found.value):
+        return
+    cell = found.value_cell.a1
+    shown = display(found.value)
+    try:
+        period = to_period(found.value)
+    except NormalizeError as exc:
+        ret.add(
+            make_issue("period-invalid", sheet=grid.name, cell=cell, value=shown, reason=exc.reason)
+        )
+        return
+    assert period is not None
+    if meta_period is not None and period != meta_period:
+        ret.add(
+            make_issue(
+                "meta-period-mismatch",
+                sheet=grid.name,
+                cell=cell,
+                value=shown,
+                expected=_period_text(meta_period),
+            )
+        )
+        return
+    if ret.period is None:
+        ret.period = period
+    elif ret.period != period:
+        ret.add(
+            make_issue(
+                "meta-period-mismatch",
+                sheet=grid.name,
+                cell=cell,
+                value=shown,
+                expected=_period_text(ret.period),
+            )
+        )
+
+
+def _period_text(period: str) -> str:
+    year, month = period.split("-")
+    return f"{year}年{int(month)}月"
+
+
+# --- 附件4 ---------------------------------------------------------------------------------------
+
+
+def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
+    lay = progress_layout(form)
+    items = {it.code: it for s in form.sections for it in s.items}
+    for cells in lay.items:
+        item = items[cells.code]
+        key = label_key(item.label)
+        expected = cells.label_cell
+        if label_key(grid.get(expected.row, expected.col)) == key:
+            dr = dc = 0
+        else:
+            spots = grid.find(key)
+            if not spots:
+                for code, _cap, input_cell, _merge in cells.inputs:
+                    ret.progress_cells[code] = (grid.name, input_cell.a1)
+                ret.add(
+                    make_issue("label-missing", sheet=grid.name, cell=expected.a1, label=item.label)
+                )
+                continue
+            dr, dc = spots[0][0] - expected.row, spots[0][1] - expected.col
+        for code, _cap, input_cell, merge in cells.inputs:
+            row, col = input_cell.row + dr, input_cell.col + dc
+            raw = grid.get(row, col)
+            if is_blank(raw) and merge is not None:
+                # a broken merge: the clerk typed into the right half
+                other = grid.get(row, merge.last.col + dc)
+                if not is_blank(other):
+                    raw, col = other, merge.last.col + dc
+            address = a1(row, col)
+            ret.progress_cells[code] = (grid.name, address)
+            value = form.value(code)
+            try:
+                number = to_number(raw, money=value.is_money)
+            except NormalizeError as exc:
+                ret.add(_value_issue(exc, grid.name, address, raw, _value_label(form, code)))
+                continue
+            if number is not None:
+                ret.progress[code] = number
+    date_found = _find_after_label(
+        grid, label_key(form.date_label), lay.date_label_cell, lay.date_cell, ()
+    )
+    if date_found is not None and not is_blank(date_found.value):
+        try:
+            ret.report_date = to_date(date_found.value)
+        except NormalizeError as exc:
+            issue = _value_issue(
+                exc,
+                grid.name,
+                date_found.value_cell.a1,
+                date_found.value,
+                form.date_label.rstrip("："),
+            )
+            issue.severity = "warning"
+            ret.add(issue)
+
+
+def _value_label(form: ProgressForm, code: str) -> str:
+    item = form.item_of(code)
+    value = form.value(code)
+    if len(item.values) > 1:
+        return f"{form.annex}{item.code[0]}{item.no}“{item.label}”的{value.sub_label}"
+    return f"“{item.label}”"
+
+
+def _value_issue(exc: NormalizeError, sheet: str, cell: str, raw: Any, label: str) -> Issue:
+    return make_issue(
+        exc.code, sheet=sheet, cell=cell, value=display(raw), label=label, reason=exc.reason
+    )
+
+
+# --- 附件1–3 --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ChecklistColumns:
+    header_row: int  # the top header row
+    cols: dict[str, int]
+
+
+def _checklist_columns(grid: Grid, lay: ChecklistLayout) -> _ChecklistColumns | None:
+    """Where each column of the checklist is: the layout's place if the headers are there,
+    else found by the header texts (columns may have been inserted)."""
+    top, _sub = lay.header_rows
+    expected = {c.key: i for i, c in enumerate(lay.columns)}
+    if _headers_match(grid, lay, top, expected):
+        return _ChecklistColumns(top, expected)
+    for r, _c in grid.find("序号"):
+        cols = _columns_by_header(grid, lay, r)
+        if cols is not None:
+            return _ChecklistColumns(r, cols)
+    return None
+
+
+def _headers_match(grid: Grid, lay: ChecklistLayout, top: int, cols: dict[str, int]) -> bool:
+    seen_groups: set[str] = set()
+    for column in lay.columns:
+        c = cols[column.key]
+        if column.group:
+            if label_key(grid.get(top + 1, c)) != label_key(column.sub_header):
+                return False
+            if column.group not in seen_groups:
+                seen_groups.add(column.group)
+                if label_key(grid.get(top, c)) != label_key(column.header):
+                    return False
+        elif label_key(grid.get(top, c)) != label_key(column.header):
+            return False
+    return True
+
+
+def _columns_by_header(grid: Grid, lay: ChecklistLayout, top: int) -> dict[str, int] | None:
+    width = max(_width(grid, top), _width(grid, top + 1))
+    head = {label_key(grid.get(top, c)): c for c in reversed(range(width)) if grid.get(top, c)}
+    cols: dict[str, int] = {}
+    groups: dict[str, list[Any]] = {}
+    for column in lay.columns:
+        if column.group:
+            groups.setdefault(column.group, []).append(column)
+            continue
+        c = head.get(label_key(column.header))
+        if c is None:
+            return None
+        cols[column.key] = c
+    for members in groups.values():
+        start = head.get(label_key(members[0].header))
+        if start is None:
+            return None
+        c = start
+        for column in members:
+            while c < width and label_key(grid.get(top + 1, c)) != label_key(column.sub_header):
+                c += 1
+            if c >= width:
+                return None
+            cols[column.key] = c
+            c += 1
+    return cols
+
+
+def _item_number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = fold(value)
+        if text.isdigit():
+            return int(text)
+    return None
+
+
+def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection | None:
+    lay = checklist_layout(form)
+    found = _checklist_columns(grid, lay)
+    if found is None:
+        ret.add(
+            make_issue(
+                "label-missing",
+                sheet=grid.name,
+                cell=Cell(lay.header_rows[0], 0).a1,
+                label="序号/检查结果 表头",
+            )
+        )
+        return None
+    cols = found.cols
+    wanted = {it.no for it in form.items}
+    rows: dict[int, int] = {}
+    footer_keys = {label_key(f.label) for f in form.footer}
+    last_row = grid.height
+    for r in range(found.header_row + 2, grid.height):
+        if label_key(grid.get(r, 0)) in footer_keys or any(
+            label_key(grid.get(r, c)) in footer_keys for c in range(min(3, _width(grid, r)))
+        ):
+            last_row = r
+            break
+        no = _item_number(grid.get(r, cols["no"]))
+        if no is not None and no in wanted and no not in rows:
+            rows[no] = r
+    inspection = Inspection(sheet=grid.name)
+    for item in form.items:
+        item_row = rows.get(item.no)
+        if item_row is None:
+            ret.add(
+                make_issue(
+                    "checklist-item-missing",
+                    sheet=grid.name,
+                    cell=a1(lay.item_row(item.no), cols["no"]),
+                    no=item.no,
+                )
+            )
+            continue
+        r = item_row
+        ticks: list[str] = []
+        tick_error = False
+        for answer in TICKS:
+            c = cols[f"tick_{TICKS.index(answer)}"]
+            raw = grid.get(r, c)
+            try:
+                if to_tick(raw):
+                    ticks.append(answer)
+            except NormalizeError as exc:
+                tick_error = True
+                ret.add(
+                    _value_issue(
+                        exc, grid.name, a1(r, c), raw, f"第 {item.no} 项检查结果“{answer}”栏"
+                    )
+                )
+        major_ticks: list[str] = []
+        major_error = False
+        if form.has_major_column:
+            for answer in ("是", "否"):
+                c = cols["major_yes" if answer == "是" else "major_no"]
+                raw = grid.get(r, c)
+                try:
+                    if to_tick(raw):
+                        major_ticks.append(answer)
+                except NormalizeError as exc:
+                    major_error = True
+                    ret.add(
+                        _value_issue(
+                            exc,
+                            grid.name,
+                            a1(r, c),
+                            raw,
+                            f"第 {item.no} 项“是否重大隐患—{answer}”栏",
+                        )
+                    )
+        deadline_raw = grid.get(r, cols["deadline"])
+        try:
+            deadline = to_date(deadline_raw)
+            deadline_error = False
+        except NormalizeError as exc:
+            deadline, deadline_error = None, True
+            ret.add(
+                _value_issue(
+                    exc,
+                    grid.name,
+                    a1(r, cols["deadline"]),
+                    deadline_raw,
+                    f"第 {item.no} 项整改时限",
+                )
+            )
+        inspection.item_cells[item.no] = a1(r, cols["tick_0"])
+        if len(ticks) == 1:
+            inspection.answers[item.no] = ticks[0]
+        inspection.details[item.no] = {
+            "description": clean_text(grid.get(r, cols["description"])),
+            "requirement": clean_text(grid.get(r, cols["requirement"])),
+            "deadline": deadline,
+            "major": major_ticks[0] if len(major_ticks) == 1 else None,
+            "ticks": tuple(ticks),
+            "major_ticks": tuple(major_ticks),
+            "tick_error": tick_error,
+            "major_error": major_error,
+            "deadline_error": deadline_error,
+            "row": r + 1,
+            "cells": {
+                "tick": a1(r, cols["tick_0"]),
+                "description": a1(r, cols["description"]),
+                "requirement": a1(r, cols["requirement"]),
+                "deadline": a1(r, cols["deadline"]),
+                **({"major": a1(r, cols["major_yes"])} if form.has_major_column else {}),
+            },
+        }
+    _read_footer(ret, form, lay, grid, inspection, last_row, found.header_row - lay.header_rows[0])
+    return inspection
+
+
+def _read_footer(
+    ret: Return,
+    form: ChecklistForm,
+    lay: ChecklistLayout,
+    grid: Grid,
+    inspection: Inspection,
+    first_row: int,
+    shift: int,
+) -> None:
+    for f in form.footer:
+        key = label_key(f.label)
+        expected_label = lay.footer_label_cell(f.key)
+        expected_label = Cell(expected_label.row + shift, expected_label.col)
+        expected_value = lay.footer_cell(f.key)
+        expected_value = Cell(expected_value.row + shift, expected_value.col)
+        found = _find_after_label(
+            grid,
+            key,
+            expected_label,
+            expected_value,
+            tuple(label_key(x.label) for x in form.footer),
+        )
+        if found is None:
+            ret.add(
+                make_issue("label-missing", sheet=grid.name, cell=expected_label.a1, label=f.label)
+            )
+            continue
+        inspection.footer_cells[f.key] = found.value_cell.a1
+        if f.type == "date":
+            try:
+                inspection.footer[f.key] = to_date(found.value)
+            except NormalizeError as exc:
+                inspection.footer[f.key] = None
+                ret.add(_value_issue(exc, grid.name, found.value_cell.a1, found.value, f.label))
+        else:
+            inspection.footer[f.key] = clean_text(found.value)
+    del first_row
+
+
+# --- 台账 --------------------------------------------------------------------------------------------
+
+
+def _read_ledger(ret: Return, form: LedgerForm, grid: Grid) -> None:
+    lay = LedgerLayout(form=form)
+    keys = {label_key(c.label): c.key for c in form.columns}
+    first_key = label_key(form.columns[0].label)
+    header_row = None
+    if label_key(grid.get(lay.header_row, 0)) == first_key:
+        header_row = lay.header_row
+    else:
+        for r, _c in grid.find(first_key):
+            header_row = r
+            break
+        if header_row is None:
+            # any header label will do to find the row
+            for column in form.columns:
+                spots = grid.find(label_key(column.label))
+                if spots:
+                    header_row = spots[0][0]
+                    break
+    columns: dict[str, int] = {}
+    if header_row is not None:
+        for c in range(_width(grid, header_row)):
+            key = keys.get(label_key(grid.get(header_row, c)))
+            if key is not None and key not in columns:
+                columns[key] = c
+    header = header_row if header_row is not None else lay.header_row
+    for column in form.columns:
+        if column.key not in columns:
+            issue = make_issue(
+                "ledger-column-missing",
+                sheet=grid.name,
+                cell=a1(header, lay.col(column.key)),
+                label=column.label,
+            )
+            if not column.required:
+                issue.severity = "warning"
+            ret.add(issue)
+    records: list[dict[str, Any]] = []
+    if header_row is not None and columns:
+        for r in range(header_row + 1, grid.height):
+            raw = {key: grid.get(r, c) for key, c in columns.items()}
+            if all(is_blank(v) for v in raw.values()):
+                continue
+            record: dict[str, Any] = {c.key: None for c in form.columns}
+            for column in form.columns:
+                if column.key not in columns:
+                    continue
+                value = raw[column.key]
+                cell = a1(r, columns[column.key])
+                try:
+                    record[column.key] = _ledger_value(column.type, column.choices, value)
+                except NormalizeError as exc:
+                    ret.add(
+                        _value_issue(exc, grid.name, cell, value, f"第 {r + 1} 行{column.label}")
+                    )
+            record["_sheet"] = grid.name
+            record["_row"] = r + 1
+            records.append(record)
+    frame = pd.DataFrame.from_records(
+        records, columns=[*(c.key for c in form.columns), "_sheet", "_row"]
+    ).astype(object)
+    frame.attrs["columns"] = {key: col for key, col in columns.items()}
+    ret.ledger = frame
+
+
+def _ledger_value(kind: str, choices: tuple[str, ...], value: Any) -> Any:
+    if kind == "date":
+        return to_date(value)
+    if kind == "money":
+        number: Decimal | None = to_number(value, money=True)
+        return number
+    if kind == "choice":
+        return to_choice(value, choices)
+    if kind == "bool":
+        return to_choice(value, ("是", "否"))
+    if kind == "credit_code":
+        return to_credit_code(value)
+    return clean_text(value)

@@ -1,0 +1,342 @@
+"""Defensive opening: decide what a file really is and refuse dangerous ones before any parser runs.
+
+Every check here works on the raw bytes with bounded time and memory: the size cap comes first,
+a zip's directory is checked (entry count, declared sizes, compression ratio) before anything is
+inflated, every part a parser will read is then inflated in chunks with a hard cap (so a lying
+directory cannot blow up memory), scanned for DTD/entity declarations (XML entity bombs) and, for
+worksheets, for the extent of the cells that hold values (a cell at XFD1048576 would make the
+reader allocate billions of cells). OLE files (.xls and encrypted Office files) are identified
+from their directory without a third-party parser. The limits are module constants; raise them
+here if a legitimate return ever hits one (the README lists them).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass
+
+import defusedxml.ElementTree as safe_et
+
+MAX_FILE_BYTES = 50 * 1024 * 1024  # a filled template is well under 1 MB
+MAX_ZIP_ENTRIES = 2_000
+MAX_UNCOMPRESSED_BYTES = 300 * 1024 * 1024  # all parts together, as actually inflated
+MAX_COMPRESSION_RATIO = 400  # per part, for parts over RATIO_MIN_BYTES
+RATIO_MIN_BYTES = 1024 * 1024
+MAX_SHEET_CELLS = 2_000_000  # rows x columns of the area holding values, per sheet
+MAX_SHEET_ROWS = 100_000
+MAX_OLE_SECTORS = 1_000_000
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
+SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
+
+_CHUNK = 1024 * 1024
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+# An xlsx cell start tag with a value (not self-closing): <c r="AB12" s="3" t="s">
+_XLSX_CELL = re.compile(rb'<c\s[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>/]*>')
+
+
+class Refused(Exception):
+    """The file must not (or cannot) be parsed. `code` is a rule code, `detail` Chinese."""
+
+    def __init__(self, code: str, detail: str = "", **fields: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a file really is: the format to parse it as, and oversize sheets (by sheet part)."""
+
+    fmt: str  # xlsx | xlsm | xls | ods
+
+
+def human_size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / 1024 / 1024:.1f} MB"
+    if n >= 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n} 字节"
+
+
+def check_bytes(data: bytes) -> Checked:
+    """Identify `data` by content and refuse anything unsafe or unreadable (raises Refused)."""
+    if not data:
+        raise Refused("file-empty")
+    if len(data) > MAX_FILE_BYTES:
+        raise Refused(
+            "file-too-large", size=human_size(len(data)), limit=human_size(MAX_FILE_BYTES)
+        )
+    if data.startswith(ZIP_MAGIC):
+        return Checked(_check_zip(data))
+    if data.startswith(OLE_MAGIC):
+        return Checked(_check_ole(data))
+    raise Refused("file-not-spreadsheet-content", what=_what_is(data))
+
+
+def _what_is(data: bytes) -> str:
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"%pdf"):
+        return "PDF 文件"
+    if head.startswith((b"\x89png", b"\xff\xd8\xff", b"gif8", b"bm")):
+        return "图片"
+    if head.startswith((b"rar!", b"7z\xbc\xaf", b"\x1f\x8b")):
+        return "压缩包"
+    if b"<html" in head or b"<!doctype html" in head or b"<table" in head:
+        return "网页（HTML）文件，常见于从业务系统导出的“伪 xls”"
+    if head.startswith(b"<?xml"):
+        if b"urn:schemas-microsoft-com:office:spreadsheet" in data[:8192]:
+            return "Excel 2003 XML 表格（不受支持的旧格式）"
+        return "XML 文件"
+    if head.startswith(b"{\\rtf"):
+        return "RTF 文档"
+    if head.startswith((b"\x04\x22\x4d\x18", b"\x28\xb5\x2f\xfd")):
+        return "压缩数据"
+    sample = data[:4096]
+    try:
+        sample.decode("utf-8")
+        return "文本文件（如 CSV）"
+    except UnicodeDecodeError:
+        pass
+    try:
+        sample.decode("gb18030")
+        if b"\x00" not in sample:
+            return "文本文件（如 CSV）"
+    except UnicodeDecodeError:
+        pass
+    return "无法识别的文件"
+
+
+# --- zip containers: xlsx, xlsm, ods ----------------------------------------------------------
+
+
+def _check_zip(data: bytes) -> str:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except zipfile.BadZipFile as exc:
+        if data.startswith(b"PK\x03\x04") and b"PK\x05\x06" not in data[-65557:]:
+            raise Refused("file-truncated") from None
+        raise Refused("file-corrupt", detail=f"压缩结构损坏：{exc}") from None
+    except (OSError, ValueError, EOFError, NotImplementedError) as exc:
+        raise Refused("file-corrupt", detail=f"压缩结构损坏：{exc}") from None
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise Refused(
+            "file-zip-limits", detail=f"包含 {len(infos)} 个部件，超过上限 {MAX_ZIP_ENTRIES}"
+        )
+    declared = sum(i.file_size for i in infos)
+    if declared > MAX_UNCOMPRESSED_BYTES:
+        raise Refused(
+            "file-zip-limits",
+            detail=f"解压后共 {human_size(declared)}，超过上限 {human_size(MAX_UNCOMPRESSED_BYTES)}",
+        )
+    for info in infos:
+        _check_ratio(info.filename, info.file_size, info.compress_size)
+        if info.flag_bits & 0x1:
+            raise Refused("file-encrypted")
+    names = {i.filename for i in infos}
+    fmt = _zip_kind(zf, names)
+    total = 0
+    for info in infos:
+        if info.is_dir() or not _is_xml_part(info.filename):
+            continue
+        total = _scan_part(zf, info, fmt, total)
+    return fmt
+
+
+def _check_ratio(name: str, size: int, compressed: int) -> None:
+    if size > RATIO_MIN_BYTES and size > MAX_COMPRESSION_RATIO * max(compressed, 1):
+        raise Refused(
+            "file-zip-limits",
+            detail=f"部件 {name} 压缩比异常（{size // max(compressed, 1)} 倍），疑似“压缩炸弹”",
+        )
+
+
+def _zip_kind(zf: zipfile.ZipFile, names: set[str]) -> str:
+    if "mimetype" in names:
+        mime = _read_small(zf, "mimetype", 256).strip()
+        if mime == ODS_MIME:
+            if "META-INF/manifest.xml" in names and _ods_encrypted(zf):
+                raise Refused("file-encrypted")
+            if "content.xml" not in names:
+                raise Refused("file-corrupt", detail="缺少 content.xml")
+            return "ods"
+        if mime.startswith(b"application/vnd.oasis.opendocument.text"):
+            raise Refused("file-not-spreadsheet-content", what="文字文档（.odt）")
+        raise Refused("file-not-spreadsheet-content", what="OpenDocument 非表格文件")
+    if "xl/workbook.bin" in names:
+        raise Refused("file-format-unsupported", what="Excel 二进制工作簿（.xlsb）")
+    if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+        if "xl/workbook.xml" not in names and not any(
+            n.startswith("xl/workbook") and n.endswith(".xml") for n in names
+        ):
+            raise Refused("file-corrupt", detail="缺少 xl/workbook.xml")
+        content_types = _read_small(zf, "[Content_Types].xml", 1024 * 1024)
+        if b"macroEnabled" in content_types or "xl/vbaProject.bin" in names:
+            return "xlsm"
+        return "xlsx"
+    if "word/document.xml" in names:
+        raise Refused("file-not-spreadsheet-content", what="Word 文档")
+    if "ppt/presentation.xml" in names:
+        raise Refused("file-not-spreadsheet-content", what="PowerPoint 演示文稿")
+    raise Refused("file-not-spreadsheet-content", what="普通压缩包（zip）")
+
+
+def _read_small(zf: zipfile.ZipFile, name: str, cap: int) -> bytes:
+    info = zf.getinfo(name)
+    _check_ratio(name, info.file_size, info.compress_size)
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(cap + 1)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+        raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
+    if len(data) > cap:
+        raise Refused("file-zip-limits", detail=f"部件 {name} 过大")
+    if _DTD.search(data):
+        raise Refused("file-xml-dtd", part=name)
+    return data
+
+
+def _ods_encrypted(zf: zipfile.ZipFile) -> bool:
+    manifest = _read_small(zf, "META-INF/manifest.xml", 4 * 1024 * 1024)
+    try:
+        root = safe_et.fromstring(manifest)
+    except Exception:  # defusedxml raises its own errors for forbidden constructs too
+        raise Refused("file-corrupt", detail="META-INF/manifest.xml 无法解析") from None
+    return any(el.tag.endswith("}encryption-data") for el in root.iter())
+
+
+def _is_xml_part(name: str) -> bool:
+    return name.endswith((".xml", ".rels", ".vml")) or name == "mimetype"
+
+
+def _scan_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fmt: str, total: int) -> int:
+    """Inflate one part in chunks under the global cap; refuse DTDs and oversized sheets."""
+    name = info.filename
+    is_sheet = (
+        fmt in ("xlsx", "xlsm") and name.startswith("xl/worksheets/") and name.endswith(".xml")
+    )
+    max_row = max_col = 0
+    size = 0
+    tail = b""
+    try:
+        with zf.open(info) as fh:
+            while True:
+                chunk = fh.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                total += len(chunk)
+                if total > MAX_UNCOMPRESSED_BYTES or size > max(info.file_size, 0) + _CHUNK:
+                    raise Refused(
+                        "file-zip-limits",
+                        detail=f"部件 {name} 实际解压后超过声明大小或总上限，疑似“压缩炸弹”",
+                    )
+                window = tail + chunk
+                if _DTD.search(window):
+                    raise Refused("file-xml-dtd", part=name)
+                if is_sheet:
+                    # the overlap with the previous chunk may match twice; max() doesn't mind
+                    for m in _XLSX_CELL.finditer(window):
+                        max_col = max(max_col, _col_number(m.group(1)))
+                        max_row = max(max_row, int(m.group(2)))
+                tail = window[-256:]
+    except Refused:
+        raise
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+        raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
+    if is_sheet:
+        check_extent(name, max_row, max_col)
+    return total
+
+
+def check_extent(where: str, rows: int, cols: int) -> None:
+    """Refuse a sheet whose area with values is too large to load."""
+    if rows > MAX_SHEET_ROWS or rows * cols > MAX_SHEET_CELLS:
+        raise Refused(
+            "file-sheet-too-large",
+            detail=f"{where} 的数据区域达 {rows} 行 × {cols} 列",
+        )
+
+
+def _col_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ch - 64)
+    return n
+
+
+# --- OLE compound files: .xls, and Office files encrypted with a password ---------------------
+
+
+def ole_stream_names(data: bytes) -> list[str]:
+    """Names of the entries in a compound file's directory (MS-CFB), following the FAT chain."""
+    if len(data) < 512:
+        raise Refused("file-truncated")
+    (sector_shift,) = struct.unpack_from("<H", data, 0x1E)
+    if sector_shift not in (9, 12):
+        raise Refused("file-corrupt", detail="OLE 文件头损坏")
+    ssize = 1 << sector_shift
+    n_fat, first_dir = struct.unpack_from("<II", data, 0x2C)
+    first_difat, n_difat = struct.unpack_from("<II", data, 0x44)
+    fat_sectors = [s for s in struct.unpack_from("<109I", data, 0x4C) if s < 0xFFFFFFFA]
+    seen: set[int] = set()
+    sid = first_difat
+    for _ in range(min(n_difat, MAX_OLE_SECTORS)):
+        if sid >= 0xFFFFFFFA or sid in seen:
+            break
+        seen.add(sid)
+        sector = _sector(data, sid, ssize)
+        entries = struct.unpack_from(f"<{ssize // 4}I", sector)
+        fat_sectors += [s for s in entries[:-1] if s < 0xFFFFFFFA]
+        sid = entries[-1]
+    fat_sectors = fat_sectors[: max(n_fat, 0)] if n_fat else fat_sectors
+    fat: list[int] = []
+    for s in fat_sectors[: MAX_OLE_SECTORS // (ssize // 4) + 1]:
+        fat.extend(struct.unpack_from(f"<{ssize // 4}I", _sector(data, s, ssize)))
+    names: list[str] = []
+    seen.clear()
+    sid = first_dir
+    while sid < 0xFFFFFFFA:
+        if sid in seen or len(seen) > MAX_OLE_SECTORS:
+            raise Refused("file-corrupt", detail="OLE 目录链循环")
+        seen.add(sid)
+        sector = _sector(data, sid, ssize)
+        for off in range(0, ssize, 128):
+            (name_len,) = struct.unpack_from("<H", sector, off + 64)
+            kind = sector[off + 66]
+            if kind in (1, 2, 5) and 2 <= name_len <= 64:
+                raw = sector[off : off + name_len - 2]
+                names.append(raw.decode("utf-16-le", errors="replace"))
+        sid = fat[sid] if sid < len(fat) else 0xFFFFFFFE
+    return names
+
+
+def _sector(data: bytes, sid: int, ssize: int) -> bytes:
+    start = (sid + 1) * ssize
+    if start + ssize > len(data):
+        raise Refused("file-truncated")
+    return data[start : start + ssize]
+
+
+def _check_ole(data: bytes) -> str:
+    try:
+        names = set(ole_stream_names(data))
+    except struct.error:
+        raise Refused("file-truncated") from None
+    if names & {"EncryptionInfo", "EncryptedPackage"}:
+        raise Refused("file-encrypted")
+    if names & {"Workbook", "Book", "WORKBOOK", "BOOK"}:
+        return "xls"
+    if "WordDocument" in names:
+        raise Refused("file-not-spreadsheet-content", what="Word 文档（.doc）")
+    if "PowerPoint Document" in names:
+        raise Refused("file-not-spreadsheet-content", what="PowerPoint 演示文稿（.ppt）")
+    raise Refused("file-not-spreadsheet-content", what="非表格的 OLE 复合文档")
