@@ -52,6 +52,8 @@ def templates(period: str | None, out: Path) -> None:
         paths = generate_templates(period, out)
     except DefinitionError as exc:
         raise click.ClickException(f"表单定义有误：{exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"无法写入模板文件夹 {out}：{exc.strerror or exc}") from None
     click.echo(f"已生成 {len(paths)} 个模板（{period}），位于 {out}{'/' if out.name else ''}")
 
 

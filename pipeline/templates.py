@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import numbers
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -456,9 +457,9 @@ def _decimal_text(value: Decimal) -> str:
 
 
 def _write_progress(ctx: _Context, form: ProgressForm, reference: Mapping[str, Decimal]) -> None:
-    unknown = sorted(set(reference) - set(form.value_codes))
-    if unknown:
-        raise ValueError(f"unknown 附件4 value codes in reference: {', '.join(unknown)}")
+    # Codes the form does not have, and non-finite figures, are not shown.
+    figures = {code: Decimal(str(value)) for code, value in reference.items()}
+    reference = {c: v for c, v in figures.items() if c in form.value_codes and v.is_finite()}
     lay: ProgressLayout = progress_layout(form)
     ws = ctx.ws
     last = lay.last_col
@@ -513,7 +514,8 @@ def _write_progress(ctx: _Context, form: ProgressForm, reference: Mapping[str, D
     # 报送期间：… (the month whose end the cumulative figures run to)
     ws.set_row(lay.period_label_cell.row, 24)
     _label_merged(ws, lay.period_label_cell, lay.period_cell.col - 1, PERIOD_LABEL, label)
-    ws.write_string(
+    _write_text(
+        ws,
         lay.period_cell.row,
         lay.period_cell.col,
         ctx.period_text,
@@ -639,6 +641,14 @@ def _write_progress(ctx: _Context, form: ProgressForm, reference: Mapping[str, D
     ws.print_area(0, 0, lay.footnote_rows[-1] if form.footnotes else lay.last_table_row, last)
     _protect(ws)
     ws.activate()
+
+
+def _write_text(ws: Worksheet, row: int, col: int, text: str, fmt: Format) -> None:
+    """A string cell, or a formatted blank one (not an empty string) when there is no text."""
+    if text:
+        ws.write_string(row, col, text, fmt)
+    else:
+        ws.write_blank(row, col, None, fmt)
 
 
 def _label_merged(ws: Worksheet, cell: Cell, last_col: int, text: str, fmt: Format) -> None:
@@ -982,7 +992,8 @@ def _write_ledger(ctx: _Context, form: LedgerForm, rows: Sequence[Mapping[str, A
         ctx.fmt(bottom=1, align="left", locked=ctx.unit is not None),
     )
     ws.write_string(info, lay.period_label_cell.col, PERIOD_LABEL, ctx.fmt(align="right"))
-    ws.write_string(
+    _write_text(
+        ws,
         info,
         lay.period_cell.col,
         ctx.period_text,
@@ -1088,7 +1099,7 @@ def _write_ledger_value(ws: Worksheet, row: int, col: int, value: Any, fmt: Form
     elif isinstance(value, dt.date):
         day = value if not isinstance(value, dt.datetime) else value.date()
         ws.write_datetime(row, col, dt.datetime(day.year, day.month, day.day), fmt)
-    elif isinstance(value, Decimal | int | float):
+    elif isinstance(value, Decimal | numbers.Real):
         ws.write_number(row, col, float(value), fmt)
     else:
         # County text stays text: never a formula, URL or number.
@@ -1279,7 +1290,7 @@ def _write_instructions(ctx: _Context) -> None:
     }
     lines = _instruction_lines(ctx)
     for row, (style, text) in enumerate(lines):
-        ws.write_string(row, 0, text, styles[style])
+        _write_text(ws, row, 0, text, styles[style])
         size = 16 if style == "title" else BODY_SIZE
         height = _line_count(text, width, size) * _line_height(size) + (
             10 if style == "title" else 4

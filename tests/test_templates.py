@@ -1,0 +1,640 @@
+"""Templates read back with openpyxl: labels from the form data, validations, protection, metadata."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from openpyxl.cell.cell import Cell as XlCell
+from openpyxl.workbook.workbook import Workbook as XlWorkbook
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet as XlSheet
+
+from pipeline import __version__
+from pipeline.forms import (
+    FORM_IDS,
+    SCHEMAS_DIR,
+    TICKS,
+    ChecklistForm,
+    LedgerForm,
+    ProgressForm,
+    load_calendar,
+    load_forms,
+    load_units,
+    period_label,
+)
+from pipeline.layout import (
+    INSTRUCTIONS_SHEET,
+    META_KEYS,
+    META_SHEET,
+    PERIOD_LABEL,
+    UNIT_LABEL,
+    Cell,
+    LedgerLayout,
+    a1,
+    checklist_layout,
+    progress_layout,
+)
+from pipeline.templates import (
+    AUTHOR,
+    BLANK_DIR,
+    GENERATOR,
+    generate_templates,
+    template_filename,
+    write_template,
+)
+
+PERIOD = load_calendar().default_period
+UNIT = load_units()[0]  # 鼓楼区
+FORMS = load_forms()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, bool], Path]:
+    """(form id, blank?) -> path, for one unit plus the blank set."""
+    out = tmp_path_factory.mktemp("templates")
+    paths = generate_templates(PERIOD, out, units=[UNIT])
+    found: dict[tuple[str, bool], Path] = {}
+    for path in paths:
+        blank = path.parent.name == BLANK_DIR
+        form_id = next(f.id for f in FORMS.values() if path.name.startswith(f"{f.annex}_"))
+        found[(form_id, blank)] = path
+    assert len(found) == 2 * len(FORMS)
+    return found
+
+
+_BOOKS: dict[Path, XlWorkbook] = {}
+
+
+def book(path: Path) -> XlWorkbook:
+    if path not in _BOOKS:
+        _BOOKS[path] = openpyxl.load_workbook(path)
+    return _BOOKS[path]
+
+
+def main_sheet(path: Path) -> XlSheet:
+    return book(path).worksheets[0]
+
+
+def value(ws: XlSheet, cell: Cell) -> Any:
+    return ws.cell(row=cell.row + 1, column=cell.col + 1).value
+
+
+def merged(ws: XlSheet) -> set[str]:
+    return {str(r) for r in ws.merged_cells.ranges}
+
+
+def validations_at(ws: XlSheet, ref: str) -> list[DataValidation]:
+    return [dv for dv in ws.data_validations.dataValidation if ref in dv.sqref]
+
+
+def only_validation(ws: XlSheet, ref: str) -> DataValidation:
+    found = validations_at(ws, ref)
+    assert len(found) == 1, f"{ref}: {len(found)} validations"
+    dv = found[0]
+    # every validation explains itself and refuses bad input, in Chinese
+    assert dv.showInputMessage and dv.prompt and dv.promptTitle
+    assert dv.showErrorMessage and dv.error and dv.errorTitle
+    assert re.search(r"[\u4e00-\u9fff]", dv.prompt + dv.error)
+    assert dv.errorStyle in (None, "stop")
+    return dv
+
+
+def unlocked(ws: XlSheet) -> set[str]:
+    out = set()
+    for row in ws.iter_rows():
+        for c in row:
+            if (isinstance(c, XlCell) and c.has_style and not c.protection.locked) or (
+                not isinstance(c, XlCell) and not c.protection.locked
+            ):
+                out.add(c.coordinate)
+    return out
+
+
+def span(first: Cell, last: Cell) -> set[str]:
+    return {
+        a1(r, c) for r in range(first.row, last.row + 1) for c in range(first.col, last.col + 1)
+    }
+
+
+# --- file names and folders ------------------------------------------------------------------
+
+
+def test_file_names_are_what_a_clerk_understands() -> None:
+    assert (
+        template_filename(FORMS["annex4_progress"], UNIT, "2023-05")
+        == "附件4_进展情况调度表_鼓楼区_2023年5月.xlsx"
+    )
+    assert (
+        template_filename(FORMS["ledger"], UNIT, "2023-05")
+        == "台账_重大事故隐患台账_鼓楼区_2023年5月.xlsx"
+    )
+    assert (
+        template_filename(FORMS["annex2_construction"], UNIT, "2023-05")
+        == "附件2_建筑施工检查清单_鼓楼区_2023年5月.xlsx"
+    )
+    assert template_filename(FORMS["annex1_gas"], None, None) == "附件1_燃气检查清单_空白模板.xlsx"
+
+
+def test_every_unit_gets_every_form_and_regeneration_is_byte_identical(tmp_path: Path) -> None:
+    first = generate_templates(PERIOD, tmp_path / "a")
+    second = generate_templates(PERIOD, tmp_path / "b")
+    units = load_units()
+    assert len(first) == (len(units) + 1) * len(FORMS)
+    for unit in units:
+        for form in FORMS.values():
+            assert (
+                tmp_path / "a" / PERIOD / unit.name / template_filename(form, unit, PERIOD)
+            ).is_file()
+    for form in FORMS.values():
+        assert (tmp_path / "a" / PERIOD / BLANK_DIR / template_filename(form, None, None)).is_file()
+    assert [p.relative_to(tmp_path / "a") for p in first] == [
+        p.relative_to(tmp_path / "b") for p in second
+    ]
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    assert not list((tmp_path / "a").rglob(".tmp-*"))
+
+
+def test_a_bad_period_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        generate_templates("2023-13", tmp_path)
+
+
+# --- every form: sheets, metadata, protection, properties, print setup ----------------------
+
+
+@pytest.mark.parametrize("blank", [False, True], ids=["unit", "blank"])
+@pytest.mark.parametrize("form_id", FORM_IDS)
+def test_sheets_metadata_and_properties(
+    generated: dict[tuple[str, bool], Path], form_id: str, blank: bool
+) -> None:
+    form = FORMS[form_id]
+    wb = book(generated[(form_id, blank)])
+    assert wb.sheetnames == [form.sheet_name, INSTRUCTIONS_SHEET, META_SHEET]
+    assert wb.active is not None and wb.active.title == form.sheet_name
+    meta = wb[META_SHEET]
+    assert meta.sheet_state == "hidden"
+    rows = {r[0]: r[1] for r in meta.iter_rows(min_col=1, max_col=2, values_only=True)}
+    assert list(rows)[: len(META_KEYS)] == list(META_KEYS)
+    expected = {
+        "form_id": form.id,
+        "form_version": form.version,
+        "form_title": form.title,
+        "unit_code": None if blank else UNIT.code,
+        "unit_name": None if blank else UNIT.name,
+        "period": None if blank else PERIOD,
+        "generator": GENERATOR,
+        "generator_version": __version__,
+    }
+    assert {k: rows[k] for k in META_KEYS} == expected
+    props = wb.properties
+    assert props.creator == AUTHOR
+    year, month = map(int, (PERIOD if not blank else load_calendar().first_period).split("-"))
+    assert props.created == dt.datetime(year, month, 1)
+    assert form.title in (props.title or "")
+    for ws in wb.worksheets:
+        assert ws.protection.sheet, ws.title
+        assert not ws.protection.password
+        assert ws.protection.formatRows is False and ws.protection.formatColumns is False
+    ws = wb.worksheets[0]
+    assert ws.page_setup.paperSize == 9
+    assert ws.page_setup.orientation == "landscape"
+    assert ws.print_options.horizontalCentered
+    assert ws.oddFooter.center.text == "第 &P 页 共 &N 页"
+    assert ws.freeze_panes is not None
+    assert wb[INSTRUCTIONS_SHEET].page_setup.paperSize == 9
+
+
+def test_text_never_becomes_a_formula_and_fonts_render_chinese(
+    generated: dict[tuple[str, bool], Path],
+) -> None:
+    ws = main_sheet(generated[("annex4_progress", False)])
+    fonts = {c.font.name for row in ws.iter_rows() for c in row if c.value is not None}
+    assert fonts <= {"宋体", "黑体"}
+    assert "宋体" in fonts
+
+
+# --- 附件4 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("blank", [False, True], ids=["unit", "blank"])
+def test_progress_labels_are_the_seed_labels(
+    generated: dict[tuple[str, bool], Path], blank: bool
+) -> None:
+    form = FORMS["annex4_progress"]
+    assert isinstance(form, ProgressForm)
+    lay = progress_layout(form)
+    ws = main_sheet(generated[("annex4_progress", blank)])
+    assert value(ws, lay.annex_cell) == "附件4"
+    assert value(ws, Cell(lay.title_row, 0)) == form.title
+    assert value(ws, lay.unit_label_cell) == "填报单位："
+    assert value(ws, lay.date_label_cell) == "时间："
+    assert value(ws, lay.period_label_cell) == PERIOD_LABEL
+    assert value(ws, lay.unit_cell) == (None if blank else "鼓楼区")
+    assert value(ws, lay.period_cell) == (None if blank else "2023年5月")
+    ranges = merged(ws)
+    for code, merge in lay.section_merges:
+        section = next(s for s in form.sections if s.code == code)
+        assert value(ws, merge.first) == section.label
+        assert f"{merge.first.a1}:{merge.last.a1}" in ranges
+    items = {it.code: it for s in form.sections for it in s.items}
+    assert [c.code for c in lay.items] == list(items)
+    for cells in lay.items:
+        item = items[cells.code]
+        assert value(ws, cells.no_cell) == item.no
+        assert value(ws, cells.label_cell) == item.label
+        assert f"{cells.label_merge.first.a1}:{cells.label_merge.last.a1}" in ranges
+        for code, caption_cell, input_cell, input_merge in cells.inputs:
+            v = form.value(code)
+            assert value(ws, caption_cell) == (v.sub_label or v.unit)
+            assert value(ws, input_cell) is None
+            if input_merge is not None:
+                assert f"{input_merge.first.a1}:{input_merge.last.a1}" in ranges
+            font = ws[caption_cell.a1].font
+            assert font.sz is not None and font.sz < 11
+    c3 = next(c for c in lay.items if c.code == "C3")
+    assert [value(ws, cap) for _code, cap, _i, _m in c3.inputs] == ["次", "万元"]
+    for row, text in zip(lay.footnote_rows, form.footnotes, strict=True):
+        assert value(ws, Cell(row, 0)) == text
+        assert f"A{row + 1}:{a1(row, lay.last_col)}" in ranges
+        assert ws.cell(row=row + 1, column=1).alignment.wrap_text
+
+
+@pytest.mark.parametrize("blank", [False, True], ids=["unit", "blank"])
+def test_progress_validations_and_unlocked_cells(
+    generated: dict[tuple[str, bool], Path], blank: bool
+) -> None:
+    form = FORMS["annex4_progress"]
+    assert isinstance(form, ProgressForm)
+    lay = progress_layout(form)
+    ws = main_sheet(generated[("annex4_progress", blank)])
+    expected: set[str] = set()
+    for cells in lay.items:
+        for code, _caption, input_cell, input_merge in cells.inputs:
+            dv = only_validation(ws, input_cell.a1)
+            assert dv.operator == "greaterThanOrEqual" and dv.formula1 == "0"
+            money = form.value(code).is_money
+            assert dv.type == ("decimal" if money else "whole"), code
+            assert ws[input_cell.a1].number_format == ("0.00##" if money else "0")
+            expected |= (
+                span(input_merge.first, input_merge.last) if input_merge else {input_cell.a1}
+            )
+    assert only_validation(ws, lay.date_cell.a1).type == "date"
+    expected |= span(lay.date_cell, Cell(lay.date_cell.row, lay.last_col))
+    if blank:
+        units = only_validation(ws, lay.unit_cell.a1)
+        assert units.type == "list"
+        assert units.formula1 == '"' + ",".join(u.name for u in load_units()) + '"'
+        periods = only_validation(ws, lay.period_cell.a1)
+        assert periods.type == "list" and "2023年6月" in (periods.formula1 or "")
+        expected |= span(lay.unit_cell, Cell(lay.unit_cell.row, lay.unit_cell.col + 2))
+        expected.add(lay.period_cell.a1)
+    else:
+        assert not validations_at(ws, lay.unit_cell.a1)
+        assert ws[lay.unit_cell.a1].protection.locked
+    assert unlocked(ws) == expected
+
+
+def test_progress_reference_figures_show_as_locked_captions(tmp_path: Path) -> None:
+    form = FORMS["annex4_progress"]
+    assert isinstance(form, ProgressForm)
+    lay = progress_layout(form)
+    path = tmp_path / "a4.xlsx"
+    reference = {"A1": Decimal("12"), "C3b": Decimal("3.5000"), "D5a": Decimal("0.0001")}
+    write_template(form, path, unit=UNIT, period="2023-06", reference=reference)
+    ws = main_sheet(path)
+    captions = {code: cap for cells in lay.items for code, cap, _i, _m in cells.inputs}
+    assert "上月 12" in ws[captions["A1"].a1].value
+    assert "个" in ws[captions["A1"].a1].value
+    assert "上月 3.5" in ws[captions["C3b"].a1].value
+    assert ws[captions["C3b"].a1].value.startswith("万元")
+    assert "上月 0.0001" in ws[captions["D5a"].a1].value
+    assert ws[captions["A2"].a1].value == "个"
+    assert ws[captions["A1"].a1].protection.locked
+    assert value(ws, lay.value_cells["A1"]) is None  # the input itself stays empty
+    assert value(ws, lay.period_cell) == "2023年6月"
+
+
+def test_reference_and_ledger_rows_belong_to_their_own_forms(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        write_template(
+            FORMS["ledger"],
+            tmp_path / "x.xlsx",
+            unit=UNIT,
+            period=PERIOD,
+            reference={"A1": Decimal(1)},
+        )
+    with pytest.raises(ValueError):
+        write_template(
+            FORMS["annex1_gas"], tmp_path / "x.xlsx", unit=UNIT, period=PERIOD, ledger_rows=[{}]
+        )
+    assert not (tmp_path / "x.xlsx").exists()
+
+
+# --- 附件1–3 -----------------------------------------------------------------------------------
+
+
+CHECKLISTS = [f for f in FORMS.values() if isinstance(f, ChecklistForm)]
+
+
+def _runs(values: list[str]) -> Iterator[tuple[int, int]]:
+    start = 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or values[i] != values[start]:
+            yield start, i - 1
+            start = i
+
+
+@pytest.mark.parametrize("form", CHECKLISTS, ids=lambda f: f.id)
+def test_checklist_labels_headers_and_merges(
+    generated: dict[tuple[str, bool], Path], form: ChecklistForm
+) -> None:
+    lay = checklist_layout(form)
+    ws = main_sheet(generated[(form.id, False)])
+    assert value(ws, lay.annex_cell) == form.annex
+    assert value(ws, Cell(lay.title_row, 0)) == form.title
+    assert value(ws, lay.unit_label_cell) == UNIT_LABEL
+    assert value(ws, lay.unit_cell) == "鼓楼区"
+    assert value(ws, lay.period_label_cell) == PERIOD_LABEL
+    assert value(ws, lay.period_cell) == period_label(PERIOD)
+    top, sub = lay.header_rows
+    headers = [
+        value(ws, Cell(top, i))
+        for i, c in enumerate(lay.columns)
+        if not c.group or c.sub_header in ("是",)
+    ]
+    expected_headers = ["序号", "检查类别", "重点检查事项"]
+    if form.has_content_column:
+        expected_headers.append("检查内容")
+    expected_headers += ["检查结果", form.description_label]
+    if form.has_major_column:
+        expected_headers.append("是否重大隐患")
+    expected_headers += ["整改要求", "整改时限"]
+    assert headers == expected_headers
+    assert [value(ws, Cell(sub, lay.tick_col(t))) for t in TICKS] == list(TICKS)
+    ranges = merged(ws)
+    assert f"{a1(top, lay.tick_col('是'))}:{a1(top, lay.tick_col('不涉及'))}" in ranges
+    assert f"A{top + 1}:A{sub + 1}" in ranges
+    if form.has_major_column:
+        assert [value(ws, Cell(sub, lay.major_col(t))) for t in ("是", "否")] == ["是", "否"]
+    text_col = lay.col("content") if form.has_content_column else lay.col("matter")
+    for item in form.items:
+        row = lay.item_row(item.no)
+        assert value(ws, Cell(row, lay.col("no"))) == item.no
+        assert value(ws, Cell(row, text_col)) == (
+            item.content if form.has_content_column else item.matter
+        )
+    # 检查类别 (and 附件2's 重点检查事项 groups) merged where consecutive items share the value
+    cat_col = lay.col("category")
+    if form.has_content_column:
+        matters = [it.matter for it in form.items]
+        for a, b in _runs(matters):
+            row_a = lay.first_item_row + a
+            assert value(ws, Cell(row_a, lay.col("matter"))) == matters[a]
+            assert value(ws, Cell(row_a, cat_col)) == form.items[a].category
+            if b > a:
+                assert (
+                    f"{a1(row_a, lay.col('matter'))}:{a1(lay.first_item_row + b, lay.col('matter'))}"
+                    in ranges
+                )
+                assert f"{a1(row_a, cat_col)}:{a1(lay.first_item_row + b, cat_col)}" in ranges
+    else:
+        cats = [it.category for it in form.items]
+        for a, b in _runs(cats):
+            first = Cell(lay.first_item_row + a, cat_col)
+            assert value(ws, first) == cats[a]
+            if b > a:
+                assert f"{first.a1}:{a1(lay.first_item_row + b, cat_col)}" in ranges
+    for f in form.footer:
+        assert value(ws, lay.footer_label_cell(f.key)) == f"{f.label}："
+        assert value(ws, lay.footer_cell(f.key)) is None
+
+
+@pytest.mark.parametrize("blank", [False, True], ids=["unit", "blank"])
+@pytest.mark.parametrize("form", CHECKLISTS, ids=lambda f: f.id)
+def test_checklist_validations_and_unlocked_cells(
+    generated: dict[tuple[str, bool], Path], form: ChecklistForm, blank: bool
+) -> None:
+    lay = checklist_layout(form)
+    ws = main_sheet(generated[(form.id, blank)])
+    first, last = lay.first_item_row, lay.last_item_row
+    ticks = only_validation(ws, a1(first, lay.tick_col("是")))
+    assert ticks.type == "list" and ticks.formula1 == '"√"'
+    assert str(ticks.sqref) == f"{a1(first, lay.tick_col('是'))}:{a1(last, lay.tick_col('不涉及'))}"
+    if form.has_major_column:
+        major = only_validation(ws, a1(last, lay.major_col("否")))
+        assert major.type == "list" and major.formula1 == '"√"'
+        assert (
+            str(major.sqref) == f"{a1(first, lay.major_col('是'))}:{a1(last, lay.major_col('否'))}"
+        )
+    deadline = only_validation(ws, a1(last, lay.col("deadline")))
+    assert deadline.type == "date"
+    expected: set[str] = set()
+    input_keys = ["tick_0", "tick_1", "tick_2", "description", "requirement", "deadline"]
+    if form.has_major_column:
+        input_keys += ["major_yes", "major_no"]
+    for key in input_keys:
+        expected |= span(Cell(first, lay.col(key)), Cell(last, lay.col(key)))
+    for f in form.footer:
+        cell = lay.footer_cell(f.key)
+        dv = only_validation(ws, cell.a1)
+        assert dv.type == ("date" if f.type == "date" else "textLength")
+        end = max(lay.col(k) for k in ("matter", "content") if k in [c.key for c in lay.columns])
+        expected |= span(cell, Cell(cell.row, max(end, cell.col)))
+    if blank:
+        assert only_validation(ws, lay.unit_cell.a1).type == "list"
+        assert only_validation(ws, lay.period_cell.a1).type == "list"
+        expected |= span(lay.unit_cell, Cell(lay.unit_cell.row, lay.col("matter")))
+        expected |= span(lay.period_cell, Cell(lay.period_cell.row, lay.last_col))
+    assert unlocked(ws) == expected
+
+
+def test_reconstructed_items_are_marked_without_touching_their_wording(
+    generated: dict[tuple[str, bool], Path],
+) -> None:
+    form = FORMS["annex2_construction"]
+    assert isinstance(form, ChecklistForm)
+    lay = checklist_layout(form)
+    ws = main_sheet(generated[(form.id, False)])
+    fills = {}
+    for item in form.items:
+        cell = ws[a1(lay.item_row(item.no), lay.col("content"))]
+        assert cell.value == item.content
+        fills[item.no] = cell.fill.fgColor.rgb if cell.fill.fill_type == "solid" else None
+    marked = {no for no, rgb in fills.items() if rgb}
+    assert marked == {it.no for it in form.items if it.reconstructed} == set(range(1, 32))
+    info = [c.value for c in ws[lay.info_row + 1] if isinstance(c.value, str)]
+    assert any("1—31" in v and "待市建设局确认" in v for v in info)
+    notes = [ws.cell(row=r, column=1).value for r in range(lay.notes_row + 1, ws.max_row + 1)]
+    assert any(form.reconstructed_note in (n or "") for n in notes)
+
+
+def test_annex1_and_annex3_have_no_reconstruction_legend(
+    generated: dict[tuple[str, bool], Path],
+) -> None:
+    for form_id in ("annex1_gas", "annex3_confined_space"):
+        ws = main_sheet(generated[(form_id, False)])
+        texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+        assert not any("待市建设局确认" in t for t in texts)
+
+
+# --- 台账 --------------------------------------------------------------------------------------
+
+
+def test_ledger_headers_rows_and_validations(generated: dict[tuple[str, bool], Path]) -> None:
+    form = FORMS["ledger"]
+    assert isinstance(form, LedgerForm)
+    lay = LedgerLayout(form=form)
+    ws = main_sheet(generated[("ledger", False)])
+    assert form.title in [c.value for c in ws[lay.title_row + 1]]
+    assert value(ws, lay.unit_label_cell) == form.unit_label
+    assert value(ws, lay.unit_cell) == "鼓楼区"
+    assert value(ws, lay.period_label_cell) == PERIOD_LABEL
+    assert value(ws, lay.period_cell) == "2023年5月"
+    assert [value(ws, Cell(lay.header_row, i)) for i in range(len(form.columns))] == [
+        c.label for c in form.columns
+    ]
+    assert form.rows >= 500
+    first, last = lay.first_data_row, lay.last_data_row
+    for i, column in enumerate(form.columns):
+        dv = only_validation(ws, a1(last, i))
+        assert str(dv.sqref) == f"{a1(first, i)}:{a1(last, i)}"
+        kind = {"choice": "list", "bool": "list", "date": "date", "money": "decimal"}
+        assert dv.type == kind.get(column.type, "textLength"), column.key
+        if column.type == "choice":
+            assert dv.formula1 == '"' + ",".join(column.choices) + '"'
+        if column.type == "credit_code":
+            assert dv.operator == "equal" and dv.formula1 == "18"
+        cell = ws[a1(last, i)]
+        assert not cell.protection.locked
+        if column.type == "date":
+            assert cell.number_format == "yyyy-mm-dd"
+        if column.type in ("text", "credit_code"):
+            assert cell.number_format == "@"
+    assert ws[a1(last + 1, 0)].protection.locked
+    assert ws.freeze_panes == a1(first, 1)
+    assert ws.print_title_rows == f"${lay.header_row + 1}:${lay.header_row + 1}"
+    expected = span(Cell(first, 0), Cell(last, lay.last_col))
+    assert unlocked(ws) == expected
+
+
+def test_ledger_rows_are_prefilled_and_stay_editable(tmp_path: Path) -> None:
+    form = FORMS["ledger"]
+    assert isinstance(form, LedgerForm)
+    lay = LedgerLayout(form=form)
+    rows: list[dict[str, Any]] = [
+        {
+            "hazard_id": "GL-001",
+            "domain": "建筑施工",
+            "enterprise": '=HYPERLINK("http://x")',
+            "credit_code": "91350100MA2XXXXX0X",
+            "found_date": dt.date(2023, 5, 10),
+            "funds": Decimal("3.5"),
+            "status": "整改中",
+            "rectified_date": None,
+        },
+        {"hazard_id": "0012", "description": "深基坑未进行第三方监测"},
+    ]
+    path = tmp_path / "ledger.xlsx"
+    write_template(form, path, unit=UNIT, period="2023-06", ledger_rows=rows)
+    ws = main_sheet(path)
+    r0, r1 = lay.first_data_row, lay.first_data_row + 1
+
+    def at(row: int, key: str) -> XlCell:
+        cell = ws[a1(row, lay.col(key))]
+        assert isinstance(cell, XlCell)
+        return cell
+
+    assert at(r0, "hazard_id").value == "GL-001"
+    assert at(r0, "enterprise").value == '=HYPERLINK("http://x")'
+    assert at(r0, "enterprise").data_type == "s"
+    assert at(r0, "found_date").value == dt.datetime(2023, 5, 10)
+    assert at(r0, "funds").value == 3.5
+    assert at(r0, "rectified_date").value is None
+    assert at(r1, "hazard_id").value == "0012"  # stays text
+    assert at(r1, "description").value == "深基坑未进行第三方监测"
+    assert not at(r0, "funds").protection.locked
+    assert value(ws, lay.period_cell) == "2023年6月"
+    with pytest.raises(ValueError):
+        write_template(
+            form, tmp_path / "bad.xlsx", unit=UNIT, period=PERIOD, ledger_rows=[{"nope": 1}]
+        )
+    with pytest.raises(ValueError):
+        write_template(
+            form,
+            tmp_path / "bad.xlsx",
+            unit=UNIT,
+            period=PERIOD,
+            ledger_rows=[{}] * (form.rows + 1),
+        )
+
+
+# --- 填表说明 ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+def test_instructions_sheet(generated: dict[tuple[str, bool], Path], form_id: str) -> None:
+    form = FORMS[form_id]
+    ws = book(generated[(form_id, False)])[INSTRUCTIONS_SHEET]
+    lines = [c.value for c in ws["A"] if c.value]
+    text = "\n".join(lines)
+    assert lines[0] == INSTRUCTIONS_SHEET
+    assert "2023-06-05" in text and ".xlsx" in text and ".xls" in text and ".ods" in text
+    assert "工作表" in text and "插入" in text
+    assert "2023年6月1日" in text  # the due date of the 2023-05 return
+    if isinstance(form, ProgressForm):
+        for footnote in form.footnotes:
+            assert footnote in lines  # verbatim, one line each
+        assert "12个" in text  # numbers without units
+    for note in getattr(form, "notes", ()):
+        assert note in text
+    if isinstance(form, ChecklistForm):
+        assert "√" in text
+        if form.reconstructed_note:
+            assert form.reconstructed_note in lines
+
+
+# --- forms as data ----------------------------------------------------------------------------
+
+
+def test_a_data_only_edit_shows_up_in_the_next_template(tmp_path: Path) -> None:
+    schemas = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS_DIR, schemas)
+    toml = schemas / "forms" / "annex1_gas.toml"
+    text = toml.read_text(encoding="utf-8")
+    old = "重点排查整治易导致重特大事故的老旧管道"
+    assert old in text
+    text = text.replace(old, "重点排查整治易导致重特大事故的老化管道")
+    text += (
+        '\n[[items]]\nno = 4\ncategory = "瓶装液化石油气"\n'
+        'matter = "重点排查整治瓶装液化石油气充装站违规充装问题。"\nhazard_answer = "是"\n'
+    )
+    toml.write_text(text, encoding="utf-8")
+    paths = generate_templates(
+        PERIOD, tmp_path / "out", schemas_dir=schemas, units=[UNIT], blank=False
+    )
+    path = next(p for p in paths if p.name.startswith("附件1_"))
+    form = load_forms(schemas)["annex1_gas"]
+    assert isinstance(form, ChecklistForm)
+    lay = checklist_layout(form)
+    ws = main_sheet(path)
+    matter = lay.col("matter")
+    assert value(ws, Cell(lay.item_row(3), matter)).startswith(
+        "重点排查整治易导致重特大事故的老化管道"
+    )
+    assert (
+        value(ws, Cell(lay.item_row(4), matter)) == "重点排查整治瓶装液化石油气充装站违规充装问题。"
+    )
+    assert value(ws, Cell(lay.item_row(4), lay.col("category"))) == "瓶装液化石油气"
+    assert value(ws, Cell(lay.item_row(4), lay.col("no"))) == 4
+    ticks = only_validation(ws, a1(lay.item_row(4), lay.tick_col("不涉及")))
+    assert ticks.formula1 == '"√"'
+    assert value(ws, lay.footer_label_cell("inspection_date")) == "检查时间："
