@@ -53,7 +53,7 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 # Robust outlier test for monthly increments (Iglewicz & Hoaglin's modified z-score).
 OUTLIER_Z = 3.5
-OUTLIER_MAD_FLOOR = Decimal(1)  # in the item's own unit (个, 家, 万元 …)
+OUTLIER_MAD_FLOOR = Decimal(2)  # in the item's own unit (个, 家, 万元 …): a jump ≤ 10 never flags
 OUTLIER_MIN_HISTORY = 2  # earlier increments of the same unit needed to judge by its history
 OUTLIER_MIN_PEERS = 5  # other units' increments this month needed to judge by peers
 
@@ -531,6 +531,26 @@ def consolidate(
     return result
 
 
+def submissions_table(
+    returns: Sequence[Return],
+    period: str,
+    *,
+    units: Sequence[Unit] | None = None,
+    calendar: Calendar | None = None,
+) -> pd.DataFrame:
+    """The submissions frame of `period` alone (SUBMISSIONS schema), also when no accepted
+    附件4 exists yet: the same winner/superseded/late decisions as `consolidate`."""
+    accepted = [
+        r
+        for r in returns
+        if r.status == "accepted" and r.form_id and r.unit_name and r.period and r.period <= period
+    ]
+    table = _submissions_frame(
+        returns, _select(accepted), _unit_list(units, accepted), period, calendar or load_calendar()
+    )
+    return _submissions_schema().validate(table, lazy=True)
+
+
 def _unit_list(units: Sequence[Unit] | None, accepted: Sequence[Return]) -> list[Unit]:
     """The configured units in order, plus any unit an accepted return names that is not listed."""
     out = list(units if units is not None else load_units())
@@ -540,7 +560,7 @@ def _unit_list(units: Sequence[Unit] | None, accepted: Sequence[Return]) -> list
         for r in accepted
         if r.unit_name and r.unit_name not in known
     }
-    out += [Unit(code=code, name=name) for name, code in sorted(extra.items())]
+    out += [Unit(code=code, name=name) for code, name in sorted((c, n) for n, c in extra.items())]
     return out
 
 

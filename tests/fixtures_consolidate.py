@@ -50,7 +50,7 @@ FIGURES: dict[tuple[str, str], dict[str, str]] = {
     (TJ, "2023-06"): {"A1": "2", "A2": "1", "B1": "8", "C3a": "1", "C3b": "0.2", "D5a": "0.1"},
     (CS, "2023-05"): {"A1": "1", "B1": "3"},
     (CS, "2023-06"): {"A1": "3", "A2": "2", "B1": "6"},
-    (CS, "2023-07"): {"A1": "4", "A2": "3", "B1": "5", "C3a": "1", "C3b": "0.1", "D5a": "0.2"},
+    (CS, "2023-07"): {"A1": "4", "A2": "3", "B1": "5", "C3a": "1", "C3b": "0.7", "D5a": "0.2"},
     (MW, "2023-05"): {"A1": "1", "B1": "4", "D3": "5"},
     (MW, "2023-06"): {"A1": "2", "A2": "1", "B1": "4", "C3a": "1", "C3b": "0.0001", "D3": "5"},
     (MW, "2023-07"): {"A1": "2", "A2": "1", "B1": "4", "C3a": "1", "C3b": "0.0001", "D3": "5"},
@@ -58,11 +58,11 @@ FIGURES: dict[tuple[str, str], dict[str, str]] = {
 
 # City totals for 2023-07, by hand: 台江区 enters with its 2023-06 figures.
 #   A1 3+2+4+2=11  A2 2+1+3+1=7  A3 2  A4 1  A5 1  A6 1  B1 20+8+5+4=37  C3a 3+1+1+1=6
-#   C3b 0.7001+0.2+0.1+0.0001=1.0002  D3 520+0+0+5=525  D5a 0.15+0.1+0.2+0=0.45
+#   C3b 0.7001+0.2+0.7+0.0001=1.6002 (float: 1.6001999999999998)  D3 520+0+0+5=525  D5a 0.15+0.1+0.2+0=0.45
 CITY_2023_07 = {
     "A1": Decimal("11"), "A2": Decimal("7"), "A3": Decimal("2"), "A4": Decimal("1"),
     "A5": Decimal("1"), "A6": Decimal("1"), "B1": Decimal("37"), "C3a": Decimal("6"),
-    "C3b": Decimal("1.0002"), "D3": Decimal("525"), "D5a": Decimal("0.45"),
+    "C3b": Decimal("1.6002"), "D3": Decimal("525"), "D5a": Decimal("0.45"),
 }  # fmt: skip
 # 2023-06 city: A1 2+2+3+2=9, so the city's 本月新增 for A1 is 2.
 CITY_2023_06_A1 = Decimal("9")
@@ -70,7 +70,7 @@ CITY_2023_06_A1 = Decimal("9")
 INCREMENTS_2023_07 = {
     GL: {"A1": Decimal("1"), "B1": Decimal("5"), "C3b": Decimal("0.4001")},
     TJ: {"A1": Decimal("0"), "B1": Decimal("0"), "C3b": Decimal("0")},
-    CS: {"A1": Decimal("1"), "B1": Decimal("-1"), "C3b": Decimal("0.1")},
+    CS: {"A1": Decimal("1"), "B1": Decimal("-1"), "C3b": Decimal("0.7")},
     MW: {"A1": Decimal("0"), "B1": Decimal("0"), "C3b": Decimal("0")},
 }
 

@@ -1,0 +1,306 @@
+"""Consolidation: hand-computed totals, carry-forward, 本月新增, selection and every anomaly rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pandas as pd
+import pandera.errors
+import pytest
+
+from fixtures_consolidate import (
+    CITY_2023_06_A1,
+    CITY_2023_07,
+    CS,
+    GL,
+    INCREMENTS_2023_07,
+    MW,
+    PLANTED,
+    TJ,
+    build_returns,
+    fixture_units,
+    hazard,
+    ledger_return,
+    progress_return,
+)
+from pipeline.consolidate import (
+    Consolidation,
+    NothingToConsolidate,
+    _figures_schema,
+    consolidate,
+    ledger_counts,
+    submissions_table,
+)
+from pipeline.forms import load_units, progress_form
+
+
+@pytest.fixture(scope="module")
+def result() -> Consolidation:
+    return consolidate(build_returns(), "2023-07", units=fixture_units())
+
+
+def _figure(result: Consolidation, unit: str, code: str, period: str | None = None) -> pd.Series:
+    f = result.unit_figures(period)
+    row = f[(f["unit"] == unit) & (f["code"] == code)]
+    assert len(row) == 1
+    return row.iloc[0]
+
+
+def test_city_totals_equal_the_hand_computed_ones(result: Consolidation) -> None:
+    expected = {c: CITY_2023_07.get(c, Decimal(0)) for c in progress_form().value_codes}
+    assert result.city == expected
+    assert all(isinstance(v, Decimal) for v in result.city.values())
+
+
+def test_money_sums_are_exact_where_float_is_not(result: Consolidation) -> None:
+    parts = ["0.7001", "0.2", "0.7", "0.0001"]  # C3b of 鼓楼, 台江 (carried), 仓山, 马尾
+    floating = 0.0
+    for p in parts:
+        floating += float(p)
+    assert floating != 1.6002  # what a float pipeline would report
+    assert result.city["C3b"] == Decimal("1.6002")
+
+
+def test_default_period_is_the_latest_accepted_annex4() -> None:
+    assert consolidate(build_returns(), units=fixture_units()).period == "2023-07"
+    # a rejected return for a later period does not move the default
+    later = progress_return(GL, "2023-08", {}, status="rejected")
+    assert consolidate([*build_returns(), later], units=fixture_units()).period == "2023-07"
+
+
+def test_silent_unit_is_carried_forward_and_flagged(result: Consolidation) -> None:
+    row = _figure(result, TJ, "A1")
+    assert bool(row["carried"]) and not bool(row["reported"])
+    assert row["source_period"] == "2023-06"
+    assert row["file"] == "2023-06/台江区_附件4.xlsx"
+    assert row["value"] == Decimal(2)
+    assert result.carried_units() == [TJ]
+
+
+def test_monthly_increment_per_unit_and_city(result: Consolidation) -> None:
+    for unit, codes in INCREMENTS_2023_07.items():
+        for code, inc in codes.items():
+            assert _figure(result, unit, code)["increment"] == inc, (unit, code)
+    trend = result.city_trend
+    june = trend[(trend["period"] == "2023-06") & (trend["code"] == "A1")]["value"].iloc[0]
+    assert june == CITY_2023_06_A1
+    assert result.city["A1"] - june == Decimal(2)
+    assert result.periods == ("2023-05", "2023-06", "2023-07")
+
+
+def test_first_period_increment_counts_from_campaign_start(result: Consolidation) -> None:
+    row = _figure(result, GL, "B1", "2023-05")
+    assert row["previous"] == Decimal(0) and row["increment"] == Decimal(10)
+
+
+def test_latest_return_wins_and_the_other_is_listed_superseded(result: Consolidation) -> None:
+    assert _figure(result, GL, "A1")["value"] == Decimal(3)  # not the draft's 9
+    subs = result.submissions
+    gl = subs[(subs["unit"] == GL) & (subs["form"] == "annex4_progress")]
+    assert sorted(zip(gl["file"], gl["status"], strict=True)) == [
+        ("2023-07/鼓楼区_附件4_修改.xlsx", "accepted"),
+        ("2023-07/鼓楼区_附件4_初稿.xlsx", "superseded"),
+    ]
+    draft = gl[gl["status"] == "superseded"].iloc[0]
+    assert draft["superseded_by"] == "2023-07/鼓楼区_附件4_修改.xlsx"
+
+
+def test_same_receipt_time_falls_back_to_file_name() -> None:
+    t = dt.datetime(2023, 7, 31, 12, 0)
+    a = progress_return(GL, "2023-07", {"A1": "1"}, rel="a.xlsx", received=t)
+    b = progress_return(GL, "2023-07", {"A1": "2"}, rel="b.xlsx", received=t)
+    res = consolidate([b, a], units=fixture_units()[:1])
+    assert res.city["A1"] == Decimal(2)
+    assert set(res.submissions.loc[res.submissions["status"] == "superseded", "file"]) == {"a.xlsx"}
+
+
+def test_receipt_time_falls_back_to_mtime() -> None:
+    old = progress_return(GL, "2023-07", {"A1": "5"}, rel="z_old.xlsx")
+    new = progress_return(GL, "2023-07", {"A1": "6"}, rel="a_new.xlsx")
+    old.received, old.mtime = None, dt.datetime(2023, 7, 20)
+    new.received, new.mtime = None, dt.datetime(2023, 7, 25)
+    res = consolidate([old, new], units=fixture_units()[:1])
+    assert res.city["A1"] == Decimal(6)
+
+
+def test_submissions_cover_every_unit_and_form(result: Consolidation) -> None:
+    subs = result.submissions
+    pairs = set(zip(subs["unit"], subs["form"], strict=True))
+    units = [u.name for u in fixture_units()]
+    forms = ["annex1_gas", "annex2_construction", "annex3_confined_space", "annex4_progress", "ledger"]
+    assert pairs == {(u, f) for u in units for f in forms}
+    tj = subs[(subs["unit"] == TJ) & (subs["form"] == "annex4_progress")].iloc[0]
+    assert (tj["status"], tj["issues"]) == ("rejected", 2)
+    late = subs[subs["late"]]
+    assert list(late["file"]) == ["2023-07/仓山区_附件4.xlsx"]
+    assert "~$x.xlsx" not in set(subs["file"])
+    missing = subs[(subs["unit"] == MW) & (subs["form"] == "ledger")].iloc[0]
+    assert (missing["status"], missing["file"]) == ("missing", "")
+
+
+def test_last_second_of_the_due_day_is_on_time(result: Consolidation) -> None:
+    subs = result.submissions
+    row = subs[subs["file"] == "2023-07/鼓楼区_附件4_修改.xlsx"].iloc[0]
+    assert row["received"] == "2023-08-01 23:59:59" and not row["late"]
+
+
+def test_checklist_resubmission_replaces_the_same_inspection(result: Consolidation) -> None:
+    chk = result.checklist
+    cs3 = chk[(chk["unit"] == CS) & (chk["form"] == "annex3_confined_space")]
+    assert set(cs3["file"]) == {"2023-07/仓山区_附件3_更正.xlsx"}
+    assert sorted(cs3.loc[cs3["hazard"], "item"]) == [2]  # item 5 was corrected
+    subs = result.submissions
+    draft = subs[subs["file"] == "2023-07/仓山区_附件3_初稿.xlsx"].iloc[0]
+    assert draft["status"] == "superseded"
+
+
+def test_checklist_hazard_follows_each_items_hazard_answer(result: Consolidation) -> None:
+    chk = result.checklist
+    gl = chk[(chk["unit"] == GL) & (chk["form"] == "annex2_construction")]
+    assert sorted(gl.loc[gl["hazard"], "item"]) == [5, 33]  # 42 answered 是 is no hazard
+    assert sorted(gl.loc[gl["major"], "item"]) == [5, 33]
+    assert set(chk["period"]) == {"2023-07"}  # the June checklist does not belong here
+
+
+def test_ledger_is_as_of_period_end_with_units_and_overdue(result: Consolidation) -> None:
+    led = result.ledger
+    assert list(zip(led["unit"], led["hazard_id"], strict=True)) == [
+        (GL, "G-001"), (GL, "G-002"), (GL, "G-003"), (GL, "G-004"), (GL, "G-005"), (GL, "G-006"),
+        (CS, "C-001"), (CS, "C-002"), (CS, "C-003"),
+    ]  # fmt: skip
+    assert list(led.loc[led["overdue"], "hazard_id"]) == ["G-003"]
+    assert not led["carried"].any()
+
+
+def test_ledger_counts_follow_the_stated_definition() -> None:
+    rows = [
+        hazard("1", "企业自查", "整改中", found="2023-07-01", deadline="2023-08-01"),
+        hazard("2", "企业自查", "已整改待验收", found="2023-07-01", deadline="2023-08-01"),
+        hazard("3", "部门检查", "已验收销号", found="2023-07-01", deadline="2023-08-01", supervised="是"),
+        hazard("4", "举报", "已验收销号", found="2023-07-01", deadline="2023-08-01", supervised="是"),
+        hazard("5", "举报", "整改中", found="2023-07-01", deadline="2023-08-01"),
+    ]  # fmt: skip
+    counts = ledger_counts(ledger_return(GL, "2023-07", rows).ledger)
+    assert counts == {
+        "A1": 2, "A2": 1, "A3": 1, "A4": 1,  # 举报 is neither A1 nor A3
+        "A5": 2, "A6": 2,  # 挂牌督办 whatever the way it was found
+    }  # fmt: skip
+
+
+def test_every_planted_anomaly_fires_and_nothing_else(result: Consolidation) -> None:
+    found = {(a.rule, a.unit, a.item) for a in result.anomalies}
+    assert found == PLANTED
+    assert len(result.anomalies) == len(PLANTED)
+
+
+def test_anomalies_carry_values_and_locations(result: Consolidation) -> None:
+    by = {(a.rule, a.unit, a.item): a for a in result.anomalies}
+    down = by[("cumulative-decreased", CS, "B1")]
+    assert (down.previous, down.current) == (Decimal(6), Decimal(5))
+    assert (down.file, down.sheet, down.cell) == ("2023-07/仓山区_附件4.xlsx", "调度表", "D12")
+    mismatch = by[("ledger-mismatch", CS, "A1")]
+    assert (mismatch.previous, mismatch.current) == (Decimal(3), Decimal(4))
+    overdue = by[("ledger-overdue", GL, "G-003")]
+    assert (overdue.file, overdue.sheet, overdue.cell) == ("2023-07/鼓楼区_台账.xlsx", "隐患台账", "M6")
+    vanished = by[("ledger-row-vanished", GL, "G-007")]
+    assert (vanished.file, vanished.cell) == ("2023-06/鼓楼区_台账.xlsx", "A7")
+    regressed = by[("ledger-status-regressed", GL, "G-002")]
+    assert (regressed.previous, regressed.current, regressed.cell) == ("已验收销号", "已整改待验收", "Q5")
+    major = by[("checklist-major-exceeds-ledger", GL, "")]
+    assert (major.previous, major.current) == (Decimal(1), Decimal(2))
+    carried = by[("unit-not-reported", TJ, "")]
+    assert carried.file == "2023-06/台江区_附件4.xlsx"
+    assert {a.severity for a in result.anomalies} == {"warning", "info"}
+
+
+def test_flag_messages_are_rendered_from_the_catalogue(result: Consolidation) -> None:
+    by = {(a.rule, a.unit, a.item): a for a in result.anomalies}
+    assert by[("cumulative-decreased", CS, "B1")].message == (
+        "仓山区“辖区部门抽查检查的企业总数（家）”（B1）本月累计 5，比上月（2023年6月）的 6 还少。"
+        "调度表填的是自专项行动开始的累计数，只增不减；请核实是否填错，或上月数据需更正。"
+    )
+    outlier = by[("increment-outlier", GL, "D3")].message
+    # the message explains the measure: median, MAD, the floor and the threshold
+    for part in ("本月新增 500", "10、10", "中位数 10", "MAD", "0.6745", "小于 2 时按 2 计", "3.5"):
+        assert part in outlier, part
+    mismatch = by[("ledger-mismatch", CS, "A1")].message
+    assert "企业自查" in mismatch and "举报" in mismatch
+
+
+def _peer_returns(spike: str) -> list:
+    """Seven units, two months; this month one unit's B1 increment is `spike`, peers ≈ 5."""
+    units = load_units()[:7]
+    rets = []
+    for i, u in enumerate(units):
+        rets.append(progress_return(u.name, "2023-06", {"B1": str(10 + i)}))
+        inc = spike if i == 0 else str(4 + i % 3)
+        rets.append(progress_return(u.name, "2023-07", {"B1": str(10 + i + int(inc))}))
+    return rets
+
+
+def test_increment_far_outside_its_peers_is_flagged() -> None:
+    units = load_units()[:7]
+    res = consolidate(_peer_returns("200"), units=units)
+    flags = [(a.rule, a.unit, a.item) for a in res.anomalies if a.rule == "increment-outlier"]
+    assert flags == [("increment-outlier", units[0].name, "B1")]
+    assert "同月其他 6 个单位" in res.anomalies[0].message
+
+
+def test_small_increments_never_flag_as_outliers() -> None:
+    res = consolidate(_peer_returns("12"), units=load_units()[:7])
+    assert not [a for a in res.anomalies if a.rule == "increment-outlier"]
+
+
+def test_outlier_needs_every_available_reference() -> None:
+    """A big unit whose big increments are its normal is not flagged against small peers."""
+    units = load_units()[:7]
+    rets = []
+    for i, u in enumerate(units):
+        step = 100 if i == 0 else 5
+        for k, per in enumerate(("2023-05", "2023-06", "2023-07")):
+            rets.append(progress_return(u.name, per, {"B1": str(step * (k + 1))}))
+    res = consolidate(rets, units=units)
+    assert not [a for a in res.anomalies if a.rule == "increment-outlier"]
+
+
+def test_unit_that_never_reported_enters_as_zero_and_is_flagged() -> None:
+    units = fixture_units()[:2]
+    res = consolidate([progress_return(GL, "2023-07", {"A1": "3"})], units=units)
+    row = res.unit_figures()
+    tj = row[(row["unit"] == TJ) & (row["code"] == "A1")].iloc[0]
+    assert tj["value"] == 0 and tj["source_period"] == "" and tj["file"] == ""
+    flagged = [a for a in res.anomalies if a.rule == "unit-not-reported"]
+    assert [a.unit for a in flagged] == [TJ]
+    assert "从未报送" in flagged[0].message
+
+
+def test_nothing_accepted_is_nothing_to_consolidate() -> None:
+    with pytest.raises(NothingToConsolidate):
+        consolidate([progress_return(GL, "2023-07", {}, status="rejected")], units=fixture_units())
+    with pytest.raises(NothingToConsolidate):
+        consolidate(build_returns(), "2023-04", units=fixture_units())
+
+
+def test_a_later_period_ignores_returns_after_it() -> None:
+    res = consolidate(build_returns(), "2023-06", units=fixture_units())
+    assert res.city["A1"] == CITY_2023_06_A1
+    assert res.periods == ("2023-05", "2023-06")
+
+
+def test_a_unit_outside_the_list_is_not_dropped() -> None:
+    res = consolidate(build_returns(), units=fixture_units()[:1])
+    assert [u.name for u in res.units] == [GL, TJ, CS, MW]  # extra units by code
+    assert res.city == {c: CITY_2023_07.get(c, Decimal(0)) for c in progress_form().value_codes}
+
+
+def test_submissions_table_alone_matches_the_model(result: Consolidation) -> None:
+    table = submissions_table(build_returns(), "2023-07", units=fixture_units())
+    pd.testing.assert_frame_equal(table, result.submissions)
+
+
+def test_figures_schema_is_a_real_contract(result: Consolidation) -> None:
+    bad = result.figures.copy()
+    bad.loc[0, "value"] = 1.5  # a float sneaking in where exact Decimals are the contract
+    with pytest.raises(pandera.errors.SchemaErrors):
+        _figures_schema(progress_form()).validate(bad, lazy=True)
