@@ -163,6 +163,19 @@ def test_every_unit_gets_every_form_and_regeneration_is_byte_identical(tmp_path:
     assert not list((tmp_path / "a").rglob(".tmp-*"))
 
 
+def test_committed_templates_match_the_form_definitions(tmp_path: Path) -> None:
+    committed = Path(__file__).resolve().parents[1] / "template_workbooks" / PERIOD
+    fresh = generate_templates(PERIOD, tmp_path)
+    names = sorted(str(p.relative_to(committed)) for p in committed.rglob("*.xlsx"))
+    assert names == sorted(str(p.relative_to(tmp_path / PERIOD)) for p in fresh)
+    stale = [
+        str(p.relative_to(tmp_path))
+        for p in fresh
+        if p.read_bytes() != (committed / p.relative_to(tmp_path / PERIOD)).read_bytes()
+    ]
+    assert not stale, f"template_workbooks/ is out of date, run `make templates`: {stale[:3]}"
+
+
 def test_a_bad_period_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         generate_templates("2023-13", tmp_path)
