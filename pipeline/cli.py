@@ -7,13 +7,15 @@ human-readable text go to stderr when `--json` is given, so stdout stays one JSO
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pipeline import __version__
-from pipeline.forms import DefinitionError, load_calendar, parse_period
+from pipeline.forms import DefinitionError, load_calendar, parse_period, period_label
 
 
 def _check_period(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -125,6 +127,372 @@ def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
             annotated_dir=out / ANNOTATED_DIR,
         )
     sys.exit(1 if any(r.status == "rejected" for r in returns) else 0)
+
+
+# --- the monthly cycle: status, remind, prefill, email (pipeline.status / .mail / .prefill) ---
+
+
+def _check_today(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"日期须写成 YYYY-MM-DD，例如 2023-07-28（收到：{value}）"
+        ) from None
+
+
+def _inbox_checked(inbox: Path) -> None:
+    if not inbox.exists():
+        raise click.UsageError(f"收件箱文件夹不存在：{inbox}")
+    if not inbox.is_dir():
+        raise click.UsageError(f"收件箱应是一个文件夹：{inbox}")
+
+
+def _load_cycle(inbox: Path, period: str | None, jobs: int = 1) -> Any:
+    """Read, validate and consolidate the inbox with a progress bar on stderr."""
+    from pipeline.console import OutputError, advance, count_files, file_progress
+    from pipeline.status import cycle_from_returns, latest_period
+    from pipeline.validate import validate_inbox
+
+    _inbox_checked(inbox)
+    with file_progress(count_files(inbox), "读取报表") as progress:
+        try:
+            returns = validate_inbox(
+                inbox, on_file=lambda ret: advance(progress, ret.rel), jobs=jobs
+            )
+        except OSError as exc:
+            raise OutputError(f"收件箱无法读取：{inbox}（{exc.strerror or exc}）") from None
+    try:
+        period = period or latest_period(returns, load_calendar())
+        return cycle_from_returns(returns, period)
+    except DefinitionError as exc:
+        raise OutputError(f"表单定义有误：{exc}") from None
+
+
+@main.command()
+@click.argument("inbox", type=click.Path(path_type=Path))
+@click.option(
+    "--period", callback=_check_period, help="报送期间 YYYY-MM（默认：收件箱中最新的期间）。"
+)
+@click.option(
+    "--today", callback=_check_today, help="按哪一天计算剩余天数 YYYY-MM-DD（默认：今天）。"
+)
+@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
+def status(inbox: Path, period: str | None, today: dt.date | None, as_json: bool) -> None:
+    """各单位本期报送情况：已接收、退回修改、未报送、迟报，距截止日天数和后续时间节点。"""
+    from pipeline.console import echo_json, stdout_console
+    from pipeline.status import render_status, status_json, status_of_cycle
+
+    cycle = _load_cycle(inbox, period)
+    report = status_of_cycle(cycle, today=today or dt.date.today())
+    if as_json:
+        echo_json(status_json(report))
+    else:
+        render_status(report, stdout_console())
+
+
+@main.command()
+@click.argument("inbox", type=click.Path(path_type=Path))
+@click.option(
+    "--period", callback=_check_period, help="报送期间 YYYY-MM（默认：收件箱中最新的期间）。"
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("output"),
+    show_default=True,
+    help="输出文件夹：邮件草稿写在其中的 催报邮件/<期间>/ 下。",
+)
+@click.option(
+    "--today", callback=_check_today, help="按哪一天计算剩余天数 YYYY-MM-DD（默认：今天）。"
+)
+@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
+def remind(
+    inbox: Path, period: str | None, out: Path, today: dt.date | None, as_json: bool
+) -> None:
+    """为未报送或被退回的单位生成催报/退回修改邮件草稿（.eml，附模板或标注副本），不发送。"""
+    from pipeline.console import OutputError, echo_json, note, stdout_console
+    from pipeline.mail import write_reminders
+    from pipeline.status import status_of_cycle
+
+    if out.resolve().is_relative_to(inbox.resolve()):
+        raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
+    cycle = _load_cycle(inbox, period)
+    report = status_of_cycle(cycle, today=today or dt.date.today())
+    try:
+        drafts = write_reminders(cycle, report, out)
+    except OSError as exc:
+        raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
+    nameless = sorted(s.file for s in report.submissions if s.status == "rejected" and not s.unit)
+    if as_json:
+        echo_json(
+            {
+                "period": report.period,
+                "today": report.today.isoformat(),
+                "due_date": report.due.isoformat(),
+                "days_left": report.days_left,
+                "drafts": [
+                    {
+                        "unit": d.reminder.unit.name,
+                        "form": d.reminder.form.id,
+                        "kind": d.reminder.kind,
+                        "file": d.reminder.file,
+                        "to": d.reminder.unit.contact_email if not d.warning else "",
+                        "eml": str(d.path),
+                        "attachment": d.reminder.attachment_name
+                        or (d.reminder.attachment.name if d.reminder.attachment else ""),
+                        "warning": d.warning,
+                    }
+                    for d in drafts
+                ],
+                "unidentified_rejected": nameless,
+            }
+        )
+        for d in drafts:
+            if d.warning:
+                note(f"警告：{d.warning}")
+        return
+    console = stdout_console()
+    from rich.table import Table
+
+    from pipeline.mail import days_left_text
+    from pipeline.status import form_heading, headline
+
+    if not drafts:
+        console.print(f"{headline(report)}：没有需要催报或退回的单位。")
+    else:
+        table = Table(title=f"{headline(report)}：已生成 {len(drafts)} 封邮件草稿（未发送）")
+        table.add_column("单位")
+        table.add_column("表")
+        table.add_column("类型")
+        table.add_column("收件人")
+        table.add_column("附件")
+        for d in drafts:
+            rem = d.reminder
+            table.add_row(
+                rem.unit.name,
+                form_heading(rem.form),
+                "催报" if rem.kind == "missing" else "[red]退回修改[/]",
+                rem.unit.contact_email if not d.warning else "[yellow]（无）[/]",
+                rem.attachment_name or (rem.attachment.name if rem.attachment else "（无）"),
+            )
+        console.print(table)
+        console.print(f"草稿位于 {drafts[0].path.parent}（{days_left_text(report.days_left)}）")
+    for d in drafts:
+        if d.warning:
+            console.print(f"[bold yellow]警告：[/]{d.warning}")
+    if nameless:
+        console.print(
+            f"[yellow]另有 {len(nameless)} 个被退回的文件无法确定填报单位，未生成邮件："
+            f"{'、'.join(nameless)}[/]"
+        )
+
+
+@main.command()
+@click.argument("inbox", type=click.Path(path_type=Path))
+@click.option(
+    "--period",
+    callback=_check_period,
+    help="刚汇总的期间 YYYY-MM（默认：收件箱中最新的期间）；生成其下一期的模板。",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("template_workbooks"),
+    show_default=True,
+    help="模板输出文件夹（写在 <下一期>/<单位>/ 下）。",
+)
+@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
+def prefill(inbox: Path, period: str | None, out: Path, as_json: bool) -> None:
+    """生成下一期的模板：附件4 显示各单位上期已接收的累计数（锁定，供参考），台账预填已接收的隐患。"""
+    from pipeline.console import OutputError, echo_json, stdout_console
+    from pipeline.prefill import PrefillError, next_period, prefill_json, prefill_next_period
+
+    if out.resolve().is_relative_to(inbox.resolve()):
+        raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
+    if period is not None:
+        try:
+            next_period(period)
+        except PrefillError as exc:
+            raise OutputError(str(exc)) from None
+    cycle = _load_cycle(inbox, period)
+    try:
+        result = prefill_next_period(cycle, out)
+    except PrefillError as exc:
+        raise OutputError(str(exc)) from None
+    except OSError as exc:
+        raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
+    if as_json:
+        echo_json(prefill_json(result))
+        return
+    from rich.table import Table
+
+    console = stdout_console()
+    table = Table(
+        title=f"{period_label(result.period)} 模板（预填 {period_label(cycle.period)} 及以前已接收的数据）"
+    )
+    table.add_column("单位")
+    table.add_column("附件4 参考数据")
+    table.add_column("台账预填")
+    for u in result.units:
+        ref = (
+            f"{period_label(u.reference_period)}（{u.reference_file}）"
+            if u.reference_period
+            else "[yellow]无已接收的附件4[/]"
+        )
+        led = (
+            f"{len(u.ledger_rows)} 条（{period_label(u.ledger_period)}）"
+            if u.ledger_period
+            else "[yellow]无已接收的台账[/]"
+        )
+        table.add_row(u.unit.name, ref, led)
+    console.print(table)
+    total = sum(len(p) for p in result.paths.values())
+    console.print(f"已生成 {total} 个模板，位于 {out / result.period}")
+
+
+@main.command()
+@click.option(
+    "--period", callback=_check_period, help="报送期间 YYYY-MM（默认：输出文件夹中最新的汇总表）。"
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("output"),
+    show_default=True,
+    help="consolidate 的输出文件夹；.eml 也写在这里。",
+)
+@click.option("--send", is_flag=True, help="经 SMTP 发送（不加此项只生成 .eml，绝不发送）。")
+@click.option(
+    "--to", "to", multiple=True, help="收件人（可多次给出；优先于 FZ_MAIL_TO 和配置文件）。"
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SMTP 配置文件（TOML，[smtp] 下 host/port/security/user/password/from/to；环境变量优先）。",
+)
+@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
+def email(
+    period: str | None,
+    out: Path,
+    send: bool,
+    to: tuple[str, ...],
+    config: Path | None,
+    as_json: bool,
+) -> None:
+    """把 consolidate 写出的汇总表做成邮件（.eml，正文含主要数据）；加 --send 经 SMTP 发出。
+
+    发送失败（连接、加密、身份验证）退出码为 1，.eml 保留；找不到汇总表或设置有误为 2。
+    """
+    from pipeline.console import OutputError, echo_json, note
+    from pipeline.forms import progress_form
+    from pipeline.mail import (
+        MailConfigError,
+        MailError,
+        find_output_workbooks,
+        headline_totals,
+        load_settings,
+        output_email,
+        output_workbook_name,
+        parse_address,
+        send_message,
+        split_addresses,
+        with_recipients,
+        write_eml,
+    )
+
+    try:
+        form = progress_form()
+        calendar = load_calendar()
+    except DefinitionError as exc:
+        raise OutputError(f"表单定义有误：{exc}") from None
+    if period is not None:
+        workbook = out / output_workbook_name(form, period)
+        if not workbook.is_file():
+            raise OutputError(
+                f"未找到 {period_label(period)} 的汇总表：{workbook}。"
+                f"请先运行 make consolidate PERIOD={period} OUT={out}。"
+            )
+    else:
+        found = find_output_workbooks(out, form, calendar.periods)
+        if not found:
+            raise OutputError(
+                f"{out} 中没有汇总表（{output_workbook_name(form, calendar.default_period)} 之类）。"
+                "请先运行 make consolidate。"
+            )
+        period = max(found)
+        workbook = found[period]
+    try:
+        settings = with_recipients(load_settings(config), split_addresses(list(to)))
+        sender = settings.sender or calendar.city_email
+        sender_addr = parse_address(
+            sender, calendar.city_unit if sender == calendar.city_email else ""
+        )
+        if sender_addr is None:
+            raise MailConfigError(f"发件人地址格式有误：{sender!r}。")
+        recipients = []
+        for text in settings.to:
+            addr = parse_address(text)
+            if addr is None:
+                raise MailConfigError(f"收件人地址格式有误：{text!r}（应为 name@example.com）。")
+            recipients.append(addr)
+        totals = headline_totals(workbook, form)
+    except MailError as exc:
+        raise OutputError(str(exc)) from None
+    msg = output_email(
+        workbook,
+        period,
+        form=form,
+        calendar=calendar,
+        totals=totals,
+        sender=sender_addr,
+        to=recipients,
+    )
+    try:
+        eml = write_eml(msg, out / f"{workbook.stem}.eml")
+    except OSError as exc:
+        raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
+    document: dict[str, Any] = {
+        "period": period,
+        "workbook": str(workbook),
+        "eml": str(eml),
+        "subject": str(msg["Subject"]),
+        "from": sender_addr.addr_spec,
+        "to": [a.addr_spec for a in recipients],
+        "totals": {
+            k: int(v) if v == v.to_integral_value() else float(v) for k, v in totals.items()
+        },
+        "sent": False,
+        "error": "",
+    }
+    say = note if as_json else click.echo
+    say(f"已生成邮件：{eml}")
+    if not recipients:
+        say("提示：邮件没有收件人；发送前请用 --to 指定，或设置 FZ_MAIL_TO。")
+    code = 0
+    if send:
+        try:
+            accepted = send_message(msg, settings)
+        except MailConfigError as exc:
+            document["error"] = str(exc)
+            code = 2
+        except MailError as exc:
+            document["error"] = str(exc)
+            code = 1
+        else:
+            document["sent"] = True
+            say(f"已发送至 {'、'.join(accepted)}（{settings.host}:{settings.effective_port}）。")
+        if code:
+            click.echo(f"错误：{document['error']}", err=True)
+            click.echo(f"邮件未发送；.eml 已保留：{eml}", err=True)
+    else:
+        say("未发送（加 --send 经 SMTP 发送）。")
+    if as_json:
+        echo_json(document)
+    if code:
+        sys.exit(code)
 
 
 def run() -> None:  # pragma: no cover - console entry point alias

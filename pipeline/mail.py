@@ -673,9 +673,9 @@ def _issue_lines(ret: Any) -> list[IssueLine]:
 def reminders_for(
     cycle: Any, report: Any, *, schemas_dir: Path | None = None
 ) -> list[tuple[Reminder, Any]]:
-    """(Reminder, rejected Return or None) for each missing unit × form and each rejected return.
-
-    Missing and rejected are consolidate's verdicts, read from the status report.
+    """(Reminder, rejected Return or None) for each monthly form a unit has not sent and each
+    rejected return (any form). Missing and rejected are consolidate's verdicts, read from the
+    status report; a checklist is filed per inspection, so none in a month is not chased.
     """
     by_rel = {r.rel: r for r in cycle.returns}
     out: list[tuple[Reminder, Any]] = []
@@ -689,7 +689,7 @@ def reminders_for(
                 "due": report.due,
                 "today": report.today,
             }
-            if cell.status == "missing":
+            if cell.status == "missing" and cell.required:
                 out.append((Reminder(kind="missing", **common), None))
             rejected = [
                 s

@@ -45,6 +45,9 @@ STATUS_LABELS: dict[str, str] = {
     "none": "无",
 }
 SHEET_NAME = "报送进度"
+# Forms every unit owes every period (附件4 "每月…上报", the ledger "每月…报告"). Checklists are
+# filed per inspection: none in a month is a fact to show, not a form to chase.
+MONTHLY_KINDS = ("progress", "ledger")
 
 
 def _schemas_dir(schemas_dir: Path | None) -> Path:
@@ -146,7 +149,7 @@ class UnitFormStatus:
     superseded: int = 0
     late: bool = False
     files: tuple[str, ...] = ()
-    required: bool = False  # consolidate expects it each period (it reports it as missing)
+    required: bool = False  # owed every period (MONTHLY_KINDS): missing it is chased
 
 
 @dataclass(frozen=True)
@@ -183,12 +186,19 @@ class StatusReport:
         return self.cells[(unit.code, form_id)]
 
     def unit_complete(self, unit: Unit) -> bool:
-        """Every required form accepted and nothing rejected."""
+        """Every monthly form accepted and nothing rejected."""
         cells = [self.cells[(unit.code, f.id)] for f in self.forms]
-        return all(c.status in ("accepted", "none") for c in cells)
+        return all(
+            c.status != "rejected" and (c.status == "accepted" or not c.required) for c in cells
+        )
 
     def count(self, status: CellStatus) -> int:
-        return sum(1 for c in self.cells.values() if c.status == status)
+        """Unit × form cells in `status`; missing counts only the monthly forms."""
+        return sum(
+            1
+            for c in self.cells.values()
+            if c.status == status and (c.required or status != "missing")
+        )
 
     def late_count(self) -> int:
         return sum(1 for c in self.cells.values() if c.late)
@@ -230,7 +240,6 @@ def status_from_submissions(
                 unknown.append(sub.unit)
             continue
         grouped.setdefault((unit.code, sub.form), []).append(sub)
-    required = _required_forms(submissions)
     cells: dict[tuple[str, str], UnitFormStatus] = {}
     for unit in units:
         for form in forms:
@@ -257,7 +266,7 @@ def status_from_submissions(
                 superseded=sum(1 for s in subs if s.status == "superseded"),
                 late=any(s.late for s in current),
                 files=tuple(s.file for s in current if s.file),
-                required=form.id in required,
+                required=form.kind in MONTHLY_KINDS,
             )
     due = calendar.due_date(period)
     return StatusReport(
@@ -271,11 +280,6 @@ def status_from_submissions(
         deadlines=upcoming_deadlines(calendar, today),
         unknown_units=tuple(unknown),
     )
-
-
-def _required_forms(submissions: Sequence[Submission]) -> set[str]:
-    # a form is expected of every unit when consolidate reports it missing for anyone
-    return {s.form for s in submissions if s.status == "missing"}
 
 
 def status_from_consolidation(
@@ -372,7 +376,7 @@ def status_of_cycle(
 
 
 def cell_text(cell: UnitFormStatus, report: StatusReport) -> str:
-    """Short Chinese text of one unit × form: '已接收', '已接收（迟报）', '逾期未报', '无' …"""
+    """Short Chinese text of one unit × form: '已接收', '已接收（迟报）', '逾期未报', '本期无' …"""
     checklist = cell.form.kind == "checklist"
     if cell.status == "accepted":
         text = f"已接收 {cell.accepted} 份" if checklist else "已接收"
@@ -380,6 +384,8 @@ def cell_text(cell: UnitFormStatus, report: StatusReport) -> str:
         text = "退回修改"
         if checklist and cell.accepted:
             text += f" {cell.rejected} 份（已接收 {cell.accepted} 份）"
+    elif cell.status == "missing" and not cell.required:
+        return "本期无"  # checklists are filed per inspection; none this month is no debt
     elif cell.status == "missing":
         text = "逾期未报" if report.overdue else "未报送"
     else:
@@ -491,16 +497,21 @@ def render_status(report: StatusReport, console: Console) -> None:
     from rich.table import Table
 
     table = Table(title=headline(report), show_lines=False, header_style="bold")
-    table.add_column("单位")
+    table.add_column("单位", no_wrap=True, min_width=6)
     for form in report.forms:
-        table.add_column(form_heading(form), no_wrap=True)
-    table.add_column("联系邮箱")
+        heading = (
+            f"{form.annex}\n{form.short_name}" if form.annex.startswith("附件") else form.short_name
+        )
+        table.add_column(heading, overflow="fold")
+    table.add_column("联系邮箱", overflow="fold", min_width=8)
     for unit in report.units:
         cells = []
         for form in report.forms:
             c = report.cell(unit, form.id)
             style = _STYLES[c.status]
-            if c.status == "missing" and report.overdue:
+            if c.status == "missing" and not c.required:
+                style = "dim"
+            elif c.status == "missing" and report.overdue:
                 style = "bold red"
             text = cell_text(c, report)
             cells.append(f"[{style}]{text}[/]" if style else text)
@@ -586,7 +597,9 @@ def write_status_sheet(
         ws.write_string(row, 1, unit.name, plain)
         for k, form in enumerate(report.forms):
             c = report.cell(unit, form.id)
-            key = "overdue" if c.status == "missing" and report.overdue else c.status
+            key: str = c.status
+            if c.status == "missing":
+                key = "none" if not c.required else "overdue" if report.overdue else "missing"
             ws.write_string(row, 2 + k, cell_text(c, report), fmts[key])
         complete = report.unit_complete(unit)
         ws.write_string(row, 2 + len(report.forms), "是" if complete else "否", plain)

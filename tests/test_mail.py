@@ -1,0 +1,516 @@
+"""Email: the output workbook as .eml, reminder drafts, and SMTP sending to a loopback server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from click.testing import CliRunner
+from fixtures_consolidate import progress_return
+
+from pipeline import forms as forms_mod
+from pipeline.cli import main
+from pipeline.forms import Unit, load_calendar, load_units, progress_form
+from pipeline.layout import progress_layout
+from pipeline.mail import (
+    IssueLine,
+    MailConfigError,
+    Reminder,
+    SmtpSettings,
+    headline_totals,
+    load_settings,
+    message_bytes,
+    output_email,
+    output_workbook_name,
+    reminder_message,
+    send_message,
+    write_reminders,
+)
+from pipeline.status import cycle_from_returns, status_of_cycle
+from pipeline.templates import write_template
+
+PERIOD = "2023-07"
+TOTALS = {"A1": 12, "A2": 8, "A3": 5, "A4": 3, "A5": 2, "A6": 1}
+CONTACTS = {
+    "鼓楼区": ("林晓", "gulou@example.cn"),
+    "台江区": ("陈明", "taijiang@example.cn"),
+}
+FZ_VARS = (
+    "FZ_SMTP_HOST",
+    "FZ_SMTP_PORT",
+    "FZ_SMTP_SECURITY",
+    "FZ_SMTP_USER",
+    "FZ_SMTP_PASSWORD",
+    "FZ_MAIL_FROM",
+    "FZ_MAIL_TO",
+)
+
+
+def parse(raw: bytes) -> EmailMessage:
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def attachments(msg: EmailMessage) -> list[tuple[str | None, bytes]]:
+    out = []
+    for part in msg.iter_attachments():
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        out.append((part.get_filename(), payload))
+    return out
+
+
+def body_text(msg: EmailMessage) -> str:
+    part = msg.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())  # type: ignore[attr-defined]
+
+
+def make_output_workbook(out_dir: Path, period: str = PERIOD) -> Path:
+    """A workbook with a 调度表 sheet in the seed's layout holding the city's A1–A6."""
+    form = progress_form()
+    path = out_dir / output_workbook_name(form, period)
+    write_template(form, path, unit=None, period=period)
+    wb = openpyxl.load_workbook(path)
+    ws = wb[form.sheet_name]
+    cells = progress_layout(form).value_cells
+    for code in form.value_codes:
+        ws[cells[code].a1] = TOTALS.get(code, 0)
+    ws[cells["C3b"].a1] = 1.0002
+    wb.save(path)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Sink:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+def _accept_city(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"city", b"s3cret")
+    return AuthResult(success=ok, handled=False)
+
+
+def _refuse(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    return AuthResult(success=False, handled=False)
+
+
+@contextmanager
+def smtp_server(**kwargs: Any) -> Iterator[tuple[int, Sink]]:
+    """A real SMTP server on 127.0.0.1 and a free port, for the duration of the block."""
+    sink = Sink()
+    port = _free_port()
+    # smtplib falls back from PLAIN to LOGIN after a refusal, which aiosmtpd's LOGIN mishandles
+    controller = Controller(
+        sink, hostname="127.0.0.1", port=port, auth_exclude_mechanism=["LOGIN"], **kwargs
+    )
+    controller.start()
+    try:
+        yield port, sink
+    finally:
+        controller.stop()
+
+
+def smtp_env(port: int, **extra: str) -> dict[str, str | None]:
+    env: dict[str, str | None] = dict.fromkeys(FZ_VARS, None)
+    env.update(
+        FZ_SMTP_HOST="127.0.0.1",
+        FZ_SMTP_PORT=str(port),
+        FZ_SMTP_SECURITY="none",
+        FZ_MAIL_FROM="city@example.cn",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def contact_schemas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of schemas/ with contact addresses for two units (the others stay empty)."""
+    target = tmp_path / "schemas"
+    shutil.copytree(forms_mod.SCHEMAS_DIR, target)
+    lines = (target / "units.csv").read_text(encoding="utf-8").splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        code, name, kind, _cn, _ce = line.split(",")
+        contact = CONTACTS.get(name, ("", ""))
+        out.append(",".join([code, name, kind, *contact]))
+    (target / "units.csv").write_text("\n".join(out) + "\n", encoding="utf-8")
+    monkeypatch.setattr(forms_mod, "SCHEMAS_DIR", target)
+    return target
+
+
+# --- the output workbook as a message --------------------------------------------------------
+
+
+def test_headline_totals_come_from_the_workbook(tmp_path: Path) -> None:
+    path = make_output_workbook(tmp_path)
+    totals = headline_totals(path, progress_form())
+    assert totals == {k: Decimal(v) for k, v in TOTALS.items()}
+
+
+def test_output_email_names_period_and_totals_and_attaches_the_workbook(tmp_path: Path) -> None:
+    path = make_output_workbook(tmp_path)
+    form = progress_form()
+    msg = output_email(
+        path,
+        PERIOD,
+        form=form,
+        calendar=load_calendar(),
+        totals={k: Decimal(v) for k, v in TOTALS.items()},
+        sender="city@example.cn",
+        to=["a@example.cn"],
+    )
+    raw = message_bytes(msg)
+    # RFC 2231: the Chinese file name is percent-encoded UTF-8, never raw bytes in a header
+    assert b"filename*0*=utf-8''%E7%A6%8F%E5%B7%9E" in raw
+    assert all(b < 0x80 for b in raw)
+    back = parse(raw)
+    assert back["Subject"] == (
+        "福州市重大事故隐患专项排查整治2023行动进展情况调度表（2023年7月，截至2023年7月31日累计）"
+    )
+    assert back["X-Unsent"] == "1" and back["Date"] is None
+    assert attachments(back) == [(path.name, path.read_bytes())]
+    body = body_text(back)
+    assert "辖区部门接报的企业自查发现的重大事故隐患（个）：12" in body
+    assert "辖区部门挂牌督办重大事故隐患中已完成整改的（个）：1" in body
+
+
+def test_eml_bytes_are_reproducible(tmp_path: Path) -> None:
+    path = make_output_workbook(tmp_path)
+    kwargs: dict[str, Any] = {
+        "form": progress_form(),
+        "calendar": load_calendar(),
+        "totals": {k: Decimal(v) for k, v in TOTALS.items()},
+        "sender": "city@example.cn",
+    }
+    first = message_bytes(output_email(path, PERIOD, **kwargs))
+    again = message_bytes(output_email(path, PERIOD, **kwargs))
+    assert first == again
+
+
+# --- the email command -----------------------------------------------------------------------
+
+
+def test_email_without_send_writes_the_eml_and_sends_nothing(tmp_path: Path) -> None:
+    workbook = make_output_workbook(tmp_path)
+    with smtp_server() as (port, sink):
+        result = CliRunner().invoke(
+            main,
+            ["email", "--period", PERIOD, "--out", str(tmp_path), "--to", "prov@example.cn"],
+            env=smtp_env(port),
+        )
+    assert result.exit_code == 0, result.output
+    assert sink.received == []
+    eml = tmp_path / f"{workbook.stem}.eml"
+    msg = parse(eml.read_bytes())
+    assert [a.addr_spec for a in msg["To"].addresses] == ["prov@example.cn"]
+    assert attachments(msg) == [(workbook.name, workbook.read_bytes())]
+    assert "未发送" in result.output
+
+
+def test_email_send_delivers_to_a_real_smtp_server(tmp_path: Path) -> None:
+    workbook = make_output_workbook(tmp_path)
+    with smtp_server(authenticator=_accept_city, auth_require_tls=False) as (port, sink):
+        result = CliRunner().invoke(
+            main,
+            ["email", "--period", PERIOD, "--out", str(tmp_path), "--send", "--json"],
+            env=smtp_env(
+                port,
+                FZ_SMTP_USER="city",
+                FZ_SMTP_PASSWORD="s3cret",
+                FZ_MAIL_TO="prov@example.cn, leader@example.cn",
+            ),
+        )
+    assert result.exit_code == 0, result.output
+    assert len(sink.received) == 1
+    mail_from, rcpts, content = sink.received[0]
+    assert mail_from == "city@example.cn"
+    assert rcpts == ["prov@example.cn", "leader@example.cn"]
+    msg = parse(content)
+    assert "2023年7月" in msg["Subject"] and "进展情况调度表" in msg["Subject"]
+    assert msg["X-Unsent"] is None and msg["Date"] and msg["Message-ID"]
+    assert attachments(msg) == [(workbook.name, workbook.read_bytes())]
+    assert (tmp_path / f"{workbook.stem}.eml").is_file()
+    assert '"sent": true' in result.stdout
+
+
+def test_email_auth_failure_says_so_in_chinese_and_keeps_the_eml(tmp_path: Path) -> None:
+    workbook = make_output_workbook(tmp_path)
+    with smtp_server(authenticator=_refuse, auth_require_tls=False) as (port, sink):
+        result = CliRunner().invoke(
+            main,
+            ["email", "--period", PERIOD, "--out", str(tmp_path), "--send"],
+            env=smtp_env(
+                port, FZ_SMTP_USER="city", FZ_SMTP_PASSWORD="wrong", FZ_MAIL_TO="p@example.cn"
+            ),
+        )
+    assert result.exit_code == 1
+    assert sink.received == []
+    assert "SMTP 身份验证失败：服务器 127.0.0.1:" in result.stderr
+    assert "拒绝了用户 city 的用户名或密码" in result.stderr
+    assert "wrong" not in result.output
+    assert "Traceback" not in result.output
+    assert (tmp_path / f"{workbook.stem}.eml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("security", "listening", "expected"),
+    [
+        ("none", False, "连接被拒绝"),
+        ("starttls", True, "不支持 STARTTLS"),
+        ("ssl", True, "无法与 SMTP 服务器"),
+    ],
+)
+def test_connection_and_tls_failures_exit_1_with_a_chinese_reason(
+    tmp_path: Path, security: str, listening: bool, expected: str
+) -> None:
+    workbook = make_output_workbook(tmp_path)
+    args = ["email", "--period", PERIOD, "--out", str(tmp_path), "--send", "--to", "p@example.cn"]
+    with smtp_server() as (port, _sink):
+        if not listening:
+            port = _free_port()
+        result = CliRunner().invoke(main, args, env=smtp_env(port, FZ_SMTP_SECURITY=security))
+    assert result.exit_code == 1, result.output
+    assert expected in result.stderr
+    assert "Traceback" not in result.output
+    assert (tmp_path / f"{workbook.stem}.eml").is_file()
+
+
+def test_email_without_a_workbook_tells_to_consolidate_first(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["email", "--period", PERIOD, "--out", str(tmp_path)], env=smtp_env(1)
+    )
+    assert result.exit_code == 2
+    assert "make consolidate" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_email_picks_the_latest_workbook_when_no_period_is_given(tmp_path: Path) -> None:
+    make_output_workbook(tmp_path, "2023-06")
+    latest = make_output_workbook(tmp_path, "2023-07")
+    result = CliRunner().invoke(main, ["email", "--out", str(tmp_path), "--json"], env=smtp_env(1))
+    assert result.exit_code == 0, result.output
+    assert f'"eml": "{tmp_path / (latest.stem + ".eml")}"' in result.stdout
+
+
+def test_send_without_a_server_configured_is_a_usage_error(tmp_path: Path) -> None:
+    make_output_workbook(tmp_path)
+    env = dict.fromkeys(FZ_VARS, None)
+    result = CliRunner().invoke(
+        main, ["email", "--period", PERIOD, "--out", str(tmp_path), "--send"], env=env
+    )
+    assert result.exit_code == 2
+    assert "FZ_SMTP_HOST" in result.stderr
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def test_environment_wins_over_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "smtp.toml"
+    config.write_text(
+        '[smtp]\nhost = "smtp.126.com"\nport = 465\nsecurity = "ssl"\nuser = "zacscl@126.com"\n'
+        'password = "file-secret"\nfrom = "zacscl@126.com"\nto = ["a@example.cn", "b@example.cn"]\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config, env={"FZ_SMTP_PORT": "994", "FZ_MAIL_TO": "c@example.cn"})
+    assert settings == SmtpSettings(
+        host="smtp.126.com",
+        port=994,
+        security="ssl",
+        user="zacscl@126.com",
+        password="file-secret",
+        sender="zacscl@126.com",
+        to=("c@example.cn",),
+    )
+    assert "file-secret" not in repr(settings)
+    assert load_settings(None, env={"FZ_SMTP_SECURITY": "starttls"}).effective_port == 587
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('host = "x"\nsecurty = "ssl"\n', "未知的设置项 'securty'"),
+        ('port = "abc"\n', "端口须为数字"),
+        ('security = "tls"\n', "starttls、ssl 或 none"),
+        ("host = \n", "格式有误"),
+    ],
+)
+def test_bad_config_files_are_explained(tmp_path: Path, text: str, match: str) -> None:
+    config = tmp_path / "smtp.toml"
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(MailConfigError, match=match):
+        load_settings(config, env={})
+
+
+def test_send_message_refuses_a_message_without_recipients() -> None:
+    msg = output_email_stub()
+    with pytest.raises(MailConfigError, match="没有收件人"):
+        send_message(msg, SmtpSettings(host="127.0.0.1", port=1, security="none"))
+
+
+def output_email_stub() -> EmailMessage:
+    from pipeline.mail import build_message
+
+    return build_message(sender="city@example.cn", to=[], subject="测试", body="正文")
+
+
+# --- reminders -------------------------------------------------------------------------------
+
+
+def test_reminder_for_a_missing_form_is_addressed_and_explains_the_deadline(tmp_path: Path) -> None:
+    attachment = tmp_path / "附件4_进展情况调度表_鼓楼区_2023年7月.xlsx"
+    attachment.write_bytes(b"PK\x03\x04 not really a workbook")
+    unit = Unit("350102", "鼓楼区", "区", "林晓", "gulou@example.cn")
+    rem = Reminder(
+        unit=unit,
+        form=progress_form(),
+        period=PERIOD,
+        kind="missing",
+        due=dt.date(2023, 8, 1),
+        today=dt.date(2023, 8, 3),
+        attachment=attachment,
+    )
+    msg = parse(message_bytes(reminder_message(rem, load_calendar())))
+    assert [a.addr_spec for a in msg["To"].addresses] == ["gulou@example.cn"]
+    assert msg["To"].addresses[0].display_name == "林晓"
+    assert msg["From"].addresses[0].addr_spec == "zacscl@126.com"
+    assert msg["Subject"] == "【催报】鼓楼区 2023年7月 附件4《进展情况调度表》尚未报送"
+    body = body_text(msg)
+    assert "鼓楼区建设局 林晓：" in body
+    assert "本期报送截止日期为 2023年8月1日，已逾期 2 天。" in body
+    assert attachments(msg) == [(attachment.name, attachment.read_bytes())]
+
+
+def test_reminder_for_a_rejected_return_lists_each_problem_with_its_cell() -> None:
+    unit = Unit("350103", "台江区", "区")
+    rem = Reminder(
+        unit=unit,
+        form=progress_form(),
+        period=PERIOD,
+        kind="rejected",
+        due=dt.date(2023, 8, 1),
+        today=dt.date(2023, 8, 1),
+        file="台江区/附件4.xlsx",
+        issues=[IssueLine("调度表", "E6", "A2 大于 A1", "a4-a2-gt-a1")],
+    )
+    msg = parse(message_bytes(reminder_message(rem, load_calendar())))
+    assert msg["To"] is None
+    assert msg["Subject"].startswith("【退回修改】台江区 2023年7月 附件4《进展情况调度表》")
+    body = body_text(msg)
+    assert "1. 工作表“调度表”、E6：A2 大于 A1" in body
+    assert "今天截止" in body
+
+
+def _rejected_inbox(inbox: Path) -> list[Any]:
+    """Returns of 2023-07: 鼓楼区 accepted, 台江区 rejected (a real file), the rest missing."""
+    from pipeline.messages import make_issue
+
+    form = progress_form()
+    cells = progress_layout(form).value_cells
+    ok = progress_return("鼓楼区", PERIOD, {"A1": "3", "A2": "1"})
+    bad = progress_return("台江区", PERIOD, {}, status="rejected")
+    bad.path = inbox / "台江区" / "附件4.xlsx"
+    bad.rel = "台江区/附件4.xlsx"
+    tj = next(u for u in load_units() if u.name == "台江区")
+    write_template(form, bad.path, unit=tj, period=PERIOD)
+    wb = openpyxl.load_workbook(bad.path)
+    ws = wb[form.sheet_name]
+    ws[cells["A1"].a1], ws[cells["A2"].a1] = 1, -5
+    wb.save(bad.path)
+    bad.issues = [
+        make_issue(
+            "value-negative",
+            file=bad.rel,
+            sheet=form.sheet_name,
+            cell=cells["A2"].a1,
+            value="-5",
+            label="A2",
+        )
+    ]
+    return [ok, bad]
+
+
+def test_write_reminders_drafts_one_eml_per_missing_or_rejected_form(
+    tmp_path: Path, contact_schemas: Path
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    returns = _rejected_inbox(inbox)
+    cycle = cycle_from_returns(returns, PERIOD)
+    report = status_of_cycle(cycle, today=dt.date(2023, 7, 30))
+    drafts = write_reminders(cycle, report, out)
+    by_key = {(d.reminder.unit.name, d.reminder.form.id, d.reminder.kind): d for d in drafts}
+    # monthly forms only: 13 units × (附件4, 台账), less 鼓楼区's accepted 附件4 and 台江区's
+    # rejected one (which gets a 退回修改 draft instead)
+    assert sum(1 for d in drafts if d.reminder.kind == "missing") == 13 * 2 - 2
+    assert all(d.reminder.form.kind != "checklist" for d in drafts)
+    folder = out / "催报邮件" / "2023年7月"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(d.path.name for d in drafts)
+
+    rejected = by_key[("台江区", "annex4_progress", "rejected")]
+    msg = parse(rejected.path.read_bytes())
+    assert [a.addr_spec for a in msg["To"].addresses] == ["taijiang@example.cn"]
+    annotated = out / "退回修改" / "台江区" / "附件4.xlsx"
+    assert annotated.is_file()
+    assert attachments(msg) == [("附件4.xlsx", annotated.read_bytes())]
+    assert (
+        f"工作表“调度表”、{progress_layout(progress_form()).value_cells['A2'].a1}：A2不能为负数"
+        in body_text(msg)
+    )
+    assert rejected.warning == ""
+
+    missing = by_key[("鼓楼区", "ledger", "missing")]
+    msg = parse(missing.path.read_bytes())
+    assert [a.addr_spec for a in msg["To"].addresses] == ["gulou@example.cn"]
+    ((name, data),) = attachments(msg)
+    assert name == "台账_重大事故隐患台账_鼓楼区_2023年7月.xlsx"
+    assert data[:2] == b"PK"
+    assert "还剩 2 天" in body_text(msg)
+
+    silent = by_key[("闽侯县", "annex4_progress", "missing")]
+    assert parse(silent.path.read_bytes())["To"] is None
+    assert "闽侯县 没有有效的联系邮箱" in silent.warning
+
+
+def test_remind_command_warns_about_units_without_an_address(
+    tmp_path: Path, contact_schemas: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    returns = _rejected_inbox(inbox)
+    import pipeline.validate
+
+    monkeypatch.setattr(pipeline.validate, "validate_inbox", lambda *a, **k: returns)
+    result = CliRunner().invoke(
+        main,
+        ["remind", str(inbox), "--period", PERIOD, "--out", str(out), "--today", "2023-08-02"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "警告：" in result.output and "永泰县 没有有效的联系邮箱" in result.output
+    assert "退回修改" in result.output
+    assert len(list((out / "催报邮件" / "2023年7月").glob("*.eml"))) == 13 * 2 - 1

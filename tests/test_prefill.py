@@ -1,0 +1,152 @@
+"""Next month's templates: last accepted 附件4 figures as locked captions, ledger rows prefilled."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+from fixtures_consolidate import CS, GL, MW, TJ, build_returns
+
+from pipeline.forms import ledger_form, progress_form, unit_by_name
+from pipeline.layout import LedgerLayout, progress_layout
+from pipeline.prefill import (
+    PrefillError,
+    next_period,
+    prefill_json,
+    prefill_next_period,
+    unit_prefill,
+)
+from pipeline.status import cycle_from_returns
+from pipeline.templates import template_filename
+
+PERIOD = "2023-07"
+NEXT = "2023-08"
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    out = tmp_path_factory.mktemp("prefill")
+    cycle = cycle_from_returns(build_returns(), PERIOD)
+    units = [unit_by_name(n) for n in (GL, TJ, CS, MW, "闽侯县")]
+    result = prefill_next_period(cycle, out, units=units)  # type: ignore[arg-type]
+    return out, prefill_json(result)
+
+
+def _progress_sheet(out: Path, unit: str) -> openpyxl.worksheet.worksheet.Worksheet:
+    form = progress_form()
+    path = out / NEXT / unit / template_filename(form, unit_by_name(unit), NEXT)
+    return openpyxl.load_workbook(path)[form.sheet_name]
+
+
+def _captions(ws: openpyxl.worksheet.worksheet.Worksheet) -> dict[str, tuple[str, str, str]]:
+    """value code -> (caption text, caption cell address, input cell address)."""
+    out = {}
+    for item in progress_layout(progress_form()).items:
+        for code, caption, cell, _merge in item.inputs:
+            out[code] = (ws[caption.a1].value, caption.a1, cell.a1)
+    return out
+
+
+def test_progress_template_shows_last_accepted_figures_in_locked_captions(
+    written: tuple[Path, dict[str, object]],
+) -> None:
+    out, _doc = written
+    ws = _progress_sheet(out, GL)
+    caps = _captions(ws)
+    # 鼓楼区's July figures (the later of its two July returns): A1 3, C3b 0.7001, D5a 0.15
+    assert caps["A1"][0] == "个（上月 3）"
+    assert caps["C3a"][0] == "次\n上月 3"
+    assert caps["C3b"][0] == "万元\n上月 0.7001"
+    assert caps["D5a"][0] == "奖励\n上月 0.15"
+    assert ws.protection.sheet is True
+    for code, (_text, caption, cell) in caps.items():
+        assert ws[caption].protection.locked is True, code
+        assert ws[cell].protection.locked is False, code
+        assert ws[cell].value is None, code  # the inputs stay empty for this month's figures
+
+
+def test_a_unit_whose_july_return_was_rejected_carries_its_june_figures(
+    written: tuple[Path, dict[str, object]],
+) -> None:
+    out, doc = written
+    caps = _captions(_progress_sheet(out, TJ))
+    assert caps["A1"][0] == "个（上月 2）"
+    assert caps["B1"][0] == "家（上月 8）"
+    tj = next(u for u in doc["units"] if u["unit"] == TJ)  # type: ignore[attr-defined]
+    assert tj["reference_period"] == "2023-06"
+    assert tj["reference"]["A1"] == 2 and tj["reference"]["C3b"] == 0.2
+
+
+def test_a_unit_that_never_reported_gets_plain_captions(
+    written: tuple[Path, dict[str, object]],
+) -> None:
+    out, doc = written
+    caps = _captions(_progress_sheet(out, "闽侯县"))
+    assert caps["A1"][0] == "个"
+    assert not any("上月" in str(text) for text, _cap, _cell in caps.values())
+    mh = next(u for u in doc["units"] if u["unit"] == "闽侯县")  # type: ignore[attr-defined]
+    assert mh["reference_period"] is None and mh["ledger_rows"] == 0
+
+
+def test_ledger_template_carries_the_accepted_rows_editable(
+    written: tuple[Path, dict[str, object]],
+) -> None:
+    out, doc = written
+    form = ledger_form()
+    lay = LedgerLayout(form=form)
+    path = out / NEXT / GL / template_filename(form, unit_by_name(GL), NEXT)
+    ws = openpyxl.load_workbook(path)[form.sheet_name]
+    col = {c.key: lay.col(c.key) + 1 for c in form.columns}
+    first = lay.first_data_row + 1
+    ids = [ws.cell(first + i, col["hazard_id"]).value for i in range(7)]
+    assert ids == ["G-001", "G-002", "G-003", "G-004", "G-005", "G-006", None]
+    g3 = first + 2
+    assert ws.cell(g3, col["status"]).value == "整改中"
+    assert ws.cell(g3, col["found_date"]).value == dt.datetime(2023, 7, 5)
+    assert ws.cell(g3, col["deadline"]).value == dt.datetime(2023, 7, 20)
+    assert ws.cell(g3, col["funds"]).value == 1.5
+    # county text never turns into a formula
+    assert ws.cell(g3, col["enterprise"]).value == '=HYPERLINK("http://x")'
+    assert ws.cell(g3, col["enterprise"]).data_type == "s"
+    assert ws.cell(g3, col["status"]).protection.locked is False
+    assert ws.cell(first + 6, col["hazard_id"]).protection.locked is False  # room to add rows
+    gl = next(u for u in doc["units"] if u["unit"] == GL)  # type: ignore[attr-defined]
+    assert (gl["ledger_period"], gl["ledger_rows"]) == ("2023-07", 6)
+
+
+def test_a_unit_without_any_ledger_gets_an_empty_one(
+    written: tuple[Path, dict[str, object]],
+) -> None:
+    out, _doc = written
+    form = ledger_form()
+    lay = LedgerLayout(form=form)
+    path = out / NEXT / MW / template_filename(form, unit_by_name(MW), NEXT)
+    ws = openpyxl.load_workbook(path)[form.sheet_name]
+    assert ws.cell(lay.first_data_row + 1, 1).value is None
+
+
+def test_every_form_is_written_for_every_unit(written: tuple[Path, dict[str, object]]) -> None:
+    out, doc = written
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.xlsx"))
+    assert len(files) == 5 * 5
+    assert f"{NEXT}/{GL}/附件4_进展情况调度表_{GL}_2023年8月.xlsx" in files
+    assert all(len(u["files"]) == 5 for u in doc["units"])  # type: ignore[attr-defined]
+
+
+def test_unit_prefill_for_a_reminder_uses_the_figures_carried_into_the_period() -> None:
+    cycle = cycle_from_returns(build_returns(), PERIOD)
+    tj = unit_by_name(TJ)
+    assert tj is not None
+    data = unit_prefill(cycle.result, tj, PERIOD, ledger=ledger_form())
+    assert data.reference_period == "2023-06"
+    assert data.reference["A2"] == Decimal("1")
+    assert unit_prefill(None, tj, PERIOD, ledger=ledger_form()).reference == {}
+
+
+def test_no_next_period_after_the_campaign_ends() -> None:
+    assert next_period("2023-11") == "2023-12"
+    with pytest.raises(PrefillError, match="最后一期为 2023-12"):
+        next_period("2023-12")

@@ -1,0 +1,191 @@
+"""Status board: days left around the deadline, per unit × form status, JSON, screen and sheet."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import openpyxl
+import pytest
+import xlsxwriter
+from fixtures_consolidate import build_returns
+from rich.console import Console
+
+from pipeline.forms import load_calendar
+from pipeline.status import (
+    SHEET_NAME,
+    Submission,
+    cycle_from_returns,
+    days_left,
+    render_status,
+    status_frame,
+    status_from_submissions,
+    status_json,
+    status_of_cycle,
+    upcoming_deadlines,
+    write_status_sheet,
+)
+
+PERIOD = "2023-07"  # due 2023-08-01 (inclusive)
+
+
+def _subs(*rows: tuple[str, str, str, bool, str]) -> list[Submission]:
+    return [
+        Submission(unit=u, form=f, status=s, late=late, file=file) for u, f, s, late, file in rows
+    ]  # type: ignore[arg-type]
+
+
+def test_the_due_day_itself_is_day_zero_and_on_time() -> None:
+    due = load_calendar().due_date(PERIOD)
+    assert due == dt.date(2023, 8, 1)
+    assert days_left(due, dt.date(2023, 7, 29)) == 3
+    assert days_left(due, dt.date(2023, 7, 31)) == 1
+    assert days_left(due, dt.date(2023, 8, 1)) == 0
+    assert days_left(due, dt.date(2023, 8, 2)) == -1
+    on_day = status_from_submissions([], PERIOD, today=dt.date(2023, 8, 1))
+    after = status_from_submissions([], PERIOD, today=dt.date(2023, 8, 2))
+    assert (on_day.days_left, on_day.overdue) == (0, False)
+    assert (after.days_left, after.overdue) == (-1, True)
+
+
+def test_december_is_due_on_the_first_of_january() -> None:
+    report = status_from_submissions([], "2023-12", today=dt.date(2023, 12, 31))
+    assert report.due == dt.date(2024, 1, 1)
+    assert report.days_left == 1
+
+
+def test_upcoming_deadlines_start_at_today_and_count_days() -> None:
+    cal = load_calendar()
+    found = upcoming_deadlines(cal, dt.date(2023, 8, 5))
+    assert [(d.date.isoformat(), d.days_left) for d in found] == [
+        ("2023-08-05", 0),
+        ("2023-11-15", 102),
+        ("2023-12-05", 122),
+        ("2023-12-31", 148),
+    ]
+    assert upcoming_deadlines(cal, dt.date(2024, 1, 1)) == []
+
+
+def test_each_unit_and_form_gets_the_current_returns_verdict() -> None:
+    subs = _subs(
+        ("鼓楼区", "annex4_progress", "accepted", False, "a.xlsx"),
+        ("鼓楼区", "annex4_progress", "superseded", False, "a0.xlsx"),
+        ("鼓楼区", "ledger", "accepted", True, "l.xlsx"),
+        ("鼓楼区", "annex2_construction", "accepted", False, "c1.xlsx"),
+        ("鼓楼区", "annex2_construction", "accepted", False, "c2.xlsx"),
+        ("台江区", "annex4_progress", "rejected", False, "t.xlsx"),
+        ("台江区", "ledger", "missing", False, ""),
+        ("平潭县", "annex4_progress", "accepted", False, "p.xlsx"),
+    )
+    report = status_from_submissions(subs, PERIOD, today=dt.date(2023, 7, 28))
+    units = {u.name: u for u in report.units}
+    gl, tj = units["鼓楼区"], units["台江区"]
+    a4 = report.cell(gl, "annex4_progress")
+    assert (a4.status, a4.accepted, a4.superseded, a4.files) == ("accepted", 1, 1, ("a.xlsx",))
+    assert report.cell(gl, "ledger").late is True
+    assert report.cell(gl, "annex2_construction").accepted == 2
+    assert report.cell(gl, "annex1_gas").status == "none"
+    assert report.cell(tj, "annex4_progress").status == "rejected"
+    assert report.cell(tj, "ledger").status == "missing"
+    assert report.unknown_units == ("平潭县",)
+    assert report.count("rejected") == 1 and report.late_count() == 1
+    assert report.unit_complete(gl) and not report.unit_complete(tj)
+
+
+def test_status_of_the_consolidated_fixture() -> None:
+    cycle = cycle_from_returns(build_returns(), PERIOD)
+    report = status_of_cycle(cycle, today=dt.date(2023, 8, 3))
+    units = {u.name: u for u in report.units}
+    # 鼓楼区 sent 附件4 twice: the later return counts, the first is superseded
+    gl = report.cell(units["鼓楼区"], "annex4_progress")
+    assert (gl.status, gl.files, gl.superseded) == (
+        "accepted",
+        ("2023-07/鼓楼区_附件4_修改.xlsx",),
+        1,
+    )
+    assert report.cell(units["台江区"], "annex4_progress").status == "rejected"
+    assert report.cell(units["仓山区"], "annex4_progress").late is True
+    assert report.cell(units["马尾区"], "ledger").status == "missing"
+    assert report.cell(units["闽侯县"], "annex4_progress").status == "missing"
+    assert report.days_left == -2
+    doc = status_json(report)
+    assert doc["due_date"] == "2023-08-01" and doc["days_left"] == -2
+    assert doc["units"]["台江区"]["forms"]["annex4_progress"]["status"] == "rejected"
+    assert doc["units"]["仓山区"]["forms"]["annex4_progress"]["late"] is True
+    assert [d["date"] for d in doc["deadlines"]] == [
+        "2023-08-05",
+        "2023-11-15",
+        "2023-12-05",
+        "2023-12-31",
+    ]
+    frame = status_frame(report)
+    assert len(frame) == len(report.units) * len(report.forms)
+    gas = frame[(frame["unit"] == "闽侯县") & (frame["form"] == "annex1_gas")].iloc[0]
+    assert (gas["status"], gas["required"], gas["text"]) == ("missing", False, "本期无")
+    row = frame[(frame["unit"] == "台江区") & (frame["form"] == "annex4_progress")].iloc[0]
+    assert (row["status"], row["days_left"]) == ("rejected", -2)
+
+
+def test_status_works_before_any_progress_return_is_accepted() -> None:
+    only_rejected = [r for r in build_returns() if r.status == "rejected"]
+    cycle = cycle_from_returns(only_rejected, PERIOD)
+    assert cycle.result is None
+    report = status_of_cycle(cycle, today=dt.date(2023, 7, 20))
+    units = {u.name: u for u in report.units}
+    assert report.cell(units["台江区"], "annex4_progress").status == "rejected"
+    assert report.cell(units["鼓楼区"], "annex4_progress").status == "missing"
+
+
+def test_screen_table_names_units_statuses_and_deadlines() -> None:
+    subs = _subs(
+        ("鼓楼区", "annex4_progress", "accepted", True, "a.xlsx"),
+        ("台江区", "annex4_progress", "missing", False, ""),
+    )
+    report = status_from_submissions(subs, PERIOD, today=dt.date(2023, 8, 2))
+    buf = io.StringIO()
+    render_status(report, Console(file=buf, width=200, color_system=None))
+    text = buf.getvalue()
+    assert "2023年7月 报送情况" in text and "已逾期 1 天" in text
+    assert "已接收（迟报）" in text and "逾期未报" in text
+    assert "报送贯彻落实情况（第一次）" in text
+
+
+def test_status_sheet_in_an_xlsxwriter_workbook(tmp_path: Path) -> None:
+    subs = _subs(
+        ("鼓楼区", "annex4_progress", "accepted", False, "a.xlsx"),
+        ("鼓楼区", "ledger", "accepted", False, "l.xlsx"),
+        ("台江区", "annex4_progress", "rejected", False, "t.xlsx"),
+        ("台江区", "ledger", "missing", False, ""),
+    )
+    report = status_from_submissions(subs, PERIOD, today=dt.date(2023, 7, 30))
+    path = tmp_path / "out.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    write_status_sheet(wb, report)
+    wb.close()
+    ws = openpyxl.load_workbook(path)[SHEET_NAME]
+    assert ws["A1"].value == "2023年7月 报送进度"
+    assert "还剩 2 天" in ws["A2"].value
+    headers = [c.value for c in ws[4]]
+    assert headers[:2] == ["单位编码", "单位"]
+    a4_col = headers.index("附件4 进展情况调度表") + 1
+    by_unit = {ws.cell(r, 2).value: r for r in range(5, 5 + len(report.units))}
+    assert ws.cell(by_unit["鼓楼区"], a4_col).value == "已接收"
+    assert ws.cell(by_unit["台江区"], a4_col).value == "退回修改"
+    assert ws.cell(by_unit["台江区"], headers.index("重大事故隐患台账") + 1).value == "未报送"
+    assert ws.cell(by_unit["鼓楼区"], headers.index("是否报齐") + 1).value == "是"
+    assert ws.freeze_panes == "C5"
+    texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert "报送贯彻落实情况（第一次）" in texts
+
+
+@pytest.mark.parametrize("today", [dt.date(2023, 7, 31), dt.date(2023, 8, 1)])
+def test_missing_before_or_on_the_due_day_is_not_overdue(today: dt.date) -> None:
+    report = status_from_submissions(
+        _subs(("台江区", "annex4_progress", "missing", False, "")), PERIOD, today=today
+    )
+    tj = next(u for u in report.units if u.name == "台江区")
+    frame = status_frame(report)
+    text = frame[(frame["unit"] == "台江区") & (frame["form"] == "annex4_progress")]["text"].iloc[0]
+    assert report.cell(tj, "annex4_progress").status == "missing"
+    assert text == "未报送"
