@@ -59,6 +59,89 @@ def templates(period: str | None, out: Path) -> None:
     click.echo(f"已生成 {len(paths)} 个模板（{period}），位于 {out}{'/' if out.name else ''}")
 
 
+# --- consolidate (pipeline.consolidate, pipeline.output) --------------------------------------
+
+
+@main.command()
+@click.argument("inbox", type=click.Path(path_type=Path))
+@click.option(
+    "--period",
+    callback=_check_period,
+    help="汇总期间 YYYY-MM（默认：收件箱中已接收的进展情况调度表的最新期间）。",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("output"),
+    show_default=True,
+    help="输出文件夹：市级汇总表（.xlsx）、CSV 和 JSON。",
+)
+@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
+@click.option("--strict", is_flag=True, help="本期有退回修改的文件时，退出码为 1。")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="并行读取的进程数。"
+)
+def consolidate(
+    inbox: Path, period: str | None, out: Path, as_json: bool, strict: bool, jobs: int
+) -> None:
+    """汇总收件箱中已接收的报表，生成市级调度表、分县明细、异常标记、报送情况和台账汇总。
+
+    写出汇总表时退出码为 0（退回的文件在表中和屏幕上列出）；加 --strict 时本期有退回的文件
+    则为 1；用法错误或找不到可汇总的进展情况调度表时为 2。
+    """
+    from pipeline.console import (
+        OutputError,
+        advance,
+        count_files,
+        echo_json,
+        file_progress,
+        note,
+    )
+    from pipeline.consolidate import NothingToConsolidate
+    from pipeline.consolidate import consolidate as consolidate_returns
+    from pipeline.forms import period_label
+    from pipeline.output import period_rejections, summary_lines, to_json, write_outputs
+    from pipeline.validate import validate_inbox
+
+    if not inbox.exists():
+        raise click.UsageError(f"收件箱文件夹不存在：{inbox}")
+    if not inbox.is_dir():
+        raise click.UsageError(f"收件箱应是一个文件夹：{inbox}")
+    if out.exists() and not out.is_dir():
+        raise click.UsageError(f"输出位置已有同名文件，不是文件夹：{out}")
+    if out.resolve().is_relative_to(inbox.resolve()):
+        raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
+    with file_progress(count_files(inbox), "读取报表") as progress:
+        try:
+            returns = validate_inbox(
+                inbox, on_file=lambda ret: advance(progress, ret.rel), jobs=jobs
+            )
+        except OSError as exc:
+            raise OutputError(f"收件箱无法读取：{inbox}（{exc.strerror or exc}）") from None
+    try:
+        result = consolidate_returns(returns, period)
+    except NothingToConsolidate:
+        where = f"{period_label(period)}及以前" if period else "收件箱中"
+        raise OutputError(
+            f"{where}没有可汇总的进展情况调度表（附件4）：没有任何一份通过校验。"
+            "请先运行 make validate 查看退回原因，或检查 --period 和收件箱路径。"
+        ) from None
+    except DefinitionError as exc:
+        raise OutputError(f"表单定义有误：{exc}") from None
+    try:
+        paths = write_outputs(result, out)
+    except OSError as exc:
+        raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
+
+    if as_json:
+        echo_json(to_json(result))
+        note(f"汇总表：{paths['workbook']}")
+    else:
+        for line in summary_lines(result, paths, returns):
+            click.echo(line)
+    sys.exit(1 if strict and period_rejections(returns, result.period) else 0)
+
+
 @main.command()
 @click.argument("inbox", type=click.Path(path_type=Path))
 @click.option(

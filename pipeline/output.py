@@ -1,0 +1,1238 @@
+"""Output stage: the consolidated workbook (xlsxwriter), tidy CSV files and the JSON document.
+
+`write_outputs(result, out_dir)` writes, for one Consolidation, the workbook the city emails
+(调度表 first, in the seed's layout), the tidy CSVs (UTF-8 with BOM, formula-like text neutralised)
+and the JSON document of DESIGN §10. Every file is written to a temporary name in `out_dir` and
+renamed into place; the same inputs give the same bytes (the workbook's dates derive from the
+period, never from the clock). County text is only ever written as a string cell.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import datetime as dt
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
+
+import pandas as pd
+from xlsxwriter import Workbook
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
+
+from pipeline.consolidate import Anomaly, Consolidation, fmt_decimal, json_value
+from pipeline.forms import (
+    ProgressForm,
+    checklist_forms,
+    ledger_form,
+    load_forms,
+    period_end,
+    period_label,
+    progress_form,
+)
+from pipeline.layout import a1, progress_layout
+from pipeline.messages import CATALOGUE
+from pipeline.model import Return
+
+BODY_FONT = "宋体"
+TITLE_FONT = "黑体"
+BODY_SIZE = 10
+SMALL_SIZE = 9
+A4 = 9
+COUNT_FORMAT = "0"
+MONEY_FORMAT = "0.00##"
+DATE_FORMAT = "yyyy-mm-dd"
+LONG_DATE_FORMAT = 'yyyy"年"m"月"d"日"'
+HEADER_FILL = "#F2F2F2"
+CARRIED_FILL = "#D9D9D9"
+FLAG_FILL = "#FFEB9C"
+OVERDUE_FILL = "#FFC7CE"
+REJECTED_FILL = "#FFC7CE"
+LATE_FILL = "#FCE4D6"
+GREY = "#595959"
+
+SHEETS = (
+    "调度表",
+    "分县明细",
+    "异常标记",
+    "报送情况",
+    "隐患台账汇总",
+    "检查清单统计",
+    "图表",
+    "数据来源",
+)
+WORKBOOK_OPTIONS: dict[str, Any] = {
+    # county text must never become a formula, a link or a number
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+    "default_format_properties": {"font_name": BODY_FONT, "font_size": BODY_SIZE},
+}
+STATUS_NAMES = {
+    "accepted": "已采用",
+    "rejected": "退回修改",
+    "missing": "未报送",
+    "superseded": "已被替代",
+}
+SEVERITY_NAMES = {"error": "错误", "warning": "警告", "info": "提示"}
+SOURCE_NAMES = {"log": "收件登记", "mtime": "文件修改时间", "": ""}
+CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as plain dicts keyed by column name."""
+    return cast(list[dict[str, Any]], df.to_dict("records"))
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def output_stem(period: str) -> str:
+    """'福州市重大事故隐患专项排查整治2023行动进展情况调度表_2023年7月'."""
+    return f"{''.join(progress_form().title.split())}_{period_label(period)}"
+
+
+def workbook_name(period: str) -> str:
+    return f"{output_stem(period)}.xlsx"
+
+
+def form_name(form_id: str) -> str:
+    """How a clerk names a form: '附件4 进展情况调度表', '重大事故隐患台账'."""
+    forms = load_forms()
+    if form_id not in forms:
+        return "（未识别）"
+    form = forms[form_id]
+    return form.short_name if form.annex == "台账" else f"{form.annex} {form.short_name}"
+
+
+# --- the entry point -------------------------------------------------------------------------
+
+
+def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
+    """Write the workbook, the CSVs and the JSON for `result` into `out_dir`; return their paths.
+
+    Keys: workbook, csv (the 附件4 figures), ledger_csv, checklist_csv, anomalies_csv, json.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = output_stem(result.period)
+    paths = {
+        "workbook": out_dir / f"{stem}.xlsx",
+        "csv": out_dir / f"{stem}_数据.csv",
+        "ledger_csv": out_dir / f"{stem}_隐患台账.csv",
+        "checklist_csv": out_dir / f"{stem}_检查清单.csv",
+        "anomalies_csv": out_dir / f"{stem}_异常标记.csv",
+        "json": out_dir / f"{stem}.json",
+    }
+    _atomic(paths["workbook"], lambda tmp: write_workbook(result, tmp))
+    for key, (header, rows) in csv_tables(result).items():
+
+        def write_table(tmp: Path, h: list[str] = header, r: list[list[Any]] = rows) -> None:
+            write_csv(tmp, h, r)
+
+        _atomic(paths[key], write_table)
+    text = json.dumps(to_json(result), ensure_ascii=False, indent=2) + "\n"
+    _atomic(paths["json"], lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return paths
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file in the same folder, then rename it over `path`."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def _number(value: Decimal, code: str, form: ProgressForm) -> int | float:
+    if form.value(code).is_money:
+        return float(value)
+    return int(value)
+
+
+def to_json(result: Consolidation) -> dict[str, Any]:
+    """The document of DESIGN §10: city and per-unit figures (万元 as numbers), flags, returns."""
+    form = progress_form()
+    rows = result.unit_figures()
+    units: dict[str, dict[str, int | float]] = {}
+    increments: dict[str, dict[str, int | float]] = {}
+    for rec in records(rows):
+        units.setdefault(rec["unit"], {})[rec["code"]] = _number(rec["value"], rec["code"], form)
+        increments.setdefault(rec["unit"], {})[rec["code"]] = json_number(rec["increment"])
+    subs = result.submissions
+    return {
+        "period": result.period,
+        "period_end": period_end(result.period).isoformat(),
+        "due_date": result.due_date.isoformat(),
+        "city": {c: _number(result.city[c], c, form) for c in form.value_codes},
+        "units": units,
+        "increments": increments,
+        "carried_forward": result.carried_units(),
+        "anomalies": [a.to_json() for a in result.anomalies],
+        "submissions": [
+            {
+                "unit": r["unit"],
+                "form": r["form"],
+                "status": r["status"],
+                "late": bool(r["late"]),
+                "file": r["file"],
+                "received": r["received"],
+                "sha256": r["sha256"],
+                "issues": int(r["issues"]),
+                "superseded_by": r["superseded_by"],
+            }
+            for r in records(subs)
+        ],
+    }
+
+
+def json_number(value: Decimal) -> int | float:
+    out = json_value(value)
+    assert isinstance(out, int | float)
+    return out
+
+
+# --- the screen summary ----------------------------------------------------------------------
+
+
+def period_rejections(returns: Sequence[Return], period: str) -> list[Return]:
+    """Rejected returns that concern `period`: for it, or unidentified (no period)."""
+    return [r for r in returns if r.status == "rejected" and r.period in (period, None)]
+
+
+def summary_lines(
+    result: Consolidation, paths: dict[str, Path], returns: Sequence[Return]
+) -> list[str]:
+    """The short Chinese summary the CLI prints: who reported, rejections, flags, outputs."""
+    end = period_end(result.period)
+    carried = result.carried_units()
+    units = len(result.units)
+    subs = result.submissions
+    rejected = period_rejections(returns, result.period)
+    superseded = int((subs["status"] == "superseded").sum())
+    lines = [
+        f"{period_label(result.period)}汇总完成（截至{end.year}年{end.month}月{end.day}日的累计数）。"
+    ]
+    reported = f"报送：{units} 个单位中 {units - len(carried)} 个已报送进展情况调度表"
+    if carried:
+        reported += f"，{len(carried)} 个未报送、沿用最近一次报送的数据（{'、'.join(carried)}）"
+    lines.append(reported + "。")
+    files = f"文件：退回修改 {len(rejected)} 个"
+    if superseded:
+        files += f"，被更晚的报送替代 {superseded} 个"
+    late = int(subs["late"].sum())
+    if late:
+        files += f"，逾期报送 {late} 个"
+    lines.append(files + "。")
+    counts = {sev: sum(1 for a in result.anomalies if a.severity == sev) for sev in SEVERITY_NAMES}
+    shown = "，".join(f"{SEVERITY_NAMES[s]} {n} 条" for s, n in counts.items() if n)
+    lines.append(f"异常标记：{shown or '无'}（详见“异常标记”工作表）。")
+    city = result.city
+    lines.append(
+        f"全市：企业自查发现重大隐患 {fmt_decimal(city['A1'])} 个（已整改 {fmt_decimal(city['A2'])} 个），"
+        f"部门检查发现 {fmt_decimal(city['A3'])} 个（已整改 {fmt_decimal(city['A4'])} 个），"
+        f"挂牌督办 {fmt_decimal(city['A5'])} 个（已整改 {fmt_decimal(city['A6'])} 个）。"
+    )
+    lines.append(f"汇总表：{paths['workbook']}")
+    lines.append(f"数据（CSV、JSON）：{paths['csv'].parent}{os.sep}")
+    return lines
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def csv_safe(value: str) -> str:
+    """OWASP CSV injection: text starting with = + - @ tab or CR gets a leading single quote."""
+    return "'" + value if value.startswith(CSV_DANGEROUS) else value
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, Decimal):
+        return fmt_decimal(value)  # our own number, written by us: never neutralised
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return csv_safe(str(value))
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """UTF-8 with BOM (Excel opens it), CRLF rows; text cells neutralised."""
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([csv_safe(h) for h in header])
+        for row in rows:
+            writer.writerow([_csv_cell(v) for v in row])
+
+
+def csv_tables(result: Consolidation) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    """The tidy tables of the model, as (header, rows), keyed like write_outputs' paths."""
+    form = progress_form()
+    labels = {v.code: form.item_of(v.code).label for v in form.values}
+    units = {v.code: v.unit for v in form.values}
+    fig = result.figures
+    figures = (
+        [
+            "期间",
+            "单位",
+            "单位代码",
+            "项目代码",
+            "项目",
+            "计量单位",
+            "累计数",
+            "上月累计",
+            "本月新增",
+            "是否沿用",
+            "数据期间",
+            "来源文件",
+            "工作表",
+            "单元格",
+            "SHA-256",
+        ],
+        [
+            [
+                r["period"],
+                r["unit"],
+                r["unit_code"],
+                r["code"],
+                labels[r["code"]],
+                units[r["code"]],
+                r["value"],
+                r["previous"],
+                r["increment"],
+                r["carried"],
+                r["source_period"],
+                r["file"],
+                r["sheet"],
+                r["cell"],
+                r["sha256"],
+            ]
+            for r in records(fig)
+        ],
+    )
+    lform = ledger_form()
+    ledger = (
+        ["单位", "单位代码", *(c.label for c in lform.columns), "是否逾期", "台账期间", "来源文件", "工作表", "行号"],
+        [
+            [
+                r["unit"],
+                r["unit_code"],
+                *(r[c.key] for c in lform.columns),
+                r["overdue"],
+                r["ledger_period"],
+                r["file"],
+                r["_sheet"],
+                r["_row"],
+            ]
+            for r in records(result.ledger)
+        ],
+    )  # fmt: skip
+    forms = {f.id: f for f in checklist_forms()}
+    checklist = (
+        ["期间", "单位", "单位代码", "表单", "文件", "工作表", "检查对象", "检查时间", "序号",
+         "检查结果", "是否隐患", "是否重大隐患", "单元格"],
+        [
+            [
+                r["period"], r["unit"], r["unit_code"], forms[r["form"]].annex, r["file"],
+                r["sheet"], r["subject"], r["inspection_date"], r["item"], r["answer"],
+                r["hazard"], r["major"], r["cell"],
+            ]
+            for r in records(result.checklist)
+        ],
+    )  # fmt: skip
+    anomalies = (
+        ["严重程度", "规则代码", "规则名称", "单位", "项目", "上月值/对照值", "本期值", "说明",
+         "来源文件", "工作表", "单元格"],
+        [
+            [
+                SEVERITY_NAMES[a.severity], a.rule, CATALOGUE[a.rule].title, a.unit, a.item,
+                a.previous, a.current, a.message, a.file, a.sheet, a.cell,
+            ]
+            for a in result.anomalies
+        ],
+    )  # fmt: skip
+    return {
+        "csv": figures,
+        "ledger_csv": ledger,
+        "checklist_csv": checklist,
+        "anomalies_csv": anomalies,
+    }
+
+
+# --- workbook --------------------------------------------------------------------------------
+
+
+class _Styles:
+    """Formats created once per distinct set of properties (xlsxwriter wants few formats)."""
+
+    def __init__(self, wb: Workbook) -> None:
+        self.wb = wb
+        self._cache: dict[tuple[tuple[str, Any], ...], Format] = {}
+
+    def __call__(self, **props: Any) -> Format:
+        full: dict[str, Any] = {"font_name": BODY_FONT, "font_size": BODY_SIZE, "valign": "vcenter"}
+        full.update(props)
+        key = tuple(sorted(full.items()))
+        if key not in self._cache:
+            self._cache[key] = self.wb.add_format(full)
+        return self._cache[key]
+
+    def header(self, **props: Any) -> Format:
+        return self(
+            bold=True, border=1, bg_color=HEADER_FILL, align="center", text_wrap=True, **props
+        )
+
+    def cell(self, **props: Any) -> Format:
+        return self(border=1, **props)
+
+
+def _lines(text: str, width: float, size: float = BODY_SIZE) -> int:
+    """Lines a wrapped text takes in a column `width` units wide (CJK ≈ 2 units at 11 pt)."""
+    units = sum(2.0 if ord(ch) > 0x2E7F else 1.1 for ch in text) * size / 11
+    return max(1, math.ceil(units / max(width - 1, 1)))
+
+
+def _line_height(size: float = BODY_SIZE) -> float:
+    return size * 1.45
+
+
+def _write(ws: Worksheet, row: int, col: int, value: Any, fmt: Format | None = None) -> None:
+    """Write one value by its type; text always as a string cell, never a formula or link."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        ws.write_blank(row, col, None, fmt)
+    elif isinstance(value, bool):
+        ws.write_string(row, col, "是" if value else "否", fmt)
+    elif isinstance(value, Decimal):
+        ws.write_number(row, col, float(value), fmt)
+    elif isinstance(value, int | float):
+        ws.write_number(row, col, value, fmt)
+    elif isinstance(value, dt.datetime):
+        ws.write_datetime(row, col, value, fmt)
+    elif isinstance(value, dt.date):
+        ws.write_datetime(row, col, dt.datetime.combine(value, dt.time()), fmt)
+    else:
+        ws.write_string(row, col, str(value), fmt)
+
+
+def _print_setup(
+    ws: Worksheet, *, landscape: bool = True, repeat_rows: tuple[int, int] | None = None
+) -> None:
+    ws.set_paper(A4)
+    if landscape:
+        ws.set_landscape()
+    ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+    ws.center_horizontally()
+    ws.fit_to_pages(1, 0)
+    ws.set_footer("&C&9第 &P 页 共 &N 页")
+    if repeat_rows is not None:
+        ws.repeat_rows(*repeat_rows)
+
+
+def write_workbook(result: Consolidation, path: Path) -> None:
+    """The output workbook, sheets in SHEETS order. Same result, same bytes."""
+    # a fresh copy each time: xlsxwriter mutates the options it is given
+    wb = Workbook(str(path), copy.deepcopy(WORKBOOK_OPTIONS))
+    created = dt.datetime.combine(result.due_date, dt.time())
+    wb.set_properties(
+        {
+            "title": f"{''.join(progress_form().title.split())}（{period_label(result.period)}）",
+            "subject": result.calendar.campaign,
+            "author": result.calendar.city_unit,
+            "company": result.calendar.city_unit,
+            "comments": f"依据{result.calendar.document}汇总生成",
+            "created": created,
+        }
+    )
+    st = _Styles(wb)
+    flags = _cell_flags(result)
+    _sheet_table(wb, st, result)
+    _sheet_units(wb, st, result, flags)
+    _sheet_anomalies(wb, st, result)
+    _sheet_submissions(wb, st, result)
+    _sheet_ledger(wb, st, result)
+    _sheet_checklists(wb, st, result)
+    _sheet_charts(wb, st, result)
+    _sheet_sources(wb, st, result)
+    wb.close()
+
+
+# 调度表 ---------------------------------------------------------------------------------------
+
+
+def _sheet_table(wb: Workbook, st: _Styles, result: Consolidation) -> None:
+    form = progress_form()
+    lay = progress_layout(form)
+    ws = wb.add_worksheet(form.sheet_name)
+    last = lay.last_col
+    for i, column in enumerate(lay.columns):
+        ws.set_column(i, i, column.width)
+    ws.write_string(
+        lay.annex_cell.row, lay.annex_cell.col, form.annex, st(font_name=TITLE_FONT, font_size=14)
+    )
+    ws.set_row(lay.title_row, 36)
+    ws.merge_range(
+        lay.title_row, 0, lay.title_row, last, form.title,
+        st(font_name=TITLE_FONT, font_size=18, bold=True, align="center"),
+    )  # fmt: skip
+
+    # 填报单位：福州市城乡建设局   时间：<due date>
+    label = st(align="left", font_size=11)
+    ws.set_row(lay.unit_label_cell.row, 24)
+    ws.merge_range(
+        lay.unit_label_cell.row, lay.unit_label_cell.col, lay.unit_label_cell.row,
+        lay.unit_cell.col - 1, form.unit_label, label,
+    )  # fmt: skip
+    ws.merge_range(
+        lay.unit_cell.row, lay.unit_cell.col, lay.unit_cell.row, lay.unit_cell.col + 2,
+        result.calendar.city_unit, st(align="left", font_size=11, bottom=1),
+    )  # fmt: skip
+    ws.write_string(
+        lay.date_label_cell.row,
+        lay.date_label_cell.col,
+        form.date_label,
+        st(align="right", font_size=11),
+    )
+    ws.merge_range(
+        lay.date_cell.row,
+        lay.date_cell.col,
+        lay.date_cell.row,
+        last,
+        "",
+        st(align="center", font_size=11, bottom=1, num_format=LONG_DATE_FORMAT),
+    )
+    ws.write_datetime(
+        lay.date_cell.row, lay.date_cell.col, dt.datetime.combine(result.due_date, dt.time()),
+        st(align="center", font_size=11, bottom=1, num_format=LONG_DATE_FORMAT),
+    )  # fmt: skip
+
+    # 报送期间：2023年7月 (and how the figures were put together)
+    ws.set_row(lay.period_label_cell.row, 24)
+    ws.merge_range(
+        lay.period_label_cell.row, lay.period_label_cell.col, lay.period_label_cell.row,
+        lay.period_cell.col - 1, "报送期间：", label,
+    )  # fmt: skip
+    ws.write_string(
+        lay.period_cell.row,
+        lay.period_cell.col,
+        period_label(result.period),
+        st(align="left", font_size=11, bottom=1),
+    )
+    end = period_end(result.period)
+    carried = result.carried_units()
+    note = f"（自专项行动开始至{end.year}年{end.month}月{end.day}日的累计数，{len(result.units)}个单位合计"
+    note += f"；{'、'.join(carried)}本月未报送，沿用其最近一次报送的累计数）" if carried else "）"
+    ws.merge_range(
+        lay.period_cell.row, lay.period_cell.col + 1, lay.period_cell.row, last, note,
+        st(font_size=SMALL_SIZE, font_color=GREY, align="left"),
+    )  # fmt: skip
+
+    section_fmt = st.cell(align="center", text_wrap=True, bold=True)
+    for code, merge in lay.section_merges:
+        section = next(s for s in form.sections if s.code == code)
+        ws.merge_range(
+            merge.first.row,
+            merge.first.col,
+            merge.last.row,
+            merge.last.col,
+            section.label,
+            section_fmt,
+        )
+    no_fmt = st.cell(align="center")
+    label_fmt = st.cell(align="left", text_wrap=True)
+    caption_fmt = st(
+        top=1,
+        left=1,
+        right=1,
+        font_size=SMALL_SIZE,
+        font_color=GREY,
+        align="center",
+        text_wrap=True,
+    )
+    count_fmt = st(bottom=1, left=1, right=1, align="center", num_format=COUNT_FORMAT, bold=True)
+    money_fmt = st(bottom=1, left=1, right=1, align="center", num_format=MONEY_FORMAT, bold=True)
+    items = {it.code: it for s in form.sections for it in s.items}
+    heights: dict[int, int] = {}
+    for cells in lay.items:
+        item = items[cells.code]
+        top = cells.no_cell.row
+        ws.merge_range(top, cells.no_cell.col, top + 1, cells.no_cell.col, item.no, no_fmt)
+        m = cells.label_merge
+        ws.merge_range(m.first.row, m.first.col, m.last.row, m.last.col, item.label, label_fmt)
+        heights[top] = max(heights.get(top, 1), _lines(item.label, lay.columns[m.first.col].width))
+        for code, caption_cell, input_cell, input_merge in cells.inputs:
+            value = form.value(code)
+            caption = value.sub_label or value.unit
+            fmt = money_fmt if value.is_money else count_fmt
+            number = float(result.city[code]) if value.is_money else int(result.city[code])
+            if input_merge is None:
+                ws.write_string(caption_cell.row, caption_cell.col, caption, caption_fmt)
+                ws.write_number(input_cell.row, input_cell.col, number, fmt)
+            else:
+                ws.merge_range(
+                    caption_cell.row, input_merge.first.col, caption_cell.row,
+                    input_merge.last.col, caption, caption_fmt,
+                )  # fmt: skip
+                ws.merge_range(
+                    input_merge.first.row, input_merge.first.col, input_merge.last.row,
+                    input_merge.last.col, "", fmt,
+                )  # fmt: skip
+                ws.write_number(input_cell.row, input_cell.col, number, fmt)
+    # the right half of a pair stays boxed when a section has an odd number of items
+    used = {(c.no_cell.row, c.no_cell.col) for c in lay.items}
+    right = max(c.no_cell.col for c in lay.items)
+    for top in heights:
+        if (top, right) not in used:
+            for row in (top, top + 1):
+                for col in range(right, last + 1):
+                    ws.write_blank(row, col, None, st.cell())
+    for top, lines in heights.items():
+        caption_h = 15.0
+        ws.set_row(top, caption_h)
+        ws.set_row(top + 1, max(22.0, lines * _line_height() + 5 - caption_h))
+    note_fmt = st(align="left", valign="top", text_wrap=True)
+    width = sum(c.width for c in lay.columns)
+    for row, text in zip(lay.footnote_rows, form.footnotes, strict=True):
+        ws.merge_range(row, 0, row, last, text, note_fmt)
+        ws.set_row(row, _lines(text, width) * _line_height() + 4)
+    _print_setup(ws)
+    ws.print_area(0, 0, lay.footnote_rows[-1] if form.footnotes else lay.last_table_row, last)
+    ws.activate()
+
+
+# 分县明细 -------------------------------------------------------------------------------------
+
+
+def _cell_flags(result: Consolidation) -> dict[tuple[str, str, str], list[Anomaly]]:
+    """(block, unit, code) -> flags to show on that cell of 分县明细; code '' = the unit's row."""
+    codes = set(progress_form().value_codes)
+    out: dict[tuple[str, str, str], list[Anomaly]] = {}
+    for a in result.anomalies:
+        if a.rule in ("ledger-overdue", "ledger-row-vanished", "ledger-status-regressed"):
+            continue  # shown on 隐患台账汇总 and 异常标记
+        if a.item in codes:
+            block = "increment" if a.rule == "increment-outlier" else "value"
+            out.setdefault((block, a.unit, a.item), []).append(a)
+        else:
+            out.setdefault(("value", a.unit, ""), []).append(a)
+    return out
+
+
+def _comment(ws: Worksheet, row: int, col: int, flags: Sequence[Anomaly], author: str) -> None:
+    text = "\n".join(f"【{CATALOGUE[a.rule].title}】{a.message}" for a in flags)
+    ws.write_comment(row, col, text, {"author": author, "x_scale": 4, "y_scale": 3})
+
+
+def _value_headers(
+    ws: Worksheet,
+    st: _Styles,
+    form: ProgressForm,
+    row: int,
+    first_col: int,
+    first_headers: Sequence[str],
+) -> None:
+    head = st.header(valign="top")
+    for i, text in enumerate(first_headers):
+        ws.merge_range(row, i, row + 1, i, text, head)
+    col = first_col
+    for section in form.sections:
+        for item in section.items:
+            n = len(item.values)
+            if n > 1:
+                ws.merge_range(
+                    row, col, row, col + n - 1, f"{section.code}{item.no} {item.label}", head
+                )
+            else:
+                ws.write_string(row, col, f"{section.code}{item.no} {item.label}", head)
+            for k, value in enumerate(item.values):
+                ws.write_string(row + 1, col + k, f"{value.code}（{value.unit}）", st.header())
+            col += n
+
+
+def _sheet_units(
+    wb: Workbook,
+    st: _Styles,
+    result: Consolidation,
+    flags: dict[tuple[str, str, str], list[Anomaly]],
+) -> None:
+    form = progress_form()
+    codes = form.value_codes
+    ws = wb.add_worksheet("分县明细")
+    ws.set_column(0, 0, 12)
+    ws.set_column(1, 1, 20)
+    ws.set_column(2, 1 + len(codes), 10)
+    last = 1 + len(codes)
+    end = period_end(result.period)
+    ws.merge_range(
+        0, 0, 0, last,
+        f"各县（市）区累计数明细（{period_label(result.period)}，截至{end.year}年{end.month}月{end.day}日）",
+        st(font_name=TITLE_FONT, font_size=14, bold=True, align="left"),
+    )  # fmt: skip
+    ws.merge_range(
+        1, 0, 1, last,
+        "灰色底纹：本月未报送，沿用最近一次报送的累计数；黄色底纹：有异常标记（见单元格批注和“异常标记”表）。"
+        "“合计”行等于“调度表”各项；本月新增 = 本月累计 − 上月累计。",
+        st(font_size=SMALL_SIZE, font_color=GREY, align="left"),
+    )  # fmt: skip
+    rows = result.unit_figures()
+    by_unit: dict[str, dict[str, dict[str, Any]]] = {}
+    for rec in records(rows):
+        by_unit.setdefault(rec["unit"], {})[rec["code"]] = rec
+    author = result.calendar.city_unit
+    row = 3
+    for block, title in (("value", "本月累计数"), ("increment", "本月新增（本月累计 − 上月累计）")):
+        ws.merge_range(row, 0, row, last, title, st(bold=True, font_size=11, align="left"))
+        row += 1
+        _value_headers(ws, st, form, row, 2, ("单位", "报送情况"))
+        ws.set_row(row, 120)
+        ws.set_row(row + 1, 28)
+        if block == "value":
+            ws.freeze_panes(row + 2, 2)
+        row += 2
+        for unit in result.units:
+            recs = by_unit[unit.name]
+            first = recs[codes[0]]
+            carried = bool(first["carried"])
+            fill: dict[str, Any] = {"bg_color": CARRIED_FILL} if carried else {}
+            if carried:
+                status = (
+                    f"未报送，沿用{period_label(first['source_period'])}"
+                    if first["source_period"]
+                    else "未报送（从未报送，按0计）"
+                )
+            else:
+                status = "已报送"
+            ws.write_string(row, 0, unit.name, st.cell(**fill))
+            unit_flags = flags.get((block, unit.name, "")) if block == "value" else None
+            status_fmt = st.cell(bg_color=FLAG_FILL) if unit_flags else st.cell(**fill)
+            ws.write_string(row, 1, status, status_fmt)
+            if unit_flags:
+                _comment(ws, row, 1, unit_flags, author)
+            for i, code in enumerate(codes):
+                money = form.value(code).is_money
+                cell_flags = flags.get((block, unit.name, code))
+                props: dict[str, Any] = {
+                    "num_format": MONEY_FORMAT if money else COUNT_FORMAT,
+                    "align": "right",
+                }
+                props.update({"bg_color": FLAG_FILL} if cell_flags else fill)
+                ws.write_number(row, 2 + i, float(recs[code][block]), st.cell(**props))
+                if cell_flags:
+                    _comment(ws, row, 2 + i, cell_flags, author)
+            row += 1
+        total_fmt = st.cell(bold=True, bg_color=HEADER_FILL)
+        ws.write_string(row, 0, "合计", total_fmt)
+        ws.write_string(
+            row,
+            1,
+            f"{len(result.units) - len(result.carried_units())}/{len(result.units)} 个单位已报送",
+            total_fmt,
+        )
+        for i, code in enumerate(codes):
+            money = form.value(code).is_money
+            total = sum((by_unit[u.name][code][block] for u in result.units), Decimal(0))
+            if block == "value":
+                assert total == result.city[code]  # the 合计 row is the 调度表 figure
+            ws.write_number(
+                row,
+                2 + i,
+                float(total),
+                st.cell(
+                    bold=True,
+                    bg_color=HEADER_FILL,
+                    num_format=MONEY_FORMAT if money else COUNT_FORMAT,
+                    align="right",
+                ),
+            )
+        row += 3
+    _print_setup(ws)
+
+
+# 异常标记 -------------------------------------------------------------------------------------
+
+ANOMALY_HEADERS = (
+    ("序号", 6),
+    ("严重程度", 8),
+    ("规则代码", 24),
+    ("规则名称", 16),
+    ("单位", 10),
+    ("项目", 10),
+    ("上月值/对照值", 14),
+    ("本期值", 14),
+    ("说明", 80),
+    ("来源文件", 36),
+    ("工作表", 10),
+    ("单元格", 8),
+)
+
+
+def _sheet_anomalies(wb: Workbook, st: _Styles, result: Consolidation) -> None:
+    ws = wb.add_worksheet("异常标记")
+    for i, (text, width) in enumerate(ANOMALY_HEADERS):
+        ws.set_column(i, i, width)
+        ws.write_string(0, i, text, st.header())
+    ws.freeze_panes(1, 0)
+    wrap = st.cell(text_wrap=True, valign="top")
+    plain = st.cell(valign="top")
+    number = st.cell(valign="top", num_format="0.####", align="right")
+    fills = {"error": REJECTED_FILL, "warning": FLAG_FILL, "info": None}
+    for n, a in enumerate(result.anomalies, start=1):
+        row = n
+        fill = fills[a.severity]
+        ws.write_number(row, 0, n, plain)
+        ws.write_string(
+            row,
+            1,
+            SEVERITY_NAMES[a.severity],
+            st.cell(valign="top", bg_color=fill) if fill else plain,
+        )
+        ws.write_string(row, 2, a.rule, plain)
+        ws.write_string(row, 3, CATALOGUE[a.rule].title, plain)
+        ws.write_string(row, 4, a.unit, plain)
+        ws.write_string(row, 5, a.item, plain)
+        for col, value in ((6, a.previous), (7, a.current)):
+            _write(ws, row, col, value, number if isinstance(value, Decimal) else plain)
+        ws.write_string(row, 8, a.message, wrap)
+        ws.write_string(row, 9, a.file, wrap)
+        ws.write_string(row, 10, a.sheet, plain)
+        ws.write_string(row, 11, a.cell, plain)
+        ws.set_row(row, max(1, _lines(a.message, ANOMALY_HEADERS[8][1])) * _line_height() + 4)
+    last_row = max(1, len(result.anomalies))
+    if not result.anomalies:
+        ws.merge_range(1, 0, 1, len(ANOMALY_HEADERS) - 1, "本期未发现异常。", plain)
+    ws.autofilter(0, 0, last_row, len(ANOMALY_HEADERS) - 1)
+    _print_setup(ws, repeat_rows=(0, 0))
+
+
+# 报送情况 -------------------------------------------------------------------------------------
+
+SUBMISSION_HEADERS = (
+    ("单位", 10),
+    ("单位代码", 9),
+    ("表单", 22),
+    ("状态", 10),
+    ("是否逾期", 8),
+    ("文件", 40),
+    ("接收时间", 19),
+    ("时间来源", 12),
+    ("文件修改时间", 19),
+    ("SHA-256", 66),
+    ("问题数", 7),
+    ("说明", 50),
+)
+
+
+def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None:
+    ws = wb.add_worksheet("报送情况")
+    for i, (_, width) in enumerate(SUBMISSION_HEADERS):
+        ws.set_column(i, i, width)
+    last = len(SUBMISSION_HEADERS) - 1
+    ws.merge_range(
+        0, 0, 0, last,
+        f"报送情况（{period_label(result.period)}，应于{result.due_date.isoformat()}当天结束前报送）",
+        st(font_name=TITLE_FONT, font_size=14, bold=True, align="left"),
+    )  # fmt: skip
+    header_row = 2
+    for i, (text, _) in enumerate(SUBMISSION_HEADERS):
+        ws.write_string(header_row, i, text, st.header())
+    ws.freeze_panes(header_row + 1, 1)
+    fills = {"rejected": REJECTED_FILL, "missing": CARRIED_FILL, "superseded": HEADER_FILL}
+    subs = records(result.submissions)
+    row = header_row
+    for r in subs:
+        row += 1
+        fill = fills.get(r["status"])
+        fmt = st.cell(bg_color=fill) if fill else st.cell()
+        late_fmt = st.cell(bg_color=LATE_FILL) if r["late"] else fmt
+        ws.write_string(row, 0, r["unit"] or "（未识别）", fmt)
+        ws.write_string(row, 1, r["unit_code"], fmt)
+        ws.write_string(row, 2, form_name(r["form"]) if r["form"] else "（未识别）", fmt)
+        ws.write_string(row, 3, STATUS_NAMES[r["status"]], fmt)
+        ws.write_string(
+            row, 4, "" if r["status"] == "missing" else ("是" if r["late"] else "否"), late_fmt
+        )
+        ws.write_string(row, 5, r["file"], fmt)
+        ws.write_string(row, 6, r["received"], late_fmt)
+        ws.write_string(row, 7, SOURCE_NAMES.get(r["received_source"], r["received_source"]), fmt)
+        ws.write_string(row, 8, r["mtime"], fmt)
+        ws.write_string(row, 9, r["sha256"], fmt)
+        ws.write_number(row, 10, int(r["issues"]), fmt)
+        ws.write_string(row, 11, r["note"], fmt)
+    ws.autofilter(header_row, 0, max(row, header_row + 1), last)
+
+    # the files that do not count, and why
+    row += 3
+    ws.merge_range(
+        row, 0, row, last, "被替代和被退回的文件", st(bold=True, font_size=11, align="left")
+    )
+    row += 1
+    heads = ("单位", "表单", "状态", "文件", "接收时间", "SHA-256", "问题数", "原因")
+    cols = (0, 2, 3, 5, 6, 9, 10, 11)
+    for col, text in zip(cols, heads, strict=True):
+        ws.write_string(row, col, text, st.header())
+    listed = [r for r in subs if r["status"] in ("superseded", "rejected")]
+    if not listed:
+        row += 1
+        ws.write_string(row, 0, "无。", st())
+    for r in listed:
+        row += 1
+        reason = (
+            f"同一单位、期间和表单有更晚收到的文件：{r['superseded_by']}"
+            if r["status"] == "superseded"
+            else f"校验未通过（{r['issues']} 个问题）：{r['note']}"
+        )
+        values = (
+            r["unit"] or "（未识别）",
+            form_name(r["form"]) if r["form"] else "（未识别）",
+            STATUS_NAMES[r["status"]],
+            r["file"],
+            r["received"],
+            r["sha256"],
+            int(r["issues"]),
+            reason,
+        )
+        for col, value in zip(cols, values, strict=True):
+            _write(ws, row, col, value, st.cell(text_wrap=col == 11))
+    _print_setup(ws, repeat_rows=(header_row, header_row))
+
+
+# 隐患台账汇总 ---------------------------------------------------------------------------------
+
+
+def _sheet_ledger(wb: Workbook, st: _Styles, result: Consolidation) -> None:
+    ws = wb.add_worksheet("隐患台账汇总")
+    lform = ledger_form()
+    headers: list[tuple[str, float]] = [("单位", 10)]
+    headers += [(c.label, c.width) for c in lform.columns]
+    headers += [("是否逾期", 8), ("台账期间", 9), ("来源文件", 36), ("工作表", 10), ("行号", 6)]
+    for i, (text, width) in enumerate(headers):
+        ws.set_column(i, i, width)
+        ws.write_string(0, i, text, st.header())
+    ws.set_row(0, 30)
+    ws.freeze_panes(1, 2)
+    base = {
+        "text": st.cell(),
+        "date": st.cell(num_format=DATE_FORMAT),
+        "money": st.cell(num_format=MONEY_FORMAT),
+    }
+    red = {
+        "text": st.cell(bg_color=OVERDUE_FILL),
+        "date": st.cell(bg_color=OVERDUE_FILL, num_format=DATE_FORMAT),
+        "money": st.cell(bg_color=OVERDUE_FILL, num_format=MONEY_FORMAT),
+    }
+    kinds = [
+        ("date" if c.type == "date" else "money" if c.type == "money" else "text")
+        for c in lform.columns
+    ]
+    keys = [c.key for c in lform.columns]
+    led = result.ledger
+    unit_rank = {u.name: i for i, u in enumerate(result.units)}
+    columns: dict[str, list[Any]] = {
+        k: led[k].tolist()
+        for k in [*keys, "unit", "overdue", "ledger_period", "file", "_sheet", "_row"]
+    }
+    order = sorted(
+        range(len(led)),
+        key=lambda i: (unit_rank.get(columns["unit"][i], len(unit_rank)), columns["_row"][i]),
+    )
+    row = 0
+    for i in order:
+        row += 1
+        fmts = red if columns["overdue"][i] else base
+        ws.write_string(row, 0, columns["unit"][i], fmts["text"])
+        for j, key in enumerate(keys):
+            _write(ws, row, 1 + j, columns[key][i], fmts[kinds[j]])
+        col = 1 + len(keys)
+        ws.write_string(row, col, "是" if columns["overdue"][i] else "否", fmts["text"])
+        ws.write_string(row, col + 1, columns["ledger_period"][i], fmts["text"])
+        ws.write_string(row, col + 2, columns["file"][i], fmts["text"])
+        ws.write_string(row, col + 3, columns["_sheet"][i], fmts["text"])
+        ws.write_number(row, col + 4, int(columns["_row"][i]), fmts["text"])
+    ws.autofilter(0, 0, max(row, 1), len(headers) - 1)
+    _print_setup(ws, repeat_rows=(0, 0))
+
+
+# 检查清单统计 ---------------------------------------------------------------------------------
+
+
+def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
+    ws = wb.add_worksheet("检查清单统计")
+    chk = result.checklist
+    units = [u.name for u in result.units]
+    fixed = [
+        ("表单", 10),
+        ("序号", 5),
+        ("检查类别", 10),
+        ("重点检查事项", 48),
+        ("检查次数", 8),
+        ("涉及次数", 8),
+        ("发现隐患", 8),
+        ("其中重大隐患", 8),
+    ]
+    last = len(fixed) + len(units) - 1
+    for i, (_, width) in enumerate(fixed):
+        ws.set_column(i, i, width)
+    ws.set_column(len(fixed), last, 8)
+    ws.merge_range(
+        0, 0, 0, last,
+        f"检查清单统计（{period_label(result.period)}，按检查时所属期间）",
+        st(font_name=TITLE_FONT, font_size=14, bold=True, align="left"),
+    )  # fmt: skip
+    ws.merge_range(
+        1, 0, 1, last,
+        "检查次数：填写了该项检查结果的检查份数；涉及次数：其中未勾选“不涉及”的；发现隐患：勾选了表示存在隐患的一栏"
+        "（附件2第42项和附件3各项为勾选“否”）；右侧各单位列为该单位发现隐患的次数。",
+        st(font_size=SMALL_SIZE, font_color=GREY, align="left"),
+    )  # fmt: skip
+    head_row = 3
+    for i, (text, _) in enumerate(fixed):
+        ws.write_string(head_row, i, text, st.header())
+    for j, name in enumerate(units):
+        ws.write_string(head_row, len(fixed) + j, f"{name}\n发现隐患", st.header())
+    ws.set_row(head_row, 30)
+    ws.freeze_panes(head_row + 1, 4)
+    # one pass over the answers: counts per (form, item) and per (form, item, unit)
+    counts: dict[tuple[str, int], list[int]] = {}
+    per_unit: dict[tuple[str, int, str], int] = {}
+    for form_id, item, unit, answer, hazard, major in zip(
+        chk["form"],
+        chk["item"],
+        chk["unit"],
+        chk["answer"],
+        chk["hazard"],
+        chk["major"],
+        strict=True,
+    ):
+        c = counts.setdefault((form_id, int(item)), [0, 0, 0, 0])
+        c[0] += 1
+        c[1] += answer != "不涉及"
+        c[2] += bool(hazard)
+        c[3] += bool(major)
+        if hazard:
+            per_unit[(form_id, int(item), unit)] = per_unit.get((form_id, int(item), unit), 0) + 1
+    row = head_row
+    wrap = st.cell(text_wrap=True, valign="top")
+    plain = st.cell(valign="top")
+    for cform in checklist_forms():
+        for item in cform.items:
+            row += 1
+            c = counts.get((cform.id, item.no), [0, 0, 0, 0])
+            matter = f"{item.matter}：{item.content}" if item.content else item.matter
+            ws.write_string(row, 0, cform.annex, plain)
+            ws.write_number(row, 1, item.no, plain)
+            ws.write_string(row, 2, item.category, plain)
+            ws.write_string(row, 3, matter, wrap)
+            for k in range(4):
+                if k == 3 and not cform.has_major_column:
+                    ws.write_string(row, 4 + k, "—", st.cell(valign="top", align="center"))
+                else:
+                    ws.write_number(row, 4 + k, c[k], plain)
+            for j, name in enumerate(units):
+                ws.write_number(
+                    row, len(fixed) + j, per_unit.get((cform.id, item.no, name), 0), plain
+                )
+            ws.set_row(row, min(_lines(matter, 48), 8) * _line_height() + 4)
+    ws.autofilter(head_row, 0, row, last)
+
+    # per unit and form: inspections, hazards, major hazards
+    row += 3
+    ws.merge_range(
+        row,
+        0,
+        row,
+        7,
+        "各单位检查情况（检查份数、发现隐患项数、其中重大隐患项数）",
+        st(bold=True, font_size=11, align="left"),
+    )
+    row += 1
+    forms = checklist_forms()
+    ws.write_string(row, 0, "单位", st.header())
+    for k, cform in enumerate(forms):
+        ws.merge_range(
+            row, 1 + 3 * k, row, 3 + 3 * k, f"{cform.annex} {cform.short_name}", st.header()
+        )
+    row += 1
+    ws.write_string(row, 0, "", st.header())
+    for k in range(len(forms)):
+        for m, text in enumerate(("检查份数", "发现隐患", "重大隐患")):
+            ws.write_string(row, 1 + 3 * k + m, text, st.header())
+    inspections = chk.drop_duplicates(["file", "sheet"])
+    for name in [*units, "合计"]:
+        row += 1
+        fmt = st.cell(bold=True, bg_color=HEADER_FILL) if name == "合计" else plain
+        ws.write_string(row, 0, name, fmt)
+        for k, cform in enumerate(forms):
+            sel = chk["form"] == cform.id
+            isel = inspections["form"] == cform.id
+            if name != "合计":
+                sel &= chk["unit"] == name
+                isel &= inspections["unit"] == name
+            ws.write_number(row, 1 + 3 * k, int(isel.sum()), fmt)
+            ws.write_number(row, 2 + 3 * k, int(chk.loc[sel, "hazard"].sum()), fmt)
+            if cform.has_major_column:
+                ws.write_number(row, 3 + 3 * k, int(chk.loc[sel, "major"].sum()), fmt)
+            else:
+                ws.write_string(row, 3 + 3 * k, "—", fmt)
+    _print_setup(ws, repeat_rows=(head_row, head_row))
+
+
+# 图表 -----------------------------------------------------------------------------------------
+
+
+def _sheet_charts(wb: Workbook, st: _Styles, result: Consolidation) -> None:
+    ws = wb.add_worksheet("图表")
+    name = "图表"
+    ws.set_column(0, 0, 12)
+    ws.set_column(1, 3, 14)
+    head = st.header()
+    plain = st.cell()
+    ws.write_string(0, 0, "单位", head)
+    ws.write_string(0, 1, "发现（A1+A3）", head)
+    ws.write_string(0, 2, "已整改（A2+A4）", head)
+    rows = result.unit_figures()
+    vals: dict[tuple[str, str], Decimal] = {
+        (u, c): v for u, c, v in zip(rows["unit"], rows["code"], rows["value"], strict=True)
+    }
+    for i, unit in enumerate(result.units, start=1):
+        ws.write_string(i, 0, unit.name, plain)
+        ws.write_number(i, 1, int(vals[(unit.name, "A1")] + vals[(unit.name, "A3")]), plain)
+        ws.write_number(i, 2, int(vals[(unit.name, "A2")] + vals[(unit.name, "A4")]), plain)
+    n = len(result.units)
+    column = wb.add_chart({"type": "column"})
+    column.add_series(
+        {"name": [name, 0, 1], "categories": [name, 1, 0, n, 0], "values": [name, 1, 1, n, 1]}
+    )
+    column.add_series(
+        {"name": [name, 0, 2], "categories": [name, 1, 0, n, 0], "values": [name, 1, 2, n, 2]}
+    )
+    column.set_title(
+        {
+            "name": f"各单位重大事故隐患发现与整改（截至{period_label(result.period)}末）",
+            "name_font": {"size": 12},
+        }
+    )
+    column.set_y_axis({"name": "个"})
+    column.set_legend({"position": "bottom"})
+    column.set_size({"width": 760, "height": 360})
+    ws.insert_chart(0, 5, column)
+
+    top = n + 3
+    ws.write_string(top, 0, "期间", head)
+    ws.write_string(top, 1, "发现（A1+A3）", head)
+    ws.write_string(top, 2, "已整改（A2+A4）", head)
+    ws.write_string(top, 3, "挂牌督办（A5）", head)
+    trend = result.city_trend
+    city: dict[tuple[str, str], Decimal] = {
+        (p, c): v for p, c, v in zip(trend["period"], trend["code"], trend["value"], strict=True)
+    }
+    for i, per in enumerate(result.periods, start=1):
+        ws.write_string(top + i, 0, period_label(per), plain)
+        ws.write_number(top + i, 1, int(city[(per, "A1")] + city[(per, "A3")]), plain)
+        ws.write_number(top + i, 2, int(city[(per, "A2")] + city[(per, "A4")]), plain)
+        ws.write_number(top + i, 3, int(city[(per, "A5")]), plain)
+    m = len(result.periods)
+    line = wb.add_chart({"type": "line"})
+    for col in (1, 2, 3):
+        line.add_series(
+            {
+                "name": [name, top, col],
+                "categories": [name, top + 1, 0, top + m, 0],
+                "values": [name, top + 1, col, top + m, col],
+                "marker": {"type": "circle"},
+            }
+        )
+    line.set_title({"name": "全市累计数逐月趋势", "name_font": {"size": 12}})
+    line.set_y_axis({"name": "个"})
+    line.set_legend({"position": "bottom"})
+    line.set_size({"width": 760, "height": 360})
+    ws.insert_chart(20, 5, line)
+    _print_setup(ws)
+
+
+# 数据来源 -------------------------------------------------------------------------------------
+
+
+def _sheet_sources(wb: Workbook, st: _Styles, result: Consolidation) -> None:
+    ws = wb.add_worksheet("数据来源")
+    form = progress_form()
+    lay = progress_layout(form)
+    headers = (
+        ("调度表单元格", 10),
+        ("项目代码", 8),
+        ("项目", 40),
+        ("单位", 10),
+        ("数值", 10),
+        ("是否沿用", 8),
+        ("数据期间", 9),
+        ("来源文件", 40),
+        ("工作表", 10),
+        ("单元格", 8),
+        ("SHA-256", 66),
+    )
+    for i, (text, width) in enumerate(headers):
+        ws.set_column(i, i, width)
+        ws.write_string(0, i, text, st.header())
+    ws.freeze_panes(1, 0)
+    rows = result.unit_figures()
+    by: dict[tuple[str, str], dict[str, Any]] = {(r["code"], r["unit"]): r for r in records(rows)}
+    plain = st.cell()
+    grey = st.cell(bg_color=CARRIED_FILL)
+    row = 0
+    for code in form.value_codes:
+        cell = lay.value_cells[code]
+        label = form.item_of(code).label
+        money = form.value(code).is_money
+        for unit in result.units:
+            r = by[(code, unit.name)]
+            row += 1
+            fmt = grey if r["carried"] else plain
+            ws.write_string(row, 0, f"{form.sheet_name}!{a1(cell.row, cell.col)}", fmt)
+            ws.write_string(row, 1, code, fmt)
+            ws.write_string(row, 2, label, fmt)
+            ws.write_string(row, 3, unit.name, fmt)
+            ws.write_number(
+                row, 4, float(r["value"]),
+                st.cell(num_format=MONEY_FORMAT if money else COUNT_FORMAT, **({"bg_color": CARRIED_FILL} if r["carried"] else {})),
+            )  # fmt: skip
+            ws.write_string(row, 5, "是" if r["carried"] else "否", fmt)
+            ws.write_string(row, 6, r["source_period"], fmt)
+            ws.write_string(row, 7, r["file"] or "（无，按0计）", fmt)
+            ws.write_string(row, 8, r["sheet"], fmt)
+            ws.write_string(row, 9, r["cell"], fmt)
+            ws.write_string(row, 10, r["sha256"], fmt)
+    ws.autofilter(0, 0, max(row, 1), len(headers) - 1)
+    _print_setup(ws, repeat_rows=(0, 0))
+
+
+__all__ = [
+    "SHEETS",
+    "csv_safe",
+    "csv_tables",
+    "output_stem",
+    "period_rejections",
+    "summary_lines",
+    "to_json",
+    "workbook_name",
+    "write_csv",
+    "write_outputs",
+    "write_workbook",
+]
