@@ -582,8 +582,12 @@ class PlannedFile:
     progress: dict[str, Any] = field(default_factory=dict)
     ledger_rows: list[dict[str, Any]] = field(default_factory=list)
     inspections: list[Inspection] = field(default_factory=list)
-    # post-fill edits: ("typed", code, text), ("two-ticks", sheet_index, item_no),
-    # ("no-metadata",), applied to the filled .xlsx before any conversion
+    # the tick a clerk types in checklists (√ ✓ ✔ …), and 附件4's 时间 cell
+    mark: str = "√"
+    report_date: dt.date | None = None
+    # planted edits: ("typed", code, text) types a value as text, ("two-ticks", sheet index,
+    # item no) adds a 不涉及 tick to an answered item, ("no-metadata",) pastes the filled sheet
+    # into a fresh workbook
     edits: list[tuple[Any, ...]] = field(default_factory=list)
     expect: str = "accepted"  # what validate says: accepted | rejected | ignored
     submission: str = (
@@ -635,9 +639,9 @@ PLANT_RULES: dict[str, tuple[str, ...]] = {
     "resubmission": (),
     "lock-file": ("file-ignored-lock",),
     "late-return": ("return-late",),
-    "unit-missing": ("unit-not-reported",),
-    "cumulative-decrease": ("cumulative-decrease",),
-    "ledger-mismatch": ("progress-ledger-mismatch",),
+    "unit-missing": ("unit-not-reported", "ledger-not-reported"),
+    "cumulative-decrease": ("cumulative-decreased",),
+    "ledger-mismatch": ("ledger-mismatch",),
     "overdue-hazard": ("ledger-overdue",),
     "rejected-return": ("checklist-multiple-ticks",),
     "clerk-typed-value": (),
@@ -688,6 +692,8 @@ class _UnitWorld:
         towns, roads = _places(unit)
         short = unit.name[:-1] if len(unit.name) == 3 else unit.name[:2]
         self.staff = [_person(rng) for _ in range(5)]
+        # the tick this unit's clerk types in checklists
+        self.mark = rng.choices(("√", "✓", "✔"), weights=(10, 2, 1))[0]
         self.towns = towns
         self.roads = roads
         used: set[str] = set()
@@ -1186,6 +1192,7 @@ def build_scenario(params: ScenarioParams, seed: int = DEFAULT_SEED) -> Scenario
                     form_id="annex4_progress",
                     received=mail,
                     progress=dict(figures),
+                    report_date=mail.date(),
                 )
             )
             files.append(
@@ -1221,6 +1228,7 @@ def build_scenario(params: ScenarioParams, seed: int = DEFAULT_SEED) -> Scenario
                         period=period,
                         form_id=form.id,
                         received=received,
+                        mark=worlds[unit.code].mark,
                         inspections=[
                             _to_model_inspection(i, s) for i, s in zip(book, sheets, strict=True)
                         ],
@@ -1449,53 +1457,53 @@ def _templates(files: Sequence[PlannedFile], cache: Path) -> dict[tuple[str, str
     return out
 
 
+def _inspection_spec(insp: Inspection, mark: str, extra_ticks: dict[int, str]) -> dict[str, Any]:
+    """pipeline.fill's mapping for one inspection sheet; `extra_ticks` adds a second tick."""
+    answers: dict[int, Any] = dict(insp.answers)
+    for no, tick in extra_ticks.items():
+        answers[no] = [answers[no], tick]
+    return {
+        "sheet": insp.sheet,
+        "answers": answers,
+        "details": {no: dict(d) for no, d in insp.details.items()},
+        "footer": dict(insp.footer),
+        "mark": mark,
+    }
+
+
 def _fill_one(job: tuple[PlannedFile, Path, Path]) -> str:
     """Fill one template as a clerk would, apply the planted edits, pin the zip's timestamps."""
     from pipeline.fill import fill_workbook
-    from pipeline.forms import load_forms
 
     planned, template, dest = job
-    form = load_forms()[planned.form_id]
+    progress: dict[str, Any] = dict(planned.progress)
+    extra: dict[int, dict[int, str]] = {}
+    for edit in planned.edits:
+        if edit[0] == "typed":
+            progress[edit[1]] = edit[2]
+        elif edit[0] == "two-ticks":
+            extra.setdefault(edit[1], {})[edit[2]] = "不涉及"
+    inspections = [
+        _inspection_spec(insp, planned.mark, extra.get(i, {}))
+        for i, insp in enumerate(planned.inspections)
+    ]
     dest.parent.mkdir(parents=True, exist_ok=True)
     fill_workbook(
         template,
         dest,
-        form,
-        progress=planned.progress or None,
-        inspections=planned.inspections or None,
+        planned.form_id,
+        progress=progress or None,
+        inspections=inspections or None,
         ledger_rows=planned.ledger_rows or None,
+        report_date=planned.report_date,
     )
-    if planned.edits:
-        _apply_edits(planned, dest)
+    if any(edit[0] == "no-metadata" for edit in planned.edits):
+        from pipeline.forms import load_forms
+
+        _paste_into_fresh_workbook(dest, load_forms()[planned.form_id].sheet_name)
     saved = planned.received or dt.datetime.combine(period_end(planned.period), dt.time(12, 0))
     _pin_zip(dest, saved - dt.timedelta(minutes=7))
     return planned.rel
-
-
-def _apply_edits(planned: PlannedFile, path: Path) -> None:
-    import openpyxl
-
-    from pipeline.forms import load_forms
-    from pipeline.layout import ChecklistLayout, ProgressLayout, layout_for
-
-    form = load_forms()[planned.form_id]
-    layout = layout_for(form)
-    wb = openpyxl.load_workbook(path)
-    for edit in planned.edits:
-        if edit[0] == "typed":
-            assert isinstance(layout, ProgressLayout)
-            _, code, text = edit
-            wb[form.sheet_name][layout.value_cells[code].a1] = text
-        elif edit[0] == "two-ticks":
-            assert isinstance(layout, ChecklistLayout)
-            _, index, no = edit
-            sheets = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
-            checklists = [ws for ws in sheets if ws.title.startswith(form.sheet_name)]
-            row = layout.item_row(no) + 1
-            checklists[index].cell(row=row, column=layout.tick_col("不涉及") + 1, value="√")
-    wb.save(path)
-    if any(edit[0] == "no-metadata" for edit in planned.edits):
-        _paste_into_fresh_workbook(path, form.sheet_name)
 
 
 def _paste_into_fresh_workbook(path: Path, sheet_name: str) -> None:
