@@ -336,6 +336,27 @@ def test_progress_reference_figures_show_as_locked_captions(tmp_path: Path) -> N
     assert value(ws, lay.period_cell) == "2023年6月"
 
 
+def test_a_long_unit_list_moves_to_the_hidden_sheet(tmp_path: Path) -> None:
+    schemas = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS_DIR, schemas)
+    names = [f"福州市第{i}号示范功能区管理委员会" for i in range(1, 31)]
+    lines = ["code,name,kind,contact_name,contact_email"]
+    lines += [f"39{i:04d},{n},区,," for i, n in enumerate(names)]
+    (schemas / "units.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    form = load_forms(schemas)["annex3_confined_space"]
+    assert isinstance(form, ChecklistForm)
+    path = tmp_path / "blank.xlsx"
+    write_template(form, path, unit=None, period=None, schemas_dir=schemas)
+    lay = checklist_layout(form)
+    dv = only_validation(main_sheet(path), lay.unit_cell.a1)
+    assert dv.type == "list"
+    match = re.fullmatch(r"'?_meta'?!\$([A-Z]+)\$1:\$\1\$30", dv.formula1 or "")
+    assert match, dv.formula1
+    meta = book(path)[META_SHEET]
+    assert [meta[f"{match.group(1)}{i}"].value for i in range(1, 31)] == names
+    assert meta["A1"].value == "form_id"
+
+
 def test_reference_and_ledger_rows_belong_to_their_own_forms(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_template(
