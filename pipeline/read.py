@@ -538,10 +538,17 @@ def _find_after_label(
     expected_label: Cell | None,
     expected_value: Cell | None,
     stop_keys: Sequence[str] = (),
+    *,
+    scan_in_place: bool = False,
 ) -> _Found | None:
-    """The value written after the label `key`: in the layout's value cell when the label is
-    where the layout says, else in the first non-empty cell to the right of the label (or after
-    the colon inside the label cell itself)."""
+    """The value written after the label `key`.
+
+    Where the layout puts the label, the value is in the layout's value cell (and, only with
+    `scan_in_place`, for rows holding nothing else, the first non-empty cell to its right).
+    A label found elsewhere (rows or columns inserted) keeps the layout's offset to its value;
+    if that cell is empty, the first non-empty cell to its right that is not a note "（…）" or
+    another label is taken. Failing a label cell, "填报单位：鼓楼区" typed into one cell counts.
+    """
     spots: list[tuple[int, int]] = []
     if (
         expected_label is not None
@@ -549,48 +556,43 @@ def _find_after_label(
     ):
         spots.append((expected_label.row, expected_label.col))
     spots += [p for p in grid.find(key) if p not in spots]
-    inline = _inline_spots(grid, key)
-    if not spots and not inline:
-        return None
-    if spots:
-        r, c = spots[0]
-        label_cell = Cell(r, c)
-        if (
-            expected_label is not None
-            and expected_value is not None
-            and (r, c) == (expected_label.row, expected_label.col)
-        ):
-            value = grid.get(expected_value.row, expected_value.col)
-            if not is_blank(value):
-                return _Found(grid.name, label_cell, expected_value, value)
-        for cc in range(c + 1, min(c + 12, _width(grid, r))):
-            value = grid.get(r, cc)
-            if is_blank(value):
-                continue
-            if label_key(value) in stop_keys:
-                break
-            return _Found(grid.name, label_cell, Cell(r, cc), value)
-        blank_at = (
-            expected_value if expected_value and expected_label == label_cell else Cell(r, c + 1)
-        )
-        return _Found(grid.name, label_cell, blank_at, None)
-    r, c, rest = inline[0]
-    return _Found(grid.name, Cell(r, c), Cell(r, c), rest)
+    if not spots:
+        inline = _inline_spots(grid, key)
+        if not inline:
+            return None
+        r, c, rest = inline[0]
+        return _Found(grid.name, Cell(r, c), Cell(r, c), rest)
+    r, c = spots[0]
+    label_cell = Cell(r, c)
+    blank_at = Cell(r, c + 1)
+    if expected_label is not None and expected_value is not None:
+        dr, dc = r - expected_label.row, c - expected_label.col
+        blank_at = Cell(expected_value.row + dr, expected_value.col + dc)
+        value = grid.get(blank_at.row, blank_at.col)
+        if not is_blank(value):
+            return _Found(grid.name, label_cell, blank_at, value)
+        if (dr, dc) == (0, 0) and not scan_in_place:
+            return _Found(grid.name, label_cell, blank_at, None)
+    for cc in range(c + 1, min(c + 12, _width(grid, r))):
+        value = grid.get(r, cc)
+        if is_blank(value):
+            continue
+        if label_key(value) in stop_keys:
+            break
+        if isinstance(value, str) and value.strip().startswith(("（", "(")):
+            continue
+        return _Found(grid.name, label_cell, Cell(r, cc), value)
+    return _Found(grid.name, label_cell, blank_at, None)
 
 
 def _inline_spots(grid: Grid, key: str) -> list[tuple[int, int, str]]:
-    """Cells like "填报单位：鼓楼区" (label and value typed into one cell)."""
+    """Cells like "填报单位：鼓楼区" (label and value typed into one cell); NFKC folds "：" to ":"."""
     out = []
     for r, c, text in grid.strings(60):
-        folded = fold(text)
-        for colon in ("：", ":"):
-            head, sep, rest = unicodedata.normalize("NFKC", text).partition(
-                unicodedata.normalize("NFKC", colon)
-            )
-            if sep and label_key(head) == key and rest.strip(" _\u3000"):
-                out.append((r, c, rest.strip(" _\u3000")))
-                break
-        del folded
+        head, sep, rest = unicodedata.normalize("NFKC", text).partition(":")
+        value = rest.strip(" _\u3000")
+        if sep and label_key(head) == key and value:
+            out.append((r, c, value))
     return out
 
 
@@ -1157,6 +1159,7 @@ def _read_footer(
             expected_label,
             expected_value,
             tuple(label_key(x.label) for x in form.footer),
+            scan_in_place=True,
         )
         if found is None:
             ret.add(

@@ -1,0 +1,696 @@
+"""Reading the inbox: which files are read, defensive opening, identification, extraction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import os
+import struct
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+from helpers_fill import (
+    PERIOD,
+    UNIT,
+    drop_meta,
+    edit,
+    errors,
+    good_inspection,
+    good_ledger_rows,
+    good_progress,
+    make_return,
+    ole_bytes,
+    read_one,
+    rules,
+    template,
+    template_bytes,
+    zip_bytes,
+)
+
+from pipeline import safety
+from pipeline.forms import load_forms, progress_form
+from pipeline.layout import META_SHEET, checklist_layout, progress_layout
+from pipeline.read import CHINA_TZ, parse_received, read_inbox, read_return
+
+
+def _statuses(returns: list) -> dict[str, tuple[str, list[str]]]:
+    return {r.rel: (r.status, rules(r)) for r in returns}
+
+
+# --- the inbox ---------------------------------------------------------------------------------
+
+
+def test_inbox_reads_returns_and_ignores_locks_hidden_junk_and_other_files(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress", "鼓楼区/附件4 调度表（6月）.xlsx")
+    (inbox / "~$附件4.xlsx").write_bytes(b"\x00" * 165)
+    (inbox / ".~lock.附件4.xlsx#").write_text("lock")
+    (inbox / ".hidden.xlsx").write_bytes(b"x")
+    (inbox / "Thumbs.db").write_bytes(b"x")
+    (inbox / "desktop.ini").write_text("x")
+    (inbox / ".DS_Store").write_bytes(b"x")
+    (inbox / "说明.docx").write_bytes(b"x")
+    (inbox / "README").write_text("x")
+    (inbox / ".git").mkdir()
+    (inbox / ".git" / "x.xlsx").write_bytes(b"x")
+    (inbox / "像工作簿的文件夹.xlsx").mkdir()  # a folder named like a workbook is walked into
+    make_return(inbox, "ledger", "像工作簿的文件夹.xlsx/台账.xlsx")
+    os.symlink(inbox / "鼓楼区" / "附件4 调度表（6月）.xlsx", inbox / "link.xlsx")
+    seen: list[str] = []
+    returns = read_inbox(inbox, on_file=lambda r: seen.append(r.rel))
+    got = _statuses(returns)
+    assert [r.rel for r in returns] == sorted(got) == seen
+    assert got["鼓楼区/附件4 调度表（6月）.xlsx"] == ("accepted", [])
+    assert got["像工作簿的文件夹.xlsx/台账.xlsx"] == ("accepted", [])
+    assert got["~$附件4.xlsx"] == ("ignored", ["file-ignored-lock"])
+    assert got[".~lock.附件4.xlsx#"] == ("ignored", ["file-ignored-lock"])
+    for name in (".hidden.xlsx", "Thumbs.db", "desktop.ini", ".DS_Store", ".git/"):
+        assert got[name] == ("ignored", ["file-ignored-hidden"]), name
+    assert got["说明.docx"] == ("ignored", ["file-ignored-not-spreadsheet"])
+    assert got["README"] == ("ignored", ["file-ignored-not-spreadsheet"])
+    assert got["link.xlsx"] == ("ignored", ["file-ignored-symlink"])
+    assert all(r.ignore_reason for r in returns if r.status == "ignored")
+    assert ".git/x.xlsx" not in got
+
+
+def test_inbox_is_not_modified(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress")
+    make_return(inbox, "annex1_gas")
+    (inbox / "bad.xlsx").write_bytes(b"PK\x03\x04broken")
+    (inbox / "~$lock.xlsx").write_bytes(b"x")
+
+    def snapshot() -> dict[str, tuple[str, int]]:
+        return {
+            p.relative_to(inbox).as_posix(): (
+                hashlib.sha256(p.read_bytes()).hexdigest(),
+                p.stat().st_mtime_ns,
+            )
+            for p in sorted(inbox.rglob("*"))
+            if p.is_file()
+        }
+
+    before = snapshot()
+    read_inbox(inbox)
+    assert snapshot() == before
+    assert sorted(p.name for p in inbox.iterdir()) == [
+        "annex1_gas.xlsx",
+        "annex4_progress.xlsx",
+        "bad.xlsx",
+        "~$lock.xlsx",
+    ]
+
+
+def test_received_from_mtime_is_china_local_time(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    path = make_return(inbox, "annex4_progress")
+    moment = dt.datetime(2023, 6, 30, 17, 20, tzinfo=CHINA_TZ)
+    os.utime(path, (moment.timestamp(), moment.timestamp()))
+    (ret,) = read_inbox(inbox)
+    assert ret.received == dt.datetime(2023, 6, 30, 17, 20)
+    assert ret.received_source == "mtime"
+    assert ret.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert ret.size == path.stat().st_size
+    assert ret.fmt == "xlsx"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030"])
+def test_receipt_log_sets_received_by_relative_path_or_bare_name(
+    tmp_path: Path, encoding: str
+) -> None:
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress", "鼓楼区/a4.xlsx")
+    make_return(inbox, "ledger", "鼓楼区/台账.xlsx")
+    make_return(inbox, "annex1_gas", "附件1.xlsx")
+    log = (
+        "文件名,收到时间\n"
+        "鼓楼区/a4.xlsx,2023-06-30 17:20\n"
+        "台账.xlsx,2023/7/1 08:05:09\n"
+        "不存在.xlsx,2023-06-30 10:00\n"
+        "附件1.xlsx,昨天\n"
+    )
+    (inbox / "收文登记.csv").write_bytes(log.encode(encoding))
+    returns = {r.rel: r for r in read_inbox(inbox)}
+    assert returns["鼓楼区/a4.xlsx"].received == dt.datetime(2023, 6, 30, 17, 20)
+    assert returns["鼓楼区/a4.xlsx"].received_source == "log"
+    assert returns["鼓楼区/台账.xlsx"].received == dt.datetime(2023, 7, 1, 8, 5, 9)
+    assert returns["附件1.xlsx"].received_source == "mtime"
+    logged = returns["收文登记.csv"]
+    assert logged.status == "ignored"
+    assert rules(logged) == [
+        "file-ignored-receipt-log",
+        "receipt-log-row-invalid",
+        "receipt-log-row-invalid",
+    ]
+
+
+def test_receipt_log_without_its_columns_is_reported(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress")
+    (inbox / "receipt_log.csv").write_text("name,time\na,b\n", encoding="utf-8")
+    returns = {r.rel: r for r in read_inbox(inbox)}
+    assert rules(returns["receipt_log.csv"]) == [
+        "file-ignored-receipt-log",
+        "receipt-log-unreadable",
+    ]
+    assert returns["annex4_progress.xlsx"].received_source == "mtime"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-06-30 17:20", dt.datetime(2023, 6, 30, 17, 20)),
+        ("2023-06-30T09:20:00+00:00", dt.datetime(2023, 6, 30, 17, 20)),
+        ("2023年6月30日 17:20", dt.datetime(2023, 6, 30, 17, 20)),
+        ("2023-06-30", dt.datetime(2023, 6, 30)),
+        ("", None),
+        ("下午", None),
+    ],
+)
+def test_parse_received(text: str, expected: dt.datetime | None) -> None:
+    assert parse_received(text) == expected
+
+
+def test_parallel_reading_gives_the_same_returns(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    for i in range(3):
+        make_return(inbox, "annex4_progress", f"a{i}.xlsx")
+    (inbox / "bad.xlsx").write_bytes(b"nope")
+    one = read_inbox(inbox)
+    two = read_inbox(inbox, jobs=2)
+    assert [(r.rel, r.status, r.progress, rules(r)) for r in one] == [
+        (r.rel, r.status, r.progress, rules(r)) for r in two
+    ]
+
+
+# --- defensive opening -------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def _rewrite_zip(data: bytes, change: dict[str, bytes]) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    entries = [(i.filename, change.get(i.filename, src.read(i.filename))) for i in src.infolist()]
+    return zip_bytes(entries)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "rule"),
+    [
+        ("empty.xlsx", b"", "file-empty"),
+        ("pdf.xlsx", b"%PDF-1.7\n...", "file-not-spreadsheet-content"),
+        ("picture.xls", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "file-not-spreadsheet-content"),
+        ("csv.xlsx", "序号,名称\n1,鼓楼区\n".encode(), "file-not-spreadsheet-content"),
+        (
+            "html.xls",
+            b"<html><table><tr><td>1</td></tr></table></html>",
+            "file-not-spreadsheet-content",
+        ),
+        ("plain.xlsx", zip_bytes([("readme.txt", b"hello")]), "file-not-spreadsheet-content"),
+        (
+            "word.xlsx",
+            zip_bytes([("[Content_Types].xml", b"<Types/>"), ("word/document.xml", b"<w/>")]),
+            "file-not-spreadsheet-content",
+        ),
+        (
+            "binary.xlsx",
+            zip_bytes([("[Content_Types].xml", b"<Types/>"), ("xl/workbook.bin", b"\0")]),
+            "file-format-unsupported",
+        ),
+        ("encrypted.xlsx", ole_bytes(["EncryptionInfo", "EncryptedPackage"]), "file-encrypted"),
+        (
+            "encrypted4k.xlsx",
+            ole_bytes(["EncryptionInfo", "EncryptedPackage"], 4096),
+            "file-encrypted",
+        ),
+        ("word.xls", ole_bytes(["WordDocument"]), "file-not-spreadsheet-content"),
+        ("ole-truncated.xls", ole_bytes(["Workbook"])[:700], "file-truncated"),
+    ],
+)
+def test_bad_files_are_rejected_with_a_reason(
+    tmp_path: Path, name: str, data: bytes, rule: str
+) -> None:
+    ret = read_one(_write(tmp_path, name, data))
+    assert ret.status == "rejected"
+    assert errors(ret) == [(rule, "")]
+    assert ret.issues[0].message and ret.issues[0].file == name
+
+
+def test_the_minimal_ole_file_is_a_real_compound_file() -> None:
+    # the detector follows the FAT chain to the directory: the names come back exactly
+    assert safety.ole_stream_names(ole_bytes(["EncryptionInfo", "EncryptedPackage"])) == [
+        "Root Entry",
+        "EncryptionInfo",
+        "EncryptedPackage",
+    ]
+
+
+def test_truncated_workbook(tmp_path: Path) -> None:
+    data = template_bytes("annex4_progress")
+    ret = read_one(_write(tmp_path, "cut.xlsx", data[: len(data) // 2]))
+    assert errors(ret) == [("file-truncated", "")]
+
+
+def test_workbook_with_a_damaged_part(tmp_path: Path) -> None:
+    data = bytearray(template_bytes("annex4_progress"))
+    offset = data.index(b"xl/worksheets/sheet1.xml") + 40  # inside the compressed sheet
+    data[offset : offset + 64] = b"\xff" * 64
+    ret = read_one(_write(tmp_path, "damaged.xlsx", bytes(data)))
+    assert ret.status == "rejected"
+    assert errors(ret)[0][0] in ("file-corrupt", "file-unreadable")
+
+
+def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
+    bomb = zip_bytes(
+        [
+            ("[Content_Types].xml", b"<Types/>"),
+            ("xl/workbook.xml", b"<w/>"),
+            ("xl/worksheets/sheet1.xml", b"\0" * (40 * 1024 * 1024)),
+        ]
+    )
+    assert len(bomb) < 100 * 1024
+    ret = read_one(_write(tmp_path, "bomb.xlsx", bomb))
+    assert errors(ret) == [("file-zip-limits", "")]
+
+
+def test_zip_with_lying_sizes_is_refused_while_inflating(tmp_path: Path) -> None:
+    # zipfile stops at the declared size and the checksum then fails: never more than declared
+    payload = b"<x/>" + b" " * (3 * 1024 * 1024)
+    data = bytearray(
+        zip_bytes([("[Content_Types].xml", b"<Types/>"), ("xl/workbook.xml", payload)])
+    )
+    # declare the workbook part as 100 bytes in both the local header and the central directory
+    name = b"xl/workbook.xml"
+    local = _header(data, b"PK\x03\x04", 30, name)
+    struct.pack_into("<I", data, local + 22, 100)
+    central = _header(data, b"PK\x01\x02", 46, name)
+    struct.pack_into("<I", data, central + 24, 100)
+    ret = read_one(_write(tmp_path, "liar.xlsx", bytes(data)))
+    assert errors(ret) == [("file-corrupt", "")]
+
+
+def _header(data: bytearray, magic: bytes, name_at: int, name: bytes) -> int:
+    """Offset of the zip header with `magic` whose file name (at `name_at`) is `name`."""
+    at = data.find(magic)
+    while at >= 0:
+        if data[at + name_at : at + name_at + len(name)] == name:
+            return at
+        at = data.find(magic, at + 1)
+    raise AssertionError(name)
+
+
+def test_too_many_zip_entries(tmp_path: Path) -> None:
+    entries = [("[Content_Types].xml", b"<Types/>"), ("xl/workbook.xml", b"<w/>")]
+    entries += [(f"xl/media/{i}.bin", b"") for i in range(safety.MAX_ZIP_ENTRIES)]
+    ret = read_one(_write(tmp_path, "many.xlsx", zip_bytes(entries, zipfile.ZIP_STORED)))
+    assert errors(ret) == [("file-zip-limits", "")]
+
+
+def test_xml_entity_declarations_are_refused(tmp_path: Path) -> None:
+    data = template_bytes("annex4_progress")
+    src = zipfile.ZipFile(io.BytesIO(data))
+    workbook = src.read("xl/workbook.xml")
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+        + workbook.split(b"?>", 1)[1]
+    )
+    ret = read_one(_write(tmp_path, "lol.xlsx", _rewrite_zip(data, {"xl/workbook.xml": bomb})))
+    assert errors(ret) == [("file-xml-dtd", "")]
+    assert "xl/workbook.xml" in ret.issues[0].message
+
+
+def test_a_value_far_away_makes_the_sheet_too_large(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    edit(path, "调度表", {"XFD1048576": "x"})
+    ret = read_one(path)
+    assert errors(ret) == [("file-sheet-too-large", "")]
+
+
+def test_foreign_workbook_is_unidentified(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "2023年度职工食堂采购清单"
+    wb.active["A2"] = "大米"
+    wb.save(tmp_path / "foreign.xlsx")
+    ret = read_one(tmp_path / "foreign.xlsx")
+    assert errors(ret) == [("file-unidentified", "")]
+    assert ret.form_id is None
+
+
+def test_unknown_form_in_metadata(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    edit(path, META_SHEET, {"B1": "annex9_other"})
+    ret = read_one(path)
+    assert errors(ret) == [("file-form-unknown", "B1")]
+
+
+def test_older_form_version_is_a_warning(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    edit(path, META_SHEET, {"B2": "2022.9"})
+    ret = read_one(path)
+    assert ret.status == "accepted"
+    assert rules(ret) == ["file-form-version"]
+
+
+# --- identification ------------------------------------------------------------------------------
+
+
+def test_renamed_file_is_identified_by_metadata(tmp_path: Path) -> None:
+    path = make_return(
+        tmp_path / "inbox", "annex3_confined_space", "新建 Microsoft Excel 工作表 (2).xlsx"
+    )
+    ret = read_one(path)
+    assert (ret.form_id, ret.unit_code, ret.unit_name, ret.period) == (
+        "annex3_confined_space",
+        "350102",
+        UNIT,
+        PERIOD,
+    )
+    assert ret.identified_by == "metadata"
+    assert ret.status == "accepted", ret.issues
+
+
+@pytest.mark.parametrize(
+    "form_id",
+    ["annex1_gas", "annex2_construction", "annex3_confined_space", "annex4_progress", "ledger"],
+)
+def test_workbook_without_metadata_is_identified_by_labels(tmp_path: Path, form_id: str) -> None:
+    path = drop_meta(make_return(tmp_path / "inbox", form_id))
+    ret = read_one(path)
+    assert (ret.form_id, ret.unit_name, ret.period, ret.identified_by) == (
+        form_id,
+        UNIT,
+        PERIOD,
+        "labels",
+    )
+    assert ret.status == "accepted", ret.issues
+
+
+def test_blank_template_takes_unit_and_period_from_what_the_clerk_typed(tmp_path: Path) -> None:
+    path = make_return(
+        tmp_path / "inbox", "annex4_progress", unit=None, period=None,
+        unit_name="台江区建设局", period_text="2023年7月",
+    )  # fmt: skip
+    ret = read_one(path)
+    assert (ret.unit_code, ret.unit_name, ret.period) == ("350103", "台江区", "2023-07")
+    assert ret.identified_by == "metadata"
+    assert ret.status == "accepted", ret.issues
+
+
+def test_blank_template_without_unit_or_period(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "ledger", unit=None, period=None)
+    ret = read_one(path)
+    assert errors(ret) == [("unit-missing", "B2"), ("period-missing", "F2")]
+
+
+def test_blank_template_with_unknown_unit_and_bad_period(tmp_path: Path) -> None:
+    path = make_return(
+        tmp_path / "inbox", "annex4_progress", unit=None, period=None,
+        unit_name="平潭综合实验区", period_text="六月",
+    )  # fmt: skip
+    ret = read_one(path)
+    lay = progress_layout(progress_form())
+    assert errors(ret)[:2] == [
+        ("unit-unknown", lay.unit_cell.a1),
+        ("period-invalid", lay.period_cell.a1),
+    ]
+
+
+def test_period_outside_the_campaign(tmp_path: Path) -> None:
+    path = make_return(
+        tmp_path / "inbox",
+        "annex4_progress",
+        unit=None,
+        period=None,
+        unit_name=UNIT,
+        period_text="2024年3月",
+    )
+    ret = read_one(path)
+    assert errors(ret) == [
+        ("period-out-of-campaign", progress_layout(progress_form()).period_cell.a1)
+    ]
+
+
+def test_cells_disagreeing_with_metadata(tmp_path: Path) -> None:
+    lay = progress_layout(progress_form())
+    path = make_return(
+        tmp_path / "inbox", "annex4_progress", unit_name="仓山区", period_text="2023年5月"
+    )
+    ret = read_one(path)
+    assert errors(ret) == [
+        ("meta-unit-mismatch", lay.unit_cell.a1),
+        ("meta-period-mismatch", lay.period_cell.a1),
+    ]
+    assert (ret.unit_name, ret.period) == (UNIT, PERIOD)  # the template's identity stands
+
+
+def test_unknown_unit_in_metadata(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "ledger")
+    edit(path, META_SHEET, {"B4": "999999", "B5": "平潭"})
+    ret = read_one(path)
+    assert ("unit-unknown", "") in errors(ret)
+
+
+def test_missing_label_is_reported(tmp_path: Path) -> None:
+    path = drop_meta(make_return(tmp_path / "inbox", "annex4_progress"))
+    lay = progress_layout(progress_form())
+    edit(path, "调度表", {lay.period_label_cell.a1: None, lay.period_cell.a1: None})
+    ret = read_one(path)
+    assert ("label-missing", lay.period_label_cell.a1) in errors(ret)
+
+
+def test_hidden_sheet_is_read_with_a_warning(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    wb = openpyxl.load_workbook(path)
+    wb.create_sheet("Sheet1")  # something visible must remain
+    wb["调度表"].sheet_state = "hidden"
+    wb.save(path)
+    ret = read_one(path)
+    assert rules(ret) == ["sheet-hidden"]
+    assert ret.status == "accepted"
+    assert ret.progress == {k: Decimal(str(v)) for k, v in good_progress().items()}
+
+
+def test_unrelated_extra_sheet_is_skipped(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    edit_wb = openpyxl.load_workbook(path)
+    edit_wb.create_sheet("草稿")["A1"] = "随手记的数字 12"
+    edit_wb.save(path)
+    ret = read_one(path)
+    assert [(i.rule, i.sheet) for i in ret.issues] == [("sheet-skipped", "草稿")]
+    assert ret.status == "accepted"
+
+
+def test_deleted_form_sheet(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    wb = openpyxl.load_workbook(path)
+    wb.create_sheet("Sheet1")
+    del wb["调度表"]
+    wb.save(path)
+    ret = read_one(path)
+    assert errors(ret) == [("sheet-missing", "")]
+
+
+def test_duplicate_progress_sheet(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    wb = openpyxl.load_workbook(path)
+    wb.copy_worksheet(wb["调度表"]).title = "调度表 (2)"
+    wb.save(path)
+    ret = read_one(path)
+    assert [(i.rule, i.sheet) for i in ret.issues if i.severity == "error"] == [
+        ("sheet-duplicate", "调度表 (2)")
+    ]
+
+
+# --- extraction ----------------------------------------------------------------------------------
+
+
+def test_progress_values_are_read_exactly_with_their_cells(tmp_path: Path) -> None:
+    ret = read_one(
+        make_return(tmp_path / "inbox", "annex4_progress", report_date=dt.date(2023, 7, 1))
+    )
+    assert ret.status == "accepted", ret.issues
+    assert ret.progress == {k: Decimal(str(v)) for k, v in good_progress().items()}
+    assert ret.progress["C3b"] == Decimal("3.5") and ret.progress["D5a"] == Decimal("12.3456")
+    lay = progress_layout(progress_form())
+    assert ret.progress_cells == {
+        code: ("调度表", cell.a1) for code, cell in lay.value_cells.items()
+    }
+    assert ret.report_date == dt.date(2023, 7, 1)
+
+
+def test_progress_as_clerks_type_it(tmp_path: Path) -> None:
+    typed = good_progress() | {
+        "A1": "１２",
+        "B1": "40家",
+        "C3b": "3.5万元",
+        "D3": "1,20",
+        "D4": " 35 ",
+    }
+    ret = read_one(make_return(tmp_path / "inbox", "annex4_progress", progress=typed))
+    cell = progress_layout(progress_form()).value_cells["D3"].a1
+    assert errors(ret) == [("value-ambiguous", cell)]
+    assert ret.progress["A1"] == 12 and ret.progress["B1"] == 40 and ret.progress["D4"] == 35
+    assert ret.progress["C3b"] == Decimal("3.5")
+    assert "D3" not in ret.progress
+
+
+def test_progress_after_inserted_rows_and_columns(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["调度表"]
+    ws.merged_cells.ranges = set()  # openpyxl does not move merges; the values are what matter
+    ws.insert_rows(1, 2)
+    ws.insert_cols(1)
+    wb.save(path)
+    ret = read_one(path)
+    assert ret.status == "accepted", ret.issues
+    assert ret.progress == {k: Decimal(str(v)) for k, v in good_progress().items()}
+    lay = progress_layout(progress_form())
+    a1 = lay.value_cells["A1"]
+    from pipeline.layout import a1 as address
+
+    assert ret.progress_cells["A1"] == ("调度表", address(a1.row + 2, a1.col + 1))
+
+
+def test_progress_typed_into_the_right_half_of_a_broken_merge(tmp_path: Path) -> None:
+    lay = progress_layout(progress_form())
+    cell = lay.value_cells["A1"]
+    from pipeline.layout import a1 as address
+
+    right = address(cell.row, cell.col + 1)
+    path = make_return(
+        tmp_path / "inbox", "annex4_progress", progress=good_progress() | {"A1": None}
+    )
+    wb = openpyxl.load_workbook(path)
+    ws = wb["调度表"]
+    for rng in list(ws.merged_cells.ranges):
+        if cell.a1 in rng:
+            ws.unmerge_cells(str(rng))
+    ws[right] = 12
+    wb.save(path)
+    ret = read_one(path)
+    assert ret.progress["A1"] == 12
+    assert ret.progress_cells["A1"] == ("调度表", right)
+
+
+def test_several_inspections_in_one_workbook(tmp_path: Path) -> None:
+    second = good_inspection("annex1_gas") | {"answers": {1: "否", 2: "否", 3: "否"}, "details": {}}
+    path = make_return(
+        tmp_path / "inbox", "annex1_gas", inspections=[good_inspection("annex1_gas"), second]
+    )
+    ret = read_one(path)
+    assert ret.status == "accepted", ret.issues
+    assert [i.sheet for i in ret.inspections] == ["附件1", "附件1 (2)"]
+    assert ret.inspections[0].answers == {1: "是", 2: "否", 3: "不涉及"}
+    assert ret.inspections[1].answers == {1: "否", 2: "否", 3: "否"}
+    first = ret.inspections[0]
+    assert first.details[1]["description"] == "现场检查发现该项问题"
+    assert first.details[1]["deadline"] == dt.date(2023, 6, 30)
+    assert first.footer == {
+        "inspected_unit": "被检查单位甲",
+        "inspectors": "检查人员甲",
+        "inspection_date": dt.date(2023, 6, 5),
+    }
+    lay = checklist_layout(load_forms()["annex1_gas"])  # type: ignore[arg-type]
+    assert first.item_cells[1] == _a1(lay.item_row(1), lay.tick_col("是"))
+    assert first.footer_cells["inspection_date"] == lay.footer_cell("inspection_date").a1
+
+
+def _a1(row: int, col: int) -> str:
+    from pipeline.layout import a1
+
+    return a1(row, col)
+
+
+def test_checklist_with_an_inserted_column_and_rows(tmp_path: Path) -> None:
+    form = load_forms()["annex2_construction"]
+    path = make_return(tmp_path / "inbox", "annex2_construction")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["附件2"]
+    ws.merged_cells.ranges = set()
+    ws.insert_cols(2)  # a column inserted after 序号
+    ws.insert_rows(4)  # a row inserted above the header
+    wb.save(path)
+    ret = read_one(path)
+    assert ret.status == "accepted", ret.issues
+    (inspection,) = ret.inspections
+    assert inspection.answers == good_inspection("annex2_construction")["answers"]
+    lay = checklist_layout(form)  # type: ignore[arg-type]
+    first = form.items[0].no  # type: ignore[union-attr]
+    assert inspection.item_cells[first] == _a1(lay.item_row(first) + 1, lay.tick_col("是") + 1)
+    assert inspection.footer["inspection_date"] == dt.date(2023, 6, 5)
+
+
+def test_ledger_frame(tmp_path: Path) -> None:
+    ret = read_one(make_return(tmp_path / "inbox", "ledger"))
+    assert ret.status == "accepted", ret.issues
+    frame = ret.ledger
+    assert frame is not None
+    keys = [c.key for c in load_forms()["ledger"].columns]  # type: ignore[union-attr]
+    assert list(frame.columns) == [*keys, "_sheet", "_row"]
+    assert list(frame["_row"]) == [4, 5, 6]
+    rows = good_ledger_rows()
+    assert list(frame["hazard_id"]) == [r["hazard_id"] for r in rows]
+    assert frame.loc[0, "funds"] == Decimal("12.5")
+    assert frame.loc[0, "found_date"] == dt.date(2023, 6, 2)
+    assert frame.loc[2, "closed_date"] == dt.date(2023, 6, 3)
+    assert frame.loc[1, "funds"] is None
+    assert set(frame["_sheet"]) == {"隐患台账"}
+
+
+def test_ledger_skips_empty_rows_in_between(tmp_path: Path) -> None:
+    rows = good_ledger_rows()
+    ret = read_one(
+        make_return(tmp_path / "inbox", "ledger", ledger_rows=[rows[0], {}, {}, rows[1]])
+    )
+    assert ret.ledger is not None
+    assert list(ret.ledger["_row"]) == [4, 7]
+
+
+def test_reading_never_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.read as read
+
+    def boom(*_args: object) -> None:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(read, "_read_book", boom)
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    ret = read_return(path, path.parent)
+    assert errors(ret) == [("file-read-failed", "")]
+
+
+def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        ret = read_one(path)
+        assert errors(ret) == [("file-unreadable-os", "")]
+    finally:
+        path.chmod(0o644)
+
+
+def test_oversized_file_is_refused_without_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(safety, "MAX_FILE_BYTES", 1000)
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    ret = read_one(path)
+    assert errors(ret) == [("file-too-large", "")]
+    assert ret.sha256 == ""
+
+
+def test_template_helper_writes_the_real_template(tmp_path: Path) -> None:
+    path = template(tmp_path / "t.xlsx", "annex4_progress")
+    wb = openpyxl.load_workbook(path)
+    assert META_SHEET in wb.sheetnames
