@@ -416,12 +416,20 @@ def _line_height(size: float = BODY_SIZE) -> float:
     return size * 1.45
 
 
+def _string(ws: Worksheet, row: int, col: int, text: str, fmt: Format | None = None) -> None:
+    """Text as a string cell (never a formula or link); an empty text as a formatted blank."""
+    if text:
+        ws.write_string(row, col, text, fmt)
+    else:
+        ws.write_blank(row, col, None, fmt)
+
+
 def _write(ws: Worksheet, row: int, col: int, value: Any, fmt: Format | None = None) -> None:
     """Write one value by its type; text always as a string cell, never a formula or link."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
         ws.write_blank(row, col, None, fmt)
     elif isinstance(value, bool):
-        ws.write_string(row, col, "是" if value else "否", fmt)
+        _string(ws, row, col, "是" if value else "否", fmt)
     elif isinstance(value, Decimal):
         ws.write_number(row, col, float(value), fmt)
     elif isinstance(value, int | float):
@@ -431,7 +439,7 @@ def _write(ws: Worksheet, row: int, col: int, value: Any, fmt: Format | None = N
     elif isinstance(value, dt.date):
         ws.write_datetime(row, col, dt.datetime.combine(value, dt.time()), fmt)
     else:
-        ws.write_string(row, col, str(value), fmt)
+        _string(ws, row, col, str(value), fmt)
 
 
 def _print_setup(
@@ -486,8 +494,12 @@ def _sheet_table(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     last = lay.last_col
     for i, column in enumerate(lay.columns):
         ws.set_column(i, i, column.width)
-    ws.write_string(
-        lay.annex_cell.row, lay.annex_cell.col, form.annex, st(font_name=TITLE_FONT, font_size=14)
+    _string(
+        ws,
+        lay.annex_cell.row,
+        lay.annex_cell.col,
+        form.annex,
+        st(font_name=TITLE_FONT, font_size=14),
     )
     ws.set_row(lay.title_row, 36)
     ws.merge_range(
@@ -506,7 +518,8 @@ def _sheet_table(wb: Workbook, st: _Styles, result: Consolidation) -> None:
         lay.unit_cell.row, lay.unit_cell.col, lay.unit_cell.row, lay.unit_cell.col + 2,
         result.calendar.city_unit, st(align="left", font_size=11, bottom=1),
     )  # fmt: skip
-    ws.write_string(
+    _string(
+        ws,
         lay.date_label_cell.row,
         lay.date_label_cell.col,
         form.date_label,
@@ -531,7 +544,8 @@ def _sheet_table(wb: Workbook, st: _Styles, result: Consolidation) -> None:
         lay.period_label_cell.row, lay.period_label_cell.col, lay.period_label_cell.row,
         lay.period_cell.col - 1, "报送期间：", label,
     )  # fmt: skip
-    ws.write_string(
+    _string(
+        ws,
         lay.period_cell.row,
         lay.period_cell.col,
         period_label(result.period),
@@ -585,7 +599,7 @@ def _sheet_table(wb: Workbook, st: _Styles, result: Consolidation) -> None:
             fmt = money_fmt if value.is_money else count_fmt
             number = float(result.city[code]) if value.is_money else int(result.city[code])
             if input_merge is None:
-                ws.write_string(caption_cell.row, caption_cell.col, caption, caption_fmt)
+                _string(ws, caption_cell.row, caption_cell.col, caption, caption_fmt)
                 ws.write_number(input_cell.row, input_cell.col, number, fmt)
             else:
                 ws.merge_range(
@@ -662,9 +676,9 @@ def _value_headers(
                     row, col, row, col + n - 1, f"{section.code}{item.no} {item.label}", head
                 )
             else:
-                ws.write_string(row, col, f"{section.code}{item.no} {item.label}", head)
+                _string(ws, row, col, f"{section.code}{item.no} {item.label}", head)
             for k, value in enumerate(item.values):
-                ws.write_string(row + 1, col + k, f"{value.code}（{value.unit}）", st.header())
+                _string(ws, row + 1, col + k, f"{value.code}（{value.unit}）", st.header())
             col += n
 
 
@@ -721,10 +735,10 @@ def _sheet_units(
                 )
             else:
                 status = "已报送"
-            ws.write_string(row, 0, unit.name, st.cell(**fill))
+            _string(ws, row, 0, unit.name, st.cell(**fill))
             unit_flags = flags.get((block, unit.name, "")) if block == "value" else None
             status_fmt = st.cell(bg_color=FLAG_FILL) if unit_flags else st.cell(**fill)
-            ws.write_string(row, 1, status, status_fmt)
+            _string(ws, row, 1, status, status_fmt)
             if unit_flags:
                 _comment(ws, row, 1, unit_flags, author)
             for i, code in enumerate(codes):
@@ -740,8 +754,9 @@ def _sheet_units(
                     _comment(ws, row, 2 + i, cell_flags, author)
             row += 1
         total_fmt = st.cell(bold=True, bg_color=HEADER_FILL)
-        ws.write_string(row, 0, "合计", total_fmt)
-        ws.write_string(
+        _string(ws, row, 0, "合计", total_fmt)
+        _string(
+            ws,
             row,
             1,
             f"{len(result.units) - len(result.carried_units())}/{len(result.units)} 个单位已报送",
@@ -789,7 +804,7 @@ def _sheet_anomalies(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     ws = wb.add_worksheet("异常标记")
     for i, (text, width) in enumerate(ANOMALY_HEADERS):
         ws.set_column(i, i, width)
-        ws.write_string(0, i, text, st.header())
+        _string(ws, 0, i, text, st.header())
     ws.freeze_panes(1, 0)
     wrap = st.cell(text_wrap=True, valign="top")
     plain = st.cell(valign="top")
@@ -799,22 +814,23 @@ def _sheet_anomalies(wb: Workbook, st: _Styles, result: Consolidation) -> None:
         row = n
         fill = fills[a.severity]
         ws.write_number(row, 0, n, plain)
-        ws.write_string(
+        _string(
+            ws,
             row,
             1,
             SEVERITY_NAMES[a.severity],
             st.cell(valign="top", bg_color=fill) if fill else plain,
         )
-        ws.write_string(row, 2, a.rule, plain)
-        ws.write_string(row, 3, CATALOGUE[a.rule].title, plain)
-        ws.write_string(row, 4, a.unit, plain)
-        ws.write_string(row, 5, a.item, plain)
+        _string(ws, row, 2, a.rule, plain)
+        _string(ws, row, 3, CATALOGUE[a.rule].title, plain)
+        _string(ws, row, 4, a.unit, plain)
+        _string(ws, row, 5, a.item, plain)
         for col, value in ((6, a.previous), (7, a.current)):
             _write(ws, row, col, value, number if isinstance(value, Decimal) else plain)
-        ws.write_string(row, 8, a.message, wrap)
-        ws.write_string(row, 9, a.file, wrap)
-        ws.write_string(row, 10, a.sheet, plain)
-        ws.write_string(row, 11, a.cell, plain)
+        _string(ws, row, 8, a.message, wrap)
+        _string(ws, row, 9, a.file, wrap)
+        _string(ws, row, 10, a.sheet, plain)
+        _string(ws, row, 11, a.cell, plain)
         ws.set_row(row, max(1, _lines(a.message, ANOMALY_HEADERS[8][1])) * _line_height() + 4)
     last_row = max(1, len(result.anomalies))
     if not result.anomalies:
@@ -853,7 +869,7 @@ def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None
     )  # fmt: skip
     header_row = 2
     for i, (text, _) in enumerate(SUBMISSION_HEADERS):
-        ws.write_string(header_row, i, text, st.header())
+        _string(ws, header_row, i, text, st.header())
     ws.freeze_panes(header_row + 1, 1)
     fills = {"rejected": REJECTED_FILL, "missing": CARRIED_FILL, "superseded": HEADER_FILL}
     subs = records(result.submissions)
@@ -863,20 +879,20 @@ def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None
         fill = fills.get(r["status"])
         fmt = st.cell(bg_color=fill) if fill else st.cell()
         late_fmt = st.cell(bg_color=LATE_FILL) if r["late"] else fmt
-        ws.write_string(row, 0, r["unit"] or "（未识别）", fmt)
-        ws.write_string(row, 1, r["unit_code"], fmt)
-        ws.write_string(row, 2, form_name(r["form"]) if r["form"] else "（未识别）", fmt)
-        ws.write_string(row, 3, STATUS_NAMES[r["status"]], fmt)
-        ws.write_string(
-            row, 4, "" if r["status"] == "missing" else ("是" if r["late"] else "否"), late_fmt
+        _string(ws, row, 0, r["unit"] or "（未识别）", fmt)
+        _string(ws, row, 1, r["unit_code"], fmt)
+        _string(ws, row, 2, form_name(r["form"]) if r["form"] else "（未识别）", fmt)
+        _string(ws, row, 3, STATUS_NAMES[r["status"]], fmt)
+        _string(
+            ws, row, 4, "" if r["status"] == "missing" else ("是" if r["late"] else "否"), late_fmt
         )
-        ws.write_string(row, 5, r["file"], fmt)
-        ws.write_string(row, 6, r["received"], late_fmt)
-        ws.write_string(row, 7, SOURCE_NAMES.get(r["received_source"], r["received_source"]), fmt)
-        ws.write_string(row, 8, r["mtime"], fmt)
-        ws.write_string(row, 9, r["sha256"], fmt)
+        _string(ws, row, 5, r["file"], fmt)
+        _string(ws, row, 6, r["received"], late_fmt)
+        _string(ws, row, 7, SOURCE_NAMES.get(r["received_source"], r["received_source"]), fmt)
+        _string(ws, row, 8, r["mtime"], fmt)
+        _string(ws, row, 9, r["sha256"], fmt)
         ws.write_number(row, 10, int(r["issues"]), fmt)
-        ws.write_string(row, 11, r["note"], fmt)
+        _string(ws, row, 11, r["note"], fmt)
     ws.autofilter(header_row, 0, max(row, header_row + 1), last)
 
     # the files that do not count, and why
@@ -888,11 +904,11 @@ def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None
     heads = ("单位", "表单", "状态", "文件", "接收时间", "SHA-256", "问题数", "原因")
     cols = (0, 2, 3, 5, 6, 9, 10, 11)
     for col, text in zip(cols, heads, strict=True):
-        ws.write_string(row, col, text, st.header())
+        _string(ws, row, col, text, st.header())
     listed = [r for r in subs if r["status"] in ("superseded", "rejected")]
     if not listed:
         row += 1
-        ws.write_string(row, 0, "无。", st())
+        _string(ws, row, 0, "无。", st())
     for r in listed:
         row += 1
         reason = (
@@ -926,7 +942,7 @@ def _sheet_ledger(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     headers += [("是否逾期", 8), ("台账期间", 9), ("来源文件", 36), ("工作表", 10), ("行号", 6)]
     for i, (text, width) in enumerate(headers):
         ws.set_column(i, i, width)
-        ws.write_string(0, i, text, st.header())
+        _string(ws, 0, i, text, st.header())
     ws.set_row(0, 30)
     ws.freeze_panes(1, 2)
     base = {
@@ -958,14 +974,14 @@ def _sheet_ledger(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     for i in order:
         row += 1
         fmts = red if columns["overdue"][i] else base
-        ws.write_string(row, 0, columns["unit"][i], fmts["text"])
+        _string(ws, row, 0, columns["unit"][i], fmts["text"])
         for j, key in enumerate(keys):
             _write(ws, row, 1 + j, columns[key][i], fmts[kinds[j]])
         col = 1 + len(keys)
-        ws.write_string(row, col, "是" if columns["overdue"][i] else "否", fmts["text"])
-        ws.write_string(row, col + 1, columns["ledger_period"][i], fmts["text"])
-        ws.write_string(row, col + 2, columns["file"][i], fmts["text"])
-        ws.write_string(row, col + 3, columns["_sheet"][i], fmts["text"])
+        _string(ws, row, col, "是" if columns["overdue"][i] else "否", fmts["text"])
+        _string(ws, row, col + 1, columns["ledger_period"][i], fmts["text"])
+        _string(ws, row, col + 2, columns["file"][i], fmts["text"])
+        _string(ws, row, col + 3, columns["_sheet"][i], fmts["text"])
         ws.write_number(row, col + 4, int(columns["_row"][i]), fmts["text"])
     ws.autofilter(0, 0, max(row, 1), len(headers) - 1)
     _print_setup(ws, repeat_rows=(0, 0))
@@ -1005,9 +1021,9 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     )  # fmt: skip
     head_row = 3
     for i, (text, _) in enumerate(fixed):
-        ws.write_string(head_row, i, text, st.header())
+        _string(ws, head_row, i, text, st.header())
     for j, name in enumerate(units):
-        ws.write_string(head_row, len(fixed) + j, f"{name}\n发现隐患", st.header())
+        _string(ws, head_row, len(fixed) + j, f"{name}\n发现隐患", st.header())
     ws.set_row(head_row, 30)
     ws.freeze_panes(head_row + 1, 4)
     # one pass over the answers: counts per (form, item) and per (form, item, unit)
@@ -1037,13 +1053,13 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
             row += 1
             c = counts.get((cform.id, item.no), [0, 0, 0, 0])
             matter = f"{item.matter}：{item.content}" if item.content else item.matter
-            ws.write_string(row, 0, cform.annex, plain)
+            _string(ws, row, 0, cform.annex, plain)
             ws.write_number(row, 1, item.no, plain)
-            ws.write_string(row, 2, item.category, plain)
-            ws.write_string(row, 3, matter, wrap)
+            _string(ws, row, 2, item.category, plain)
+            _string(ws, row, 3, matter, wrap)
             for k in range(4):
                 if k == 3 and not cform.has_major_column:
-                    ws.write_string(row, 4 + k, "—", st.cell(valign="top", align="center"))
+                    _string(ws, row, 4 + k, "—", st.cell(valign="top", align="center"))
                 else:
                     ws.write_number(row, 4 + k, c[k], plain)
             for j, name in enumerate(units):
@@ -1065,21 +1081,21 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     )
     row += 1
     forms = checklist_forms()
-    ws.write_string(row, 0, "单位", st.header())
+    _string(ws, row, 0, "单位", st.header())
     for k, cform in enumerate(forms):
         ws.merge_range(
             row, 1 + 3 * k, row, 3 + 3 * k, f"{cform.annex} {cform.short_name}", st.header()
         )
     row += 1
-    ws.write_string(row, 0, "", st.header())
+    _string(ws, row, 0, "", st.header())
     for k in range(len(forms)):
         for m, text in enumerate(("检查份数", "发现隐患", "重大隐患")):
-            ws.write_string(row, 1 + 3 * k + m, text, st.header())
+            _string(ws, row, 1 + 3 * k + m, text, st.header())
     inspections = chk.drop_duplicates(["file", "sheet"])
     for name in [*units, "合计"]:
         row += 1
         fmt = st.cell(bold=True, bg_color=HEADER_FILL) if name == "合计" else plain
-        ws.write_string(row, 0, name, fmt)
+        _string(ws, row, 0, name, fmt)
         for k, cform in enumerate(forms):
             sel = chk["form"] == cform.id
             isel = inspections["form"] == cform.id
@@ -1091,7 +1107,7 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
             if cform.has_major_column:
                 ws.write_number(row, 3 + 3 * k, int(chk.loc[sel, "major"].sum()), fmt)
             else:
-                ws.write_string(row, 3 + 3 * k, "—", fmt)
+                _string(ws, row, 3 + 3 * k, "—", fmt)
     _print_setup(ws, repeat_rows=(head_row, head_row))
 
 
@@ -1105,15 +1121,15 @@ def _sheet_charts(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     ws.set_column(1, 3, 14)
     head = st.header()
     plain = st.cell()
-    ws.write_string(0, 0, "单位", head)
-    ws.write_string(0, 1, "发现（A1+A3）", head)
-    ws.write_string(0, 2, "已整改（A2+A4）", head)
+    _string(ws, 0, 0, "单位", head)
+    _string(ws, 0, 1, "发现（A1+A3）", head)
+    _string(ws, 0, 2, "已整改（A2+A4）", head)
     rows = result.unit_figures()
     vals: dict[tuple[str, str], Decimal] = {
         (u, c): v for u, c, v in zip(rows["unit"], rows["code"], rows["value"], strict=True)
     }
     for i, unit in enumerate(result.units, start=1):
-        ws.write_string(i, 0, unit.name, plain)
+        _string(ws, i, 0, unit.name, plain)
         ws.write_number(i, 1, int(vals[(unit.name, "A1")] + vals[(unit.name, "A3")]), plain)
         ws.write_number(i, 2, int(vals[(unit.name, "A2")] + vals[(unit.name, "A4")]), plain)
     n = len(result.units)
@@ -1136,16 +1152,16 @@ def _sheet_charts(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     ws.insert_chart(0, 5, column)
 
     top = n + 3
-    ws.write_string(top, 0, "期间", head)
-    ws.write_string(top, 1, "发现（A1+A3）", head)
-    ws.write_string(top, 2, "已整改（A2+A4）", head)
-    ws.write_string(top, 3, "挂牌督办（A5）", head)
+    _string(ws, top, 0, "期间", head)
+    _string(ws, top, 1, "发现（A1+A3）", head)
+    _string(ws, top, 2, "已整改（A2+A4）", head)
+    _string(ws, top, 3, "挂牌督办（A5）", head)
     trend = result.city_trend
     city: dict[tuple[str, str], Decimal] = {
         (p, c): v for p, c, v in zip(trend["period"], trend["code"], trend["value"], strict=True)
     }
     for i, per in enumerate(result.periods, start=1):
-        ws.write_string(top + i, 0, period_label(per), plain)
+        _string(ws, top + i, 0, period_label(per), plain)
         ws.write_number(top + i, 1, int(city[(per, "A1")] + city[(per, "A3")]), plain)
         ws.write_number(top + i, 2, int(city[(per, "A2")] + city[(per, "A4")]), plain)
         ws.write_number(top + i, 3, int(city[(per, "A5")]), plain)
@@ -1190,7 +1206,7 @@ def _sheet_sources(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     )
     for i, (text, width) in enumerate(headers):
         ws.set_column(i, i, width)
-        ws.write_string(0, i, text, st.header())
+        _string(ws, 0, i, text, st.header())
     ws.freeze_panes(1, 0)
     rows = result.unit_figures()
     by: dict[tuple[str, str], dict[str, Any]] = {(r["code"], r["unit"]): r for r in records(rows)}
@@ -1205,20 +1221,20 @@ def _sheet_sources(wb: Workbook, st: _Styles, result: Consolidation) -> None:
             r = by[(code, unit.name)]
             row += 1
             fmt = grey if r["carried"] else plain
-            ws.write_string(row, 0, f"{form.sheet_name}!{a1(cell.row, cell.col)}", fmt)
-            ws.write_string(row, 1, code, fmt)
-            ws.write_string(row, 2, label, fmt)
-            ws.write_string(row, 3, unit.name, fmt)
+            _string(ws, row, 0, f"{form.sheet_name}!{a1(cell.row, cell.col)}", fmt)
+            _string(ws, row, 1, code, fmt)
+            _string(ws, row, 2, label, fmt)
+            _string(ws, row, 3, unit.name, fmt)
             ws.write_number(
                 row, 4, float(r["value"]),
                 st.cell(num_format=MONEY_FORMAT if money else COUNT_FORMAT, **({"bg_color": CARRIED_FILL} if r["carried"] else {})),
             )  # fmt: skip
-            ws.write_string(row, 5, "是" if r["carried"] else "否", fmt)
-            ws.write_string(row, 6, r["source_period"], fmt)
-            ws.write_string(row, 7, r["file"] or "（无，按0计）", fmt)
-            ws.write_string(row, 8, r["sheet"], fmt)
-            ws.write_string(row, 9, r["cell"], fmt)
-            ws.write_string(row, 10, r["sha256"], fmt)
+            _string(ws, row, 5, "是" if r["carried"] else "否", fmt)
+            _string(ws, row, 6, r["source_period"], fmt)
+            _string(ws, row, 7, r["file"] or "（无，按0计）", fmt)
+            _string(ws, row, 8, r["sheet"], fmt)
+            _string(ws, row, 9, r["cell"], fmt)
+            _string(ws, row, 10, r["sha256"], fmt)
     ws.autofilter(0, 0, max(row, 1), len(headers) - 1)
     _print_setup(ws, repeat_rows=(0, 0))
 

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pandas as pd
 import pandera.errors
 import pytest
-
 from fixtures_consolidate import (
     CITY_2023_06_A1,
     CITY_2023_07,
@@ -24,6 +23,7 @@ from fixtures_consolidate import (
     ledger_return,
     progress_return,
 )
+
 from pipeline.consolidate import (
     Consolidation,
     NothingToConsolidate,
@@ -128,7 +128,13 @@ def test_submissions_cover_every_unit_and_form(result: Consolidation) -> None:
     subs = result.submissions
     pairs = set(zip(subs["unit"], subs["form"], strict=True))
     units = [u.name for u in fixture_units()]
-    forms = ["annex1_gas", "annex2_construction", "annex3_confined_space", "annex4_progress", "ledger"]
+    forms = [
+        "annex1_gas",
+        "annex2_construction",
+        "annex3_confined_space",
+        "annex4_progress",
+        "ledger",
+    ]
     assert pairs == {(u, f) for u in units for f in forms}
     tj = subs[(subs["unit"] == TJ) & (subs["form"] == "annex4_progress")].iloc[0]
     assert (tj["status"], tj["issues"]) == ("rejected", 2)
@@ -202,11 +208,19 @@ def test_anomalies_carry_values_and_locations(result: Consolidation) -> None:
     mismatch = by[("ledger-mismatch", CS, "A1")]
     assert (mismatch.previous, mismatch.current) == (Decimal(3), Decimal(4))
     overdue = by[("ledger-overdue", GL, "G-003")]
-    assert (overdue.file, overdue.sheet, overdue.cell) == ("2023-07/鼓楼区_台账.xlsx", "隐患台账", "M6")
+    assert (overdue.file, overdue.sheet, overdue.cell) == (
+        "2023-07/鼓楼区_台账.xlsx",
+        "隐患台账",
+        "M6",
+    )
     vanished = by[("ledger-row-vanished", GL, "G-007")]
     assert (vanished.file, vanished.cell) == ("2023-06/鼓楼区_台账.xlsx", "A7")
     regressed = by[("ledger-status-regressed", GL, "G-002")]
-    assert (regressed.previous, regressed.current, regressed.cell) == ("已验收销号", "已整改待验收", "Q5")
+    assert (regressed.previous, regressed.current, regressed.cell) == (
+        "已验收销号",
+        "已整改待验收",
+        "Q5",
+    )
     major = by[("checklist-major-exceeds-ledger", GL, "")]
     assert (major.previous, major.current) == (Decimal(1), Decimal(2))
     carried = by[("unit-not-reported", TJ, "")]

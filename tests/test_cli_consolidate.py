@@ -1,0 +1,188 @@
+"""`python -m pipeline consolidate`: exit codes, the Chinese summary, and JSON that agrees with
+the workbook; end to end on sample_inputs/ when the sample generator has written it."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+from fixtures_consolidate import CITY_2023_07, TJ, build_returns, fixture_units
+from openpyxl.worksheet.worksheet import Worksheet
+
+from pipeline.cli import main
+from pipeline.forms import progress_form
+from pipeline.layout import progress_layout
+from pipeline.model import Return
+from pipeline.output import workbook_name
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_inputs"
+PLANTED = ROOT / "tests" / "data" / "sample_planted.json"
+
+
+@pytest.fixture
+def inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An inbox folder whose validation yields the fixture returns (4 units, 2023-05…07)."""
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a.xlsx").write_bytes(b"")
+    returns = build_returns()
+
+    def fake_validate_inbox(_inbox: Path, *, on_file: Any = None, jobs: int = 1) -> list[Return]:
+        for ret in returns:
+            if on_file is not None:
+                on_file(ret)
+        return returns
+
+    monkeypatch.setattr("pipeline.validate.validate_inbox", fake_validate_inbox)
+    monkeypatch.setattr("pipeline.consolidate.load_units", fixture_units)
+    return folder
+
+
+def _run(*args: str) -> Any:
+    return CliRunner().invoke(main, ["consolidate", *args], catch_exceptions=False)
+
+
+def test_writes_the_workbook_and_prints_a_chinese_summary(inbox: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _run(str(inbox), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert (out / workbook_name("2023-07")).is_file()
+    text = result.stdout
+    assert "2023年7月汇总完成" in text
+    assert (
+        f"4 个单位中 3 个已报送进展情况调度表，1 个未报送、沿用最近一次报送的数据（{TJ}）" in text
+    )
+    assert "退回修改 1 个" in text
+    assert "警告 9 条，提示 3 条" in text
+    assert str(out / workbook_name("2023-07")) in text
+
+
+def test_json_agrees_with_the_workbook(inbox: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _run(str(inbox), "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)  # stdout is the JSON document and nothing else
+    assert doc["period"] == "2023-07"
+    assert doc["city"]["C3b"] == float(CITY_2023_07["C3b"])
+    form = progress_form()
+    book = openpyxl.load_workbook(out / workbook_name("2023-07"))
+    table = book["调度表"]
+    assert isinstance(table, Worksheet)
+    for code, cell in progress_layout(form).value_cells.items():
+        assert table.cell(cell.row + 1, cell.col + 1).value == doc["city"][code], code
+    detail = book["分县明细"]
+    assert isinstance(detail, Worksheet)
+    codes = {detail.cell(6, c).value.split("（")[0]: c for c in range(3, 3 + len(form.value_codes))}
+    for row in range(7, 11):
+        unit = detail.cell(row, 1).value
+        for code, col in codes.items():
+            assert detail.cell(row, col).value == doc["units"][unit][code], (unit, code)
+    flags = book["异常标记"]
+    assert isinstance(flags, Worksheet)
+    assert [r[2] for r in flags.iter_rows(min_row=2, values_only=True)] == [
+        a["rule"] for a in doc["anomalies"]
+    ]
+
+
+def test_strict_fails_when_a_return_of_the_period_was_rejected(inbox: Path, tmp_path: Path) -> None:
+    result = _run(str(inbox), "--out", str(tmp_path / "out"), "--strict")
+    assert result.exit_code == 1
+    assert (tmp_path / "out" / workbook_name("2023-07")).is_file()  # the output is still written
+    # June had no rejected return
+    assert (
+        _run(str(inbox), "--out", str(tmp_path / "o6"), "--strict", "--period", "2023-06").exit_code
+        == 0
+    )
+
+
+def test_nothing_usable_exits_2_with_a_chinese_message(inbox: Path, tmp_path: Path) -> None:
+    result = _run(str(inbox), "--out", str(tmp_path / "out"), "--period", "2023-04")
+    assert result.exit_code == 2
+    assert "没有可汇总的进展情况调度表" in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["missing-folder", "--out", "o"], "收件箱文件夹不存在"),
+        (["{inbox}", "--out", "{inbox}/out"], "输出文件夹不能放在收件箱里"),
+        (["{inbox}", "--period", "2023-7"], "期间须写成 YYYY-MM"),
+    ],
+)
+def test_usage_errors_exit_2(
+    inbox: Path, tmp_path: Path, args: list[str], words: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _run(*(a.format(inbox=inbox) for a in args))
+    assert result.exit_code == 2
+    assert words in result.output
+
+
+def test_help_is_chinese() -> None:
+    result = CliRunner().invoke(main, ["consolidate", "--help"])
+    assert result.exit_code == 0
+    assert "汇总" in result.output and "--strict" in result.output
+
+
+needs_samples = pytest.mark.skipif(
+    not (SAMPLES.is_dir() and PLANTED.is_file()), reason="sample_inputs/ not generated"
+)
+
+
+def _planted_flags(planted: dict[str, Any], period: str) -> set[tuple[str, str, str]]:
+    """(rule, unit, item) of the anomaly flags the sample generator planted for `period`."""
+    item_rules = ("cumulative-decreased", "ledger-mismatch", "ledger-overdue", "increment-outlier")
+    return {
+        (rule, p["unit"], p["item"] if rule in item_rules else "")
+        for p in planted["plants"]
+        if p["period"] == period
+        for rule in p["rules"]
+        if not rule.startswith(("file-", "checklist-"))  # validation issues, not flags
+    }
+
+
+def _decimals(figures: dict[str, Any]) -> dict[str, Decimal]:
+    return {c: Decimal(str(v)) for c, v in figures.items()}
+
+
+@needs_samples
+def test_sample_inputs_end_to_end(tmp_path: Path) -> None:
+    """Real files through validate and consolidate (the CLI, latest period): the city and unit
+    totals equal the generator's, and exactly the planted anomalies are flagged."""
+    planted = json.loads(PLANTED.read_text(encoding="utf-8"))
+    result = _run(str(SAMPLES), "--out", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    period = max(planted["expected"])
+    assert doc["period"] == period
+    expected = planted["expected"][period]
+    assert _decimals(doc["city"]) == _decimals(expected["city"])
+    for unit, figures in expected["units"].items():
+        assert _decimals(doc["units"][unit]) == _decimals(figures), unit
+    assert {(a["rule"], a["unit"], a["item"]) for a in doc["anomalies"]} == _planted_flags(
+        planted, period
+    )
+
+
+@needs_samples
+def test_sample_inputs_earlier_periods() -> None:
+    from pipeline.consolidate import consolidate
+    from pipeline.output import to_json
+    from pipeline.validate import validate_inbox
+
+    planted = json.loads(PLANTED.read_text(encoding="utf-8"))
+    returns = validate_inbox(SAMPLES)
+    for period, expected in sorted(planted["expected"].items()):
+        doc = to_json(consolidate(returns, period))
+        assert _decimals(doc["city"]) == _decimals(expected["city"]), period
+        for unit, figures in expected["units"].items():
+            assert _decimals(doc["units"][unit]) == _decimals(figures), (period, unit)
+        flags = {(a["rule"], a["unit"], a["item"]) for a in doc["anomalies"]}
+        assert flags == _planted_flags(planted, period), period
