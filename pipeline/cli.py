@@ -363,9 +363,16 @@ def remind(
             )
         console.print(table)
         console.print(f"草稿位于 {drafts[0].path.parent}（{days_left_text(report.days_left)}）")
+    unaddressed: dict[str, list[str]] = {}
     for d in drafts:
         if d.warning:
-            console.print(f"[bold yellow]警告：[/]{d.warning}")
+            unaddressed.setdefault(d.reminder.unit.name, []).append(d.path.name)
+    for unit_name, names in unaddressed.items():
+        console.print(
+            f"[bold yellow]警告：[/]{unit_name} 没有有效的联系邮箱（schemas/units.csv 的 "
+            f"contact_email），{len(names)} 封草稿的收件人为空：{'、'.join(names)}。"
+            "请补填地址后再发送。"
+        )
     if nameless:
         console.print(
             f"[yellow]另有 {len(nameless)} 个被退回的文件无法确定填报单位，未生成邮件："
@@ -421,7 +428,7 @@ def prefill(inbox: Path, period: str | None, out: Path, as_json: bool) -> None:
     table.add_column("台账预填")
     for u in result.units:
         ref = (
-            f"{period_label(u.reference_period)}（{u.reference_file}）"
+            f"{period_label(u.reference_period)}（{Path(u.reference_file).name}）"
             if u.reference_period
             else "[yellow]无已接收的附件4[/]"
         )
@@ -480,6 +487,7 @@ def email(
         output_email,
         output_workbook_name,
         parse_address,
+        reporting_note,
         send_message,
         split_addresses,
         with_recipients,
@@ -532,6 +540,7 @@ def email(
         totals=totals,
         sender=sender_addr,
         to=recipients,
+        note=reporting_note(workbook),
     )
     try:
         eml = write_eml(msg, out / f"{workbook.stem}.eml")

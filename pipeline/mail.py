@@ -297,6 +297,29 @@ def headline_totals(workbook: Path, form: ProgressForm) -> dict[str, Decimal]:
         wb.close()
 
 
+def reporting_note(workbook: Path) -> str:
+    """'13 个单位中 12 个报送了本期调度表；仓山区本期未报送，合计中沿用其此前已接收的累计数（无则为0）。'
+
+    Read from the JSON that consolidate writes beside the workbook; '' when it is absent or
+    unreadable (the note is a courtesy, the workbook is what is sent).
+    """
+    import json
+
+    path = workbook.with_suffix(".json")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        units = list(doc["units"])
+        carried = [str(u) for u in doc.get("carried_forward", [])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if not units:
+        return ""
+    text = f"{len(units)} 个单位中 {len(units) - len(carried)} 个报送了本期调度表"
+    if carried:
+        text += f"；{'、'.join(carried)}本期未报送，合计中沿用其此前已接收的累计数（无则为0）"
+    return text + "。"
+
+
 def _number(value: Decimal) -> str:
     text = format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
     return text
@@ -311,8 +334,12 @@ def output_email(
     totals: Mapping[str, Decimal],
     sender: Address | str,
     to: Sequence[Address | str] = (),
+    note: str = "",
 ) -> EmailMessage:
-    """The city's 调度表 for `period` as a message: headline A1–A6 in the body, workbook attached."""
+    """The city's 调度表 for `period` as a message: headline A1–A6 in the body, workbook attached.
+
+    `note` (e.g. `reporting_note(workbook)`) is added as the body's last paragraph of data.
+    """
     label = period_label(period)
     end = date_label(period_end(period))
     subject = f"{form.title.replace(' ', '')}（{label}，截至{end}累计）"
@@ -327,6 +354,8 @@ def output_email(
     for code in HEADLINE_CODES:
         item = form.item_of(code)
         lines.append(f"  {item.no}. {item.label}：{_number(totals[code])}")
+    if note:
+        lines += ["", note]
     lines += [
         "",
         f"附件：{workbook.name}",
@@ -369,6 +398,7 @@ class Reminder:
     issues: list[IssueLine] = field(default_factory=list)
     attachment: Path | None = None
     attachment_name: str = ""
+    prefilled_from: str = ""  # period whose accepted data the attached template carries
 
     @property
     def days_left(self) -> int:
@@ -401,9 +431,14 @@ def reminder_body(rem: Reminder, calendar: Calendar) -> str:
             "",
         ]
         if rem.attachment is not None:
+            carried = (
+                f"（已预填贵单位 {period_label(rem.prefilled_from)} 已接收的数据，供参考和更新）"
+                if rem.prefilled_from
+                else ""
+            )
             lines.append(
-                f"附件“{rem.attachment_name or rem.attachment.name}”是本期的模板"
-                "（已预填贵单位最近一期已接收的数据，供参考和更新），请填写后回复本邮件。"
+                f"附件“{rem.attachment_name or rem.attachment.name}”是本期的模板{carried}，"
+                "请填写后回复本邮件。"
             )
         else:
             lines.append("请按本期模板填写后回复本邮件。")
@@ -742,6 +777,13 @@ def write_reminders(
                     rem.form, Path(tmp) / rem.unit.code / name, data, schemas_dir=sd
                 )
                 rem.attachment_name = name
+                rem.prefilled_from = (
+                    data.reference_period
+                    if isinstance(rem.form, ProgressForm)
+                    else data.ledger_period
+                    if isinstance(rem.form, LedgerForm)
+                    else None
+                ) or ""
             msg = reminder_message(rem, calendar)
             seq = 0
             while reminder_filename(rem, seq) in used:

@@ -317,34 +317,15 @@ def latest_period(returns: Sequence[Return], calendar: Calendar) -> str:
 
 
 def cycle_from_returns(returns: list[Return], period: str) -> Cycle:
-    """Consolidate `period` from validated returns; no accepted 附件4 yet is not an error here."""
+    """Consolidate `period` from validated returns; no accepted 附件4 yet is not an error here:
+    the status still matters, so consolidate's submissions table alone is used then."""
     from pipeline import consolidate as cons
 
     try:
         result = cons.consolidate(returns, period)
     except cons.NothingToConsolidate:
-        return Cycle(period, returns, None, _submissions_only(returns, period))
+        return Cycle(period, returns, None, cons.submissions_table(returns, period))
     return Cycle(period, returns, result, result.submissions)
-
-
-def _submissions_only(returns: Sequence[Return], period: str) -> Any:
-    """consolidate's submissions table when it cannot build the whole model.
-
-    Uses consolidate's own selection (a public `submissions_table` when it offers one), so the
-    winner/superseded/late decisions are never made twice.
-    """
-    from pipeline import consolidate as cons
-
-    public = getattr(cons, "submissions_table", None)
-    if public is not None:
-        return public(returns, period)
-    accepted = [
-        r for r in returns if r.status == "accepted" and r.form_id and r.unit_name and r.period
-    ]
-    accepted = [r for r in accepted if r.period and r.period <= period]
-    units = cons._unit_list(None, accepted)
-    table = cons._submissions_frame(returns, cons._select(accepted), units, period, load_calendar())
-    return table
 
 
 def load_cycle(

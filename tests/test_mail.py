@@ -514,3 +514,33 @@ def test_remind_command_warns_about_units_without_an_address(
     assert "警告：" in result.output and "永泰县 没有有效的联系邮箱" in result.output
     assert "退回修改" in result.output
     assert len(list((out / "催报邮件" / "2023年7月").glob("*.eml"))) == 13 * 2 - 1
+
+
+def test_email_of_the_real_output_workbook_carries_the_city_totals(tmp_path: Path) -> None:
+    from fixtures_consolidate import CITY_2023_07, TJ, build_returns
+
+    from pipeline.consolidate import consolidate
+    from pipeline.output import workbook_name, write_outputs
+
+    paths = write_outputs(consolidate(build_returns(), PERIOD), tmp_path)
+    assert (
+        paths["workbook"].name
+        == workbook_name(PERIOD)
+        == output_workbook_name(progress_form(), PERIOD)
+    )
+    result = CliRunner().invoke(
+        main,
+        ["email", "--period", PERIOD, "--out", str(tmp_path), "--to", "prov@example.cn"],
+        env=smtp_env(1),
+    )
+    assert result.exit_code == 0, result.output
+    msg = parse((tmp_path / f"{paths['workbook'].stem}.eml").read_bytes())
+    body = body_text(msg)
+    for code in ("A1", "A2", "A3", "A4", "A5", "A6"):
+        label = progress_form().item_of(code).label
+        assert f"{label}：{CITY_2023_07[code]}" in body, code
+    assert "13 个单位中 3 个报送了本期调度表；" in body  # 台江区 only sent a rejected one
+    assert (
+        f"{TJ}、晋安区" in body and "本期未报送，合计中沿用其此前已接收的累计数（无则为0）" in body
+    )
+    assert attachments(msg) == [(paths["workbook"].name, paths["workbook"].read_bytes())]
