@@ -326,15 +326,12 @@ def print_summary(
     where the report and the annotated copies are."""
     ordered = sorted_returns(returns)
     table = Table(title="报表校验结果", title_justify="left", show_lines=False)
-    for title, justify in (
-        ("文件", "left"),
-        ("表单", "left"),
-        ("单位", "left"),
-        ("期间", "left"),
-        ("状态", "left"),
-        ("问题数", "right"),
-    ):
-        table.add_column(title, justify=justify)  # type: ignore[arg-type]
+    table.add_column("文件", overflow="fold")  # the whole name: the clerk must find the file
+    table.add_column("表单")
+    table.add_column("单位")
+    table.add_column("期间", no_wrap=True)
+    table.add_column("状态", no_wrap=True)
+    table.add_column("问题数", justify="right", no_wrap=True)
     styles = {"accepted": "green", "rejected": "bold red", "ignored": "dim"}
     for r in ordered:
         table.add_row(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import sys
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,7 +53,8 @@ def _bad(rel: str) -> list[Issue]:
 
 @pytest.fixture
 def install(monkeypatch: pytest.MonkeyPatch) -> Iterator[Install]:
-    """Make `validate_inbox` return the given Returns (reporting each through on_file)."""
+    """Make `validate_inbox` return the given Returns (reporting each through on_file), so the
+    command's own logic is tested apart from the reading rules; end-to-end tests follow below."""
 
     def installer(returns: list[Return]) -> None:
         def fake(
@@ -66,12 +65,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> Iterator[Install]:
                     on_file(r)
             return returns
 
-        try:
-            import pipeline.validate as module
-        except ImportError:
-            module = types.ModuleType("pipeline.validate")
-            monkeypatch.setitem(sys.modules, "pipeline.validate", module)
-        monkeypatch.setattr(module, "validate_inbox", fake, raising=False)
+        monkeypatch.setattr("pipeline.validate.validate_inbox", fake)
 
     yield installer
 
@@ -240,3 +234,124 @@ def test_the_group_has_help() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     assert "validate" in result.output
+
+
+# --- end to end: real templates, real reading and validation -----------------------------------
+
+
+def _filled_progress(path: Path, unit_index: int, **values: object) -> Path:
+    """A 附件4 template for one unit and 2023-06, every figure 0 except `values` (by item code)."""
+    from pipeline.forms import load_units, progress_form
+    from pipeline.layout import progress_layout
+    from pipeline.templates import write_template
+
+    form = progress_form()
+    write_template(form, path, unit=load_units()[unit_index], period="2023-06")
+    cells = progress_layout(form).value_cells
+    wb = openpyxl.load_workbook(path)
+    ws = wb[form.sheet_name]
+    for code, cell in cells.items():
+        ws[cell.a1] = values.get(code, 0)
+    wb.save(path)
+    return path
+
+
+def _progress_cell(code: str) -> str:
+    from pipeline.forms import progress_form
+    from pipeline.layout import progress_layout
+
+    return progress_layout(progress_form()).value_cells[code].a1
+
+
+@pytest.fixture
+def real_inbox(tmp_path: Path) -> Path:
+    inbox = tmp_path / "inbox"
+    _filled_progress(inbox / "鼓楼区.xlsx", 0, A1=5, A2=3)
+    _filled_progress(inbox / "县" / "台江区.xlsx", 1, A1=5, A2=9, B1="十二")
+    (inbox / "坏了.xlsx").write_bytes(b"PK\x03\x04 cut short")
+    (inbox / "~$鼓楼区.xlsx").write_bytes(b"lock")
+    return inbox
+
+
+def test_end_to_end_exit_json_report_and_annotated_copy(tmp_path: Path, real_inbox: Path) -> None:
+    from pipeline.messages import CATALOGUE
+
+    out = tmp_path / "out"
+    before = {p: p.read_bytes() for p in real_inbox.rglob("*") if p.is_file()}
+    result = _run(str(real_inbox), "--out", str(out), "--json")
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    status = {f["file"]: f["status"] for f in doc["files"]}
+    assert status == {
+        "鼓楼区.xlsx": "accepted",
+        "县/台江区.xlsx": "rejected",
+        "坏了.xlsx": "rejected",
+        "~$鼓楼区.xlsx": "ignored",
+    }
+    taijiang = next(f for f in doc["files"] if f["file"] == "县/台江区.xlsx")
+    assert (taijiang["unit"], taijiang["period"], taijiang["form"]) == (
+        "台江区",
+        "2023-06",
+        "annex4_progress",
+    )
+    located = {(i["cell"], i["severity"]) for i in taijiang["issues"]}
+    assert {(_progress_cell("B1"), "error"), (_progress_cell("A2"), "error")} <= located
+    assert all(i["rule"] in CATALOGUE for f in doc["files"] for i in f["issues"])
+
+    # the inbox is untouched; the copy marks the same cells; the report explains the missing copy
+    assert {p: p.read_bytes() for p in real_inbox.rglob("*") if p.is_file()} == before
+    copy = openpyxl.load_workbook(out / "退回修改" / "县" / "台江区.xlsx")
+    assert copy.sheetnames[0] == "问题清单"
+    sheet = copy[taijiang["issues"][0]["sheet"]]
+    for cell in (_progress_cell("B1"), _progress_cell("A2")):
+        assert sheet[cell].fill.fgColor.rgb == "FFFF0000" and sheet[cell].comment is not None
+    assert not (out / "退回修改" / "坏了.xlsx").exists()
+    files = openpyxl.load_workbook(out / "校验报告.xlsx")["文件汇总"]
+    broken = next(r for r in files.iter_rows(values_only=True) if r[0] == "坏了.xlsx")
+    assert str(broken[13]).startswith("未生成：")
+
+
+def test_end_to_end_screen_names_file_sheet_and_cell(tmp_path: Path, real_inbox: Path) -> None:
+    result = _run(str(real_inbox), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1, result.output
+    assert f"!{_progress_cell('B1')}" in result.stdout
+    assert "县/台江区.xlsx" in result.stdout and "坏了.xlsx" in result.stdout
+    assert "Traceback" not in result.output
+
+
+def test_corrected_annotated_copy_is_accepted_when_sent_back(
+    tmp_path: Path, real_inbox: Path
+) -> None:
+    out = tmp_path / "out"
+    assert _run(str(real_inbox), "--out", str(out)).exit_code == 1
+    # the county corrects the red cells in the copy it was sent and returns that very file
+    resent = tmp_path / "inbox2" / "台江区（已改）.xlsx"
+    resent.parent.mkdir()
+    wb = openpyxl.load_workbook(out / "退回修改" / "县" / "台江区.xlsx")
+    ws = wb.worksheets[1]
+    ws[_progress_cell("A2")] = 3
+    ws[_progress_cell("B1")] = 12
+    wb.save(resent)
+    result = _run(str(resent.parent), "--out", str(tmp_path / "out2"), "--json")
+    assert result.exit_code == 0, result.output
+    (only,) = json.loads(result.stdout)["files"]
+    assert only["status"] == "accepted"
+    assert not [i for i in only["issues"] if i["severity"] == "error"]
+
+
+def test_parallel_reading_gives_the_same_result(tmp_path: Path, real_inbox: Path) -> None:
+    one = _run(str(real_inbox), "--out", str(tmp_path / "one"), "--json")
+    two = _run(str(real_inbox), "--out", str(tmp_path / "two"), "--json", "--jobs", "2")
+    assert (one.exit_code, two.exit_code) == (1, 1)
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    for name in ("校验报告.xlsx", "退回修改/县/台江区.xlsx"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_end_to_end_empty_inbox_exits_0(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "~$x.xlsx").write_bytes(b"lock")
+    result = _run(str(inbox), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "收件箱中没有报表文件" in result.stdout
