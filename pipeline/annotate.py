@@ -11,6 +11,7 @@ python-calamine into a fresh workbook. Copies are byte-for-byte reproducible.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import math
 import os
@@ -36,8 +37,10 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
+from pipeline import safety
 from pipeline.forms import ChecklistForm, DefinitionError, ProgressForm, load_forms
 from pipeline.layout import checklist_layout, progress_layout
+from pipeline.messages import make_issue
 from pipeline.model import Issue, Return
 from pipeline.report import (
     FALLBACK_CREATED,
@@ -66,16 +69,13 @@ ACTIONS = {
     "info": "仅供参考，无需修改",
 }
 
-# Bounds on what is opened for annotation. Returns are small (a template is tens of KB); a file
-# beyond these has been rejected by the reader already and gets no copy rather than a long stall.
-MAX_FILE_BYTES = 50 * 2**20
-MAX_ZIP_ENTRIES = 5_000
+# Opening goes through pipeline.safety (size, zip and XML limits, encryption) like reading does.
+# openpyxl then holds the whole workbook in memory, so annotation has a tighter bound of its own;
+# returns are small (a filled template is tens of KB) and a file beyond it gets no copy.
 MAX_UNCOMPRESSED_BYTES = 64 * 2**20
 MAX_CELLS = 2_000_000
 MAX_RANGE_CELLS = 500  # cells marked for one issue that names a range
 
-_ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _STABLE_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -106,45 +106,46 @@ def annotated_path(rel: str, out_dir: Path) -> Path:
 # --- opening ------------------------------------------------------------------------------------
 
 
-def _kind(path: Path) -> str:
-    """'ooxml' | 'ods' | 'ole' after checking size and zip limits; raises CannotOpen."""
+def _refusal_text(refused: safety.Refused) -> str:
+    """The reader's Chinese wording for a refused file, from the one catalogue."""
+    fields: dict[str, Any] = dict(refused.fields)
+    fields.setdefault("detail", refused.detail)
     try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(8)
+        return make_issue(refused.code, **fields).message.rstrip("。")
+    except (KeyError, IndexError, ValueError):
+        return refused.detail or "文件无法安全打开"
+
+
+def _checked_bytes(ret: Return) -> tuple[bytes, str]:
+    """The file's bytes and real format (xlsx | xlsm | xls | ods); raises CannotOpen."""
+    try:
+        size = ret.path.stat().st_size
+        if size > safety.MAX_FILE_BYTES:
+            limit = safety.human_size(safety.MAX_FILE_BYTES)
+            raise CannotOpen(f"文件过大（{safety.human_size(size)}，上限 {limit}）")
+        data = ret.path.read_bytes()
     except OSError as exc:
         raise CannotOpen(f"文件无法读取（{exc.strerror or exc}）") from None
-    if size == 0:
-        raise CannotOpen("文件为空（0 字节）")
-    if size > MAX_FILE_BYTES:
-        raise CannotOpen(f"文件过大（{size:,} 字节，上限 {MAX_FILE_BYTES:,} 字节）")
-    if head.startswith(_OLE_MAGIC):
-        return "ole"
-    if not head.startswith(_ZIP_MAGIC):
-        raise CannotOpen("不是 Excel/WPS/LibreOffice 表格文件，或文件已损坏")
+    if ret.sha256 and hashlib.sha256(data).hexdigest() != ret.sha256:
+        raise CannotOpen("文件在校验之后被改动过，请重新校验")
     try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        raise CannotOpen("文件已损坏（压缩包不完整），无法打开") from None
-    if len(infos) > MAX_ZIP_ENTRIES:
-        raise CannotOpen(f"文件内部条目过多（{len(infos)} 个），疑似异常文件")
-    if sum(i.file_size for i in infos) > MAX_UNCOMPRESSED_BYTES:
-        raise CannotOpen("文件解压后过大，疑似压缩炸弹或超大工作表")
-    names = {i.filename for i in infos}
-    if "xl/workbook.xml" in names:
-        return "ooxml"
-    if "content.xml" in names:
-        return "ods"
-    raise CannotOpen("不是可识别的表格文件（压缩包内没有工作簿）")
+        fmt = safety.check_bytes(data).fmt
+    except safety.Refused as refused:
+        raise CannotOpen(_refusal_text(refused)) from None
+    if fmt != "xls":
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(i.file_size for i in archive.infolist())
+        if inflated > MAX_UNCOMPRESSED_BYTES:
+            raise CannotOpen(f"文件解压后过大（{safety.human_size(inflated)}），未生成标注副本")
+    return data, fmt
 
 
-def _load_original(path: Path) -> Workbook:
+def _load_original(data: bytes) -> Workbook:
     try:
         with warnings.catch_warnings():
             # openpyxl warns about extensions it drops (e.g. x14 validations); not our business
             warnings.simplefilter("ignore")
-            wb = openpyxl.load_workbook(path, keep_vba=False, rich_text=False)
+            wb = openpyxl.load_workbook(io.BytesIO(data), keep_vba=False, rich_text=False)
     except Exception as exc:  # any parse failure of a county file means "cannot open"
         raise CannotOpen(f"文件内容已损坏，无法打开（{type(exc).__name__}）") from None
     wb.template = False  # an .xltx/.xltm opened here is saved as a plain workbook
@@ -173,13 +174,13 @@ def _cell_value(value: Any) -> tuple[Any, str | None]:
 _BAD_TITLE = re.compile(r"[\[\]:*?/\\]")
 
 
-def _rebuild(path: Path, ret: Return) -> tuple[Workbook, dict[str, str]]:
+def _rebuild(data: bytes, ret: Return) -> tuple[Workbook, dict[str, str]]:
     """Values of an .xls/.ods file at the same sheet names and cell positions, in a new workbook.
 
     Returns the workbook and a map original sheet name -> sheet title used (the same unless
     the name is not allowed in .xlsx)."""
     try:
-        source = calamine.CalamineWorkbook.from_path(str(path))
+        source = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except calamine.PasswordError:
         raise CannotOpen("文件已加密（设置了打开密码），无法打开") from None
     except Exception as exc:
@@ -380,8 +381,11 @@ def _strip_previous_annotation(wb: Workbook) -> None:
 
 
 def _issues_sheet(
-    wb: Workbook, ret: Return, titles: dict[str, str], marked: set[int], rebuilt: bool
+    wb: Workbook, ret: Return, titles: dict[str, str], marked: set[int], rebuilt_from: str
 ) -> Worksheet:
+    """Insert the first sheet: what the file is, what to do, and one row per issue.
+
+    `rebuilt_from` is the original format ("xls", "ods") when the copy was rebuilt from values."""
     name = ISSUES_SHEET if ISSUES_SHEET not in wb.sheetnames else "问题清单（校验）"
     ws = wb.create_sheet(name, 0)
     bold = Font(bold=True)
@@ -397,9 +401,9 @@ def _issues_sheet(
         "请逐条修改下表所列单元格（已在各工作表中标红，鼠标指向单元格可查看批注；"
         "标黄为警告，请核实），修改后重新报送。本工作表仅作说明，报送时可删除。"
     )
-    if rebuilt:
+    if rebuilt_from:
         how += (
-            f"原文件为 .{ret.fmt or PurePosixPath(ret.rel).suffix.lstrip('.')} 格式，"
+            f"原文件为 .{rebuilt_from} 格式，"
             "本副本只保留了单元格内容以便标注，请在原文件中修改后重新报送。"
         )
     info = [
@@ -416,7 +420,7 @@ def _issues_sheet(
         _set_text(ws.cell(row=i, column=2), value)
         ws.cell(row=i, column=2).alignment = wrap
         ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=8)
-    ws.row_dimensions[len(info) + 1].height = 48 if rebuilt else 32
+    ws.row_dimensions[len(info) + 1].height = 48 if rebuilt_from else 32
 
     header_row = len(info) + 3
     headers = [
@@ -525,15 +529,16 @@ def annotate(ret: Return, out_dir: Path, *, dest: Path | None = None) -> Annotat
     """
     target = dest or annotated_path(ret.rel, out_dir)
     try:
-        kind = _kind(ret.path)
-        if kind == "ooxml":
-            wb = _load_original(ret.path)
+        data, fmt = _checked_bytes(ret)
+        rebuilt = fmt not in ("xlsx", "xlsm")
+        if rebuilt:
+            wb, titles = _rebuild(data, ret)
+        else:
+            wb = _load_original(data)
             _strip_previous_annotation(wb)
             titles = {name: name for name in wb.sheetnames}
-        else:
-            wb, titles = _rebuild(ret.path, ret)
         marked = _mark_cells(wb, titles, ret.issues)
-        _issues_sheet(wb, ret, titles, marked, rebuilt=kind != "ooxml")
+        _issues_sheet(wb, ret, titles, marked, rebuilt_from=fmt if rebuilt else "")
         data = _stable_bytes(wb, _stamp(ret))
     except CannotOpen as exc:
         return AnnotatedCopy(None, str(exc))

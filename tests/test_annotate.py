@@ -208,9 +208,9 @@ def test_same_return_gives_the_same_copy_bytes(tmp_path: Path) -> None:
     ("content", "reason"),
     [
         (b"", "文件为空"),
-        (b"PK\x03\x04" + b"\x00" * 40, "文件已损坏"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "无法打开"),
-        (b"just some text, not a workbook", "不是 Excel/WPS/LibreOffice 表格文件"),
+        (b"PK\x03\x04" + b"\x00" * 40, "文件不完整"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "无法"),
+        (b"just some text, not a workbook", "实际内容是文本文件"),
     ],
     ids=["empty", "truncated-zip", "broken-ole-or-encrypted", "not-a-spreadsheet"],
 )
@@ -237,7 +237,29 @@ def test_zip_bomb_is_not_inflated_for_annotation(tmp_path: Path) -> None:
         z.writestr("xl/worksheets/sheet1.xml", b"\0" * (80 * 2**20))
     assert ret.path.stat().st_size < 2**20
     result = annotate(ret, tmp_path / "out")
-    assert result.path is None and "过大" in result.reason
+    assert result.path is None and "压缩炸弹" in result.reason
+
+
+def test_workbook_too_big_to_annotate_in_memory_gets_no_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = tmp_path / "inbox"
+    ret = _return(inbox, "附件4.xlsx")
+    _county_workbook(ret.path)
+    monkeypatch.setattr("pipeline.annotate.MAX_UNCOMPRESSED_BYTES", 1000)
+    result = annotate(ret, tmp_path / "out")
+    assert result.path is None and "解压后过大" in result.reason
+
+
+def test_file_changed_since_validation_gets_no_copy(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    ret = _return(inbox, "附件4.xlsx")
+    _county_workbook(ret.path)
+    ret.sha256 = hashlib.sha256(b"what the reader saw").hexdigest()
+    result = annotate(ret, tmp_path / "out")
+    assert result.path is None and "被改动" in result.reason
+    ret.sha256 = hashlib.sha256(ret.path.read_bytes()).hexdigest()
+    assert annotate(ret, tmp_path / "out").path is not None
 
 
 def test_copies_folder_is_replaced_as_a_whole(tmp_path: Path) -> None:
