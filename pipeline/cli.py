@@ -263,12 +263,17 @@ def _load_cycle(inbox: Path, period: str | None, jobs: int = 1) -> Any:
     "--today", callback=_check_today, help="按哪一天计算剩余天数 YYYY-MM-DD（默认：今天）。"
 )
 @click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
-def status(inbox: Path, period: str | None, today: dt.date | None, as_json: bool) -> None:
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="并行读取的进程数。"
+)
+def status(
+    inbox: Path, period: str | None, today: dt.date | None, as_json: bool, jobs: int
+) -> None:
     """各单位本期报送情况：已接收、退回修改、未报送、迟报，距截止日天数和后续时间节点。"""
     from pipeline.console import echo_json, stdout_console
     from pipeline.status import render_status, status_json, status_of_cycle
 
-    cycle = _load_cycle(inbox, period)
+    cycle = _load_cycle(inbox, period, jobs)
     report = status_of_cycle(cycle, today=today or dt.date.today())
     if as_json:
         echo_json(status_json(report))
@@ -292,8 +297,11 @@ def status(inbox: Path, period: str | None, today: dt.date | None, as_json: bool
     "--today", callback=_check_today, help="按哪一天计算剩余天数 YYYY-MM-DD（默认：今天）。"
 )
 @click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="并行读取的进程数。"
+)
 def remind(
-    inbox: Path, period: str | None, out: Path, today: dt.date | None, as_json: bool
+    inbox: Path, period: str | None, out: Path, today: dt.date | None, as_json: bool, jobs: int
 ) -> None:
     """为未报送或被退回的单位生成催报/退回修改邮件草稿（.eml，附模板或标注副本），不发送。"""
     from pipeline.console import OutputError, echo_json, note, stdout_console
@@ -302,7 +310,7 @@ def remind(
 
     if out.resolve().is_relative_to(inbox.resolve()):
         raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
-    cycle = _load_cycle(inbox, period)
+    cycle = _load_cycle(inbox, period, jobs)
     report = status_of_cycle(cycle, today=today or dt.date.today())
     try:
         drafts = write_reminders(cycle, report, out)
@@ -395,7 +403,10 @@ def remind(
     help="模板输出文件夹（写在 <下一期>/<单位>/ 下）。",
 )
 @click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
-def prefill(inbox: Path, period: str | None, out: Path, as_json: bool) -> None:
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="并行读取的进程数。"
+)
+def prefill(inbox: Path, period: str | None, out: Path, as_json: bool, jobs: int) -> None:
     """生成下一期的模板：附件4 显示各单位上期已接收的累计数（锁定，供参考），台账预填已接收的隐患。"""
     from pipeline.console import OutputError, echo_json, stdout_console
     from pipeline.prefill import PrefillError, next_period, prefill_json, prefill_next_period
@@ -407,7 +418,7 @@ def prefill(inbox: Path, period: str | None, out: Path, as_json: bool) -> None:
             next_period(period)
         except PrefillError as exc:
             raise OutputError(str(exc)) from None
-    cycle = _load_cycle(inbox, period)
+    cycle = _load_cycle(inbox, period, jobs)
     try:
         result = prefill_next_period(cycle, out)
     except PrefillError as exc:

@@ -158,7 +158,8 @@ def build_message(
     if sender:
         msg["From"] = sender
     if to:
-        msg["To"] = list(to)
+        # one header string, so plain strings and Address objects parse alike
+        msg["To"] = ", ".join(str(a) for a in to)
     msg["Subject"] = subject
     msg["X-Unsent"] = "1"
     msg.set_content(body, subtype="plain", charset="utf-8", cte="base64")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -444,6 +447,9 @@ def _rejected_inbox(inbox: Path) -> list[Any]:
     ws = wb[form.sheet_name]
     ws[cells["A1"].a1], ws[cells["A2"].a1] = 1, -5
     wb.save(bad.path)
+    # as the reader records it: the annotator checks the file is still the one validated
+    bad.size = bad.path.stat().st_size
+    bad.sha256 = hashlib.sha256(bad.path.read_bytes()).hexdigest()
     bad.issues = [
         make_issue(
             "value-negative",
@@ -544,3 +550,53 @@ def test_email_of_the_real_output_workbook_carries_the_city_totals(tmp_path: Pat
         f"{TJ}、晋安区" in body and "本期未报送，合计中沿用其此前已接收的累计数（无则为0）" in body
     )
     assert attachments(msg) == [(paths["workbook"].name, paths["workbook"].read_bytes())]
+
+
+def test_send_message_takes_plain_string_recipients() -> None:
+    from pipeline.mail import build_message
+
+    msg = build_message(
+        sender="city@example.cn",
+        to=["a@example.cn", "张三 <z@example.cn>"],
+        subject="测试",
+        body="正文",
+    )
+    with smtp_server() as (port, sink):
+        sent = send_message(msg, SmtpSettings(host="127.0.0.1", port=port, security="none"))
+    assert sent == ["a@example.cn", "z@example.cn"]
+    assert sink.received[0][1] == ["a@example.cn", "z@example.cn"]
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    """A server TLS context with a throwaway self-signed certificate (made with openssl)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not on PATH")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.parametrize(
+    ("security", "server_option"), [("starttls", "tls_context"), ("ssl", "ssl_context")]
+)
+def test_an_untrusted_certificate_is_a_tls_failure_not_a_send(
+    tmp_path: Path, self_signed: ssl.SSLContext, security: str, server_option: str
+) -> None:
+    workbook = make_output_workbook(tmp_path)
+    args = ["email", "--period", PERIOD, "--out", str(tmp_path), "--send", "--to", "p@example.cn"]
+    with smtp_server(**{server_option: self_signed}) as (port, sink):
+        result = CliRunner().invoke(main, args, env=smtp_env(port, FZ_SMTP_SECURITY=security))
+    assert result.exit_code == 1, result.output
+    assert "证书验证失败" in result.stderr
+    assert sink.received == []
+    assert (tmp_path / f"{workbook.stem}.eml").is_file()
