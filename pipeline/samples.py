@@ -782,6 +782,17 @@ def _fill_text(rng: random.Random, text: str, project: Project) -> str:
     )
 
 
+# Engineering works (excavations, formwork, scaffolds, cranes, pipelines) cost more to put right
+# than paperwork and training.
+ENGINEERING = frozenset(
+    {f"附件2第{n}项" for n in range(7, 32)} | {"附件1第3项", "附件2第36项", "附件2第37项"}
+)
+
+
+def _funds_range(basis: str) -> tuple[float, float]:
+    return (3.0, 30.0) if basis in ENGINEERING else (0.2, 5.0)
+
+
 def _new_hazard(
     rng: random.Random,
     world: _UnitWorld,
@@ -814,7 +825,7 @@ def _new_hazard(
         found_date=found_date,
         measures=measures,
         responsible=project.manager or _person(rng),
-        funds=_money(rng, 0.2, 30),
+        funds=_money(rng, *_funds_range(basis)),
         deadline=deadline,
         supervised="是" if supervised else "否",
         supervision_level=rng.choices(("县", "市", "省"), weights=(7, 3, 1))[0]
@@ -1440,23 +1451,6 @@ def lock_file_bytes(user: str = LOCK_USER) -> bytes:
     return (head + body).ljust(165, b"\x00")[:165]
 
 
-def _templates(files: Sequence[PlannedFile], cache: Path) -> dict[tuple[str, str, str], Path]:
-    """Write each template the files need once (form, unit, period) and return where."""
-    from pipeline.forms import load_forms
-    from pipeline.templates import write_template
-
-    forms = load_forms()
-    out: dict[tuple[str, str, str], Path] = {}
-    for f in files:
-        key = (f.form_id, f.unit.code, f.period)
-        if f.fmt == "lock" or key in out:
-            continue
-        path = cache / f.period / f.unit.code / f"{f.form_id}.xlsx"
-        write_template(forms[f.form_id], path, unit=f.unit, period=f.period)
-        out[key] = path
-    return out
-
-
 def _inspection_spec(insp: Inspection, mark: str, extra_ticks: dict[int, str]) -> dict[str, Any]:
     """pipeline.fill's mapping for one inspection sheet; `extra_ticks` adds a second tick."""
     answers: dict[int, Any] = dict(insp.answers)
@@ -1472,10 +1466,16 @@ def _inspection_spec(insp: Inspection, mark: str, extra_ticks: dict[int, str]) -
 
 
 def _fill_one(job: tuple[PlannedFile, Path, Path]) -> str:
-    """Fill one template as a clerk would, apply the planted edits, pin the zip's timestamps."""
+    """Write the unit's template, fill it as a clerk would with the planted edits, and pin the
+    zip's timestamps. `job` is (file, where to put the template, where to put the return)."""
     from pipeline.fill import fill_workbook
+    from pipeline.forms import load_forms
+    from pipeline.templates import write_template
 
     planned, template, dest = job
+    write_template(
+        load_forms()[planned.form_id], template, unit=planned.unit, period=planned.period
+    )
     progress: dict[str, Any] = dict(planned.progress)
     extra: dict[int, dict[int, str]] = {}
     for edit in planned.edits:
@@ -1498,8 +1498,6 @@ def _fill_one(job: tuple[PlannedFile, Path, Path]) -> str:
         report_date=planned.report_date,
     )
     if any(edit[0] == "no-metadata" for edit in planned.edits):
-        from pipeline.forms import load_forms
-
         _paste_into_fresh_workbook(dest, load_forms()[planned.form_id].sheet_name)
     saved = planned.received or dt.datetime.combine(period_end(planned.period), dt.time(12, 0))
     _pin_zip(dest, saved - dt.timedelta(minutes=7))
@@ -1616,13 +1614,12 @@ def write_inbox(
     try:
         with tempfile.TemporaryDirectory(prefix="samples-") as tmp:
             work = Path(tmp)
-            templates = _templates(scenario.files, work / "templates")
             jobs_list: list[tuple[PlannedFile, Path, Path]] = []
             to_convert: dict[str, list[tuple[PlannedFile, Path]]] = {"xls": [], "ods": []}
             for i, f in enumerate(scenario.files):
                 if f.fmt == "lock":
                     continue
-                template = templates[(f.form_id, f.unit.code, f.period)]
+                template = work / "templates" / f"{i:04d}.xlsx"
                 if f.fmt in to_convert:
                     # the clerk filled the .xlsx and saved it as .xls/.ods
                     src = work / "convert" / f"{i:04d}" / (Path(f.rel).stem + ".xlsx")
@@ -1661,6 +1658,7 @@ def write_inbox(
                 stamp = f.received.timestamp()
                 os.utime(staging / f.rel, (stamp, stamp))
         if out_dir.exists():
+            _keep_unchanged_conversions(scenario, out_dir, staging)
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
     except BaseException:
@@ -1669,6 +1667,28 @@ def write_inbox(
     if manifest is not None:
         write_manifest(scenario, manifest, inbox_name=out_dir.name)
     return sorted(p for p in out_dir.rglob("*") if p.is_file())
+
+
+def sheet_values(path: Path) -> dict[str, list[list[Any]]]:
+    """Every sheet's cell values as python-calamine reads them."""
+    from python_calamine import CalamineWorkbook
+
+    book = CalamineWorkbook.from_path(str(path))
+    return {name: book.get_sheet_by_name(name).to_python() for name in book.sheet_names}
+
+
+def _keep_unchanged_conversions(scenario: Scenario, old: Path, new: Path) -> None:
+    """LibreOffice never writes the same bytes twice; keep the previous .xls/.ods when its values
+    are unchanged, so regenerating the committed inbox does not churn binaries in git."""
+    for f in scenario.files:
+        if f.fmt not in ("xls", "ods"):
+            continue
+        before, after = old / f.rel, new / f.rel
+        if before.is_file() and sheet_values(before) == sheet_values(after):
+            shutil.copyfile(before, after)
+            if f.received is not None:
+                stamp = f.received.timestamp()
+                os.utime(after, (stamp, stamp))
 
 
 def _run_jobs(jobs_list: Sequence[tuple[PlannedFile, Path, Path]], jobs: int | None) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from python_calamine import CalamineWorkbook
 
 from pipeline.forms import (
     TICKS,
@@ -37,6 +36,7 @@ from pipeline.samples import (
     lock_file_bytes,
     manifest_data,
     org_check_char,
+    sheet_values,
     write_inbox,
 )
 
@@ -295,11 +295,6 @@ def test_receipt_log_lists_every_received_file(manifest: dict[str, Any]) -> None
     assert (INBOX / README_NAME).read_text(encoding="utf-8").startswith("# 样例报表说明")
 
 
-def _values(path: Path) -> dict[str, list[list[Any]]]:
-    book = CalamineWorkbook.from_path(str(path))
-    return {name: book.get_sheet_by_name(name).to_python() for name in book.sheet_names}
-
-
 @pytest.mark.libreoffice
 def test_regenerating_gives_the_same_values(tmp_path: Path, manifest: dict[str, Any]) -> None:
     from pipeline.samples import find_soffice
@@ -319,7 +314,7 @@ def test_regenerating_gives_the_same_values(tmp_path: Path, manifest: dict[str, 
             # pinned zip dates: the .xlsx files are byte-identical
             assert new.read_bytes() == old.read_bytes(), f["file"]
         else:
-            assert _values(new) == _values(old), f["file"]
+            assert sheet_values(new) == sheet_values(old), f["file"]
     for name in manifest["support_files"]:
         assert (out / name).read_bytes() == (INBOX / name).read_bytes()
 
