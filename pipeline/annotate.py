@@ -417,6 +417,7 @@ def _issues_sheet(
     for i, (label, value) in enumerate(info, start=2):
         _set_text(ws.cell(row=i, column=1), label)
         ws.cell(row=i, column=1).font = bold
+        ws.cell(row=i, column=1).alignment = top
         _set_text(ws.cell(row=i, column=2), value)
         ws.cell(row=i, column=2).alignment = wrap
         ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=8)
@@ -424,7 +425,7 @@ def _issues_sheet(
 
     header_row = len(info) + 3
     headers = [
-        ("序号", 6),
+        ("序号", 10),
         ("工作表", 14),
         ("单元格", 9),
         ("严重程度", 9),
@@ -467,6 +468,13 @@ def _issues_sheet(
         for c in range(1, 9):
             ws.cell(row=row, column=c).alignment = wrap if c in (5, 6, 7) else top
     ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
+    # printed (or sent as PDF), the list fits the page width, landscape
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"{header_row}:{header_row}"
     ws.auto_filter.ref = f"A{header_row}:H{max(row, header_row + 1)}"
     for sheet in wb.worksheets:
         sheet.sheet_view.tabSelected = False
