@@ -226,6 +226,15 @@ def _check_today(_ctx: click.Context, _param: click.Parameter, value: str | None
         ) from None
 
 
+def _m(value: object) -> str:
+    """Text from files and data made safe for rich markup (brackets in county file names)."""
+    from rich.markup import escape
+
+    from pipeline.console import safe_text
+
+    return escape(safe_text(value))
+
+
 def _inbox_checked(inbox: Path) -> None:
     if not inbox.exists():
         raise click.UsageError(f"收件箱文件夹不存在：{inbox}")
@@ -316,7 +325,10 @@ def remind(
         drafts = write_reminders(cycle, report, out)
     except OSError as exc:
         raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
-    nameless = sorted(s.file for s in report.submissions if s.status == "rejected" and not s.unit)
+    known = {u.name for u in report.units}
+    nameless = sorted(
+        s.file for s in report.submissions if s.status == "rejected" and s.unit not in known
+    )
     if as_json:
         echo_json(
             {
@@ -363,28 +375,28 @@ def remind(
         for d in drafts:
             rem = d.reminder
             table.add_row(
-                rem.unit.name,
-                form_heading(rem.form),
+                _m(rem.unit.name),
+                _m(form_heading(rem.form)),
                 "催报" if rem.kind == "missing" else "[red]退回修改[/]",
-                rem.unit.contact_email if not d.warning else "[yellow]（无）[/]",
-                rem.attachment_name or (rem.attachment.name if rem.attachment else "（无）"),
+                _m(rem.unit.contact_email) if not d.warning else "[yellow]（无）[/]",
+                _m(rem.attachment_name or (rem.attachment.name if rem.attachment else "（无）")),
             )
         console.print(table)
-        console.print(f"草稿位于 {drafts[0].path.parent}（{days_left_text(report.days_left)}）")
+        console.print(f"草稿位于 {_m(drafts[0].path.parent)}（{days_left_text(report.days_left)}）")
     unaddressed: dict[str, list[str]] = {}
     for d in drafts:
         if d.warning:
             unaddressed.setdefault(d.reminder.unit.name, []).append(d.path.name)
     for unit_name, names in unaddressed.items():
         console.print(
-            f"[bold yellow]警告：[/]{unit_name} 没有有效的联系邮箱（schemas/units.csv 的 "
-            f"contact_email），{len(names)} 封草稿的收件人为空：{'、'.join(names)}。"
+            f"[bold yellow]警告：[/]{_m(unit_name)} 没有有效的联系邮箱（schemas/units.csv 的 "
+            f"contact_email），{len(names)} 封草稿的收件人为空：{_m('、'.join(names))}。"
             "请补填地址后再发送。"
         )
     if nameless:
         console.print(
             f"[yellow]另有 {len(nameless)} 个被退回的文件无法确定填报单位，未生成邮件："
-            f"{'、'.join(nameless)}[/]"
+            f"{_m('、'.join(nameless))}[/]"
         )
 
 
@@ -439,7 +451,7 @@ def prefill(inbox: Path, period: str | None, out: Path, as_json: bool, jobs: int
     table.add_column("台账预填")
     for u in result.units:
         ref = (
-            f"{period_label(u.reference_period)}（{Path(u.reference_file).name}）"
+            f"{period_label(u.reference_period)}（{_m(Path(u.reference_file).name)}）"
             if u.reference_period
             else "[yellow]无已接收的附件4[/]"
         )
@@ -448,10 +460,10 @@ def prefill(inbox: Path, period: str | None, out: Path, as_json: bool, jobs: int
             if u.ledger_period
             else "[yellow]无已接收的台账[/]"
         )
-        table.add_row(u.unit.name, ref, led)
+        table.add_row(_m(u.unit.name), ref, led)
     console.print(table)
     total = sum(len(p) for p in result.paths.values())
-    console.print(f"已生成 {total} 个模板，位于 {out / result.period}")
+    console.print(f"已生成 {total} 个模板，位于 {_m(out / result.period)}")
 
 
 @main.command()

@@ -475,6 +475,7 @@ _STYLES = {"accepted": "green", "rejected": "bold red", "missing": "yellow", "no
 
 def render_status(report: StatusReport, console: Console) -> None:
     """The status board on screen: a unit × form table, a summary line, coming deadlines."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=headline(report), show_lines=False, header_style="bold")
@@ -496,8 +497,8 @@ def render_status(report: StatusReport, console: Console) -> None:
                 style = "bold red"
             text = cell_text(c, report)
             cells.append(f"[{style}]{text}[/]" if style else text)
-        email = unit.contact_email or "[yellow]未登记[/]"
-        table.add_row(unit.name, *cells, email)
+        email = escape(unit.contact_email) if unit.contact_email else "[yellow]未登记[/]"
+        table.add_row(escape(unit.name), *cells, email)
     console.print(table)
     complete = sum(1 for u in report.units if report.unit_complete(u))
     console.print(
@@ -507,7 +508,8 @@ def render_status(report: StatusReport, console: Console) -> None:
     )
     if report.unknown_units:
         console.print(
-            f"[yellow]注意：报送情况中有 units.csv 未登记的单位：{'、'.join(report.unknown_units)}[/]"
+            f"[yellow]注意：报送情况中有 units.csv 未登记的单位："
+            f"{escape('、'.join(report.unknown_units))}[/]"
         )
     if report.deadlines:
         dl = Table(title="专项行动后续时间节点", header_style="bold")
@@ -516,7 +518,9 @@ def render_status(report: StatusReport, console: Console) -> None:
         dl.add_column("剩余天数", justify="right")
         for d in report.deadlines:
             dl.add_row(
-                d.date.isoformat(), d.what, "今天" if d.days_left == 0 else f"{d.days_left} 天"
+                d.date.isoformat(),
+                escape(d.what),
+                "今天" if d.days_left == 0 else f"{d.days_left} 天",
             )
         console.print(dl)
 

@@ -431,7 +431,7 @@ def test_reminder_for_a_rejected_return_lists_each_problem_with_its_cell() -> No
     assert "今天截止" in body
 
 
-def _rejected_inbox(inbox: Path) -> list[Any]:
+def _rejected_inbox(inbox: Path, name: str = "附件4.xlsx") -> list[Any]:
     """Returns of 2023-07: 鼓楼区 accepted, 台江区 rejected (a real file), the rest missing."""
     from pipeline.messages import make_issue
 
@@ -439,8 +439,8 @@ def _rejected_inbox(inbox: Path) -> list[Any]:
     cells = progress_layout(form).value_cells
     ok = progress_return("鼓楼区", PERIOD, {"A1": "3", "A2": "1"})
     bad = progress_return("台江区", PERIOD, {}, status="rejected")
-    bad.path = inbox / "台江区" / "附件4.xlsx"
-    bad.rel = "台江区/附件4.xlsx"
+    bad.path = inbox / "台江区" / name
+    bad.rel = f"台江区/{name}"
     tj = next(u for u in load_units() if u.name == "台江区")
     write_template(form, bad.path, unit=tj, period=PERIOD)
     wb = openpyxl.load_workbook(bad.path)
@@ -508,7 +508,8 @@ def test_remind_command_warns_about_units_without_an_address(
     tmp_path: Path, contact_schemas: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inbox, out = tmp_path / "inbox", tmp_path / "out"
-    returns = _rejected_inbox(inbox)
+    # brackets as a browser names a second download: must not be taken for screen markup
+    returns = _rejected_inbox(inbox, "附件4[1] [/b].xlsx")
     import pipeline.validate
 
     monkeypatch.setattr(pipeline.validate, "validate_inbox", lambda *a, **k: returns)
@@ -519,6 +520,7 @@ def test_remind_command_warns_about_units_without_an_address(
     assert result.exit_code == 0, result.output
     assert "警告：" in result.output and "永泰县 没有有效的联系邮箱" in result.output
     assert "退回修改" in result.output
+    assert (out / "退回修改" / "台江区" / "附件4[1] [/b].xlsx").is_file()
     assert len(list((out / "催报邮件" / "2023年7月").glob("*.eml"))) == 13 * 2 - 1
 
 
