@@ -9,8 +9,10 @@ clock is read) and every piece of county text is written as a string, never as a
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +118,28 @@ def _copy_text(ret: Return, copies: Mapping[str, AnnotatedCopy] | None, out_dir:
         return str(copy.path)
 
 
+LINE_HEIGHT = 15  # points per line of 11pt text
+MAX_LINES = 20
+
+
+def _text_width(text: str) -> int:
+    """Width in Excel column units: a CJK or full-width character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def fit_row(ws: Worksheet, row: int, cells: Iterable[tuple[str, float]]) -> None:
+    """Give a row the height its wrapped texts need (Excel does not grow rows on opening)."""
+    lines = 1
+    for text, width in cells:
+        needed = sum(
+            max(1, math.ceil(_text_width(part) / max(width - 1, 1)))
+            for part in (text.splitlines() or [""])
+        )
+        lines = max(lines, needed)
+    if lines > 1:
+        ws.set_row(row, LINE_HEIGHT * min(lines, MAX_LINES))
+
+
 class _Writer:
     """Cell formats and string-safe write helpers for one report workbook."""
 
@@ -129,14 +153,22 @@ class _Writer:
         self.size = book.add_format({"num_format": "#,##0", "valign": "top"})
         self.stamp = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss", "valign": "top"})
         self.severity = {
-            "error": book.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"}),
-            "warning": book.add_format({"font_color": "#9C5700", "bg_color": "#FFEB9C"}),
+            "error": book.add_format(
+                {"font_color": "#9C0006", "bg_color": "#FFC7CE", "valign": "top"}
+            ),
+            "warning": book.add_format(
+                {"font_color": "#9C5700", "bg_color": "#FFEB9C", "valign": "top"}
+            ),
             "info": book.add_format({"valign": "top"}),
         }
         self.status = {
-            "rejected": book.add_format({"font_color": "#9C0006", "bg_color": "#FFC7CE"}),
-            "accepted": book.add_format({"font_color": "#006100", "bg_color": "#C6EFCE"}),
-            "ignored": book.add_format({"font_color": "#7F7F7F"}),
+            "rejected": book.add_format(
+                {"font_color": "#9C0006", "bg_color": "#FFC7CE", "valign": "top"}
+            ),
+            "accepted": book.add_format(
+                {"font_color": "#006100", "bg_color": "#C6EFCE", "valign": "top"}
+            ),
+            "ignored": book.add_format({"font_color": "#7F7F7F", "valign": "top"}),
         }
 
     def table_header(self, ws: Worksheet, columns: list[tuple[str, float]]) -> None:
@@ -144,6 +176,11 @@ class _Writer:
             ws.write_string(0, col, title, self.header)
             ws.set_column(col, col, width)
         ws.freeze_panes(1, 0)
+        # printed, a sheet is landscape A4, as wide as the page, the header on every page
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(0)
 
     def string(self, ws: Worksheet, row: int, col: int, value: object, fmt: Any = None) -> None:
         # write_string only: text a county typed ("=1+1", "http://…") must never turn into
@@ -152,7 +189,7 @@ class _Writer:
 
 
 _ISSUE_COLUMNS: list[tuple[str, float]] = [
-    ("文件", 36),
+    ("文件", 44),
     ("工作表", 14),
     ("单元格", 9),
     ("规则代码", 26),
@@ -165,7 +202,7 @@ _ISSUE_COLUMNS: list[tuple[str, float]] = [
 ]
 
 _FILE_COLUMNS: list[tuple[str, float]] = [
-    ("文件", 36),
+    ("文件", 44),
     ("表单", 22),
     ("单位", 12),
     ("期间", 10),
@@ -210,6 +247,14 @@ def _write_issues(ws: Worksheet, w: _Writer, returns: list[Return]) -> None:
             w.string(ws, row, 7, form)
             w.string(ws, row, 8, unit)
             w.string(ws, row, 9, period)
+            fit_row(
+                ws,
+                row,
+                [
+                    (clip(issue.value), _ISSUE_COLUMNS[5][1]),
+                    (clip(issue.message), _ISSUE_COLUMNS[6][1]),
+                ],
+            )
     if total > row:
         row += 1
         w.string(ws, row, 6, f"问题过多，仅列出前 {row - 1} 条（共 {total} 条）。", w.wrap)
@@ -244,6 +289,14 @@ def _write_files(
         w.string(ws, row, 12, ret.sha256)
         w.string(ws, row, 13, _copy_text(ret, copies, out_dir), w.wrap)
         w.string(ws, row, 14, ret.ignore_reason, w.wrap)
+        fit_row(
+            ws,
+            row,
+            [
+                (_copy_text(ret, copies, out_dir), _FILE_COLUMNS[13][1]),
+                (ret.ignore_reason, _FILE_COLUMNS[14][1]),
+            ],
+        )
     ws.autofilter(0, 0, max(len(returns), 1), len(_FILE_COLUMNS) - 1)
 
 

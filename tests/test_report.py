@@ -274,3 +274,15 @@ def test_autofilter_covers_at_least_the_header(tmp_path: Path, count: int) -> No
     path = write_validation_report(rets, tmp_path / "校验报告.xlsx")
     ws = openpyxl.load_workbook(path)[ISSUES_SHEET]
     assert ws.auto_filter.ref == "A1:J2"
+
+
+def test_rows_with_long_wrapped_messages_are_tall_enough_to_read(tmp_path: Path) -> None:
+    rets = _returns(tmp_path)
+    rets[0].issues[0].message = "很长的说明" * 40  # 200 CJK characters: several lines at width 60
+    path = write_validation_report(rets, tmp_path / "校验报告.xlsx")
+    ws = openpyxl.load_workbook(path)[ISSUES_SHEET]
+    row = next(c.row for c in ws["D"] if c.value == "progress-not-number")
+    short = next(c.row for c in ws["D"] if c.value == "progress-drop")
+    assert ws.row_dimensions[row].height is not None and ws.row_dimensions[row].height >= 90
+    assert ws.row_dimensions[short].height is None  # one line: Excel's default height
+    assert ws.page_setup.orientation == "landscape"
