@@ -1238,9 +1238,14 @@ def _read_ledger(ret: Return, form: LedgerForm, grid: Grid) -> None:
             record["_sheet"] = grid.name
             record["_row"] = r + 1
             records.append(record)
-    frame = pd.DataFrame.from_records(
-        records, columns=[*(c.key for c in form.columns), "_sheet", "_row"]
-    ).astype(object)
+    # object columns keep None for empty cells (inference would turn text columns into a
+    # string dtype with NaN), dates as dt.date and money as Decimal
+    data: dict[str, pd.Series] = {
+        key: pd.Series([rec[key] for rec in records], dtype=object)
+        for key in [*(c.key for c in form.columns), "_sheet"]
+    }
+    data["_row"] = pd.Series([rec["_row"] for rec in records], dtype="int64")
+    frame = pd.DataFrame(data)
     frame.attrs["columns"] = {key: col for key, col in columns.items()}
     ret.ledger = frame
 

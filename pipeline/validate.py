@@ -11,6 +11,7 @@ A cell that already has a reading error is not reported again. Finally Return.se
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -54,7 +55,27 @@ def validate_returns(returns: list[Return]) -> None:
             except Exception as exc:  # a bug must not stop the run: report it on this file
                 detail = f"{type(exc).__name__}: {exc}"[:300]
                 ret.add(make_issue("file-read-failed", detail=detail))
+            _sort_issues(ret)
         ret.settle()
+
+
+def _sort_issues(ret: Return) -> None:
+    """File-level issues first, then by sheet (in order of first mention), row and column."""
+    sheets: dict[str, int] = {}
+    for issue in ret.issues:
+        sheets.setdefault(issue.sheet, len(sheets))
+
+    def key(pair: tuple[int, Issue]) -> tuple[int, int, int, int, int]:
+        index, issue = pair
+        match = re.fullmatch(r"([A-Z]+)(\d+)", issue.cell)
+        if not match:
+            return (0, sheets[issue.sheet], 0, 0, index)
+        col = 0
+        for ch in match.group(1):
+            col = col * 26 + ord(ch) - 64
+        return (1, sheets[issue.sheet], int(match.group(2)), col, index)
+
+    ret.issues = [issue for _, issue in sorted(enumerate(ret.issues), key=key)]
 
 
 def validate_return(ret: Return) -> None:
@@ -99,9 +120,12 @@ def _run(ret: Return, schema: pa.DataFrameSchema, frame: pd.DataFrame, locate: L
         schema.validate(frame, lazy=True)
         return
     except SchemaErrors as exc:
-        cases = exc.failure_cases
+        # a cell gets one issue: a column's own check (type, choice) before a cross-column rule
+        cases = exc.failure_cases.sort_values(
+            "schema_context", key=lambda s: s != "Column", kind="stable"
+        )
     flagged = {(i.sheet, i.cell) for i in ret.issues if i.severity == "error"}
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, str | None, int]] = set()
     for case in cases.itertuples(index=False):
         check = str(case.check)
         if case.index is None or (isinstance(case.index, float) and pd.isna(case.index)):
@@ -111,9 +135,9 @@ def _run(ret: Return, schema: pa.DataFrameSchema, frame: pd.DataFrame, locate: L
             continue
         row = int(case.index)
         column = None if case.schema_context == "DataFrameSchema" else str(case.column)
-        if (check, row) in seen:
+        if (check, column, row) in seen:
             continue  # a dataframe-wide check lists every column of a failing row
-        seen.add((check, row))
+        seen.add((check, column, row))
         issue = locate(check, column, row)
         if issue is None or (issue.sheet, issue.cell) in flagged:
             continue

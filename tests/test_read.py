@@ -77,6 +77,15 @@ def test_inbox_reads_returns_and_ignores_locks_hidden_junk_and_other_files(tmp_p
     assert ".git/x.xlsx" not in got
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_special_files_are_not_opened(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    os.mkfifo(inbox / "pipe.xlsx")  # opening it would block forever
+    (ret,) = read_inbox(inbox)
+    assert (ret.status, rules(ret)) == ("ignored", ["file-ignored-special"])
+
+
 def test_inbox_is_not_modified(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     make_return(inbox, "annex4_progress")

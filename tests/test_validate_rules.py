@@ -1,0 +1,501 @@
+"""One test per validation rule: a filled template breaking exactly that rule, asserted as
+(rule code, cell). Plus: good returns pass, the schemas come from the form data, and every
+rule of the catalogue's validation section is exercised somewhere in the tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers_fill import (
+    PERIOD,
+    edit,
+    errors,
+    first,
+    good_inspection,
+    good_ledger_rows,
+    good_progress,
+    make_return,
+    read_one,
+    valid_credit_code,
+)
+
+from pipeline.forms import ChecklistForm, LedgerForm, load_forms, progress_form
+from pipeline.layout import LedgerLayout, a1, checklist_layout, progress_layout
+from pipeline.messages import CATALOGUE
+from pipeline.model import Return
+from pipeline.validate import checklist_items_schema, ledger_schema, progress_schema
+
+TESTS = Path(__file__).parent
+LEDGER = load_forms()["ledger"]
+assert isinstance(LEDGER, LedgerForm)
+LL = LedgerLayout(form=LEDGER)
+PL = progress_layout(progress_form())
+
+
+def _cell(code: str) -> str:
+    return PL.value_cells[code].a1
+
+
+def _ledger_cell(index: int, key: str) -> str:
+    return a1(LL.first_data_row + index, LL.col(key))
+
+
+def _checklist(form_id: str) -> tuple[ChecklistForm, Any]:
+    form = load_forms()[form_id]
+    assert isinstance(form, ChecklistForm)
+    return form, checklist_layout(form)
+
+
+def progress(tmp_path: Path, **changes: Any) -> Return:
+    return read_one(
+        make_return(tmp_path / "inbox", "annex4_progress", progress=good_progress() | changes)
+    )
+
+
+def checklist(tmp_path: Path, form_id: str, spec: dict[str, Any]) -> Return:
+    return read_one(make_return(tmp_path / "inbox", form_id, inspections=[spec]))
+
+
+def ledger(tmp_path: Path, *changes: dict[str, Any]) -> Return:
+    rows = good_ledger_rows()
+    for i, change in enumerate(changes):
+        rows[i] = rows[i] | change
+    return read_one(make_return(tmp_path / "inbox", "ledger", ledger_rows=rows))
+
+
+# --- good returns -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form_id", list(load_forms()))
+def test_good_return_is_accepted(tmp_path: Path, form_id: str) -> None:
+    ret = read_one(make_return(tmp_path / "inbox", form_id))
+    assert ret.status == "accepted", ret.issues
+    assert ret.issues == []
+
+
+# --- 附件4 ------------------------------------------------------------------------------------
+
+
+def test_progress_missing(tmp_path: Path) -> None:
+    assert errors(progress(tmp_path, B3=None)) == [("progress-missing", _cell("B3"))]
+
+
+def test_progress_not_a_number(tmp_path: Path) -> None:
+    assert errors(progress(tmp_path, C5="无")) == [("value-not-number", _cell("C5"))]
+
+
+def test_progress_ambiguous(tmp_path: Path) -> None:
+    ret = progress(tmp_path, D3="约120")
+    assert errors(ret) == [("value-ambiguous", _cell("D3"))]
+    assert first(ret, "value-ambiguous").value == "约120"
+
+
+def test_progress_not_integer(tmp_path: Path) -> None:
+    assert errors(progress(tmp_path, A5=1.5)) == [("value-not-integer", _cell("A5"))]
+
+
+def test_progress_negative(tmp_path: Path) -> None:
+    assert errors(progress(tmp_path, D8=-2)) == [("value-negative", _cell("D8"))]
+
+
+def test_progress_money_decimals(tmp_path: Path) -> None:
+    ret = progress(tmp_path, C3b="3.12345")
+    assert errors(ret) == [("value-too-many-decimals", _cell("C3b"))]
+    assert first(ret, "value-too-many-decimals").value == "3.12345"
+
+
+def test_progress_money_keeps_four_decimals_exactly(tmp_path: Path) -> None:
+    ret = progress(tmp_path, D5a=Decimal("0.1") + Decimal("0.2"), D5b=Decimal("0.3"))
+    assert ret.status == "accepted", ret.issues
+    assert ret.progress["D5a"] == Decimal("0.3") == ret.progress["D5b"]
+
+
+def test_progress_absurd_number(tmp_path: Path) -> None:
+    assert errors(progress(tmp_path, D4=35_000_000)) == [("value-too-large", _cell("D4"))]
+
+
+def _violation(kind: str, left: str, right: str) -> dict[str, Any]:
+    if kind == "le":
+        return {right: 2, left: 3}
+    return {left: Decimal("1.5"), right: 0}
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "left", "right"),
+    [(r.code, r.kind, left, r.right) for r in progress_form().rules for left in r.left],
+)
+def test_progress_rules_from_the_form_definition(
+    tmp_path: Path, code: str, kind: str, left: str, right: str
+) -> None:
+    changes = _violation(kind, left, right)
+    if kind == "le" and right == "B1":
+        changes |= {k: 0 for k in ("B2", "B3", "B4", "B5", "B6", "B7", "B8") if k != left}
+    ret = progress(tmp_path, **changes)
+    assert errors(ret) == [(code, _cell(left))]
+    issue = first(ret, code)
+    assert issue.value == str(changes[left])
+
+
+def test_rule_message_names_both_items(tmp_path: Path) -> None:
+    ret = progress(tmp_path, A1=3, A2=5)
+    assert first(ret, "a4-a2-gt-a1").message == (
+        "A2“辖区部门接报的企业自查发现重大事故隐患中已完成整改的（个）”填了 5，"
+        "大于A1“辖区部门接报的企业自查发现的重大事故隐患（个）”的 3；前者是后者的一部分，不能更多。"
+        "请核对这两项。"
+    )
+
+
+def test_progress_report_date_problem_is_only_a_warning(tmp_path: Path) -> None:
+    ret = read_one(make_return(tmp_path / "inbox", "annex4_progress", report_date="2023年7月"))
+    assert ret.status == "accepted"
+    assert [(i.rule, i.severity, i.cell) for i in ret.issues] == [
+        ("date-invalid", "warning", PL.date_cell.a1)
+    ]
+
+
+# --- 附件1–3 ----------------------------------------------------------------------------------
+
+
+def test_checklist_no_tick(tmp_path: Path) -> None:
+    _form, lay = _checklist("annex1_gas")
+    spec = good_inspection("annex1_gas")
+    del spec["answers"][2]
+    assert errors(checklist(tmp_path, "annex1_gas", spec)) == [
+        ("checklist-no-tick", a1(lay.item_row(2), lay.tick_col("是")))
+    ]
+
+
+def test_checklist_multiple_ticks(tmp_path: Path) -> None:
+    _form, lay = _checklist("annex3_confined_space")
+    spec = good_inspection("annex3_confined_space")
+    spec["answers"][4] = ["是", "不涉及"]
+    ret = checklist(tmp_path, "annex3_confined_space", spec)
+    assert errors(ret) == [("checklist-multiple-ticks", a1(lay.item_row(4), lay.tick_col("是")))]
+    assert "“是”、“不涉及”" in first(ret, "checklist-multiple-ticks").message
+
+
+def test_checklist_tick_unrecognised(tmp_path: Path) -> None:
+    _form, lay = _checklist("annex1_gas")
+    spec = good_inspection("annex1_gas")
+    spec["cells"] = {a1(lay.item_row(3), lay.tick_col("否")): "？"}
+    ret = checklist(tmp_path, "annex1_gas", spec)
+    # item 3 also has "不涉及" ticked; the unreadable mark is reported, not a second tick
+    assert errors(ret) == [("tick-unrecognized", a1(lay.item_row(3), lay.tick_col("否")))]
+
+
+def test_checklist_other_marks_count(tmp_path: Path) -> None:
+    spec = good_inspection("annex3_confined_space") | {"mark": "✔"}
+    assert checklist(tmp_path, "annex3_confined_space", spec).status == "accepted"
+
+
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [
+        ("description", "checklist-hazard-description-missing"),
+        ("requirement", "checklist-hazard-requirement-missing"),
+        ("deadline", "checklist-hazard-deadline-missing"),
+    ],
+)
+@pytest.mark.parametrize("form_id", ["annex1_gas", "annex2_construction", "annex3_confined_space"])
+def test_checklist_hazard_details(tmp_path: Path, form_id: str, key: str, code: str) -> None:
+    form, lay = _checklist(form_id)
+    spec = good_inspection(form_id)
+    hazard_item = form.items[0]
+    spec["details"][hazard_item.no][key] = None
+    ret = checklist(tmp_path, form_id, spec)
+    assert errors(ret) == [(code, a1(lay.item_row(hazard_item.no), lay.col(key)))]
+    assert f"勾选“{hazard_item.hazard_answer}”" in first(ret, code).message
+
+
+def test_checklist_hazard_answer_is_per_item(tmp_path: Path) -> None:
+    # 附件2 item 42 is phrased positively: 否 is the hazard there, 是 is fine
+    form, lay = _checklist("annex2_construction")
+    spec = good_inspection("annex2_construction")
+    assert form.item(42).hazard_answer == "否"
+    spec["answers"][42] = "否"
+    ret = checklist(tmp_path, "annex2_construction", spec)
+    row = lay.item_row(42)
+    assert errors(ret) == [
+        ("checklist-hazard-description-missing", a1(row, lay.col("description"))),
+        ("checklist-major-missing", a1(row, lay.major_col("是"))),
+        ("checklist-hazard-requirement-missing", a1(row, lay.col("requirement"))),
+        ("checklist-hazard-deadline-missing", a1(row, lay.col("deadline"))),
+    ]
+
+
+def test_checklist_major_missing(tmp_path: Path) -> None:
+    form, lay = _checklist("annex2_construction")
+    spec = good_inspection("annex2_construction")
+    no = form.items[0].no
+    spec["details"][no]["major"] = None
+    assert errors(checklist(tmp_path, "annex2_construction", spec)) == [
+        ("checklist-major-missing", a1(lay.item_row(no), lay.major_col("是")))
+    ]
+
+
+def test_checklist_major_multiple(tmp_path: Path) -> None:
+    form, lay = _checklist("annex2_construction")
+    spec = good_inspection("annex2_construction")
+    no = form.items[0].no
+    spec["cells"] = {a1(lay.item_row(no), lay.major_col("否")): "√"}
+    assert errors(checklist(tmp_path, "annex2_construction", spec)) == [
+        ("checklist-major-multiple", a1(lay.item_row(no), lay.major_col("是")))
+    ]
+
+
+def test_checklist_deadline_not_a_date(tmp_path: Path) -> None:
+    _form, lay = _checklist("annex1_gas")
+    spec = good_inspection("annex1_gas")
+    spec["details"][1]["deadline"] = "立即"
+    assert errors(checklist(tmp_path, "annex1_gas", spec)) == [
+        ("date-invalid", a1(lay.item_row(1), lay.col("deadline")))
+    ]
+
+
+@pytest.mark.parametrize("form_id", ["annex1_gas", "annex2_construction", "annex3_confined_space"])
+def test_checklist_footer_missing(tmp_path: Path, form_id: str) -> None:
+    form, lay = _checklist(form_id)
+    spec = good_inspection(form_id)
+    spec["footer"] = {}
+    assert errors(checklist(tmp_path, form_id, spec)) == [
+        ("checklist-footer-missing", lay.footer_cell(f.key).a1) for f in form.footer
+    ]
+
+
+def test_checklist_date_before_campaign(tmp_path: Path) -> None:
+    _form, lay = _checklist("annex3_confined_space")
+    spec = good_inspection("annex3_confined_space")
+    spec["footer"]["inspection_date"] = "2023-04-28"
+    cell = lay.footer_cell("inspection_date").a1
+    assert errors(checklist(tmp_path, "annex3_confined_space", spec)) == [
+        ("checklist-date-before-campaign", cell)
+    ]
+
+
+def test_checklist_date_after_period(tmp_path: Path) -> None:
+    _form, lay = _checklist("annex2_construction")
+    spec = good_inspection("annex2_construction")
+    spec["footer"]["inspection_date"] = dt.date(2023, 7, 2)
+    cell = lay.footer_cell("inspection_date").a1
+    ret = checklist(tmp_path, "annex2_construction", spec)
+    assert errors(ret) == [("checklist-date-after-period", cell)]
+    assert first(ret, "checklist-date-after-period").value == "2023-07-02"
+
+
+def test_checklist_item_missing(tmp_path: Path) -> None:
+    _form, lay = _checklist("annex1_gas")
+    path = make_return(tmp_path / "inbox", "annex1_gas")
+    cell = a1(lay.item_row(2), lay.col("no"))
+    edit(path, "附件1", {cell: None})
+    assert errors(read_one(path)) == [("checklist-item-missing", cell)]
+
+
+def test_checklist_rules_are_reported_per_sheet(tmp_path: Path) -> None:
+    _form, lay = _checklist("annex1_gas")
+    second = good_inspection("annex1_gas")
+    del second["answers"][1]
+    path = make_return(
+        tmp_path / "inbox", "annex1_gas", inspections=[good_inspection("annex1_gas"), second]
+    )
+    ret = read_one(path)
+    assert [(i.rule, i.sheet, i.cell) for i in ret.errors] == [
+        ("checklist-no-tick", "附件1 (2)", a1(lay.item_row(1), lay.tick_col("是")))
+    ]
+
+
+# --- 台账 --------------------------------------------------------------------------------------
+
+
+def test_ledger_column_missing(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "ledger")
+    cell = a1(LL.header_row, LL.col("status"))
+    edit(path, "隐患台账", {cell: "状态"})
+    ret = read_one(path)
+    assert errors(ret)[0] == ("ledger-column-missing", cell)
+
+
+def test_ledger_optional_column_missing_is_a_warning(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "ledger")
+    cell = a1(LL.header_row, LL.col("remarks"))
+    edit(path, "隐患台账", {cell: None})
+    ret = read_one(path)
+    assert ret.status == "accepted"
+    assert [(i.rule, i.severity, i.cell) for i in ret.issues] == [
+        ("ledger-column-missing", "warning", cell)
+    ]
+
+
+@pytest.mark.parametrize("key", [c.key for c in LEDGER.columns if c.required])
+def test_ledger_required_missing(tmp_path: Path, key: str) -> None:
+    ret = ledger(tmp_path, {}, {key: None})
+    assert errors(ret) == [("ledger-required-missing", _ledger_cell(1, key))]
+
+
+@pytest.mark.parametrize(
+    ("key", "typed"),
+    [
+        ("domain", "市政"),
+        ("found_by", "群众举报"),
+        ("emergency_plan", "没有"),
+        ("supervised", "Y"),
+        ("status", "已完成"),
+    ],
+)
+def test_ledger_choice_invalid(tmp_path: Path, key: str, typed: str) -> None:
+    ret = ledger(tmp_path, {key: typed})
+    assert errors(ret)[0] == ("ledger-choice-invalid", _ledger_cell(0, key))
+    assert first(ret, "ledger-choice-invalid").value == typed
+
+
+def test_ledger_choice_tolerates_spacing(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {"status": " 整改 中", "emergency_plan": "有 "})
+    assert ret.status == "accepted", ret.issues
+
+
+def test_ledger_duplicate_id(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {}, {}, {"hazard_id": " GL-2023-001"})
+    assert errors(ret) == [("ledger-duplicate-id", _ledger_cell(2, "hazard_id"))]
+    assert "第 4 行" in first(ret, "ledger-duplicate-id").message
+
+
+def test_ledger_credit_code_check_digit(tmp_path: Path) -> None:
+    code = valid_credit_code()
+    wrong = code[:17] + ("0" if code[17] != "0" else "1")
+    ret = ledger(tmp_path, {"credit_code": wrong})
+    assert errors(ret) == [("ledger-credit-code-invalid", _ledger_cell(0, "credit_code"))]
+    assert "校验位" in first(ret, "ledger-credit-code-invalid").message
+
+
+def test_ledger_valid_credit_code_lowercase_is_accepted(tmp_path: Path) -> None:
+    assert ledger(tmp_path, {"credit_code": valid_credit_code().lower()}).status == "accepted"
+
+
+def test_ledger_date_order_rectified_before_found(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {}, {"rectified_date": dt.date(2023, 5, 1)})
+    assert errors(ret) == [("ledger-date-order", _ledger_cell(1, "rectified_date"))]
+
+
+def test_ledger_date_order_closed_before_rectified(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {}, {}, {"closed_date": dt.date(2023, 5, 27)})
+    assert errors(ret) == [("ledger-date-order", _ledger_cell(2, "closed_date"))]
+
+
+@pytest.mark.parametrize("key", ["found_date", "rectified_date", "closed_date"])
+def test_ledger_date_after_period(tmp_path: Path, key: str) -> None:
+    late = dt.date(2023, 7, 3)
+    changes = {key: late} | ({"closed_date": late} if key != "closed_date" else {})
+    ret = ledger(tmp_path, {}, {}, changes)
+    cells = {c for r, c in errors(ret) if r == "ledger-date-after-period"}
+    assert _ledger_cell(2, key) in cells
+    assert {r for r, _c in errors(ret)} <= {"ledger-date-after-period", "ledger-date-order"}
+
+
+def test_ledger_deadline_may_be_after_the_period(tmp_path: Path) -> None:
+    assert ledger(tmp_path, {"deadline": dt.date(2023, 12, 31)}).status == "accepted"
+
+
+def test_ledger_date_not_a_date(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {"found_date": "六月初"})
+    assert errors(ret) == [("date-invalid", _ledger_cell(0, "found_date"))]
+
+
+@pytest.mark.parametrize("key", [c.key for c in LEDGER.columns if c.open_required])
+def test_ledger_open_hazard_five_implementations(tmp_path: Path, key: str) -> None:
+    ret = ledger(tmp_path, {key: None})
+    assert errors(ret) == [("ledger-open-incomplete", _ledger_cell(0, key))]
+    assert "GL-2023-001" in first(ret, "ledger-open-incomplete").message
+
+
+def test_ledger_open_hazard_needs_an_emergency_plan(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {"emergency_plan": "无"})
+    assert errors(ret) == [("ledger-open-no-plan", _ledger_cell(0, "emergency_plan"))]
+
+
+def test_ledger_rectified_needs_a_date(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {}, {"rectified_date": None})
+    assert errors(ret) == [("ledger-status-needs-date", _ledger_cell(1, "rectified_date"))]
+
+
+def test_ledger_closed_needs_acceptor(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {}, {}, {"accepted_by": None})
+    assert errors(ret) == [("ledger-closed-needs-acceptor", _ledger_cell(2, "accepted_by"))]
+
+
+def test_ledger_closed_needs_date(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {}, {}, {"closed_date": None})
+    assert errors(ret) == [("ledger-closed-needs-date", _ledger_cell(2, "closed_date"))]
+
+
+def test_ledger_supervised_needs_a_level(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {}, {}, {"supervision_level": None})
+    assert errors(ret) == [
+        ("ledger-supervision-level-missing", _ledger_cell(2, "supervision_level"))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        (-1, "value-negative"),
+        ("1.23456", "value-too-many-decimals"),
+        (5_000_000, "value-too-large"),
+        ("十万", "value-ambiguous"),
+        ("若干", "value-ambiguous"),
+    ],
+)
+def test_ledger_funds(tmp_path: Path, typed: Any, code: str) -> None:
+    ret = ledger(tmp_path, {"funds": typed})
+    assert errors(ret) == [(code, _ledger_cell(0, "funds"))]
+
+
+def test_ledger_issue_message_names_row_and_hazard(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {"responsible": None})
+    assert first(ret, "ledger-open-incomplete").message == (
+        "第 4 行隐患 GL-2023-001 仍在整改中，须落实“五落实”（责任人、措施、资金、期限、应急预案），"
+        "未填写整改责任人。"
+    )
+
+
+# --- the schemas come from the form data -------------------------------------------------------
+
+
+def test_schemas_are_built_from_the_definitions() -> None:
+    schema = progress_schema(progress_form())
+    names = {c.name for c in schema.checks}
+    assert {f"{r.code}:{left}" for r in progress_form().rules for left in r.left} <= names
+    ledger_checks = ledger_schema(LEDGER, PERIOD)
+    assert set(ledger_checks.columns) == {c.key for c in LEDGER.columns}
+    open_checks = {
+        c.name for c in ledger_checks.checks if c.name.startswith("ledger-open-incomplete:")
+    }
+    assert open_checks == {
+        f"ledger-open-incomplete:{c.key}" for c in LEDGER.columns if c.open_required
+    }
+    gas, _ = _checklist("annex1_gas")
+    construction, _ = _checklist("annex2_construction")
+    assert not any("major" in c.name for c in checklist_items_schema(gas).checks)
+    assert any("major" in c.name for c in checklist_items_schema(construction).checks)
+
+
+def test_every_validation_rule_is_tested() -> None:
+    source = (Path(__file__).parent.parent / "pipeline" / "messages.py").read_text(encoding="utf-8")
+    section = source[source.index("# --- validation") : source.index("# --- anomalies")]
+    codes = set(re.findall(r'Rule\(\s*"([a-z0-9-]+)"', section))
+    codes |= {r.code for r in progress_form().rules}
+    assert codes <= set(CATALOGUE)
+    tested = "".join(
+        (TESTS / name).read_text(encoding="utf-8")
+        for name in ("test_read.py", "test_validate_rules.py", "test_roundtrip_libreoffice.py")
+        if (TESTS / name).exists()
+    )
+    untested = sorted(
+        c
+        for c in codes
+        if f'"{c}"' not in tested and c not in {r.code for r in progress_form().rules}
+    )
+    assert untested == []
