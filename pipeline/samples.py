@@ -1829,6 +1829,11 @@ def describe(scenario: Scenario) -> str:
         + "，".join(f"{forms[fid].annex} {counts[fid]} 个" for fid in forms if fid in counts)
         + "。",
         "",
+    ]
+    if not scenario.plants:
+        lines += ["本样例未设置任何问题：全部报表均应通过校验并被采用，汇总时不应出现警告。", ""]
+        return "\n".join(lines)
+    lines += [
         "## 有意设置的问题（每类一处）",
         "",
         "| 类别 | 单位 | 期间 | 文件 | 说明 | 预期结果 |",
@@ -1884,11 +1889,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="机器可读清单的路径（默认：输出到 sample_inputs 时为 tests/data/sample_planted.json）",
     )
     parser.add_argument("--jobs", type=int, default=None, help="并行进程数")
+    scale = parser.add_argument_group("规模（默认即提交的样例）")
+    scale.add_argument("--units", type=int, default=None, help="只用单位表中的前 N 个单位")
+    scale.add_argument("--ledger-rows", type=int, default=None, help="每单位每月新增台账行数")
+    scale.add_argument("--checklists", type=int, default=None, help="每单位每月检查清单文件数")
+    scale.add_argument("--no-plants", action="store_true", help="不设置任何问题（全部干净）")
+    scale.add_argument(
+        "--folder", default=None, help="单位文件夹格式，如 {unit} 或 {year}年{month}月/{unit}"
+    )
     args = parser.parse_args(argv)
     manifest = args.manifest
     if manifest is None and args.out.resolve() == (REPO_ROOT / "sample_inputs").resolve():
         manifest = DEFAULT_MANIFEST
     params = ScenarioParams.city(args.periods)
+    if args.units is not None:
+        params = replace(params, units=params.units[: args.units])
+    if args.ledger_rows is not None:
+        params = replace(params, ledger_rows_per_month=args.ledger_rows)
+    if args.checklists is not None:
+        params = replace(params, checklist_workbooks=(args.checklists, args.checklists))
+    if args.no_plants:
+        params = replace(params, plants=False)
+    if args.folder is not None:
+        params = replace(params, folder=args.folder)
     scenario = build_scenario(params, args.seed)
     written = write_inbox(scenario, args.out, manifest=manifest, jobs=args.jobs)
     size = sum(p.stat().st_size for p in written)
