@@ -15,11 +15,16 @@ from __future__ import annotations
 import io
 import re
 import struct
+import xml.sax
+import xml.sax.handler
 import zipfile
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import defusedxml.ElementTree as safe_et
+import defusedxml.sax as defused_sax
+from defusedxml import DefusedXmlException
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a filled template is well under 1 MB
 MAX_ZIP_ENTRIES = 2_000
@@ -39,6 +44,8 @@ _CHUNK = 1024 * 1024
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 # An xlsx cell start tag with a value (not self-closing): <c r="AB12" s="3" t="s">
 _XLSX_CELL = re.compile(rb'<c\s[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>/]*>')
+# A row start tag with content (not self-closing): <row r="1048576" spans="1:3">
+_XLSX_ROW = re.compile(rb'<row\s[^>]*?\br="([0-9]{1,7})"[^>/]*>')
 
 
 class Refused(Exception):
@@ -148,6 +155,8 @@ def _check_zip(data: bytes) -> str:
         if info.is_dir() or not _is_xml_part(info.filename):
             continue
         total = _scan_part(zf, info, fmt, total)
+    if fmt == "ods":
+        _scan_ods(zf)
     return fmt
 
 
@@ -247,14 +256,23 @@ def _scan_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fmt: str, total: int)
                     for m in _XLSX_CELL.finditer(window):
                         max_col = max(max_col, _col_number(m.group(1)))
                         max_row = max(max_row, int(m.group(2)))
+                    for m in _XLSX_ROW.finditer(window):
+                        max_row = max(max_row, int(m.group(1)))
+                        max_col = max(max_col, 1)
+                    check_extent(_sheet_label(name), max_row, max_col)  # refuse early
                 tail = window[-256:]
     except Refused:
         raise
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
         raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
     if is_sheet:
-        check_extent(name, max_row, max_col)
+        check_extent(_sheet_label(name), max_row, max_col)
     return total
+
+
+def _sheet_label(part: str) -> str:
+    number = part.rsplit("/", 1)[-1].removeprefix("sheet").removesuffix(".xml")
+    return f"第 {number} 个工作表" if number.isdigit() else part
 
 
 def check_extent(where: str, rows: int, cols: int) -> None:
@@ -275,68 +293,278 @@ def _col_number(letters: bytes) -> int:
 
 # --- OLE compound files: .xls, and Office files encrypted with a password ---------------------
 
+_FREE, _END = 0xFFFFFFFF, 0xFFFFFFFE
+_LAST_REGULAR = 0xFFFFFFFA
+
+
+@dataclass(frozen=True)
+class OleEntry:
+    name: str
+    kind: int  # 1 storage, 2 stream, 5 root
+    start: int
+    size: int
+
+
+class _Cfb:
+    """A bounds-checked reader of an MS-CFB compound file: its directory and its streams."""
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) < 512:
+            raise Refused("file-truncated")
+        self.data = data
+        (shift,) = struct.unpack_from("<H", data, 0x1E)
+        (mini_shift,) = struct.unpack_from("<H", data, 0x20)
+        if shift not in (9, 12) or mini_shift != 6:
+            raise Refused("file-corrupt", detail="OLE 文件头损坏")
+        self.ssize = 1 << shift
+        n_fat, first_dir = struct.unpack_from("<II", data, 0x2C)
+        (self.cutoff,) = struct.unpack_from("<I", data, 0x38)
+        first_minifat, n_minifat = struct.unpack_from("<II", data, 0x3C)
+        first_difat, n_difat = struct.unpack_from("<II", data, 0x44)
+        per = self.ssize // 4
+        fat_sectors = [x for x in struct.unpack_from("<109I", data, 0x4C) if x < _LAST_REGULAR]
+        seen: set[int] = set()
+        sid = first_difat
+        for _ in range(min(n_difat, MAX_OLE_SECTORS)):
+            if sid >= _LAST_REGULAR or sid in seen:
+                break
+            seen.add(sid)
+            entries = struct.unpack_from(f"<{per}I", self._sector(sid))
+            fat_sectors += [x for x in entries[:-1] if x < _LAST_REGULAR]
+            sid = entries[-1]
+        if n_fat:
+            fat_sectors = fat_sectors[:n_fat]
+        self.fat: list[int] = []
+        for sid in fat_sectors[: MAX_OLE_SECTORS // per + 1]:
+            self.fat.extend(struct.unpack_from(f"<{per}I", self._sector(sid)))
+        self.entries: list[OleEntry] = []
+        directory = self._chain_bytes(first_dir)
+        for off in range(0, len(directory) - 127, 128):
+            (name_len,) = struct.unpack_from("<H", directory, off + 64)
+            kind = directory[off + 66]
+            start, size = struct.unpack_from("<IQ", directory, off + 116)
+            if kind in (1, 2, 5) and 2 <= name_len <= 64:
+                name = directory[off : off + name_len - 2].decode("utf-16-le", errors="replace")
+                if self.ssize == 512:
+                    size &= 0xFFFFFFFF  # version 3 files leave the high half undefined
+                self.entries.append(OleEntry(name, kind, start, size))
+        self._minifat: list[int] | None = None
+        self._first_minifat = first_minifat if n_minifat else _END
+
+    def _sector(self, sid: int) -> bytes:
+        start = (sid + 1) * self.ssize
+        if start + self.ssize > len(self.data):
+            raise Refused("file-truncated")
+        return self.data[start : start + self.ssize]
+
+    def _chain(self, first: int, table: list[int]) -> list[int]:
+        out: list[int] = []
+        seen: set[int] = set()
+        sid = first
+        while sid < _LAST_REGULAR:
+            if sid in seen or sid >= len(table) or len(out) > MAX_OLE_SECTORS:
+                raise Refused("file-corrupt", detail="OLE 扇区链损坏")
+            seen.add(sid)
+            out.append(sid)
+            sid = table[sid]
+        return out
+
+    def _chain_bytes(self, first: int) -> bytes:
+        return b"".join(self._sector(sid) for sid in self._chain(first, self.fat))
+
+    def read(self, entry: OleEntry) -> bytes:
+        """The whole stream (regular sectors, or the mini stream for small streams)."""
+        if entry.size > MAX_FILE_BYTES:
+            raise Refused("file-corrupt", detail="OLE 数据流大小异常")
+        if entry.size >= self.cutoff or entry.kind == 5:
+            return self._chain_bytes(entry.start)[: entry.size]
+        if self._minifat is None:
+            raw = (
+                self._chain_bytes(self._first_minifat)
+                if self._first_minifat < _LAST_REGULAR
+                else b""
+            )
+            self._minifat = list(struct.unpack(f"<{len(raw) // 4}I", raw[: len(raw) // 4 * 4]))
+        root = next(e for e in self.entries if e.kind == 5)
+        container = self.read(root)
+        out = bytearray()
+        for sid in self._chain(entry.start, self._minifat):
+            chunk = container[sid * 64 : sid * 64 + 64]
+            if len(chunk) < 64 and len(out) + len(chunk) < entry.size:
+                raise Refused("file-truncated")
+            out += chunk
+        return bytes(out[: entry.size])
+
 
 def ole_stream_names(data: bytes) -> list[str]:
     """Names of the entries in a compound file's directory (MS-CFB), following the FAT chain."""
-    if len(data) < 512:
-        raise Refused("file-truncated")
-    (sector_shift,) = struct.unpack_from("<H", data, 0x1E)
-    if sector_shift not in (9, 12):
-        raise Refused("file-corrupt", detail="OLE 文件头损坏")
-    ssize = 1 << sector_shift
-    n_fat, first_dir = struct.unpack_from("<II", data, 0x2C)
-    first_difat, n_difat = struct.unpack_from("<II", data, 0x44)
-    fat_sectors = [s for s in struct.unpack_from("<109I", data, 0x4C) if s < 0xFFFFFFFA]
-    seen: set[int] = set()
-    sid = first_difat
-    for _ in range(min(n_difat, MAX_OLE_SECTORS)):
-        if sid >= 0xFFFFFFFA or sid in seen:
-            break
-        seen.add(sid)
-        sector = _sector(data, sid, ssize)
-        entries = struct.unpack_from(f"<{ssize // 4}I", sector)
-        fat_sectors += [s for s in entries[:-1] if s < 0xFFFFFFFA]
-        sid = entries[-1]
-    fat_sectors = fat_sectors[: max(n_fat, 0)] if n_fat else fat_sectors
-    fat: list[int] = []
-    for s in fat_sectors[: MAX_OLE_SECTORS // (ssize // 4) + 1]:
-        fat.extend(struct.unpack_from(f"<{ssize // 4}I", _sector(data, s, ssize)))
-    names: list[str] = []
-    seen.clear()
-    sid = first_dir
-    while sid < 0xFFFFFFFA:
-        if sid in seen or len(seen) > MAX_OLE_SECTORS:
-            raise Refused("file-corrupt", detail="OLE 目录链循环")
-        seen.add(sid)
-        sector = _sector(data, sid, ssize)
-        for off in range(0, ssize, 128):
-            (name_len,) = struct.unpack_from("<H", sector, off + 64)
-            kind = sector[off + 66]
-            if kind in (1, 2, 5) and 2 <= name_len <= 64:
-                raw = sector[off : off + name_len - 2]
-                names.append(raw.decode("utf-16-le", errors="replace"))
-        sid = fat[sid] if sid < len(fat) else 0xFFFFFFFE
-    return names
-
-
-def _sector(data: bytes, sid: int, ssize: int) -> bytes:
-    start = (sid + 1) * ssize
-    if start + ssize > len(data):
-        raise Refused("file-truncated")
-    return data[start : start + ssize]
+    try:
+        return [e.name for e in _Cfb(data).entries]
+    except struct.error:
+        raise Refused("file-truncated") from None
 
 
 def _check_ole(data: bytes) -> str:
     try:
-        names = set(ole_stream_names(data))
+        cfb = _Cfb(data)
+        names = {e.name for e in cfb.entries}
+        if names & {"EncryptionInfo", "EncryptedPackage"}:
+            raise Refused("file-encrypted")
+        book = next(
+            (e for e in cfb.entries if e.name in ("Workbook", "Book", "WORKBOOK", "BOOK")), None
+        )
+        if book is not None:
+            _scan_biff(cfb.read(book))
+            return "xls"
     except struct.error:
         raise Refused("file-truncated") from None
-    if names & {"EncryptionInfo", "EncryptedPackage"}:
-        raise Refused("file-encrypted")
-    if names & {"Workbook", "Book", "WORKBOOK", "BOOK"}:
-        return "xls"
     if "WordDocument" in names:
         raise Refused("file-not-spreadsheet-content", what="Word 文档（.doc）")
     if "PowerPoint Document" in names:
         raise Refused("file-not-spreadsheet-content", what="PowerPoint 演示文稿（.ppt）")
     raise Refused("file-not-spreadsheet-content", what="非表格的 OLE 复合文档")
+
+
+# BIFF records: row at offset 0 and column at offset 2 of the body
+_BIFF_CELLS = frozenset({0x0006, 0x00FD, 0x0203, 0x027E, 0x0204, 0x0205, 0x00D6, 0x0406})
+_BIFF_MULRK, _BIFF_BOF, _BIFF_EOF, _BIFF_FILEPASS, _BIFF_BOUNDSHEET = (
+    0x00BD,
+    0x0809,
+    0x000A,
+    0x002F,
+    0x0085,
+)
+
+
+def _scan_biff(stream: bytes) -> None:
+    """Refuse a password-protected .xls (FILEPASS) and sheets whose cells span too large an area:
+    the reader allocates every cell of the area, so one value at IV65536 costs a gigabyte."""
+    names: list[str] = []
+    sheet = -1
+    depth = 0
+    max_row = max_col = -1
+    pos, end = 0, len(stream)
+    while pos + 4 <= end:
+        kind, length = struct.unpack_from("<HH", stream, pos)
+        body = pos + 4
+        pos = body + length
+        if kind == _BIFF_BOF:
+            depth += 1
+            if (
+                depth == 1
+                and length >= 4
+                and struct.unpack_from("<H", stream, body + 2)[0] == 0x0010
+            ):
+                sheet += 1
+                max_row = max_col = -1
+        elif kind == _BIFF_EOF:
+            if depth == 1 and sheet >= 0 and max_row >= 0:
+                name = names[sheet] if sheet < len(names) else f"第 {sheet + 1} 个"
+                check_extent(f"工作表“{name}”", max_row + 1, max_col + 1)
+                max_row = -1
+            depth = max(0, depth - 1)
+        elif kind == _BIFF_FILEPASS:
+            raise Refused("file-encrypted")
+        elif kind == _BIFF_BOUNDSHEET and length >= 8:
+            names.append(_biff_short_string(stream, body + 6, pos))
+        elif kind in _BIFF_CELLS and length >= 4:
+            row, col = struct.unpack_from("<HH", stream, body)
+            max_row, max_col = max(max_row, row), max(max_col, col)
+        elif kind == _BIFF_MULRK and length >= 6:
+            row, _first = struct.unpack_from("<HH", stream, body)
+            (last,) = struct.unpack_from("<H", stream, pos - 2)
+            max_row, max_col = max(max_row, row), max(max_col, last)
+
+
+def _biff_short_string(stream: bytes, start: int, stop: int) -> str:
+    try:
+        count, flags = stream[start], stream[start + 1]
+        raw = stream[start + 2 : stop]
+        if flags & 0x1:
+            return raw[: count * 2].decode("utf-16-le", errors="replace")
+        return raw[:count].decode("latin-1")
+    except IndexError:
+        return "?"
+
+
+# --- ODS: repeated cells can describe billions of cells in a few bytes ------------------------
+
+
+class _OdsExtent(xml.sax.handler.ContentHandler):
+    """Per table, the rows and columns spanned by cells with values (repeats expanded)."""
+
+    TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+    OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+    TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = ""
+        self.row = self.col = self.max_row = self.max_col = 0
+        self.row_repeat = self.cell_repeat = 1
+        self.row_has_value = self.cell_has_value = False
+        self.in_cell = False
+
+    def _int(self, attrs: Any, local: str) -> int:
+        value = attrs.get((self.TABLE, local))
+        try:
+            return max(1, int(value)) if value is not None else 1
+        except ValueError:
+            return 1
+
+    def startElementNS(self, name: tuple[str | None, str], qname: str | None, attrs: Any) -> None:
+        uri, local = name
+        if uri == self.TABLE:
+            if local == "table":
+                self.name = attrs.get((self.TABLE, "name"), "")
+                self.row = self.max_row = self.max_col = 0
+            elif local == "table-row":
+                self.row_repeat = self._int(attrs, "number-rows-repeated")
+                self.row_has_value = False
+                self.col = 0
+            elif local in ("table-cell", "covered-table-cell"):
+                self.cell_repeat = self._int(attrs, "number-columns-repeated")
+                self.cell_has_value = (self.OFFICE, "value-type") in attrs
+                self.in_cell = True
+        elif uri == self.TEXT and local == "p" and self.in_cell:
+            self.cell_has_value = True
+
+    def endElementNS(self, name: tuple[str | None, str], qname: str | None) -> None:
+        uri, local = name
+        if uri != self.TABLE:
+            return
+        if local in ("table-cell", "covered-table-cell"):
+            self.col += self.cell_repeat
+            if self.cell_has_value:
+                self.max_col = max(self.max_col, self.col)
+                self.row_has_value = True
+            self.in_cell = False
+        elif local == "table-row":
+            self.row += self.row_repeat
+            if self.row_has_value:
+                self.max_row = self.row
+                check_extent(f"工作表“{self.name}”", self.max_row, self.max_col)
+        elif local == "table":
+            check_extent(f"工作表“{self.name}”", self.max_row, self.max_col)
+
+
+def _scan_ods(zf: zipfile.ZipFile) -> None:
+    parser = defused_sax.make_parser()
+    parser.setFeature(xml.sax.handler.feature_namespaces, True)
+    parser.setContentHandler(_OdsExtent())
+    try:
+        with zf.open("content.xml") as fh:
+            while chunk := fh.read(_CHUNK):
+                parser.feed(chunk)
+        parser.close()
+    except Refused:
+        raise
+    except (
+        xml.sax.SAXException,
+        DefusedXmlException,
+        zipfile.BadZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+    ) as exc:
+        raise Refused("file-corrupt", detail=f"content.xml 无法解析：{exc}"[:200]) from None

@@ -703,3 +703,18 @@ def test_template_helper_writes_the_real_template(tmp_path: Path) -> None:
     path = template(tmp_path / "t.xlsx", "annex4_progress")
     wb = openpyxl.load_workbook(path)
     assert META_SHEET in wb.sheetnames
+
+
+def test_a_sheet_of_many_rows_is_refused_in_bounded_time(tmp_path: Path) -> None:
+    rows = safety.MAX_SHEET_ROWS + 50_000
+    sheet = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        + b"".join(
+            b'<row r="%d"><c r="A%d"><v>1</v></c></row>' % (i, i) for i in range(1, rows + 1)
+        )
+        + b"</sheetData></worksheet>"
+    )
+    data = _rewrite_zip(template_bytes("annex4_progress"), {"xl/worksheets/sheet1.xml": sheet})
+    ret = read_one(_write(tmp_path, "rows.xlsx", data))
+    assert errors(ret) == [("file-sheet-too-large", "")]

@@ -63,6 +63,16 @@ def _convert(files: list[Path], fmt: str, out: Path, profile: Path) -> None:
     subprocess.run(command, check=True, capture_output=True, timeout=TIMEOUT)
 
 
+def _far_away(path: Path) -> Path:
+    """A return with one stray value at the last cell an .xls can hold (IV65536)."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(make_return(path.parent, "annex4_progress", path.name))
+    wb["调度表"]["IV65536"] = "x"
+    wb.save(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
     """Each filled return, saved by LibreOffice in each format: {fmt: {stem: path}}."""
@@ -80,6 +90,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, P
         make_return(inbox, "ledger", "ledger.xlsx"),
         drop_meta(make_return(inbox, "annex4_progress", "a4-nometa.xlsx")),
         drop_meta(make_return(inbox, "ledger", "ledger-nometa.xlsx")),
+        _far_away(inbox / "far.xlsx"),
     ]
     out: dict[str, dict[str, Path]] = {}
     for fmt in FORMATS:
@@ -171,3 +182,13 @@ def test_xls_saved_with_an_xlsx_name_is_read_by_content(
     assert ret.fmt == "xls"
     assert rules(ret) == ["file-extension-mismatch"]
     assert ret.progress == {k: Decimal(str(v)) for k, v in good_progress().items()}
+
+
+@pytest.mark.parametrize("fmt", ["xls", "ods"])
+def test_far_away_value_is_refused_before_the_reader_allocates_it(
+    converted: dict[str, dict[str, Path]], fmt: str
+) -> None:
+    # calamine would allocate 65536 x 256 cells (about a gigabyte) for this one value
+    ret = read_one(converted[fmt]["far"])
+    assert [(i.rule, i.cell) for i in ret.errors] == [("file-sheet-too-large", "")]
+    assert "调度表" in ret.errors[0].message
