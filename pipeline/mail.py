@@ -322,8 +322,11 @@ def reporting_note(workbook: Path) -> str:
 
 
 def _number(value: Decimal) -> str:
-    text = format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
-    return text
+    """Decimal("12") -> '12', Decimal("1.5000") -> '1.5' (as the clerk would write it)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
 
 
 def output_email(
