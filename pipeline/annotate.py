@@ -10,6 +10,7 @@ python-calamine into a fresh workbook. Copies are byte-for-byte reproducible.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -21,6 +22,7 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -562,9 +564,23 @@ def write_annotated_copy(ret: Return, out_dir: Path, *, dest: Path | None = None
     return annotate(ret, out_dir, dest=dest).path
 
 
-def write_annotated_copies(returns: Iterable[Return], out_dir: Path) -> dict[str, AnnotatedCopy]:
+def _annotate_job(job: tuple[Return, Path, Path]) -> AnnotatedCopy:
+    ret, out_dir, target = job
+    return annotate(ret, out_dir, dest=target)
+
+
+def _slim(ret: Return) -> Return:
+    """What annotation needs of a return (no parsed data), cheap to send to a worker process."""
+    return dataclasses.replace(ret, ledger=None, inspections=[], progress={}, progress_cells={})
+
+
+def write_annotated_copies(
+    returns: Iterable[Return], out_dir: Path, *, jobs: int = 1
+) -> dict[str, AnnotatedCopy]:
     """Annotated copies of every rejected return, replacing OUT/退回修改 as a whole (so a copy
-    of a file that has since been accepted does not linger). Keyed by `Return.rel`."""
+    of a file that has since been accepted does not linger). Keyed by `Return.rel`.
+
+    `jobs` > 1 annotates in that many worker processes; the copies are the same bytes."""
     rejected = [r for r in sorted_returns(returns) if r.status == "rejected"]
     final = out_dir / ANNOTATED_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -575,25 +591,29 @@ def write_annotated_copies(returns: Iterable[Return], out_dir: Path) -> dict[str
         taken = {
             annotated_path(r.rel, staging) for r in rejected if r.rel.lower().endswith(".xlsx")
         }
+        work: list[tuple[Return, Path, Path]] = []
         for ret in rejected:
             target = annotated_path(ret.rel, staging)
             if not ret.rel.lower().endswith(".xlsx") and target in taken:
                 target = target.with_name(PurePosixPath(ret.rel).name + ".xlsx")
             taken.add(target)
-            copy = annotate(ret, staging, dest=target)
-            results[ret.rel] = copy
-        old = None
-        if final.exists() or final.is_symlink():
-            old = out_dir / f".退回修改-old-{os.getpid()}"
-            os.replace(final, old)
-        staged = staging / ANNOTATED_DIR
-        if staged.exists():
-            os.replace(staged, final)
-        if old is not None:
-            if old.is_dir() and not old.is_symlink():
-                shutil.rmtree(old)
-            else:
-                old.unlink()
+            work.append((_slim(ret), staging, target))
+        if jobs > 1 and len(work) > 1:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                done = list(pool.map(_annotate_job, work))
+        else:
+            done = [_annotate_job(job) for job in work]
+        results = {job[0].rel: copy for job, copy in zip(work, done, strict=True)}
+        # swap the new folder in; the old one is moved aside first and then deleted
+        holder = Path(tempfile.mkdtemp(prefix=".退回修改-old-", dir=out_dir))
+        try:
+            if final.exists() or final.is_symlink():
+                os.replace(final, holder / ANNOTATED_DIR)
+            staged = staging / ANNOTATED_DIR
+            if staged.exists():
+                os.replace(staged, final)
+        finally:
+            shutil.rmtree(holder, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {

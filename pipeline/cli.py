@@ -153,7 +153,11 @@ def consolidate(
 )
 @click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
 @click.option(
-    "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="并行读取的进程数。"
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="并行读取和标注的进程数。",
 )
 def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
     """校验收件箱（可含子文件夹）中回收的报表，写出校验报告和退回修改副本。
@@ -191,7 +195,7 @@ def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
         except OSError as exc:
             raise OutputError(f"收件箱无法读取：{inbox}（{exc.strerror or exc}）") from None
     try:
-        copies = write_annotated_copies(returns, out)
+        copies = write_annotated_copies(returns, out, jobs=jobs)
         report = write_report(returns, out / REPORT_NAME, copies=copies)
     except OSError as exc:
         raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None

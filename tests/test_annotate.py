@@ -407,3 +407,23 @@ def test_a_real_template_keeps_its_validations_protection_and_sheets(tmp_path: P
     assert len(ws.data_validations.dataValidation) == validations > 0
     assert _fill(ws[a1]) == ERROR_RGB and ws[a1].comment is not None
     assert ws[a1].protection.locked is False  # the input cell is still open for the correction
+
+
+def test_parallel_annotation_gives_the_same_copies(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    rets = [_return(inbox, f"县{i}/附件4.xlsx") for i in range(3)]
+    for r in rets:
+        _county_workbook(r.path)
+    (inbox / "坏.xlsx").write_bytes(b"")
+    rets.append(_return(inbox, "坏.xlsx"))
+    serial = write_annotated_copies(rets, tmp_path / "one")
+    parallel = write_annotated_copies(rets, tmp_path / "two", jobs=2)
+    assert set(serial) == set(parallel) == {r.rel for r in rets}
+    assert parallel["坏.xlsx"].path is None and "文件为空" in parallel["坏.xlsx"].reason
+    for rel, copy in serial.items():
+        other = parallel[rel]
+        if copy.path is None:
+            assert other.path is None
+            continue
+        assert other.path == tmp_path / "two" / copy.path.relative_to(tmp_path / "one")
+        assert copy.path.read_bytes() == other.path.read_bytes()
