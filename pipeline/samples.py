@@ -1697,9 +1697,12 @@ def _run_jobs(jobs_list: Sequence[tuple[PlannedFile, Path, Path]], jobs: int | N
         for job in jobs_list:
             _fill_one(job)
         return
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawn: no fork of a possibly threaded parent (pytest, rich), same behaviour on every OS
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         for _ in pool.map(_fill_one, jobs_list, chunksize=4):
             pass
 
