@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+# The bureau edits the data in schemas/; FZ_SCHEMAS_DIR points the whole pipeline at another copy
+# (a province-scale unit list for the benchmark, a trial edit of a checklist).
+SCHEMAS_DIR = Path(
+    os.environ.get("FZ_SCHEMAS_DIR") or Path(__file__).resolve().parent.parent / "schemas"
+)
 FORM_IDS = (
     "annex1_gas",
     "annex2_construction",
