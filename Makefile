@@ -14,13 +14,15 @@ TEMPLATES_OUT ?= template_workbooks
 
 period_opt = $(if $(PERIOD),--period $(PERIOD))
 
-.PHONY: help templates validate consolidate status email bench test lint format samples clean
+.PHONY: help templates validate consolidate status remind prefill email bench test lint format samples clean
 
 help:
 	@echo "make templates   [PERIOD=YYYY-MM] [OUT=template_workbooks]  生成各单位本期模板"
 	@echo "make validate    [INBOX=sample_inputs] [OUT=output]          校验回收的报表"
 	@echo "make consolidate [INBOX=sample_inputs] [PERIOD=] [OUT=output] 汇总生成市级调度表"
 	@echo "make status      [INBOX=…] [PERIOD=…]                        报送情况"
+	@echo "make remind      [INBOX=…] [PERIOD=…] [OUT=output]           催报/退回修改邮件草稿"
+	@echo "make prefill     [INBOX=…] [PERIOD=…] [OUT=template_workbooks] 预填下一期模板"
 	@echo "make email       [PERIOD=…] [OUT=output] [SEND=1]            生成（或发送）报送邮件"
 	@echo "make test | make lint | make bench | make samples"
 
@@ -40,6 +42,12 @@ consolidate: $(STAMP)
 
 status: $(STAMP)
 	$(BIN)/python -m pipeline status $(INBOX) $(period_opt) $(if $(TODAY),--today $(TODAY))
+
+remind: $(STAMP)
+	$(BIN)/python -m pipeline remind $(INBOX) $(period_opt) --out $(OUT) $(if $(TODAY),--today $(TODAY))
+
+prefill: $(STAMP)
+	$(BIN)/python -m pipeline prefill $(INBOX) $(period_opt) --out $(if $(filter command line environment,$(origin OUT)),$(OUT),$(TEMPLATES_OUT))
 
 email: $(STAMP)
 	$(BIN)/python -m pipeline email $(period_opt) --out $(OUT) $(if $(SEND),--send)
