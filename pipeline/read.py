@@ -82,6 +82,7 @@ JUNK_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini", ".ds_store", 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 UNIT_SUFFIXES = ("住房和城乡建设局", "城乡建设局", "建设局", "住建局", "建设和交通局", "住建委")
 TITLE_SEARCH_ROWS = 12
+LABEL_MAX_CHARS = 120  # longer texts (checklist items, notes) are never labels we look up
 
 OnFile = Callable[[Return], None]
 
@@ -431,7 +432,7 @@ class Grid:
             index: dict[str, list[tuple[int, int]]] = {}
             for r, line in enumerate(self.rows):
                 for c, value in enumerate(line):
-                    if isinstance(value, str) and value and len(value) <= 400:
+                    if isinstance(value, str) and value and len(value) <= LABEL_MAX_CHARS:
                         index.setdefault(label_key(value), []).append((r, c))
             self._index = index
         return self._index.get(key, [])

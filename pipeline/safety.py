@@ -249,18 +249,21 @@ def _scan_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fmt: str, total: int)
                         detail=f"部件 {name} 实际解压后超过声明大小或总上限，疑似“压缩炸弹”",
                     )
                 window = tail + chunk
-                if _DTD.search(window):
+                if b"<!" in window and _DTD.search(window):
                     raise Refused("file-xml-dtd", part=name)
                 if is_sheet:
                     # the overlap with the previous chunk may match twice; max() doesn't mind
-                    for m in _XLSX_CELL.finditer(window):
-                        max_col = max(max_col, _col_number(m.group(1)))
-                        max_row = max(max_row, int(m.group(2)))
-                    for m in _XLSX_ROW.finditer(window):
-                        max_row = max(max_row, int(m.group(1)))
+                    cells = _XLSX_CELL.findall(window)
+                    if cells:
+                        max_row = max(max_row, max(int(r) for _c, r in cells))
+                        widest = max((c for c, _r in cells), key=lambda b: (len(b), b))
+                        max_col = max(max_col, _col_number(widest))
+                    rows = _XLSX_ROW.findall(window)
+                    if rows:
+                        max_row = max(max_row, max(map(int, rows)))
                         max_col = max(max_col, 1)
                     check_extent(_sheet_label(name), max_row, max_col)  # refuse early
-                tail = window[-256:]
+                tail = window[-4096:]
     except Refused:
         raise
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:

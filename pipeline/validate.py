@@ -1,18 +1,20 @@
 """Validate read returns with pandera schemas built from the form definitions (the validating stage).
 
-`validate_returns` takes the Returns from pipeline.read, turns each into tidy DataFrames (one row
-per 附件4 value, per checklist item, per footer field, per ledger row), validates them lazily
-against schemas generated from the form data, and maps every pandera failure case to one Issue
-with file, sheet, A1 cell, rule code, value and the Chinese message of pipeline.messages. Each
-Check is named "<rule code>" or "<rule code>:<column key>" (the column whose cell is reported).
-A cell that already has a reading error is not reported again. Finally Return.settle().
+`validate_returns` groups the Returns from pipeline.read by form and turns each group into tidy
+DataFrames: 附件4 one row per return (a column per value code), checklists one row per item of
+each inspection and one per footer field, the ledger one row per hazard. Each frame is validated
+once, lazily, against a schema generated from the form data (so thousands of returns cost a
+handful of pandera calls), and every failure case becomes one Issue on its return with sheet, A1
+cell, rule code, value and the Chinese message of pipeline.messages. Each Check is named
+"<rule code>" or "<rule code>:<column key>" (the column whose cell is reported). A cell gets at
+most one issue, and one that already has a reading error is not reported again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from pandera.errors import SchemaErrors
 
 from pipeline.forms import (
     ChecklistForm,
+    Form,
     LedgerForm,
     ProgressForm,
     load_calendar,
@@ -43,20 +46,67 @@ MONEY_DECIMALS = 4
 OPEN, RECTIFIED, CLOSED = "整改中", "已整改待验收", "已验收销号"
 YES = "是"
 EVENT_DATES = ("found_date", "rectified_date", "closed_date")  # things that already happened
+RET = "_ret"  # the column holding each row's position in the batch of returns
 
 
 def validate_returns(returns: list[Return]) -> None:
     """Add validation issues to every read return and settle its status (in place)."""
     forms = load_forms()
+    groups: dict[str, list[Return]] = {}
     for ret in returns:
         if ret.status != "ignored" and ret.form_id in forms and not _unreadable(ret):
-            try:
-                validate_return(ret)
-            except Exception as exc:  # a bug must not stop the run: report it on this file
-                detail = f"{type(exc).__name__}: {exc}"[:300]
-                ret.add(make_issue("file-read-failed", detail=detail))
+            groups.setdefault(str(ret.form_id), []).append(ret)
+    for form_id, batch in groups.items():
+        try:
+            _validate_batch(forms[form_id], batch)
+        except Exception:
+            # a bug must not stop the run: find the return that trips it and say so on it
+            for ret in batch:
+                before = len(ret.issues)
+                try:
+                    _validate_batch(forms[form_id], [ret])
+                except Exception as exc:
+                    del ret.issues[before:]
+                    detail = f"{type(exc).__name__}: {exc}"[:300]
+                    ret.add(make_issue("file-read-failed", detail=detail))
+    for ret in returns:
+        if ret.status != "ignored":
             _sort_issues(ret)
         ret.settle()
+
+
+def validate_return(ret: Return) -> None:
+    """Add the validation issues of one read return (does not settle it)."""
+    if ret.form_id is not None and not _unreadable(ret):
+        _validate_batch(load_forms()[ret.form_id], [ret])
+
+
+def validate_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> list[Return]:
+    """read_inbox + validate_returns.
+
+    `on_file` sees each return as soon as it is read (for a progress bar); the returns are
+    validated together afterwards, so its status there is the reading stage's.
+    """
+    returns = read_inbox(inbox, on_file=on_file, jobs=jobs)
+    validate_returns(returns)
+    return returns
+
+
+def _unreadable(ret: Return) -> bool:
+    """Nothing to validate when the file could not be opened or its sheet not found."""
+    return any(
+        (i.rule.startswith("file-") and i.severity == "error") or i.rule == "sheet-missing"
+        for i in ret.issues
+    )
+
+
+def _validate_batch(form: Form, batch: list[Return]) -> None:
+    if isinstance(form, ProgressForm):
+        _validate_progress(batch, form)
+    elif isinstance(form, ChecklistForm):
+        _validate_checklists(batch, form)
+    elif isinstance(form, LedgerForm):
+        _validate_ledger(batch, form)
 
 
 def _sort_issues(ret: Return) -> None:
@@ -78,42 +128,16 @@ def _sort_issues(ret: Return) -> None:
     ret.issues = [issue for _, issue in sorted(enumerate(ret.issues), key=key)]
 
 
-def validate_return(ret: Return) -> None:
-    """Add the validation issues of one read return (does not settle it)."""
-    form = load_forms()[str(ret.form_id)]
-    if isinstance(form, ProgressForm):
-        _validate_progress(ret, form)
-    elif isinstance(form, ChecklistForm):
-        _validate_checklists(ret, form)
-    elif isinstance(form, LedgerForm):
-        _validate_ledger(ret, form)
-
-
-def validate_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> list[Return]:
-    """read_inbox + validate_returns. `on_file` sees each return once it is validated."""
-    returns = read_inbox(inbox, jobs=jobs)
-    validate_returns(returns)
-    if on_file is not None:
-        for ret in returns:
-            on_file(ret)
-    return returns
-
-
-def _unreadable(ret: Return) -> bool:
-    """Nothing to validate when the file could not be opened or its sheet not found."""
-    return any(
-        (i.rule.startswith("file-") and i.severity == "error") or i.rule == "sheet-missing"
-        for i in ret.issues
-    )
-
-
 # --- the pandera runner ----------------------------------------------------------------------
 
+# (check name, failing column or None for a row-wide check, row position) -> issue or None
 Locator = Callable[[str, str | None, int], Issue | None]
 
 
-def _run(ret: Return, schema: pa.DataFrameSchema, frame: pd.DataFrame, locate: Locator) -> None:
-    """Validate lazily and turn each failure (check, column, row) into one issue on `ret`."""
+def _run(
+    batch: Sequence[Return], schema: pa.DataFrameSchema, frame: pd.DataFrame, locate: Locator
+) -> None:
+    """Validate lazily; each failure (check, column, row) becomes one issue on the row's return."""
     if frame.empty:
         return
     try:
@@ -124,24 +148,27 @@ def _run(ret: Return, schema: pa.DataFrameSchema, frame: pd.DataFrame, locate: L
         cases = exc.failure_cases.sort_values(
             "schema_context", key=lambda s: s != "Column", kind="stable"
         )
-    flagged = {(i.sheet, i.cell) for i in ret.issues if i.severity == "error"}
+    owners = frame[RET].tolist()
+    flagged: dict[int, set[tuple[str, str]]] = {}
     seen: set[tuple[str, str | None, int]] = set()
     for case in cases.itertuples(index=False):
         check = str(case.check)
         if case.index is None or (isinstance(case.index, float) and pd.isna(case.index)):
-            # a check that itself failed (a bug): say so on this file, keep the run going
-            detail = f"校验规则 {check} 运行出错：{case.failure_case}"
-            ret.add(make_issue("file-read-failed", detail=detail[:300]))
-            continue
+            # a check that itself failed: a bug, which validate_returns pins on a return
+            raise RuntimeError(f"校验规则 {check} 运行出错：{case.failure_case}")
         row = int(case.index)
         column = None if case.schema_context == "DataFrameSchema" else str(case.column)
         if (check, column, row) in seen:
-            continue  # a dataframe-wide check lists every column of a failing row
+            continue  # a row-wide check lists every column of a failing row
         seen.add((check, column, row))
+        owner = int(owners[row])
+        ret = batch[owner]
+        if owner not in flagged:
+            flagged[owner] = {(i.sheet, i.cell) for i in ret.issues if i.severity == "error"}
         issue = locate(check, column, row)
-        if issue is None or (issue.sheet, issue.cell) in flagged:
+        if issue is None or (issue.sheet, issue.cell) in flagged[owner]:
             continue
-        flagged.add((issue.sheet, issue.cell))
+        flagged[owner].add((issue.sheet, issue.cell))
         ret.add(issue)
 
 
@@ -175,34 +202,80 @@ def _split(check: str) -> tuple[str, str]:
     return code, key
 
 
-def _dec(value: Any) -> Decimal | None:
-    return None if _na(value) else Decimal(value)
+def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """Object columns (None stays None), the batch position as int."""
+    data = {c: pd.Series([r.get(c) for r in rows], dtype=object) for c in columns}
+    data[RET] = pd.Series([r[RET] for r in rows], dtype="int64")
+    return pd.DataFrame(data)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return "" if _na(value) else display(value)
 
 
 # --- 附件4 -------------------------------------------------------------------------------------
 
 
-def _validate_progress(ret: Return, form: ProgressForm) -> None:
-    values = form.values
-    frame = pd.DataFrame(
-        {
-            "code": [v.code for v in values],
-            "value": pd.Series([ret.progress.get(v.code) for v in values], dtype=object),
-            "money": [v.is_money for v in values],
-        }
-    )
-    schema = progress_schema(form)
-    by_code = {v.code: i for i, v in enumerate(values)}
+def progress_schema(form: ProgressForm) -> pa.DataFrameSchema:
+    """One row per return, one column per value code: presence, type and range checks from each
+    value's unit, then the form's [[rules]], each reported at its left-hand item."""
+    columns: dict[str, pa.Column] = {}
+    for value in form.values:
+        checks = [
+            _present("progress-missing"),
+            _col_check("value-negative", lambda v: Decimal(v) >= 0),
+        ]
+        if value.is_money:
+            checks += [
+                _col_check(
+                    "value-too-many-decimals",
+                    lambda v: decimal_places(Decimal(v)) <= MONEY_DECIMALS,
+                ),
+                _col_check("value-too-large", lambda v: Decimal(v) <= MAX_MONEY),
+            ]
+        else:
+            checks += [
+                _col_check(
+                    "value-not-integer", lambda v: Decimal(v) == Decimal(v).to_integral_value()
+                ),
+                _col_check("value-too-large", lambda v: Decimal(v) <= MAX_COUNT),
+            ]
+        columns[value.code] = pa.Column(None, checks=checks, nullable=True, required=True)
+    rule_checks = [
+        _check(f"{rule.code}:{left}", _rule_fn(rule.kind, left, rule.right))
+        for rule in form.rules
+        for left in rule.left
+    ]
+    return pa.DataFrameSchema(columns=columns, checks=rule_checks, name=form.id)
 
-    def locate(check: str, _column: str | None, row: int) -> Issue | None:
-        code = values[row].code
+
+def _rule_fn(kind: str, left: str, right: str) -> Callable[[pd.DataFrame], list[bool]]:
+    def ok(lv: Any, rv: Any) -> bool:
+        if _na(lv) or _na(rv):
+            return True  # a missing value is its own issue
+        lv, rv = Decimal(lv), Decimal(rv)
+        return bool(lv <= rv) if kind == "le" else not (lv > 0 and rv <= 0)
+
+    return lambda df: [ok(lv, rv) for lv, rv in zip(df[left], df[right], strict=True)]
+
+
+def _validate_progress(batch: list[Return], form: ProgressForm) -> None:
+    codes = list(form.value_codes)
+    frame = _frame([{**r.progress, RET: i} for i, r in enumerate(batch)], codes)
+    rules = {r.code: r for r in form.rules}
+
+    def locate(check: str, column: str | None, row: int) -> Issue | None:
+        ret = batch[row]
+        rule_code, left = _split(check)
+        code = column or left
         sheet, cell = ret.progress_cells.get(code, ("", ""))
         number = ret.progress.get(code)
         label = _progress_label(form, code)
-        rule_code, _ = _split(check)
-        rule = next((r for r in form.rules if r.code == rule_code), None)
+        rule = rules.get(rule_code)
         if rule is not None:
-            right = ret.progress.get(rule.right)
             return make_issue(
                 rule.code,
                 sheet=sheet,
@@ -210,77 +283,14 @@ def _validate_progress(ret: Return, form: ProgressForm) -> None:
                 value=_show(number),
                 left_label=label,
                 right_label=_progress_label(form, rule.right),
-                right_value=_show(right),
+                right_value=_show(ret.progress.get(rule.right)),
             )
-        limit = MAX_MONEY if values[row].is_money else MAX_COUNT
+        limit = MAX_MONEY if form.value(code).is_money else MAX_COUNT
         return make_issue(
             rule_code, sheet=sheet, cell=cell, value=_show(number), label=label, limit=limit
         )
 
-    del by_code
-    _run(ret, schema, frame, locate)
-
-
-def progress_schema(form: ProgressForm) -> pa.DataFrameSchema:
-    """One row per value code (in form order): presence, type and range checks, then the
-    form's [[rules]], each reported at its left-hand item."""
-    codes = list(form.value_codes)
-
-    def values(df: pd.DataFrame) -> pd.Series:
-        return df["value"].map(_dec)
-
-    checks = [
-        _check("progress-missing", lambda df: df["value"].map(lambda v: not _na(v))),
-        _check(
-            "value-not-integer",
-            lambda df: [
-                m or v is None or v == v.to_integral_value()
-                for v, m in zip(values(df), df["money"], strict=True)
-            ],
-        ),
-        _check("value-negative", lambda df: values(df).map(lambda v: v is None or v >= 0)),
-        _check(
-            "value-too-many-decimals",
-            lambda df: [
-                not m or v is None or decimal_places(v) <= MONEY_DECIMALS
-                for v, m in zip(values(df), df["money"], strict=True)
-            ],
-        ),
-        _check(
-            "value-too-large",
-            lambda df: [
-                v is None or v <= (MAX_MONEY if m else MAX_COUNT)
-                for v, m in zip(values(df), df["money"], strict=True)
-            ],
-        ),
-    ]
-    for rule in form.rules:
-        for left in rule.left:
-            checks.append(
-                _check(f"{rule.code}:{left}", _rule_fn(codes, rule.kind, left, rule.right))
-            )
-    return pa.DataFrameSchema(
-        columns={"code": pa.Column(str), "value": pa.Column(None, nullable=True)},
-        checks=checks,
-        name=form.id,
-    )
-
-
-def _rule_fn(
-    codes: list[str], kind: str, left: str, right: str
-) -> Callable[[pd.DataFrame], pd.Series]:
-    li, ri = codes.index(left), codes.index(right)
-
-    def fn(df: pd.DataFrame) -> pd.Series:
-        lv, rv = _dec(df["value"].iloc[li]), _dec(df["value"].iloc[ri])
-        ok = True
-        if lv is not None and rv is not None:
-            ok = lv <= rv if kind == "le" else not (lv > 0 and rv <= 0)
-        out = pd.Series(True, index=df.index)
-        out.iloc[li] = ok
-        return out
-
-    return fn
+    _run(batch, progress_schema(form), frame, locate)
 
 
 def _progress_label(form: ProgressForm, code: str) -> str:
@@ -290,62 +300,7 @@ def _progress_label(form: ProgressForm, code: str) -> str:
     return f"{name}的“{value.sub_label}”" if len(item.values) > 1 else name
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, Decimal):
-        text = format(value, "f")
-        return text.rstrip("0").rstrip(".") if "." in text else text
-    return display(value)
-
-
 # --- 附件1–3 -----------------------------------------------------------------------------------
-
-
-def _validate_checklists(ret: Return, form: ChecklistForm) -> None:
-    rows: list[dict[str, Any]] = []
-    for inspection in ret.inspections:
-        for item in form.items:
-            details = inspection.details.get(item.no)
-            if details is None:
-                continue  # reported while reading (checklist-item-missing)
-            answer = inspection.answers.get(item.no)
-            rows.append(
-                {
-                    "sheet": inspection.sheet,
-                    "no": item.no,
-                    "answer": answer,
-                    "hazard": answer == item.hazard_answer,
-                    "n_ticks": len(details["ticks"]),
-                    "ticks": details["ticks"],
-                    "tick_error": details["tick_error"],
-                    "description": details["description"],
-                    "requirement": details["requirement"],
-                    "deadline": details["deadline"],
-                    "deadline_error": details["deadline_error"],
-                    "n_major": len(details["major_ticks"]),
-                    "major_error": details["major_error"],
-                    "cells": details["cells"],
-                }
-            )
-    items = pd.DataFrame(rows)
-
-    def locate_item(check: str, _column: str | None, row: int) -> Issue | None:
-        r = items.iloc[row]
-        code, key = _split(check)
-        cell = r["cells"][key]
-        value = {"description": r["description"], "requirement": r["requirement"]}.get(key, "")
-        return make_issue(
-            code,
-            sheet=r["sheet"],
-            cell=cell,
-            value=value if code == "checklist-multiple-ticks" else "",
-            no=r["no"],
-            answer=r["answer"] or "",
-            ticks="、".join(f"“{t}”" for t in r["ticks"]),
-            what=form.description_label,
-        )
-
-    _run(ret, checklist_items_schema(form), items, locate_item)
-    _validate_footers(ret, form)
 
 
 def checklist_items_schema(form: ChecklistForm) -> pa.DataFrameSchema:
@@ -355,10 +310,13 @@ def checklist_items_schema(form: ChecklistForm) -> pa.DataFrameSchema:
         return df["hazard"].astype(bool)
 
     def present(df: pd.DataFrame, key: str) -> pd.Series:
-        return df[key].map(lambda v: not _na(v))
+        return df[key].map(lambda v: not _na(v)).astype(bool)
+
+    def flag(df: pd.DataFrame, key: str) -> pd.Series:
+        return df[key].astype(bool)
 
     checks = [
-        _check("checklist-no-tick:tick", lambda df: (df["n_ticks"] > 0) | df["tick_error"]),
+        _check("checklist-no-tick:tick", lambda df: (df["n_ticks"] > 0) | flag(df, "tick_error")),
         _check("checklist-multiple-ticks:tick", lambda df: df["n_ticks"] <= 1),
         _check(
             "checklist-hazard-description-missing:description",
@@ -370,94 +328,150 @@ def checklist_items_schema(form: ChecklistForm) -> pa.DataFrameSchema:
         ),
         _check(
             "checklist-hazard-deadline-missing:deadline",
-            lambda df: ~hazard(df) | present(df, "deadline") | df["deadline_error"],
+            lambda df: ~hazard(df) | present(df, "deadline") | flag(df, "deadline_error"),
         ),
     ]
     if form.has_major_column:
         checks += [
             _check(
                 "checklist-major-missing:major",
-                lambda df: ~hazard(df) | (df["n_major"] > 0) | df["major_error"],
+                lambda df: ~hazard(df) | (df["n_major"] > 0) | flag(df, "major_error"),
             ),
             _check("checklist-major-multiple:major", lambda df: df["n_major"] <= 1),
         ]
-    return pa.DataFrameSchema(
-        columns={"no": pa.Column(int), "n_ticks": pa.Column(int)}, checks=checks, name=form.id
-    )
+    return pa.DataFrameSchema(columns={"no": pa.Column(None)}, checks=checks, name=form.id)
 
 
-def _validate_footers(ret: Return, form: ChecklistForm) -> None:
-    calendar = load_calendar()
-    end = period_end(ret.period) if ret.period else None
+_ITEM_COLUMNS = (
+    "sheet", "no", "answer", "hazard", "n_ticks", "ticks", "tick_error", "description",
+    "requirement", "deadline", "deadline_error", "n_major", "major_error", "cells",
+)  # fmt: skip
+
+
+def _validate_checklists(batch: list[Return], form: ChecklistForm) -> None:
     rows: list[dict[str, Any]] = []
-    for inspection in ret.inspections:
-        for f in form.footer:
-            if f.key not in inspection.footer_cells:
-                continue  # its label was not found: reported while reading
-            rows.append(
-                {
-                    "sheet": inspection.sheet,
-                    "label": f.label,
-                    "type": f.type,
-                    "value": inspection.footer.get(f.key),
-                    "cell": inspection.footer_cells[f.key],
-                }
-            )
-    frame = pd.DataFrame(rows)
-
-    def is_date(df: pd.DataFrame) -> pd.Series:
-        return df["value"].map(lambda v: isinstance(v, dt.date))
-
-    checks = [
-        _check("checklist-footer-missing", lambda df: df["value"].map(lambda v: not _na(v))),
-        _check(
-            "checklist-date-before-campaign",
-            lambda df: (
-                ~is_date(df)
-                | df["value"].map(lambda v: not isinstance(v, dt.date) or v >= calendar.start_date)
-            ),
-        ),
-    ]
-    if end is not None:
-        checks.append(
-            _check(
-                "checklist-date-after-period",
-                lambda df: (
-                    ~is_date(df) | df["value"].map(lambda v: not isinstance(v, dt.date) or v <= end)
-                ),
-            )
-        )
-    schema = pa.DataFrameSchema(columns={"value": pa.Column(None, nullable=True)}, checks=checks)
+    for i, ret in enumerate(batch):
+        for inspection in ret.inspections:
+            for item in form.items:
+                details = inspection.details.get(item.no)
+                if details is None:
+                    continue  # reported while reading (checklist-item-missing)
+                answer = inspection.answers.get(item.no)
+                rows.append(
+                    {
+                        RET: i,
+                        "sheet": inspection.sheet,
+                        "no": item.no,
+                        "answer": answer,
+                        "hazard": answer == item.hazard_answer,
+                        "n_ticks": len(details["ticks"]),
+                        "ticks": details["ticks"],
+                        "tick_error": details["tick_error"],
+                        "description": details["description"],
+                        "requirement": details["requirement"],
+                        "deadline": details["deadline"],
+                        "deadline_error": details["deadline_error"],
+                        "n_major": len(details["major_ticks"]),
+                        "major_error": details["major_error"],
+                        "cells": details["cells"],
+                    }
+                )
+    items = _frame(rows, _ITEM_COLUMNS)
+    items["n_ticks"] = items["n_ticks"].astype("int64")
+    items["n_major"] = items["n_major"].astype("int64")
 
     def locate(check: str, _column: str | None, row: int) -> Issue | None:
-        r = frame.iloc[row]
+        r = rows[row]
+        code, key = _split(check)
+        return make_issue(
+            code,
+            sheet=r["sheet"],
+            cell=r["cells"][key],
+            no=r["no"],
+            answer=r["answer"] or "",
+            ticks="、".join(f"“{t}”" for t in r["ticks"]),
+            what=form.description_label,
+        )
+
+    _run(batch, checklist_items_schema(form), items, locate)
+    _validate_footers(batch, form)
+
+
+def _validate_footers(batch: list[Return], form: ChecklistForm) -> None:
+    start = load_calendar().start_date
+    rows: list[dict[str, Any]] = []
+    for i, ret in enumerate(batch):
+        end = period_end(ret.period) if ret.period else None
+        for inspection in ret.inspections:
+            for f in form.footer:
+                if f.key not in inspection.footer_cells:
+                    continue  # its label was not found: reported while reading
+                rows.append(
+                    {
+                        RET: i,
+                        "sheet": inspection.sheet,
+                        "label": f.label,
+                        "value": inspection.footer.get(f.key),
+                        "cell": inspection.footer_cells[f.key],
+                        "end": end,
+                    }
+                )
+    frame = _frame(rows, ("sheet", "label", "value", "cell", "end"))
+
+    def dated(df: pd.DataFrame, test: Callable[[dt.date, Any], bool]) -> list[bool]:
+        return [
+            not isinstance(v, dt.date) or test(v, end)
+            for v, end in zip(df["value"], df["end"], strict=True)
+        ]
+
+    schema = pa.DataFrameSchema(
+        columns={"value": pa.Column(None, nullable=True)},
+        checks=[
+            _check("checklist-footer-missing", lambda df: df["value"].map(lambda v: not _na(v))),
+            _check(
+                "checklist-date-before-campaign", lambda df: dated(df, lambda v, _e: v >= start)
+            ),
+            _check(
+                "checklist-date-after-period",
+                lambda df: dated(df, lambda v, e: e is None or v <= e),
+            ),
+        ],
+        name=f"{form.id}-footer",
+    )
+
+    def locate(check: str, _column: str | None, row: int) -> Issue | None:
+        r = rows[row]
         return make_issue(
             check,
             sheet=r["sheet"],
             cell=r["cell"],
-            value=display(r["value"]),
+            value=_show(r["value"]),
             label=r["label"],
-            start=calendar.start_date.isoformat(),
-            end=end.isoformat() if end else "",
+            start=start.isoformat(),
+            end=r["end"].isoformat() if r["end"] else "",
         )
 
-    _run(ret, schema, frame, locate)
+    _run(batch, schema, frame, locate)
 
 
 # --- 台账 ----------------------------------------------------------------------------------------
 
 
-def ledger_schema(form: LedgerForm, period: str | None) -> pa.DataFrameSchema:
-    """Column checks from each column's definition, then the closure rules across columns."""
+def ledger_schema(form: LedgerForm) -> pa.DataFrameSchema:
+    """Column checks from each column's definition, then the closure rules across columns.
+
+    The frame holds the ledger rows of a batch of returns: column RET tells whose row it is
+    (隐患编号 must be unique within a return) and "_end" is that return's period end.
+    """
     columns: dict[str, pa.Column] = {}
-    end = period_end(period) if period else None
     for column in form.columns:
         checks: list[pa.Check] = []
         if column.required:
-            checks.append(_required())
+            checks.append(_present("ledger-required-missing"))
         if column.type in ("choice", "bool"):
-            allowed = column.choices or ("是", "否")
-            checks.append(_col_check("ledger-choice-invalid", _member_of(allowed)))
+            checks.append(
+                _col_check("ledger-choice-invalid", _member_of(column.choices or ("是", "否")))
+            )
         if column.type == "credit_code":
             checks.append(
                 _col_check("ledger-credit-code-invalid", lambda v: credit_code_problem(v) is None)
@@ -471,21 +485,7 @@ def ledger_schema(form: LedgerForm, period: str | None) -> pa.DataFrameSchema:
                 ),
                 _col_check("value-too-large", lambda v: Decimal(v) <= MAX_MONEY),
             ]
-        if column.type == "date" and end is not None and column.key in EVENT_DATES:
-            checks.append(_col_check("ledger-date-after-period", lambda v: v <= end))
         columns[column.key] = pa.Column(None, checks=checks, nullable=True, required=True)
-    if "hazard_id" in columns:
-        columns["hazard_id"].checks.append(
-            pa.Check(
-                lambda s: (
-                    ~s.map(lambda v: None if _na(v) else fold(str(v))).duplicated(keep="first")
-                    | s.map(_na)
-                ),
-                name="ledger-duplicate-id",
-                error="ledger-duplicate-id",
-                ignore_na=False,
-            )
-        )
     return pa.DataFrameSchema(columns=columns, checks=_ledger_row_checks(form), name=form.id)
 
 
@@ -493,12 +493,23 @@ def _member_of(allowed: tuple[str, ...]) -> Callable[[Any], bool]:
     return lambda v: v in allowed
 
 
+def _present(name: str) -> pa.Check:
+    """A column check that fails on blank cells (every other check lets blanks pass)."""
+
+    def series(s: pd.Series) -> pd.Series:
+        return s.map(lambda v: not _na(v) and not (isinstance(v, str) and not v.strip())).astype(
+            bool
+        )
+
+    return pa.Check(series, name=name, error=name, ignore_na=False)
+
+
 def _open_needs(key: str, value: str = "") -> Callable[[pd.DataFrame], pd.Series]:
     """An open hazard (整改中) needs `key` filled (and equal to `value` when given)."""
 
     def fn(df: pd.DataFrame) -> pd.Series:
         is_open = df["status"] == OPEN
-        filled = df[key].map(lambda v: not _na(v))
+        filled = df[key].map(lambda v: not _na(v)).astype(bool)
         if value:
             return ~is_open | ~filled | (df[key] == value)
         return ~is_open | filled
@@ -506,31 +517,37 @@ def _open_needs(key: str, value: str = "") -> Callable[[pd.DataFrame], pd.Series
     return fn
 
 
-def _required() -> pa.Check:
-    def series(s: pd.Series) -> pd.Series:
-        return s.map(lambda v: not _na(v) and not (isinstance(v, str) and not v.strip()))
-
-    return pa.Check(
-        series, name="ledger-required-missing", error="ledger-required-missing", ignore_na=False
-    )
-
-
 def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
     keys = {c.key for c in form.columns}
 
     def has(df: pd.DataFrame, key: str) -> pd.Series:
-        return df[key].map(lambda v: not _na(v))
+        return df[key].map(lambda v: not _na(v)).astype(bool)
 
-    def before(df: pd.DataFrame, early: str, late: str) -> pd.Series:
-        return pd.Series(
-            [
-                not (isinstance(a, dt.date) and isinstance(b, dt.date)) or a <= b
-                for a, b in zip(df[early], df[late], strict=True)
-            ],
-            index=df.index,
+    def before(df: pd.DataFrame, early: str, late: str) -> list[bool]:
+        return [
+            not (isinstance(a, dt.date) and isinstance(b, dt.date)) or a <= b
+            for a, b in zip(df[early], df[late], strict=True)
+        ]
+
+    def not_after_end(key: str) -> Callable[[pd.DataFrame], list[bool]]:
+        return lambda df: [
+            not isinstance(v, dt.date) or e is None or v <= e
+            for v, e in zip(df[key], df["_end"], strict=True)
+        ]
+
+    def unique_ids(df: pd.DataFrame) -> pd.Series:
+        ids = df["hazard_id"].map(lambda v: None if _na(v) else fold(str(v)))
+        dup = pd.Series(list(zip(df[RET], ids, strict=True)), index=df.index).duplicated(
+            keep="first"
         )
+        return ~dup | ids.isna()
 
     checks: list[pa.Check] = []
+    if "hazard_id" in keys:
+        checks.append(_check("ledger-duplicate-id:hazard_id", unique_ids))
+    for key in EVENT_DATES:
+        if key in keys:
+            checks.append(_check(f"ledger-date-after-period:{key}", not_after_end(key)))
     if {"found_date", "rectified_date", "closed_date"} <= keys:
         checks += [
             _check(
@@ -543,21 +560,25 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
             ),
             _check(
                 "ledger-date-order:closed_date",
-                lambda df: ~df["rectified_date"].map(_na) | before(df, "found_date", "closed_date"),
+                lambda df: (
+                    ~df["rectified_date"].map(_na).astype(bool)
+                    | pd.Series(before(df, "found_date", "closed_date"), index=df.index)
+                ),
             ),
         ]
     if "status" in keys:
         for column in form.columns:
-            if not column.open_required:
-                continue
-            key = column.key
-            checks.append(_check(f"ledger-open-incomplete:{key}", _open_needs(key)))
-            if column.open_required_value:
+            if column.open_required:
                 checks.append(
-                    _check(
-                        f"ledger-open-no-plan:{key}", _open_needs(key, column.open_required_value)
-                    )
+                    _check(f"ledger-open-incomplete:{column.key}", _open_needs(column.key))
                 )
+                if column.open_required_value:
+                    checks.append(
+                        _check(
+                            f"ledger-open-no-plan:{column.key}",
+                            _open_needs(column.key, column.open_required_value),
+                        )
+                    )
         if "rectified_date" in keys:
             checks.append(
                 _check(
@@ -589,25 +610,36 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
     return checks
 
 
-def _validate_ledger(ret: Return, form: LedgerForm) -> None:
-    frame = ret.ledger
-    if frame is None or frame.empty:
-        return
-    frame = frame.reset_index(drop=True)
+def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
+    keys = [c.key for c in form.columns]
+    rows: list[dict[str, Any]] = []
+    where: list[dict[str, int]] = []
+    for i, ret in enumerate(batch):
+        ledger = ret.ledger
+        where.append(dict(ledger.attrs.get("columns", {})) if ledger is not None else {})
+        if ledger is None or ledger.empty:
+            continue
+        end = period_end(ret.period) if ret.period else None
+        records: list[dict[str, Any]] = [
+            {str(k): v for k, v in rec.items()} for rec in ledger.to_dict("records")
+        ]
+        for record in records:
+            record[RET] = i
+            record["_end"] = end
+        rows += records
+    frame = _frame(rows, [*keys, "_sheet", "_row", "_end"])
     lay = LedgerLayout(form=form)
-    where: dict[str, int] = dict(frame.attrs.get("columns", {}))
     labels = {c.key: c for c in form.columns}
-    end = period_end(ret.period) if ret.period else None
-    first_row: dict[str, int] = {}
-    for hid, row in zip(frame["hazard_id"], frame["_row"], strict=True):
-        if not _na(hid):
-            first_row.setdefault(fold(str(hid)), int(row))
+    first_row: dict[tuple[int, str], int] = {}
+    for r in rows:
+        if not _na(r.get("hazard_id")):
+            first_row.setdefault((r[RET], fold(str(r["hazard_id"]))), int(r["_row"]))
 
-    def locate(check: str, column: str | None, index: int) -> Issue | None:
+    def locate(check: str, column: str | None, row: int) -> Issue | None:
+        record = rows[row]
         code, key = _split(check)
         key = column or key
-        record = frame.iloc[index]
-        col = where.get(key, lay.col(key) if key in labels else 0)
+        col = where[record[RET]].get(key, lay.col(key) if key in labels else 0)
         excel_row = int(record["_row"])
         value = record.get(key)
         definition = labels.get(key)
@@ -618,12 +650,14 @@ def _validate_ledger(ret: Return, form: LedgerForm) -> None:
                 if key == "rectified_date" or _na(record.get("rectified_date"))
                 else "rectified_date"
             )
-            extra = {"other_label": labels[other].label, "other": display(record.get(other))}
-        if code == "ledger-credit-code-invalid":
+            extra = {"other_label": labels[other].label, "other": _show(record.get(other))}
+        elif code == "ledger-credit-code-invalid":
             extra = {"reason": credit_code_problem(str(value)) or ""}
-        if code == "ledger-duplicate-id":
-            extra = {"first_row": first_row.get(fold(str(value)), excel_row)}
+        elif code == "ledger-duplicate-id":
+            extra = {"first_row": first_row.get((record[RET], fold(str(value))), excel_row)}
         hid = record.get("hazard_id")
+        end = record["_end"]
+        choices = definition.choices if definition and definition.choices else ("是", "否")
         return make_issue(
             code,
             sheet=str(record["_sheet"]),
@@ -631,13 +665,12 @@ def _validate_ledger(ret: Return, form: LedgerForm) -> None:
             value=_show(value),
             row=excel_row,
             label=definition.label if definition else key,
-            choices="、".join(f"“{c}”" for c in (definition.choices if definition else ()))
-            or "“是”、“否”",
+            choices="、".join(f"“{c}”" for c in choices),
             hazard_id=display(hid) if not _na(hid) else f"（第 {excel_row} 行）",
-            status=display(record.get("status")),
+            status=_show(record.get("status")),
             end=end.isoformat() if end else "",
             limit=MAX_MONEY,
             **extra,
         )
 
-    _run(ret, ledger_schema(form, ret.period), frame, locate)
+    _run(batch, ledger_schema(form), frame, locate)

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from helpers_fill import (
-    PERIOD,
     edit,
     errors,
     first,
@@ -468,7 +467,7 @@ def test_schemas_are_built_from_the_definitions() -> None:
     schema = progress_schema(progress_form())
     names = {c.name for c in schema.checks}
     assert {f"{r.code}:{left}" for r in progress_form().rules for left in r.left} <= names
-    ledger_checks = ledger_schema(LEDGER, PERIOD)
+    ledger_checks = ledger_schema(LEDGER)
     assert set(ledger_checks.columns) == {c.key for c in LEDGER.columns}
     open_checks = {
         c.name for c in ledger_checks.checks if c.name.startswith("ledger-open-incomplete:")
@@ -499,3 +498,57 @@ def test_every_validation_rule_is_tested() -> None:
         if f'"{c}"' not in tested and c not in {r.code for r in progress_form().rules}
     )
     assert untested == []
+
+
+# --- batches -----------------------------------------------------------------------------------
+
+
+def test_a_batch_puts_each_issue_on_its_own_return(tmp_path: Path) -> None:
+    from helpers_fill import read_one as read_only
+
+    from pipeline.validate import validate_returns
+
+    inbox = tmp_path / "inbox"
+    good = make_return(inbox, "ledger", "good.xlsx")
+    bad = make_return(
+        inbox, "ledger", "bad.xlsx", ledger_rows=[good_ledger_rows()[0] | {"responsible": None}]
+    )
+    also_bad = make_return(
+        inbox, "annex4_progress", "a4.xlsx", progress=good_progress() | {"A2": 99}
+    )
+    returns = [read_only(p, validate=False) for p in (good, bad, also_bad)]
+    validate_returns(returns)
+    assert [(r.rel, r.status, errors(r)) for r in returns] == [
+        ("good.xlsx", "accepted", []),
+        ("bad.xlsx", "rejected", [("ledger-open-incomplete", _ledger_cell(0, "responsible"))]),
+        ("a4.xlsx", "rejected", [("a4-a2-gt-a1", _cell("A2"))]),
+    ]
+
+
+def test_the_same_hazard_id_in_two_units_is_not_a_duplicate(tmp_path: Path) -> None:
+    from pipeline.validate import validate_returns
+
+    inbox = tmp_path / "inbox"
+    paths = [
+        make_return(inbox, "ledger", "gl.xlsx"),
+        make_return(inbox, "ledger", "tj.xlsx", unit="台江区"),
+    ]
+    returns = [read_one(p, validate=False) for p in paths]
+    validate_returns(returns)
+    assert [r.status for r in returns] == ["accepted", "accepted"]
+
+
+def test_a_failing_check_is_pinned_on_its_return_and_the_others_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.validate as validate
+
+    inbox = tmp_path / "inbox"
+    paths = [make_return(inbox, "annex4_progress", f"{n}.xlsx") for n in ("a", "b")]
+    returns = [read_one(p, validate=False) for p in paths]
+    returns[1].progress["A1"] = "not a number"  # what a bug upstream would look like
+    validate.validate_returns(returns)
+    assert [(r.status, errors(r)) for r in returns] == [
+        ("accepted", []),
+        ("rejected", [("file-read-failed", "")]),
+    ]
