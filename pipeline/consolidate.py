@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from statistics import median
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pandera.pandas as pa
@@ -407,6 +407,10 @@ def _inspection_key(ret: Return, insp: Inspection) -> tuple[str, ...]:
     return ("inspection", subject, str(date))
 
 
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return cast(list[dict[str, Any]], df.to_dict("records"))
+
+
 def _empty(columns: Sequence[str], dtypes: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(c, "object")) for c in columns})
 
@@ -672,50 +676,61 @@ def _city_frame(figures: pd.DataFrame, periods: Sequence[str], form: ProgressFor
     return _frame(rows, ["period", "code", "value"], _str_cols("period", "code"))
 
 
-def _ledger_rows(ret: Return) -> list[dict[str, Any]]:
-    if ret.ledger is None or ret.ledger.empty:
-        return []
+def _plain(series: pd.Series) -> pd.Series:
+    """A ledger column as plain Python values: None for blanks, dates for timestamps."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        values = [None if pd.isna(v) else v.date() for v in series]
+        return pd.Series(values, index=series.index, dtype=object)
+    return series.astype(object).where(series.notna(), None)
+
+
+def ledger_table(ret: Return) -> pd.DataFrame:
+    """One ledger return's rows: every ledger column (object, None for blanks), _sheet, _row."""
     keys = [c.key for c in ledger_form().columns]
-    out = []
-    for rec in ret.ledger.to_dict("records"):
-        row = {k: _clean(rec.get(k)) for k in keys}
-        for key in keys:
-            if isinstance(row[key], str):
-                row[key] = row[key].strip() or None
-        row["_sheet"] = _text(rec.get("_sheet"))
-        row["_row"] = int(rec.get("_row") or 0)
-        out.append(row)
-    return out
+    src = ret.ledger
+    if src is None or src.empty:
+        return _empty([*keys, "_sheet", "_row"], {"_sheet": "str", "_row": "int64"})
+    src = src.reset_index(drop=True)
+    data: dict[str, pd.Series] = {}
+    for key in keys:
+        if key in src.columns:
+            data[key] = _plain(src[key])
+        else:
+            data[key] = pd.Series([None] * len(src), dtype=object)
+    sheet = src["_sheet"] if "_sheet" in src.columns else pd.Series([""] * len(src))
+    data["_sheet"] = sheet.astype(object).where(sheet.notna(), "").map(str).astype("str")
+    row = src["_row"] if "_row" in src.columns else pd.Series([0] * len(src))
+    data["_row"] = pd.to_numeric(row, errors="coerce").fillna(0).astype("int64")
+    return pd.DataFrame(data)
 
 
 def _ledger_frame(sel: _Selection, units: Sequence[Unit], period: str) -> pd.DataFrame:
     keys = [c.key for c in ledger_form().columns]
     end = period_end(period)
-    rows: list[dict[str, Any]] = []
+    cols = [*LEDGER_META, "overdue", *keys]
+    parts: list[pd.DataFrame] = []
     for unit in units:
         ret = _last_return(sel, unit.name, LEDGER_ID, period)
         if ret is None:
             continue
-        for row in _ledger_rows(ret):
-            deadline = row.get("deadline")
-            row.update(
-                unit=unit.name,
-                unit_code=unit.code,
-                ledger_period=ret.period or "",
-                carried=ret.period != period,
-                file=ret.rel,
-                sha256=ret.sha256,
-                overdue=bool(
-                    row.get("status") == "整改中"
-                    and isinstance(deadline, dt.date)
-                    and deadline < end
-                ),
-            )
-            rows.append(row)
-    cols = [*LEDGER_META, "overdue", *keys]
-    dtypes = _str_cols("unit", "unit_code", "ledger_period", "file", "sha256", "_sheet")
-    dtypes.update(carried="bool", overdue="bool", _row="int64")
-    return _frame(rows, cols, dtypes)
+        part = ledger_table(ret)
+        if part.empty:
+            continue
+        n = len(part)
+        part["unit"] = pd.Series([unit.name] * n, dtype="str")
+        part["unit_code"] = pd.Series([unit.code] * n, dtype="str")
+        part["ledger_period"] = pd.Series([ret.period or ""] * n, dtype="str")
+        part["carried"] = ret.period != period
+        part["file"] = pd.Series([ret.rel] * n, dtype="str")
+        part["sha256"] = pd.Series([ret.sha256] * n, dtype="str")
+        past = part["deadline"].map(lambda d: isinstance(d, dt.date) and d < end).astype(bool)
+        part["overdue"] = (part["status"] == "整改中").astype(bool) & past
+        parts.append(part[cols])
+    if not parts:
+        dtypes = _str_cols("unit", "unit_code", "ledger_period", "file", "sha256", "_sheet")
+        dtypes.update(carried="bool", overdue="bool", _row="int64")
+        return _empty(cols, dtypes)
+    return pd.concat(parts, ignore_index=True)
 
 
 CHECKLIST_COLUMNS = [
@@ -947,6 +962,7 @@ def find_anomalies(
     for rec in fig.to_dict("records"):
         by.setdefault(rec["period"], {}).setdefault(rec["unit"], {})[rec["code"]] = rec
 
+    peer_increments = _peer_increments(result, by)
     rejected_files: dict[tuple[str, str], list[str]] = {}
     for ret in returns:
         if ret.status == "rejected" and ret.unit_name and ret.period == period and ret.form_id:
@@ -1032,7 +1048,7 @@ def find_anomalies(
                         count=len(values),
                     )
                 )
-        flags += _outlier_flags(result, by, unit.name, labels)
+        flags += _outlier_flags(result, by, unit.name, labels, peer_increments)
         flags += _ledger_mismatch_flags(sel, unit.name, rows, ledger_ret, period, labels)
     flags += _ledger_flags(result, sel)
     flags += _late_flags(result, sel)
@@ -1056,11 +1072,26 @@ def _monthly_increments(
     return out
 
 
+def _peer_increments(
+    result: Consolidation, by: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, dict[str, Decimal]]:
+    """code -> unit -> this month's increment, for units that reported this and last month."""
+    out: dict[str, dict[str, Decimal]] = {}
+    for code in progress_form().value_codes:
+        out[code] = {}
+        for unit in result.units:
+            incs = _monthly_increments(by, result.periods[-2:], unit.name, code)
+            if result.period in incs:
+                out[code][unit.name] = incs[result.period]
+    return out
+
+
 def _outlier_flags(
     result: Consolidation,
     by: dict[str, dict[str, dict[str, Any]]],
     unit: str,
     labels: dict[str, str],
+    peer_increments: dict[str, dict[str, Decimal]],
 ) -> list[Anomaly]:
     period = result.period
     flags = []
@@ -1072,13 +1103,7 @@ def _outlier_flags(
         if x <= 0:
             continue
         history = [own[p] for p in sorted(own)]
-        peers = []
-        for other in result.units:
-            if other.name == unit:
-                continue
-            incs = _monthly_increments(by, result.periods[-2:], other.name, code)
-            if period in incs:
-                peers.append(incs[period])
+        peers = [inc for other, inc in peer_increments[code].items() if other != unit]
         bases = []
         zs = []
         if len(history) >= OUTLIER_MIN_HISTORY:
@@ -1120,9 +1145,9 @@ def ledger_counts(ledger: pd.DataFrame | None) -> dict[str, Decimal]:
     """附件4 A1–A6 as counted from one unit's ledger (see LEDGER_DEFINITIONS)."""
     if ledger is None or ledger.empty:
         return dict.fromkeys(LEDGER_DEFINITIONS, ZERO)
-    found = ledger["found_by"].map(_text)
-    rectified = ledger["status"].map(_text).isin(RECTIFIED)
-    supervised = ledger["supervised"].map(_text) == "是"
+    found = ledger["found_by"]
+    rectified = ledger["status"].isin(RECTIFIED)
+    supervised = ledger["supervised"] == "是"
     counts = {
         "A1": found == FOUND_SELF,
         "A2": (found == FOUND_SELF) & rectified,
@@ -1204,12 +1229,14 @@ def _ledger_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
         before = _last_return(sel, unit.name, LEDGER_ID, shift_period(period, -1))
         if before is None:
             continue
-        now_rows = {str(r["hazard_id"]): r for r in _ledger_rows(current) if r["hazard_id"]}
+        now_rows = {
+            str(r["hazard_id"]): r for r in _records(ledger_table(current)) if r["hazard_id"]
+        }
         labels = {
             "period_label": period_label(period),
             "prev_period_label": period_label(before.period or ""),
         }
-        for old in _ledger_rows(before):
+        for old in _records(ledger_table(before)):
             hid = str(old["hazard_id"] or "")
             if not hid:
                 continue
@@ -1293,15 +1320,16 @@ def _checklist_major_flags(result: Consolidation) -> list[Anomaly]:
     if majors.empty:
         return []
     led = result.ledger
+    in_month = led["found_date"].map(lambda d: isinstance(d, dt.date) and start <= d <= end)
+    dept = led[(led["found_by"] == FOUND_DEPT) & in_month.astype(bool)]
+    dept_rows = dept.groupby("unit").size().to_dict()
+    by_unit = dict(tuple(majors.groupby("unit", sort=False)))
     flags = []
     for unit in result.units:
-        mine = majors[majors["unit"] == unit.name]
-        if mine.empty:
+        mine = by_unit.get(unit.name)
+        if mine is None:
             continue
-        rows = led[led["unit"] == unit.name]
-        dates = rows["found_date"].map(_clean)
-        in_month = dates.map(lambda d: isinstance(d, dt.date) and start <= d <= end)
-        count = int(((rows["found_by"].map(_text) == FOUND_DEPT) & in_month).sum())
+        count = int(dept_rows.get(unit.name, 0))
         if len(mine) > count:
             files = sorted(set(mine["file"]))
             shown = "、".join(files[:3]) + (f" 等 {len(files)} 个文件" if len(files) > 3 else "")

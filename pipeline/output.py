@@ -261,6 +261,8 @@ def csv_safe(value: str) -> str:
 
 
 def _csv_cell(value: Any) -> str:
+    if type(value) is str:
+        return csv_safe(value)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
@@ -285,80 +287,38 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
             writer.writerow([_csv_cell(v) for v in row])
 
 
+def _columns(df: pd.DataFrame, names: Sequence[str]) -> list[list[Any]]:
+    """Rows of the named columns as plain Python values (column-wise: fast for big frames)."""
+    return [list(row) for row in zip(*(df[n].tolist() for n in names), strict=True)]
+
+
 def csv_tables(result: Consolidation) -> dict[str, tuple[list[str], list[list[Any]]]]:
     """The tidy tables of the model, as (header, rows), keyed like write_outputs' paths."""
     form = progress_form()
-    labels = {v.code: form.item_of(v.code).label for v in form.values}
-    units = {v.code: v.unit for v in form.values}
-    fig = result.figures
+    fig = result.figures.copy()
+    fig["label"] = fig["code"].map({v.code: form.item_of(v.code).label for v in form.values})
+    fig["measure"] = fig["code"].map({v.code: v.unit for v in form.values})
     figures = (
-        [
-            "期间",
-            "单位",
-            "单位代码",
-            "项目代码",
-            "项目",
-            "计量单位",
-            "累计数",
-            "上月累计",
-            "本月新增",
-            "是否沿用",
-            "数据期间",
-            "来源文件",
-            "工作表",
-            "单元格",
-            "SHA-256",
-        ],
-        [
-            [
-                r["period"],
-                r["unit"],
-                r["unit_code"],
-                r["code"],
-                labels[r["code"]],
-                units[r["code"]],
-                r["value"],
-                r["previous"],
-                r["increment"],
-                r["carried"],
-                r["source_period"],
-                r["file"],
-                r["sheet"],
-                r["cell"],
-                r["sha256"],
-            ]
-            for r in records(fig)
-        ],
-    )
+        ["期间", "单位", "单位代码", "项目代码", "项目", "计量单位", "累计数", "上月累计",
+         "本月新增", "是否沿用", "数据期间", "来源文件", "工作表", "单元格", "SHA-256"],
+        _columns(fig, ["period", "unit", "unit_code", "code", "label", "measure", "value",
+                       "previous", "increment", "carried", "source_period", "file", "sheet",
+                       "cell", "sha256"]),
+    )  # fmt: skip
     lform = ledger_form()
     ledger = (
-        ["单位", "单位代码", *(c.label for c in lform.columns), "是否逾期", "台账期间", "来源文件", "工作表", "行号"],
-        [
-            [
-                r["unit"],
-                r["unit_code"],
-                *(r[c.key] for c in lform.columns),
-                r["overdue"],
-                r["ledger_period"],
-                r["file"],
-                r["_sheet"],
-                r["_row"],
-            ]
-            for r in records(result.ledger)
-        ],
+        ["单位", "单位代码", *(c.label for c in lform.columns), "是否逾期", "台账期间", "来源文件",
+         "工作表", "行号"],
+        _columns(result.ledger, ["unit", "unit_code", *(c.key for c in lform.columns), "overdue",
+                                 "ledger_period", "file", "_sheet", "_row"]),
     )  # fmt: skip
-    forms = {f.id: f for f in checklist_forms()}
+    chk = result.checklist.copy()
+    chk["annex"] = chk["form"].map({f.id: f.annex for f in checklist_forms()})
     checklist = (
         ["期间", "单位", "单位代码", "表单", "文件", "工作表", "检查对象", "检查时间", "序号",
          "检查结果", "是否隐患", "是否重大隐患", "单元格"],
-        [
-            [
-                r["period"], r["unit"], r["unit_code"], forms[r["form"]].annex, r["file"],
-                r["sheet"], r["subject"], r["inspection_date"], r["item"], r["answer"],
-                r["hazard"], r["major"], r["cell"],
-            ]
-            for r in records(result.checklist)
-        ],
+        _columns(chk, ["period", "unit", "unit_code", "annex", "file", "sheet", "subject",
+                       "inspection_date", "item", "answer", "hazard", "major", "cell"]),
     )  # fmt: skip
     anomalies = (
         ["严重程度", "规则代码", "规则名称", "单位", "项目", "上月值/对照值", "本期值", "说明",
@@ -443,14 +403,19 @@ def _write(ws: Worksheet, row: int, col: int, value: Any, fmt: Format | None = N
 
 
 def _print_setup(
-    ws: Worksheet, *, landscape: bool = True, repeat_rows: tuple[int, int] | None = None
+    ws: Worksheet,
+    *,
+    landscape: bool = True,
+    repeat_rows: tuple[int, int] | None = None,
+    wide: int = 1,
 ) -> None:
+    """A4, fitted to `wide` pages across and as many down as needed, page numbers below."""
     ws.set_paper(A4)
     if landscape:
         ws.set_landscape()
     ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
     ws.center_horizontally()
-    ws.fit_to_pages(1, 0)
+    ws.fit_to_pages(wide, 0)
     ws.set_footer("&C&9第 &P 页 共 &N 页")
     if repeat_rows is not None:
         ws.repeat_rows(*repeat_rows)
@@ -779,7 +744,9 @@ def _sheet_units(
                 ),
             )
         row += 3
-    _print_setup(ws)
+    # 37 columns: three pages across, the unit columns repeated on each
+    _print_setup(ws, wide=3)
+    ws.repeat_columns(0, 1)
 
 
 # 异常标记 -------------------------------------------------------------------------------------
@@ -945,15 +912,13 @@ def _sheet_ledger(wb: Workbook, st: _Styles, result: Consolidation) -> None:
         _string(ws, 0, i, text, st.header())
     ws.set_row(0, 30)
     ws.freeze_panes(1, 2)
-    base = {
-        "text": st.cell(),
-        "date": st.cell(num_format=DATE_FORMAT),
-        "money": st.cell(num_format=MONEY_FORMAT),
-    }
+    # A data sheet that may hold a province's 200,000 rows: no borders, and only non-empty
+    # cells are written; an overdue row is filled through its row format, blanks included.
+    plain = {"text": None, "date": st(num_format=DATE_FORMAT), "money": st(num_format=MONEY_FORMAT)}
     red = {
-        "text": st.cell(bg_color=OVERDUE_FILL),
-        "date": st.cell(bg_color=OVERDUE_FILL, num_format=DATE_FORMAT),
-        "money": st.cell(bg_color=OVERDUE_FILL, num_format=MONEY_FORMAT),
+        "text": st(bg_color=OVERDUE_FILL),
+        "date": st(bg_color=OVERDUE_FILL, num_format=DATE_FORMAT),
+        "money": st(bg_color=OVERDUE_FILL, num_format=MONEY_FORMAT),
     }
     kinds = [
         ("date" if c.type == "date" else "money" if c.type == "money" else "text")
@@ -970,18 +935,32 @@ def _sheet_ledger(wb: Workbook, st: _Styles, result: Consolidation) -> None:
         range(len(led)),
         key=lambda i: (unit_rank.get(columns["unit"][i], len(unit_rank)), columns["_row"][i]),
     )
+    tail = ("ledger_period", "file", "_sheet")
     row = 0
     for i in order:
         row += 1
-        fmts = red if columns["overdue"][i] else base
+        overdue = bool(columns["overdue"][i])
+        fmts = red if overdue else plain
+        if overdue:
+            ws.set_row(row, None, red["text"])
         _string(ws, row, 0, columns["unit"][i], fmts["text"])
         for j, key in enumerate(keys):
-            _write(ws, row, 1 + j, columns[key][i], fmts[kinds[j]])
+            value = columns[key][i]
+            if value is None or value == "":
+                continue
+            kind = kinds[j]
+            if kind == "date" and isinstance(value, dt.date):
+                ws.write_datetime(row, 1 + j, dt.datetime.combine(value, dt.time()), fmts[kind])
+            elif kind == "money" and isinstance(value, Decimal):
+                ws.write_number(row, 1 + j, float(value), fmts[kind])
+            elif isinstance(value, str):
+                ws.write_string(row, 1 + j, value, fmts[kind])
+            else:
+                _write(ws, row, 1 + j, value, fmts[kind])
         col = 1 + len(keys)
-        _string(ws, row, col, "是" if columns["overdue"][i] else "否", fmts["text"])
-        _string(ws, row, col + 1, columns["ledger_period"][i], fmts["text"])
-        _string(ws, row, col + 2, columns["file"][i], fmts["text"])
-        _string(ws, row, col + 3, columns["_sheet"][i], fmts["text"])
+        ws.write_string(row, col, "是" if overdue else "否", fmts["text"])
+        for k, key in enumerate(tail, start=1):
+            _string(ws, row, col + k, columns[key][i], fmts["text"])
         ws.write_number(row, col + 4, int(columns["_row"][i]), fmts["text"])
     ws.autofilter(0, 0, max(row, 1), len(headers) - 1)
     _print_setup(ws, repeat_rows=(0, 0))
