@@ -10,7 +10,17 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from fixtures_consolidate import CITY_2023_07, CS, GL, MW, TJ, build_returns, fixture_units
+from fixtures_consolidate import (
+    CITY_2023_07,
+    CS,
+    GL,
+    MW,
+    TJ,
+    build_returns,
+    fixture_units,
+    ledger_return,
+    progress_return,
+)
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline.consolidate import Consolidation, consolidate
@@ -337,3 +347,15 @@ def test_json_document_shape_and_numbers(result: Consolidation, written: dict[st
         "status": "superseded",
         "late": False,
     }
+
+
+def test_a_quiet_month_with_one_unit_writes_every_sheet(tmp_path: Path) -> None:
+    """No checklists, an empty ledger, no flags: every sheet is still there and says so."""
+    rets = [progress_return(GL, "2023-07", {"B1": "3"}), ledger_return(GL, "2023-07", [])]
+    res = consolidate(rets, units=fixture_units()[:1])
+    assert res.anomalies == [] and res.ledger.empty and res.checklist.empty
+    book = openpyxl.load_workbook(write_outputs(res, tmp_path)["workbook"])
+    assert book.sheetnames == list(SHEETS)
+    assert _sheet(book, "异常标记")["A2"].value == "本期未发现异常。"
+    assert _sheet(book, "隐患台账汇总").max_row == 1
+    assert _sheet(book, "分县明细").cell(7, 1).value == GL
