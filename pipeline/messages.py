@@ -268,6 +268,19 @@ _RULES: list[Rule] = [
         "勾选符号无法识别",
         "{label}只能打“√”或留空，填写的是“{value}”，无法判断是否勾选。",
     ),
+    Rule(
+        "value-formula-no-result",
+        "error",
+        "公式没有计算结果",
+        "单元格中是公式，但文件里没有保存计算结果（常见于其他软件生成的文件），无法读取。"
+        "请在 Excel/WPS 中打开、确认数值后保存，或直接填写数字。",
+    ),
+    Rule(
+        "value-formula-error",
+        "error",
+        "公式计算出错",
+        "单元格中的公式计算出错（{value}），无法读取。请改为直接填写数字或内容。",
+    ),
     # Validation: 附件4 values ({label} names the item; the form's [[rules]] are added below).
     Rule(
         "progress-missing",

@@ -376,7 +376,7 @@ def _read_file(ret: Return) -> None:
         ret.add(_calamine_failure(exc))
         return
     book = _Book(workbook, ret)
-    _read_book(ret, book)
+    _read_book(ret, book, checked.formula_cells)
 
 
 def _refusal(refused: safety.Refused) -> Issue:
@@ -645,7 +645,7 @@ def _resolve_unit(text: Any) -> tuple[str, str] | None:
     return unit.code, unit.name
 
 
-def _read_book(ret: Return, book: _Book) -> None:
+def _read_book(ret: Return, book: _Book, formulas: dict[str, dict[str, str]] | None = None) -> None:
     forms = load_forms()
     meta = _read_meta(book)
     form: Form | None = None
@@ -697,6 +697,10 @@ def _read_book(ret: Return, book: _Book) -> None:
     for grid in main:
         if not grid.visible:
             ret.add(make_issue("sheet-hidden", sheet=grid.name))
+        # formulas without a usable value read as empty cells: say why, before "not filled in"
+        for cell, error in sorted((formulas or {}).get(grid.name, {}).items()):
+            code = "value-formula-error" if error else "value-formula-no-result"
+            ret.add(make_issue(code, sheet=grid.name, cell=cell, value=error))
     _identify(ret, form, meta, main)
     if isinstance(form, ProgressForm):
         if len(main) > 1:

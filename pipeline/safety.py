@@ -19,7 +19,7 @@ import xml.sax
 import xml.sax.handler
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import defusedxml.ElementTree as safe_et
@@ -44,6 +44,14 @@ _CHUNK = 1024 * 1024
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 # An xlsx cell start tag with a value (not self-closing): <c r="AB12" s="3" t="s">
 _XLSX_CELL = re.compile(rb'<c\s[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>/]*>')
+# A cell holding a formula and no value (files written by tools that do not calculate)
+_XLSX_NO_RESULT = re.compile(
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>/]*>\s*<f(?:\s[^>]*)?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
+)
+# A cell whose value is an error such as #DIV/0! (calamine reads it as empty)
+_XLSX_ERROR = re.compile(
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>/]*\bt="e"[^>/]*>\s*(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?\s*<v>([^<]{0,32})</v>'
+)
 # A row start tag with content (not self-closing): <row r="1048576" spans="1:3">
 _XLSX_ROW = re.compile(rb'<row\s[^>]*?\br="([0-9]{1,7})"[^>/]*>')
 
@@ -60,9 +68,11 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Checked:
-    """What a file really is: the format to parse it as, and oversize sheets (by sheet part)."""
+    """What a file really is: the format to parse it as, and (xlsx) the cells whose formula left
+    no usable value, by sheet name: A1 -> "" (never calculated) or the error ("#DIV/0!")."""
 
     fmt: str  # xlsx | xlsm | xls | ods
+    formula_cells: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def human_size(n: int) -> str:
@@ -82,7 +92,7 @@ def check_bytes(data: bytes) -> Checked:
             "file-too-large", size=human_size(len(data)), limit=human_size(MAX_FILE_BYTES)
         )
     if data.startswith(ZIP_MAGIC):
-        return Checked(_check_zip(data))
+        return _check_zip(data)
     if data.startswith(OLE_MAGIC):
         return Checked(_check_ole(data))
     raise Refused("file-not-spreadsheet-content", what=_what_is(data))
@@ -124,7 +134,7 @@ def _what_is(data: bytes) -> str:
 # --- zip containers: xlsx, xlsm, ods ----------------------------------------------------------
 
 
-def _check_zip(data: bytes) -> str:
+def _check_zip(data: bytes) -> Checked:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -151,13 +161,43 @@ def _check_zip(data: bytes) -> str:
     names = {i.filename for i in infos}
     fmt = _zip_kind(zf, names)
     total = 0
+    formulas: dict[str, dict[str, str]] = {}
     for info in infos:
         if info.is_dir() or not _is_xml_part(info.filename):
             continue
-        total = _scan_part(zf, info, fmt, total)
+        total = _scan_part(zf, info, fmt, total, formulas)
     if fmt == "ods":
         _scan_ods(zf)
-    return fmt
+    by_sheet: dict[str, dict[str, str]] = {}
+    if formulas:
+        sheet_names = _sheet_parts(zf)
+        by_sheet = {
+            sheet_names[part]: cells for part, cells in formulas.items() if part in sheet_names
+        }
+    return Checked(fmt, by_sheet)
+
+
+def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Worksheet part name -> sheet name, from xl/workbook.xml and its relationships."""
+    try:
+        book = safe_et.fromstring(_read_small(zf, "xl/workbook.xml", 8 * 1024 * 1024))
+        rels = safe_et.fromstring(_read_small(zf, "xl/_rels/workbook.xml.rels", 8 * 1024 * 1024))
+    except (KeyError, Refused, safe_et.ParseError, DefusedXmlException):
+        return {}
+    targets = {}
+    for rel in rels.iter():
+        if rel.tag.endswith("}Relationship") and rel.get("Id") and rel.get("Target"):
+            target = str(rel.get("Target"))
+            targets[rel.get("Id")] = (
+                target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            )
+    out = {}
+    for sheet in book.iter():
+        if sheet.tag.endswith("}sheet"):
+            rid = next((v for k, v in sheet.attrib.items() if k.endswith("}id")), None)
+            if rid in targets and sheet.get("name"):
+                out[targets[rid]] = str(sheet.get("name"))
+    return out
 
 
 def _check_ratio(name: str, size: int, compressed: int) -> None:
@@ -226,8 +266,15 @@ def _is_xml_part(name: str) -> bool:
     return name.endswith((".xml", ".rels", ".vml")) or name == "mimetype"
 
 
-def _scan_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fmt: str, total: int) -> int:
-    """Inflate one part in chunks under the global cap; refuse DTDs and oversized sheets."""
+def _scan_part(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    fmt: str,
+    total: int,
+    formulas: dict[str, dict[str, str]],
+) -> int:
+    """Inflate one part in chunks under the global cap; refuse DTDs and oversized sheets;
+    note worksheet cells whose formula has no value or an error value."""
     name = info.filename
     is_sheet = (
         fmt in ("xlsx", "xlsm") and name.startswith("xl/worksheets/") and name.endswith(".xml")
@@ -263,6 +310,13 @@ def _scan_part(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fmt: str, total: int)
                         max_row = max(max_row, max(map(int, rows)))
                         max_col = max(max_col, 1)
                     check_extent(_sheet_label(name), max_row, max_col)  # refuse early
+                    if b"<f" in window or b't="e"' in window:
+                        for ref in _XLSX_NO_RESULT.findall(window):
+                            formulas.setdefault(name, {})[ref.decode()] = ""
+                        for ref, error in _XLSX_ERROR.findall(window):
+                            formulas.setdefault(name, {})[ref.decode()] = error.decode(
+                                errors="replace"
+                            )
                 tail = window[-4096:]
     except Refused:
         raise

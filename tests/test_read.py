@@ -718,3 +718,72 @@ def test_a_sheet_of_many_rows_is_refused_in_bounded_time(tmp_path: Path) -> None
     data = _rewrite_zip(template_bytes("annex4_progress"), {"xl/worksheets/sheet1.xml": sheet})
     ret = read_one(_write(tmp_path, "rows.xlsx", data))
     assert errors(ret) == [("file-sheet-too-large", "")]
+
+
+# --- formulas, odd names, renamed sheets -------------------------------------------------------
+
+
+def test_formula_without_a_calculated_value(tmp_path: Path) -> None:
+    # openpyxl (like many tools) writes formulas without results; calamine would read blanks
+    lay = progress_layout(progress_form())
+    path = make_return(
+        tmp_path / "inbox", "annex4_progress", progress=good_progress() | {"A1": "=10+2"}
+    )
+    ret = read_one(path)
+    assert errors(ret) == [("value-formula-no-result", lay.value_cells["A1"].a1)]
+
+
+def test_formula_with_an_error_value(tmp_path: Path) -> None:
+    lay = progress_layout(progress_form())
+    cell = lay.value_cells["B1"].a1
+    path = make_return(tmp_path / "inbox", "annex4_progress")
+    src = zipfile.ZipFile(path)
+    sheet = src.read("xl/worksheets/sheet1.xml")
+    start = sheet.index(f'<c r="{cell}"'.encode())
+    end = sheet.index(b"</c>", start) + 4
+    errored = f'<c r="{cell}" t="e"><f>40/0</f><v>#DIV/0!</v></c>'.encode()
+    data = _rewrite_zip(
+        path.read_bytes(), {"xl/worksheets/sheet1.xml": sheet[:start] + errored + sheet[end:]}
+    )
+    ret = read_one(_write(tmp_path, "err.xlsx", data))
+    assert errors(ret) == [("value-formula-error", cell)]
+    assert ret.errors[0].value == "#DIV/0!"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "鼓楼区 附件4（6月）最终版 (2).xlsx",
+        "a#b%c&d;e'f.xlsx",
+        "空 格 .xlsx",
+        "UPPER.XLSX",
+        "换\n行.xlsx",
+    ],
+)
+def test_odd_file_names(tmp_path: Path, name: str) -> None:
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress", name)
+    (ret,) = read_inbox(inbox)
+    assert (ret.rel, ret.status, ret.fmt) == (name, "accepted", "xlsx")
+
+
+def test_renamed_sheet_is_found_by_its_title(tmp_path: Path) -> None:
+    path = drop_meta(make_return(tmp_path / "inbox", "annex4_progress"))
+    wb = openpyxl.load_workbook(path)
+    wb["调度表"].title = "6月数据"
+    wb.save(path)
+    ret = read_one(path)
+    assert (ret.status, ret.form_id, ret.identified_by) == ("accepted", "annex4_progress", "labels")
+    assert ret.progress_cells["A1"][0] == "6月数据"
+
+
+def test_workbook_holding_only_the_metadata_sheet(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "ledger")
+    wb = openpyxl.load_workbook(path)
+    for name in wb.sheetnames:
+        if name != META_SHEET:
+            del wb[name]
+    wb[META_SHEET].sheet_state = "visible"
+    wb.save(path)
+    ret = read_one(path)
+    assert errors(ret) == [("sheet-missing", "")]
