@@ -183,6 +183,13 @@ _RULES: list[Rule] = [
         "工作表“{sheet}”不是本报表的内容，未读取。如其中有需要报送的数据，请填入模板的表格中。",
     ),
     Rule(
+        "sheet-other-form",
+        "warning",
+        "夹带其他报表",
+        "工作表“{sheet}”是另一张报表（{other}），本文件按{form_name}读取，该表未读取。"
+        "请把它另存为单独的文件报送。",
+    ),
+    Rule(
         "sheet-hidden",
         "warning",
         "工作表被隐藏",

@@ -683,6 +683,15 @@ def _read_book(ret: Return, book: _Book, formulas: dict[str, dict[str, str]] | N
             and name == form.sheet_name
         ):
             main.append(grid)  # the title was deleted but the sheet kept its name
+        elif sheet_form is not None and form is not None:
+            ret.add(
+                make_issue(
+                    "sheet-other-form",
+                    sheet=name,
+                    other=_form_name(sheet_form),
+                    form_name=_form_name(form),
+                )
+            )
         elif not grid.is_empty():
             ret.add(make_issue("sheet-skipped", sheet=name))
     if form is None:
@@ -1020,7 +1029,7 @@ def _item_number(value: Any) -> int | None:
     if isinstance(value, int | float) and float(value).is_integer():
         return int(value)
     if isinstance(value, str):
-        text = fold(value)
+        text = fold(value).strip(".、()")  # "1." "1、" "(1)" as clerks renumber
         if text.isdigit():
             return int(text)
     return None

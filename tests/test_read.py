@@ -787,3 +787,19 @@ def test_workbook_holding_only_the_metadata_sheet(tmp_path: Path) -> None:
     wb.save(path)
     ret = read_one(path)
     assert errors(ret) == [("sheet-missing", "")]
+
+
+def test_a_sheet_of_another_form_is_not_read_and_says_so(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "annex1_gas")
+    other = openpyxl.load_workbook(make_return(tmp_path / "other", "annex3_confined_space"))
+    wb = openpyxl.load_workbook(path)
+    sheet = wb.create_sheet("附件3")
+    for row in other["附件3"].iter_rows(values_only=True):
+        sheet.append(row)
+    wb.save(path)
+    ret = read_one(path)
+    assert ret.status == "accepted"
+    assert [(i.rule, i.severity, i.sheet) for i in ret.issues] == [
+        ("sheet-other-form", "warning", "附件3")
+    ]
+    assert [i.sheet for i in ret.inspections] == ["附件1"]
