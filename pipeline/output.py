@@ -39,6 +39,7 @@ from pipeline.forms import (
 from pipeline.layout import a1, progress_layout
 from pipeline.messages import CATALOGUE
 from pipeline.model import Return
+from pipeline.status import status_from_consolidation, write_status_sheet
 
 BODY_FONT = "宋体"
 TITLE_FONT = "黑体"
@@ -62,6 +63,7 @@ SHEETS = (
     "分县明细",
     "异常标记",
     "报送情况",
+    "报送进度",
     "隐患台账汇总",
     "检查清单统计",
     "图表",
@@ -442,6 +444,8 @@ def write_workbook(result: Consolidation, path: Path) -> None:
     _sheet_units(wb, st, result, flags)
     _sheet_anomalies(wb, st, result)
     _sheet_submissions(wb, st, result)
+    # the status board as of the due date (not today), so identical inputs give identical bytes
+    write_status_sheet(wb, status_from_consolidation(result, today=result.due_date))
     _sheet_ledger(wb, st, result)
     _sheet_checklists(wb, st, result)
     _sheet_charts(wb, st, result)
@@ -594,6 +598,7 @@ def _sheet_table(wb: Workbook, st: _Styles, result: Consolidation) -> None:
         ws.merge_range(row, 0, row, last, text, note_fmt)
         ws.set_row(row, _lines(text, width) * _line_height() + 4)
     _print_setup(ws)
+    ws.fit_to_pages(1, 1)  # the table is emailed and printed as one A4 page, like the template
     ws.print_area(0, 0, lay.footnote_rows[-1] if form.footnotes else lay.last_table_row, last)
     ws.activate()
 
