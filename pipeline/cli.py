@@ -8,6 +8,7 @@ human-readable text go to stderr when `--json` is given, so stdout stays one JSO
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def consolidate(
     写出汇总表时退出码为 0（退回的文件在表中和屏幕上列出）；加 --strict 时本期有退回的文件
     则为 1；用法错误或找不到可汇总的进展情况调度表时为 2。
     """
+    from pipeline.annotate import ANNOTATED_DIR, write_annotated_copies
     from pipeline.console import (
         OutputError,
         advance,
@@ -101,6 +103,7 @@ def consolidate(
     from pipeline.consolidate import consolidate as consolidate_returns
     from pipeline.forms import period_label
     from pipeline.output import period_rejections, summary_lines, to_json, write_outputs
+    from pipeline.report import REPORT_NAME, write_validation_report
     from pipeline.validate import validate_inbox
 
     if not inbox.exists():
@@ -130,15 +133,25 @@ def consolidate(
         raise OutputError(f"表单定义有误：{exc}") from None
     try:
         paths = write_outputs(result, out)
+        # what the city sends back for 退回修改 comes with the same run
+        copies = write_annotated_copies(returns, out, jobs=jobs)
+        report = write_validation_report(returns, out / REPORT_NAME, copies=copies)
     except OSError as exc:
         raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
 
+    returned = sum(1 for c in copies.values() if c.path is not None)
     if as_json:
         echo_json(to_json(result))
         note(f"汇总表：{paths['workbook']}")
+        note(f"校验报告：{report}")
     else:
         for line in summary_lines(result, paths, returns):
             click.echo(line)
+        click.echo(f"校验报告：{report}")
+        if returned:
+            click.echo(
+                f"退回修改副本（标红加批注，可直接发回各单位）：{out / ANNOTATED_DIR}{os.sep}"
+            )
     sys.exit(1 if strict and period_rejections(returns, result.period) else 0)
 
 

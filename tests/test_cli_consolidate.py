@@ -169,6 +169,13 @@ def test_sample_inputs_end_to_end(tmp_path: Path) -> None:
     assert {(a["rule"], a["unit"], a["item"]) for a in doc["anomalies"]} == _planted_flags(
         planted, period
     )
+    # the same run leaves what the city sends back for 退回修改: the report and marked copies
+    assert (tmp_path / "校验报告.xlsx").is_file()
+    rejected = [r for r in doc["submissions"] if r["status"] == "rejected"]
+    assert rejected
+    for sub in rejected:
+        copy = (tmp_path / "退回修改" / sub["file"]).with_suffix(".xlsx")
+        assert copy.is_file(), copy
 
 
 @needs_samples
