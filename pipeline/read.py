@@ -26,13 +26,13 @@ import stat
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import python_calamine as pc
 
 from pipeline import safety
 from pipeline.forms import (
@@ -108,35 +108,43 @@ def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> 
     names = [e.rel for e in entries if e.ignore is None]
     receipts, log_issues = _receipt_log(inbox, names)
     to_read = [e for e in entries if e.ignore is None]
-    read: dict[str, Return] = {}
-    results: Iterator[Return]
-    if jobs > 1 and len(to_read) > 1:
-        pool = ProcessPoolExecutor(max_workers=jobs)
-        chunk = max(1, min(32, len(to_read) // (jobs * 4) or 1))
-        results = pool.map(_read_entry, [(e.path, inbox) for e in to_read], chunksize=chunk)
-    else:
-        pool = None
-        results = (read_return(e.path, inbox) for e in to_read)
+    pending = _read_all([e.path for e in to_read], inbox, jobs)
     out: list[Return] = []
-    try:
-        pending = iter(results)
-        for entry in entries:
-            if entry.ignore is not None:
-                ret = _ignored(entry)
-                if entry.ignore.rule == "file-ignored-receipt-log":
-                    for issue in log_issues:
-                        ret.add(issue)
-            else:
-                ret = next(pending)
-                _set_received(ret, receipts)
-                read[ret.rel] = ret
-            out.append(ret)
-            if on_file is not None:
-                on_file(ret)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    for entry in entries:
+        if entry.ignore is not None:
+            ret = _ignored(entry)
+            if entry.ignore.rule == "file-ignored-receipt-log":
+                for issue in log_issues:
+                    ret.add(issue)
+        else:
+            ret = next(pending)
+            _set_received(ret, receipts)
+        out.append(ret)
+        if on_file is not None:
+            on_file(ret)
     return out
+
+
+def _read_all(paths: list[Path], inbox: Path, jobs: int) -> Iterator[Return]:
+    """read_return of each path, in order; with `jobs` > 1 in worker processes. A worker killed
+    by a damaged file breaks the pool: the files not yet read are then read one by one, each
+    parsed in the sandbox, so the culprit is found and the others still get read."""
+    done = 0
+    if jobs > 1 and len(paths) > 1:
+        chunk = max(1, min(32, len(paths) // (jobs * 4)))
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) as pool:
+            try:
+                for ret in pool.map(_read_entry, [(p, inbox) for p in paths], chunksize=chunk):
+                    done += 1
+                    yield ret
+            except BrokenProcessPool:
+                pass
+    for path in paths[done:]:
+        yield read_return(path, inbox)
+
+
+def _worker_init() -> None:
+    safety.IN_PROCESS = True  # a worker is expendable: it parses without a sandbox of its own
 
 
 def _read_entry(args: tuple[Path, Path]) -> Return:
@@ -328,7 +336,9 @@ def read_return(path: Path, inbox: Path) -> Return:
     ret = Return(path=path, rel=rel)
     try:
         _read_file(ret)
-    except Exception as exc:  # a bug must not stop the run: report it on this file
+    except BaseException as exc:  # a bug (or a reader panic) must not stop the run
+        if isinstance(exc, safety.NOT_OURS):
+            raise
         ret.add(make_issue("file-read-failed", detail=f"{type(exc).__name__}: {exc}"[:300]))
     ret.settle()
     return ret
@@ -367,15 +377,14 @@ def _read_file(ret: Return) -> None:
     ext = path.suffix.lower().lstrip(".")
     if ext != ret.fmt and not (ext == "xlsx" and ret.fmt == "xlsm"):
         ret.add(make_issue("file-extension-mismatch", ext=f".{ext}", fmt=f".{ret.fmt}"))
-    try:
-        workbook = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
-    except pc.PasswordError:
+    parsed = safety.parse_isolated(data)
+    if parsed.encrypted:
         ret.add(make_issue("file-encrypted"))
         return
-    except Exception as exc:  # calamine reports damage as assorted exception types
-        ret.add(_calamine_failure(exc))
+    if parsed.error:
+        ret.add(_calamine_failure(parsed.error))
         return
-    book = _Book(workbook, ret)
+    book = _Book(parsed, ret)
     _read_book(ret, book, checked.formula_cells)
 
 
@@ -385,11 +394,8 @@ def _refusal(refused: safety.Refused) -> Issue:
     return make_issue(refused.code, **fields)
 
 
-def _calamine_failure(exc: Exception) -> Issue:
-    text = str(exc)
-    if "password" in text.lower() or "encrypt" in text.lower():
-        return make_issue("file-encrypted")
-    return make_issue("file-unreadable", detail=text[:200] or type(exc).__name__)
+def _calamine_failure(detail: str) -> Issue:
+    return make_issue("file-unreadable", detail=detail[:200])
 
 
 # --- sheets as grids -------------------------------------------------------------------------
@@ -448,15 +454,13 @@ class Grid:
 
 
 class _Book:
-    """The workbook's sheets, each loaded at most once."""
+    """The workbook's sheets as parsed in the sandbox; a sheet's problem is reported once,
+    when the sheet is first asked for."""
 
-    def __init__(self, workbook: pc.CalamineWorkbook, ret: Return) -> None:
-        self.workbook = workbook
+    def __init__(self, parsed: safety.Parsed, ret: Return) -> None:
         self.ret = ret
-        self.names: list[str] = list(workbook.sheet_names)
-        self.visible = {
-            m.name: m.visible == pc.SheetVisibleEnum.Visible for m in workbook.sheets_metadata
-        }
+        self.names: list[str] = [s.name for s in parsed.sheets]
+        self._sheets = {s.name: s for s in parsed.sheets}
         self._grids: dict[str, Grid | None] = {}
 
     def grid(self, name: str) -> Grid | None:
@@ -465,20 +469,17 @@ class _Book:
         return self._grids[name]
 
     def _load(self, name: str) -> Grid | None:
-        try:
-            sheet = self.workbook.get_sheet_by_name(name)
-            height, width = sheet.total_height, sheet.total_width
-            safety.check_extent(f"工作表“{name}”", height, width)
-            rows = sheet.to_python(skip_empty_area=False)
-        except safety.Refused as refused:
-            self.ret.add(_refusal(refused))
+        sheet = self._sheets[name]
+        if sheet.refused is not None:
+            code, detail = sheet.refused
+            self.ret.add(make_issue(code, detail=detail))
             return None
-        except Exception as exc:
-            issue = _calamine_failure(exc)
+        if sheet.rows is None:
+            issue = _calamine_failure(sheet.error or "工作表无法读取")
             issue.sheet = name
             self.ret.add(issue)
             return None
-        return Grid(name, rows, self.visible.get(name, True))
+        return Grid(name, sheet.rows, sheet.visible)
 
     def content_sheets(self) -> list[str]:
         return [n for n in self.names if n not in (META_SHEET, INSTRUCTIONS_SHEET)]

@@ -12,13 +12,22 @@ here if a legitimate return ever hits one (the README lists them).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import io
+import os
+import pickle
 import re
+import select
 import struct
+import subprocess
+import sys
+import time
 import xml.sax
 import xml.sax.handler
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +50,8 @@ ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
 
 _CHUNK = 1024 * 1024
+# What zipfile raises on damaged data (ValueError covers bad seeks and undecodable names)
+_ZIP_DAMAGE = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError)
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 # An xlsx cell start tag with a value (not self-closing): <c r="AB12" s="3" t="s">
 _XLSX_CELL = re.compile(rb'<c\s[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>/]*>')
@@ -244,7 +255,7 @@ def _read_small(zf: zipfile.ZipFile, name: str, cap: int) -> bytes:
     try:
         with zf.open(info) as fh:
             data = fh.read(cap + 1)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+    except _ZIP_DAMAGE as exc:
         raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
     if len(data) > cap:
         raise Refused("file-zip-limits", detail=f"部件 {name} 过大")
@@ -320,7 +331,7 @@ def _scan_part(
                 tail = window[-4096:]
     except Refused:
         raise
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+    except _ZIP_DAMAGE as exc:
         raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
     if is_sheet:
         check_extent(_sheet_label(name), max_row, max_col)
@@ -616,12 +627,181 @@ def _scan_ods(zf: zipfile.ZipFile) -> None:
         parser.close()
     except Refused:
         raise
-    except (
-        xml.sax.SAXException,
-        DefusedXmlException,
-        zipfile.BadZipFile,
-        zlib.error,
-        OSError,
-        EOFError,
-    ) as exc:
+    except (xml.sax.SAXException, DefusedXmlException, *_ZIP_DAMAGE) as exc:
         raise Refused("file-corrupt", detail=f"content.xml 无法解析：{exc}"[:200]) from None
+
+
+# --- parsing in a sandbox ---------------------------------------------------------------------
+#
+# python-calamine is fast but a damaged file can make it panic (a Python exception we catch) or
+# ask for terabytes of memory, which aborts the whole process: one bad file would stop the run.
+# So workbooks are parsed in a child process; if it dies or hangs, that file is unreadable and a
+# fresh child takes the next one. Only bytes go in and plain Python values come out.
+
+SANDBOX_TIMEOUT = 60.0  # seconds one file may take to parse
+NOT_OURS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+@dataclass
+class ParsedSheet:
+    name: str
+    visible: bool
+    rows: list[list[Any]] | None  # None when refused (see `refused`) or unreadable (`error`)
+    refused: tuple[str, str] | None = None  # (rule code, detail)
+    error: str = ""
+
+
+@dataclass
+class Parsed:
+    """A workbook as plain values, or why it could not be read."""
+
+    sheets: list[ParsedSheet] = field(default_factory=list)
+    encrypted: bool = False
+    error: str = ""  # non-empty: the workbook could not be opened
+
+
+def parse_workbook(data: bytes) -> Parsed:
+    """Every sheet of a checked workbook as rows of values (0-based, as in the workbook)."""
+    import python_calamine as pc
+
+    try:
+        workbook = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        metadata = [
+            (m.name, m.visible == pc.SheetVisibleEnum.Visible) for m in workbook.sheets_metadata
+        ]
+    except pc.PasswordError:
+        return Parsed(encrypted=True)
+    except BaseException as exc:  # damage shows as assorted exceptions, even Rust panics
+        if isinstance(exc, NOT_OURS):
+            raise
+        return _failed(exc)
+    parsed = Parsed()
+    for name, visible in metadata:
+        sheet = ParsedSheet(name, visible, None)
+        try:
+            loaded = workbook.get_sheet_by_name(name)
+            check_extent(f"工作表“{name}”", loaded.total_height, loaded.total_width)
+            sheet.rows = loaded.to_python(skip_empty_area=False)
+        except Refused as refused:
+            sheet.refused = (refused.code, refused.detail)
+        except BaseException as exc:
+            if isinstance(exc, NOT_OURS):
+                raise
+            sheet.error = _failed(exc).error
+        parsed.sheets.append(sheet)
+    return parsed
+
+
+def _failed(exc: BaseException) -> Parsed:
+    text = str(exc)
+    if "password" in text.lower() or "encrypt" in text.lower():
+        return Parsed(encrypted=True)
+    return Parsed(error=(text[:200] or type(exc).__name__))
+
+
+def serve(stdin: Any = None, stdout: Any = None) -> None:
+    """The sandbox child: read length-prefixed workbooks on stdin, write pickled Parsed results
+    on stdout, until stdin closes. Run as `python -c "from pipeline.safety import serve; serve()"`."""
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    while True:
+        header = stdin.read(8)
+        if len(header) < 8:
+            return
+        (size,) = struct.unpack("<Q", header)
+        data = stdin.read(size)
+        reply = pickle.dumps(parse_workbook(data), protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.write(struct.pack("<Q", len(reply)) + reply)
+        stdout.flush()
+
+
+class Sandbox:
+    """One child process parsing workbooks, replaced whenever it dies or hangs. A plain
+    subprocess (not multiprocessing): nothing of the caller's __main__ is re-run, no fork."""
+
+    COMMAND = ("-c", "from pipeline.safety import serve; serve()")
+
+    def __init__(self, timeout: float = SANDBOX_TIMEOUT, command: Sequence[str] = COMMAND) -> None:
+        self.timeout = timeout
+        self.command = [sys.executable, *command]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def parse(self, data: bytes) -> Parsed:
+        process = self._process
+        if process is None or process.poll() is not None:
+            process = self._process = self._start()
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(struct.pack("<Q", len(data)) + data)
+            process.stdin.flush()
+            header = self._read(process, 8)
+            (size,) = struct.unpack("<Q", header)
+            result = pickle.loads(self._read(process, size))
+        except TimeoutError:
+            self.close()
+            return Parsed(error=f"读取超过 {self.timeout:.0f} 秒仍未完成")
+        except (OSError, EOFError, struct.error, pickle.UnpicklingError):
+            code = None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = process.wait(2)
+            self.close()
+            how = f"，退出码 {code}" if code is not None else ""
+            return Parsed(error=f"读取程序因文件内部数据损坏而异常退出{how}")
+        if not isinstance(result, Parsed):
+            self.close()
+            return Parsed(error="读取程序返回了无法识别的结果")
+        return result
+
+    def _read(self, process: subprocess.Popen[bytes], size: int) -> bytes:
+        assert process.stdout is not None
+        out = bytearray()
+        deadline = time.monotonic() + self.timeout
+        while len(out) < size:
+            if os.name == "posix":
+                left = deadline - time.monotonic()
+                ready, _, _ = select.select([process.stdout], [], [], max(left, 0))
+                if not ready:
+                    raise TimeoutError
+            chunk = process.stdout.read1(size - len(out))  # type: ignore[attr-defined]
+            if not chunk:
+                raise EOFError
+            out += chunk
+        return bytes(out)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        return subprocess.Popen(
+            self.command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # a reader panic prints a Rust backtrace: not for clerks
+            env=env,
+        )
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        if process.poll() is None:
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+
+
+_SANDBOX: Sandbox | None = None
+IN_PROCESS = False  # set in worker processes of a pool: they are expendable themselves
+
+
+def parse_isolated(data: bytes) -> Parsed:
+    """parse_workbook in the sandbox child (in this process when IN_PROCESS is set)."""
+    global _SANDBOX
+    if IN_PROCESS:
+        return parse_workbook(data)
+    if _SANDBOX is None:
+        _SANDBOX = Sandbox()
+        atexit.register(_SANDBOX.close)
+    return _SANDBOX.parse(data)

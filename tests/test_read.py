@@ -803,3 +803,69 @@ def test_a_sheet_of_another_form_is_not_read_and_says_so(tmp_path: Path) -> None
         ("sheet-other-form", "warning", "附件3")
     ]
     assert [i.sheet for i in ret.inspections] == ["附件1"]
+
+
+# --- the parsing sandbox -----------------------------------------------------------------------
+
+
+def test_sandbox_parses_like_the_reader_in_process() -> None:
+    data = template_bytes("annex4_progress")
+    sandbox = safety.Sandbox()
+    try:
+        assert sandbox.parse(data) == safety.parse_workbook(data)
+        assert sandbox.parse(b"not a workbook").error  # the child survives bad input
+        assert sandbox.parse(data).sheets[0].name == "调度表"
+    finally:
+        sandbox.close()
+
+
+def test_a_reader_that_dies_costs_one_file_not_the_run() -> None:
+    # what calamine does on some damaged .xls: asks for terabytes and aborts the process
+    dying = safety.Sandbox(command=["-c", "import os, sys; sys.stdin.buffer.read(8); os.abort()"])
+    try:
+        result = dying.parse(template_bytes("annex4_progress"))
+        assert result.error.startswith("读取程序因文件内部数据损坏而异常退出")
+        assert result.sheets == []
+    finally:
+        dying.close()
+
+
+def test_a_reader_that_hangs_is_stopped() -> None:
+    hanging = safety.Sandbox(timeout=0.5, command=["-c", "import time; time.sleep(60)"])
+    try:
+        assert "秒仍未完成" in hanging.parse(b"x").error
+    finally:
+        hanging.close()
+
+
+def test_a_dead_sandbox_is_reported_on_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        safety,
+        "parse_isolated",
+        lambda _data: safety.Parsed(error="读取程序因文件内部数据损坏而异常退出"),
+    )
+    ret = read_one(make_return(tmp_path / "inbox", "annex4_progress"))
+    assert errors(ret) == [("file-unreadable", "")]
+
+
+def _abort_on_b(args: tuple[Path, Path]) -> object:
+    if args[0].name == "b.xlsx":
+        os._exit(70)  # as abruptly as an abort, without a core dump
+    from pipeline.read import read_return as real
+
+    return real(*args)
+
+
+def test_a_worker_killed_by_a_file_does_not_lose_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.read as read
+
+    inbox = tmp_path / "inbox"
+    for name in ("a", "b", "c", "d"):
+        make_return(inbox, "annex4_progress", f"{name}.xlsx")
+    monkeypatch.setattr(read, "_read_entry", _abort_on_b)  # forked workers inherit the patch
+    returns = read_inbox(inbox, jobs=2)
+    assert [(r.rel, r.status) for r in returns] == [(f"{n}.xlsx", "accepted") for n in "abcd"]
