@@ -250,3 +250,26 @@ def ole_bytes(stream_names: Sequence[str], sector_size: int = 512) -> bytes:
         entries.append(entry(name, 2, right=i + 1 if i < len(stream_names) else 0xFFFFFFFF))
     directory = b"".join(entries).ljust(sector_size, b"\0")
     return bytes(header).ljust(sector_size, b"\0") + fat_sector + directory
+
+
+def mutations(data: bytes, count: int, seed: int) -> list[bytes]:
+    """Deterministic damage: flipped bytes, cuts, zeroed runs and duplicated runs."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        buf = bytearray(data)
+        kind = rng.randrange(4)
+        at = rng.randrange(len(buf))
+        if kind == 0:
+            for _ in range(rng.randint(1, 16)):
+                buf[rng.randrange(len(buf))] = rng.randrange(256)
+        elif kind == 1:
+            del buf[at:]
+        elif kind == 2:
+            buf[at : at + 64] = bytes(len(buf[at : at + 64]))
+        else:
+            buf[at:at] = buf[rng.randrange(len(buf)) :][:200]
+        out.append(bytes(buf))
+    return out

@@ -23,6 +23,7 @@ from helpers_fill import (
     good_ledger_rows,
     good_progress,
     make_return,
+    mutations,
     ole_bytes,
     read_one,
     rules,
@@ -869,3 +870,19 @@ def test_a_worker_killed_by_a_file_does_not_lose_the_others(
     monkeypatch.setattr(read, "_read_entry", _abort_on_b)  # forked workers inherit the patch
     returns = read_inbox(inbox, jobs=2)
     assert [(r.rel, r.status) for r in returns] == [(f"{n}.xlsx", "accepted") for n in "abcd"]
+
+
+def test_damaged_workbooks_never_raise(tmp_path: Path) -> None:
+    from pipeline.validate import validate_returns
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good = make_return(tmp_path / "good", "ledger").read_bytes()
+    for i, data in enumerate(mutations(good, 80, seed=3)):
+        (inbox / f"{i:03d}.xlsx").write_bytes(data)
+    returns = read_inbox(inbox)
+    validate_returns(returns)
+    assert len(returns) == 80
+    assert all(r.status in ("accepted", "rejected") for r in returns)
+    assert not [r.rel for r in returns if "file-read-failed" in rules(r)]
+    assert all(i.message for r in returns for i in r.issues)

@@ -17,6 +17,7 @@ from helpers_fill import (
     good_ledger_rows,
     good_progress,
     make_return,
+    mutations,
     read_one,
     rules,
 )
@@ -192,3 +193,22 @@ def test_far_away_value_is_refused_before_the_reader_allocates_it(
     ret = read_one(converted[fmt]["far"])
     assert [(i.rule, i.cell) for i in ret.errors] == [("file-sheet-too-large", "")]
     assert "调度表" in ret.errors[0].message
+
+
+@pytest.mark.parametrize("fmt", ["xls", "ods"])
+def test_damaged_xls_and_ods_never_raise(
+    converted: dict[str, dict[str, Path]], fmt: str, tmp_path: Path
+) -> None:
+    from pipeline.read import read_inbox
+    from pipeline.validate import validate_returns
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for stem in ("a4", "ledger"):
+        for i, data in enumerate(mutations(converted[fmt][stem].read_bytes(), 60, seed=11)):
+            (inbox / f"{stem}-{i:03d}.{fmt}").write_bytes(data)
+    returns = read_inbox(inbox)
+    validate_returns(returns)
+    assert len(returns) == 120
+    assert not [r.rel for r in returns if "file-read-failed" in rules(r)]
+    assert all(r.status in ("accepted", "rejected") for r in returns)
