@@ -322,6 +322,18 @@ _RULES: list[Rule] = [
         "找不到第 {no} 项检查事项所在的行（行可能被删除或序号被改动）。请使用下发的模板，不要删除检查事项。",
     ),
     Rule(
+        "checklist-empty",
+        "error",
+        "检查表未填写",
+        "检查表是空白的：没有勾选任何检查结果，也没有填写检查信息。请填写后重新报送。",
+    ),
+    Rule(
+        "checklist-blank-sheet",
+        "warning",
+        "空白检查表",
+        "工作表“{sheet}”是未填写的空白检查表，已跳过；如不需要请删除该工作表。",
+    ),
+    Rule(
         "checklist-no-tick",
         "error",
         "未勾选检查结果",

@@ -718,10 +718,21 @@ def _read_book(ret: Return, book: _Book, formulas: dict[str, dict[str, str]] | N
                 ret.add(make_issue("sheet-duplicate", sheet=grid.name, first=main[0].name))
         _read_progress(ret, form, main[0])
     elif isinstance(form, ChecklistForm):
+        blank: list[str] = []
         for grid in main:
+            before = len(ret.issues)
             inspection = _read_checklist(ret, form, grid)
-            if inspection is not None:
+            if inspection is None:
+                continue
+            if len(ret.issues) == before and _untouched(inspection):
+                blank.append(grid.name)  # a spare copy of the sheet, never filled in
+            else:
                 ret.inspections.append(inspection)
+        for name in blank:
+            if ret.inspections:
+                ret.add(make_issue("checklist-blank-sheet", sheet=name))
+            else:
+                ret.add(make_issue("checklist-empty", sheet=name))
     else:
         if len(main) > 1:
             for grid in main[1:]:
@@ -1151,6 +1162,16 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
         }
     _read_footer(ret, form, lay, grid, inspection, last_row, found.header_row - lay.header_rows[0])
     return inspection
+
+
+def _untouched(inspection: Inspection) -> bool:
+    """Nothing ticked or written anywhere on the sheet (unit and period are prefilled)."""
+    for details in inspection.details.values():
+        if details["ticks"] or details["major_ticks"]:
+            return False
+        if any(details[k] is not None for k in ("description", "requirement", "deadline")):
+            return False
+    return all(v is None for v in inspection.footer.values())
 
 
 def _read_footer(

@@ -387,6 +387,7 @@ def _validate_checklists(batch: list[Return], form: ChecklistForm) -> None:
             code,
             sheet=r["sheet"],
             cell=r["cells"][key],
+            value="、".join(r["ticks"]) if code == "checklist-multiple-ticks" else "",
             no=r["no"],
             answer=r["answer"] or "",
             ticks="、".join(f"“{t}”" for t in r["ticks"]),

@@ -176,6 +176,7 @@ def test_checklist_multiple_ticks(tmp_path: Path) -> None:
     ret = checklist(tmp_path, "annex3_confined_space", spec)
     assert errors(ret) == [("checklist-multiple-ticks", a1(lay.item_row(4), lay.tick_col("是")))]
     assert "“是”、“不涉及”" in first(ret, "checklist-multiple-ticks").message
+    assert first(ret, "checklist-multiple-ticks").value == "是、不涉及"
 
 
 def test_checklist_tick_unrecognised(tmp_path: Path) -> None:
@@ -552,3 +553,21 @@ def test_a_failing_check_is_pinned_on_its_return_and_the_others_go_on(
         ("accepted", []),
         ("rejected", [("file-read-failed", "")]),
     ]
+
+
+def test_checklist_spare_blank_copy_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    blank: dict[str, Any] = {"answers": {}, "details": {}, "footer": {}}
+    path = make_return(
+        tmp_path / "inbox", "annex1_gas", inspections=[good_inspection("annex1_gas"), blank]
+    )
+    ret = read_one(path)
+    assert ret.status == "accepted"
+    assert [(i.rule, i.severity, i.sheet) for i in ret.issues] == [
+        ("checklist-blank-sheet", "warning", "附件1 (2)")
+    ]
+    assert len(ret.inspections) == 1
+
+
+def test_checklist_with_nothing_filled_in(tmp_path: Path) -> None:
+    ret = checklist(tmp_path, "annex3_confined_space", {"answers": {}, "details": {}, "footer": {}})
+    assert [(i.rule, i.sheet) for i in ret.errors] == [("checklist-empty", "附件3")]
