@@ -63,6 +63,8 @@ _XLSX_NO_RESULT = re.compile(
 _XLSX_ERROR = re.compile(
     rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>/]*\bt="e"[^>/]*>\s*(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?\s*<v>([^<]{0,32})</v>'
 )
+_C_TAG = re.compile(rb"<c\s")
+_XLSX_CELL_FAST = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"[^>/]*>')
 # A row start tag with content (not self-closing): <row r="1048576" spans="1:3">
 _XLSX_ROW = re.compile(rb'<row\s[^>]*?\br="([0-9]{1,7})"[^>/]*>')
 
@@ -311,7 +313,10 @@ def _scan_part(
                     raise Refused("file-xml-dtd", part=name)
                 if is_sheet:
                     # the overlap with the previous chunk may match twice; max() doesn't mind
-                    cells = _XLSX_CELL.findall(window)
+                    # writers put r first (<c r="B7" ...>): the simple pattern, unless some
+                    # cell tag does not start that way
+                    fast = len(_C_TAG.findall(window)) == window.count(b'<c r="')
+                    cells = (_XLSX_CELL_FAST if fast else _XLSX_CELL).findall(window)
                     if cells:
                         max_row = max(max_row, max(int(r) for _c, r in cells))
                         widest = max((c for c, _r in cells), key=lambda b: (len(b), b))
@@ -321,9 +326,10 @@ def _scan_part(
                         max_row = max(max_row, max(map(int, rows)))
                         max_col = max(max_col, 1)
                     check_extent(_sheet_label(name), max_row, max_col)  # refuse early
-                    if b"<f" in window or b't="e"' in window:
+                    if b"<f>" in window or b"<f " in window or b"<f/>" in window:
                         for ref in _XLSX_NO_RESULT.findall(window):
                             formulas.setdefault(name, {})[ref.decode()] = ""
+                    if b't="e"' in window:
                         for ref, error in _XLSX_ERROR.findall(window):
                             formulas.setdefault(name, {})[ref.decode()] = error.decode(
                                 errors="replace"

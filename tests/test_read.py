@@ -886,3 +886,14 @@ def test_damaged_workbooks_never_raise(tmp_path: Path) -> None:
     assert all(r.status in ("accepted", "rejected") for r in returns)
     assert not [r.rel for r in returns if "file-read-failed" in rules(r)]
     assert all(i.message for r in returns for i in r.issues)
+
+
+def test_far_cell_with_unusual_attribute_order_is_still_seen(tmp_path: Path) -> None:
+    data = template_bytes("annex4_progress")
+    sheet = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
+    far = b'<row r="90000"><c\ns="0"\nr="ZZ90000" t="inlineStr"><is><t>x</t></is></c></row>'
+    sheet = sheet.replace(b"</sheetData>", far + b"</sheetData>")
+    ret = read_one(
+        _write(tmp_path, "odd.xlsx", _rewrite_zip(data, {"xl/worksheets/sheet1.xml": sheet}))
+    )
+    assert errors(ret) == [("file-sheet-too-large", "")]
