@@ -557,7 +557,9 @@ def _find_after_label(
         and label_key(grid.get(expected_label.row, expected_label.col)) == key
     ):
         spots.append((expected_label.row, expected_label.col))
-    spots += [p for p in grid.find(key) if p not in spots]
+    if not spots:
+        # only the first spot counts: the whole-sheet index is built only when needed
+        spots = list(grid.find(key))
     if not spots:
         inline = _inline_spots(grid, key)
         if not inline:
@@ -962,9 +964,17 @@ def _value_label(form: ProgressForm, code: str) -> str:
     return f"“{item.label}”"
 
 
-def _value_issue(exc: NormalizeError, sheet: str, cell: str, raw: Any, label: str) -> Issue:
+def _value_issue(
+    exc: NormalizeError, sheet: str, cell: str, raw: Any, label: str, **fields: Any
+) -> Issue:
     return make_issue(
-        exc.code, sheet=sheet, cell=cell, value=display(raw), label=label, reason=exc.reason
+        exc.code,
+        sheet=sheet,
+        cell=cell,
+        value=display(raw),
+        label=label,
+        reason=exc.reason,
+        **fields,
     )
 
 
@@ -1269,7 +1279,9 @@ def _read_ledger(ret: Return, form: LedgerForm, grid: Grid) -> None:
                     record[column.key] = _ledger_value(column.type, column.choices, value)
                 except NormalizeError as exc:
                     ret.add(
-                        _value_issue(exc, grid.name, cell, value, f"第 {r + 1} 行{column.label}")
+                        _value_issue(
+                            exc, grid.name, cell, value, f"第 {r + 1} 行{column.label}", row=r + 1
+                        )
                     )
             record["_sheet"] = grid.name
             record["_row"] = r + 1
@@ -1297,5 +1309,11 @@ def _ledger_value(kind: str, choices: tuple[str, ...], value: Any) -> Any:
     if kind == "bool":
         return to_choice(value, ("是", "否"))
     if kind == "credit_code":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # an all-digit code typed into a number cell: Excel keeps 15 digits, the rest is lost
+            raise NormalizeError(
+                "ledger-credit-code-invalid",
+                "被表格存成了数字，末几位已丢失；请把该单元格设为文本格式后重新输入",
+            )
         return to_credit_code(value)
     return clean_text(value)

@@ -571,3 +571,9 @@ def test_checklist_spare_blank_copy_is_skipped_with_a_warning(tmp_path: Path) ->
 def test_checklist_with_nothing_filled_in(tmp_path: Path) -> None:
     ret = checklist(tmp_path, "annex3_confined_space", {"answers": {}, "details": {}, "footer": {}})
     assert [(i.rule, i.sheet) for i in ret.errors] == [("checklist-empty", "附件3")]
+
+
+def test_ledger_credit_code_stored_as_a_number(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {"credit_code": 913501001234567890})
+    assert errors(ret) == [("ledger-credit-code-invalid", _ledger_cell(0, "credit_code"))]
+    assert "存成了数字" in first(ret, "ledger-credit-code-invalid").message
