@@ -5,9 +5,17 @@ a zip's directory is checked (entry count, declared sizes, compression ratio) be
 inflated, every part a parser will read is then inflated in chunks with a hard cap (so a lying
 directory cannot blow up memory), scanned for DTD/entity declarations (XML entity bombs) and, for
 worksheets, for the extent of the cells that hold values (a cell at XFD1048576 would make the
-reader allocate billions of cells). OLE files (.xls and encrypted Office files) are identified
-from their directory without a third-party parser. The limits are module constants; raise them
-here if a legitimate return ever hits one (the README lists them).
+reader allocate billions of cells). .xls files are checked the same way from their BIFF records
+(and FILEPASS, a password), .ods files from content.xml's repeated rows and columns (defusedxml
+SAX). OLE files (.xls and password-encrypted Office files) are read with a small MS-CFB reader.
+Then the workbook is parsed by python-calamine in a sandbox child process (`parse_isolated`), so a
+file that makes the reader panic, abort or hang costs that file, not the run.
+
+Limits (module constants; raise them here if a legitimate return ever hits one):
+MAX_FILE_BYTES 50 MB per file; MAX_ZIP_ENTRIES 2,000 parts; MAX_UNCOMPRESSED_BYTES 300 MB inflated
+per file; MAX_COMPRESSION_RATIO 400:1 per part over 1 MB; MAX_SHEET_ROWS 100,000 rows and
+MAX_SHEET_CELLS 2,000,000 cells (rows x columns holding values) per sheet; SANDBOX_TIMEOUT 60 s
+to parse one file.
 """
 
 from __future__ import annotations
