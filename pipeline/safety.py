@@ -743,7 +743,10 @@ class Sandbox:
     def parse(self, data: bytes) -> Parsed:
         process = self._process
         if process is None or process.poll() is not None:
-            process = self._process = self._start()
+            try:
+                process = self._process = self._start()
+            except OSError:
+                return parse_workbook(data)  # no child possible here: parse unprotected
         assert process.stdin is not None and process.stdout is not None
         try:
             process.stdin.write(struct.pack("<Q", len(data)) + data)

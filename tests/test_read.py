@@ -897,3 +897,10 @@ def test_far_cell_with_unusual_attribute_order_is_still_seen(tmp_path: Path) -> 
         _write(tmp_path, "odd.xlsx", _rewrite_zip(data, {"xl/worksheets/sheet1.xml": sheet}))
     )
     assert errors(ret) == [("file-sheet-too-large", "")]
+
+
+def test_without_a_child_process_the_workbook_is_parsed_here() -> None:
+    sandbox = safety.Sandbox(command=["-c", "pass"])
+    sandbox.command = ["/nonexistent/python"]
+    data = template_bytes("ledger")
+    assert sandbox.parse(data) == safety.parse_workbook(data)
