@@ -934,7 +934,7 @@ def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
             try:
                 number = to_number(raw, money=value.is_money)
             except NormalizeError as exc:
-                ret.add(_value_issue(exc, grid.name, address, raw, _value_label(form, code)))
+                ret.add(_value_issue(exc, grid.name, address, raw, progress_label(form, code)))
                 continue
             if number is not None:
                 ret.progress[code] = number
@@ -956,12 +956,12 @@ def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
             ret.add(issue)
 
 
-def _value_label(form: ProgressForm, code: str) -> str:
+def progress_label(form: ProgressForm, code: str) -> str:
+    """How messages name a 附件4 value: A2“…（个）”, or C3“行政处罚（次，万元）”的“万元”."""
     item = form.item_of(code)
     value = form.value(code)
-    if len(item.values) > 1:
-        return f"{form.annex}{item.code[0]}{item.no}“{item.label}”的{value.sub_label}"
-    return f"“{item.label}”"
+    name = f"{item.code[0]}{item.no}“{item.label}”"
+    return f"{name}的“{value.sub_label}”" if len(item.values) > 1 else name
 
 
 def _value_issue(
@@ -1274,10 +1274,10 @@ def _read_ledger(ret: Return, form: LedgerForm, grid: Grid) -> None:
                 if column.key not in columns:
                     continue
                 value = raw[column.key]
-                cell = a1(r, columns[column.key])
                 try:
                     record[column.key] = _ledger_value(column.type, column.choices, value)
                 except NormalizeError as exc:
+                    cell = a1(r, columns[column.key])
                     ret.add(
                         _value_issue(
                             exc, grid.name, cell, value, f"第 {r + 1} 行{column.label}", row=r + 1
