@@ -36,7 +36,7 @@ from pipeline.layout import LedgerLayout, a1
 from pipeline.messages import make_issue
 from pipeline.model import Issue, Return
 from pipeline.normalize import credit_code_problem, decimal_places, display, fold
-from pipeline.read import OnFile, read_inbox
+from pipeline.read import OnFile, progress_label, read_inbox
 
 MAX_COUNT = Decimal(100_000)  # a county's cumulative count above this is a typing error
 MAX_MONEY = Decimal(100_000)  # 万元, i.e. 10 亿元
@@ -273,7 +273,7 @@ def _validate_progress(batch: list[Return], form: ProgressForm) -> None:
         code = column or left
         sheet, cell = ret.progress_cells.get(code, ("", ""))
         number = ret.progress.get(code)
-        label = _progress_label(form, code)
+        label = progress_label(form, code)
         rule = rules.get(rule_code)
         if rule is not None:
             return make_issue(
@@ -282,7 +282,7 @@ def _validate_progress(batch: list[Return], form: ProgressForm) -> None:
                 cell=cell,
                 value=_show(number),
                 left_label=label,
-                right_label=_progress_label(form, rule.right),
+                right_label=progress_label(form, rule.right),
                 right_value=_show(ret.progress.get(rule.right)),
             )
         limit = MAX_MONEY if form.value(code).is_money else MAX_COUNT
@@ -291,13 +291,6 @@ def _validate_progress(batch: list[Return], form: ProgressForm) -> None:
         )
 
     _run(batch, progress_schema(form), frame, locate)
-
-
-def _progress_label(form: ProgressForm, code: str) -> str:
-    item = form.item_of(code)
-    value = form.value(code)
-    name = f"{item.code[0]}{item.no}“{item.label}”"
-    return f"{name}的“{value.sub_label}”" if len(item.values) > 1 else name
 
 
 # --- 附件1–3 -----------------------------------------------------------------------------------
