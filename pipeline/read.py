@@ -187,6 +187,8 @@ def _why_ignored(path: Path, name: str, at_root: bool) -> Issue | None:
         return make_issue("file-unreadable-os", reason=exc.strerror or str(exc))
     if stat.S_ISLNK(st.st_mode):
         return make_issue("file-ignored-symlink")
+    if getattr(st, "st_file_attributes", 0) & 0x6:  # Windows FILE_ATTRIBUTE_HIDDEN | SYSTEM
+        return make_issue("file-ignored-hidden")
     if not stat.S_ISREG(st.st_mode):
         return make_issue("file-ignored-special")
     if at_root and name in RECEIPT_LOG_NAMES:
