@@ -23,6 +23,7 @@ Decisions a clerk would expect (documented here, tested in tests/test_normalize.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import unicodedata
@@ -298,12 +299,18 @@ def to_choice(value: Any, choices: tuple[str, ...]) -> str | None:
     if text is None:
         return None
     folded = fold(text)
-    by_fold = {fold(c): c for c in choices}
+    by_fold = _folded_choices(choices)
     if folded in by_fold:
         return by_fold[folded]
     if folded.endswith("级") and folded[:-1] in by_fold:
         return by_fold[folded[:-1]]
     return text
+
+
+@functools.lru_cache(maxsize=256)
+def _folded_choices(choices: tuple[str, ...]) -> dict[str, str]:
+    """Each choice by its folded form (the same few lists, looked up for every ledger cell)."""
+    return {fold(c): c for c in choices}
 
 
 def match_name(text: str, names: list[str], suffixes: tuple[str, ...] = ()) -> str | None:
