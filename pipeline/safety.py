@@ -55,7 +55,9 @@ MAX_OLE_SECTORS = 1_000_000
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
-SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods")
+# Read and judged by content. .et (WPS) and .xlsb are listed so that the clerk gets a reason
+# (WPS .et is usually .xls inside and then read; .xlsb is refused with "save as .xlsx").
+SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".et", ".xlsb")
 
 _CHUNK = 1024 * 1024
 # What zipfile raises on damaged data (ValueError covers bad seeks and undecodable names)

@@ -904,3 +904,14 @@ def test_without_a_child_process_the_workbook_is_parsed_here() -> None:
     sandbox.command = ["/nonexistent/python"]
     data = template_bytes("ledger")
     assert sandbox.parse(data) == safety.parse_workbook(data)
+
+
+def test_wps_and_binary_extensions_are_judged_by_content(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    path = make_return(inbox, "annex4_progress", "附件4.et")  # an xlsx saved under a WPS name
+    (inbox / "b.xlsb").write_bytes(
+        zip_bytes([("[Content_Types].xml", b"<Types/>"), ("xl/workbook.bin", b"\0")])
+    )
+    got = {r.rel: (r.status, rules(r)) for r in read_inbox(inbox)}
+    assert got[path.name] == ("accepted", ["file-extension-mismatch"])
+    assert got["b.xlsb"] == ("rejected", ["file-format-unsupported"])
