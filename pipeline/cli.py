@@ -15,17 +15,30 @@ from typing import Any
 
 import click
 
-from pipeline import __version__
+from pipeline import __version__, cli_zh
 from pipeline.forms import DefinitionError, load_calendar, parse_period, period_label
+
+cli_zh.install()
 
 
 def _check_period(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A period written YYYY-MM that lies within the campaign's reporting months."""
     if value is None or value == "":
         return None
     try:
         parse_period(value)
     except ValueError:
         raise click.BadParameter(f"期间须写成 YYYY-MM，例如 2023-06（收到：{value}）") from None
+    try:
+        calendar = load_calendar()
+    except DefinitionError as exc:
+        raise click.ClickException(f"表单定义有误：{exc}") from None
+    if value not in calendar.periods:
+        raise click.BadParameter(
+            f"{period_label(value)}不在专项行动的报送月份内"
+            f"（{period_label(calendar.first_period)}至{period_label(calendar.last_period)}，"
+            f"见 schemas/calendar.toml）"
+        )
     return value
 
 

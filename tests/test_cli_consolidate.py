@@ -101,8 +101,14 @@ def test_strict_fails_when_a_return_of_the_period_was_rejected(inbox: Path, tmp_
     )
 
 
-def test_nothing_usable_exits_2_with_a_chinese_message(inbox: Path, tmp_path: Path) -> None:
-    result = _run(str(inbox), "--out", str(tmp_path / "out"), "--period", "2023-04")
+def test_nothing_usable_exits_2_with_a_chinese_message(
+    inbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def nothing_accepted(_inbox: Path, *, on_file: Any = None, jobs: int = 1) -> list[Return]:
+        return []
+
+    monkeypatch.setattr("pipeline.validate.validate_inbox", nothing_accepted)
+    result = _run(str(inbox), "--out", str(tmp_path / "out"))
     assert result.exit_code == 2
     assert "没有可汇总的进展情况调度表" in result.stderr
     assert "Traceback" not in result.output
@@ -114,6 +120,8 @@ def test_nothing_usable_exits_2_with_a_chinese_message(inbox: Path, tmp_path: Pa
         (["missing-folder", "--out", "o"], "收件箱文件夹不存在"),
         (["{inbox}", "--out", "{inbox}/out"], "输出文件夹不能放在收件箱里"),
         (["{inbox}", "--period", "2023-7"], "期间须写成 YYYY-MM"),
+        (["{inbox}", "--period", "2023-04"], "不在专项行动的报送月份内"),
+        (["{inbox}", "--period", "2024-01"], "不在专项行动的报送月份内"),
     ],
 )
 def test_usage_errors_exit_2(

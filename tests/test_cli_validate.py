@@ -225,7 +225,8 @@ def _commands(group: click.Group) -> list[str]:
 def test_every_command_has_help(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0, result.output
-    assert "Usage:" in result.output
+    assert "用法：" in result.output and "显示本帮助并退出" in result.output
+    assert "Usage:" not in result.output and "Show this message" not in result.output
     cmd = main.commands[command]
     assert cmd.help and cmd.help.strip()
 
