@@ -34,8 +34,12 @@ $(STAMP): pyproject.toml
 templates: $(STAMP)
 	$(BIN)/python -m pipeline templates $(period_opt) --out $(if $(filter command line environment,$(origin OUT)),$(OUT),$(TEMPLATES_OUT))
 
+# exit 1 means some returns were rejected (a result, not a crash); make then reports "Error 1"
 validate: $(STAMP)
-	$(BIN)/python -m pipeline validate $(INBOX) --out $(OUT)
+	@echo "$(BIN)/python -m pipeline validate $(INBOX) --out $(OUT)"
+	@$(BIN)/python -m pipeline validate $(INBOX) --out $(OUT); rc=$$?; \
+	if [ $$rc -eq 1 ]; then echo "（有报表被退回修改，退出码为 1：这是校验结果，不是程序出错。）"; fi; \
+	exit $$rc
 
 consolidate: $(STAMP)
 	$(BIN)/python -m pipeline consolidate $(INBOX) $(period_opt) --out $(OUT)
