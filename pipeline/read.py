@@ -958,12 +958,22 @@ def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
             ret.add(issue)
 
 
-def progress_label(form: ProgressForm, code: str) -> str:
-    """How messages name a 附件4 value: A2“…（个）”, or C3“行政处罚（次，万元）”的“万元”."""
-    item = form.item_of(code)
-    value = form.value(code)
-    name = f"{item.code[0]}{item.no}“{item.label}”"
-    return f"{name}的“{value.sub_label}”" if len(item.values) > 1 else name
+def progress_label(form: ProgressForm, code: str, *, beside: str | None = None) -> str:
+    """How messages name a 附件4 value, the way the paper form does: 总体情况第4项“…（个）”, or
+    辖区部门精准严格执法情况第3项“行政处罚（次，万元）”中的“万元”. Never the stable code (A4,
+    C3b): on the sheet it reads as a cell address, and a different cell at that. With `beside`
+    (another value's code) in the same section, the section is left out: 第3项“…”."""
+    for section in form.sections:
+        for item in section.items:
+            for value in item.values:
+                if value.code != code:
+                    continue
+                same = beside is not None and any(
+                    v.code == beside for it in section.items for v in it.values
+                )
+                name = f"{'' if same else section.label}第{item.no}项“{item.label}”"
+                return f"{name}中的“{value.sub_label}”" if len(item.values) > 1 else name
+    raise KeyError(code)
 
 
 def _value_issue(

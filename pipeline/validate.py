@@ -282,7 +282,7 @@ def _validate_progress(batch: list[Return], form: ProgressForm) -> None:
                 cell=cell,
                 value=_show(number),
                 left_label=label,
-                right_label=progress_label(form, rule.right),
+                right_label=progress_label(form, rule.right, beside=code),
                 right_value=_show(ret.progress.get(rule.right)),
             )
         limit = MAX_MONEY if form.value(code).is_money else MAX_COUNT

@@ -20,6 +20,7 @@ from helpers_fill import (
     good_progress,
     make_return,
     read_one,
+    rules,
     valid_credit_code,
 )
 
@@ -143,10 +144,24 @@ def test_progress_rules_from_the_form_definition(
 def test_rule_message_names_both_items(tmp_path: Path) -> None:
     ret = progress(tmp_path, A1=3, A2=5)
     assert first(ret, "a4-a2-gt-a1").message == (
-        "A2“辖区部门接报的企业自查发现重大事故隐患中已完成整改的（个）”填了 5，"
-        "大于A1“辖区部门接报的企业自查发现的重大事故隐患（个）”的 3；前者是后者的一部分，不能更多。"
+        "总体情况第2项“辖区部门接报的企业自查发现重大事故隐患中已完成整改的（个）”填了 5，"
+        "大于第1项“辖区部门接报的企业自查发现的重大事故隐患（个）”的 3；前者是后者的一部分，不能更多。"
         "请核对这两项。"
     )
+
+
+def test_progress_messages_never_name_an_item_like_a_cell(tmp_path: Path) -> None:
+    # D8 is a real cell of the sheet, and not the one of item D8: a clerk must not be sent there
+    bad = {code: "无" for code in progress_form().value_codes}
+    ret = progress(tmp_path, **bad)
+    assert len(ret.errors) == len(bad)
+    ruled = progress(tmp_path / "2", A1=3, A2=5, C8a=1, C8b=2, D8=-1, C3a=0)
+    assert rules(ruled) == ["a4-a2-gt-a1", "a4-c3b-without-c3a", "a4-c8b-gt-c8a", "value-negative"]
+    cell_like = re.compile(r"(?<![A-Za-z])[A-Z]{1,3}[0-9]+")
+    messages = [i.message for i in ret.issues + ruled.issues]
+    assert [m for m in messages if cell_like.search(m)] == []
+    money = first(progress(tmp_path / "3", C3b="无"), "value-not-number")
+    assert money.message.startswith("辖区部门精准严格执法情况第3项“行政处罚（次，万元）”中的“万元”")
 
 
 def test_progress_report_date_problem_is_only_a_warning(tmp_path: Path) -> None:
