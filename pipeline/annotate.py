@@ -52,6 +52,7 @@ from pipeline.report import (
     form_name,
     sorted_returns,
     unit_text,
+    wrapped_height,
 )
 
 ANNOTATED_DIR = "退回修改"
@@ -64,6 +65,19 @@ ERROR_RGB = "FFFF0000"
 WARNING_RGB = "FFFFFF00"
 _FILLS = {"error": ERROR_RGB, "warning": WARNING_RGB}
 _RANK = {"error": 0, "warning": 1, "info": 2}
+
+# 问题清单: (header, column width); 填写值, 问题说明 and 怎么改 wrap
+ISSUE_COLUMNS = (
+    ("序号", 10),
+    ("工作表", 14),
+    ("单元格", 9),
+    ("严重程度", 9),
+    ("填写值", 18),
+    ("问题说明", 60),
+    ("怎么改", 26),
+    ("规则代码", 24),
+)
+_WRAPPED_COLUMNS = (5, 6, 7)
 
 ACTIONS = {
     "error": "必须修改：按问题说明更正后重新报送",
@@ -416,6 +430,7 @@ def _issues_sheet(
         ("结论", f"退回修改：{summary}。"),
         ("修改要求", how),
     ]
+    merged_width = sum(width for _, width in ISSUE_COLUMNS[1:])  # B:H, where the values sit
     for i, (label, value) in enumerate(info, start=2):
         _set_text(ws.cell(row=i, column=1), label)
         ws.cell(row=i, column=1).font = bold
@@ -423,20 +438,10 @@ def _issues_sheet(
         _set_text(ws.cell(row=i, column=2), value)
         ws.cell(row=i, column=2).alignment = wrap
         ws.merge_cells(start_row=i, start_column=2, end_row=i, end_column=8)
-    ws.row_dimensions[len(info) + 1].height = 48 if rebuilt_from else 32
+        _fit_row(ws, i, [(str(ws.cell(row=i, column=2).value), merged_width)])
 
     header_row = len(info) + 3
-    headers = [
-        ("序号", 10),
-        ("工作表", 14),
-        ("单元格", 9),
-        ("严重程度", 9),
-        ("填写值", 18),
-        ("问题说明", 60),
-        ("怎么改", 26),
-        ("规则代码", 24),
-    ]
-    for c, (title, width) in enumerate(headers, start=1):
+    for c, (title, width) in enumerate(ISSUE_COLUMNS, start=1):
         cell = ws.cell(row=header_row, column=c)
         _set_text(cell, title)
         cell.font = bold
@@ -468,7 +473,15 @@ def _issues_sheet(
         if rgb:
             ws.cell(row=row, column=4).fill = PatternFill("solid", fgColor=rgb, bgColor=rgb)
         for c in range(1, 9):
-            ws.cell(row=row, column=c).alignment = wrap if c in (5, 6, 7) else top
+            ws.cell(row=row, column=c).alignment = wrap if c in _WRAPPED_COLUMNS else top
+        _fit_row(
+            ws,
+            row,
+            [
+                (str(ws.cell(row=row, column=c).value or ""), ISSUE_COLUMNS[c - 1][1])
+                for c in _WRAPPED_COLUMNS
+            ],
+        )
     ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
     # printed (or sent as PDF), the list fits the page width, landscape
     ws.page_setup.orientation = "landscape"
@@ -483,6 +496,13 @@ def _issues_sheet(
     ws.sheet_view.tabSelected = True
     wb.active = 0
     return ws
+
+
+def _fit_row(ws: Worksheet, row: int, cells: list[tuple[str, float]]) -> None:
+    """Rows of wrapped text get the height they need: Excel and LibreOffice keep the stored one."""
+    height = wrapped_height(cells)
+    if height is not None:
+        ws.row_dimensions[row].height = height
 
 
 # --- saving -------------------------------------------------------------------------------------

@@ -127,8 +127,10 @@ def _text_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def fit_row(ws: Worksheet, row: int, cells: Iterable[tuple[str, float]]) -> None:
-    """Give a row the height its wrapped texts need (Excel does not grow rows on opening)."""
+def wrapped_height(cells: Iterable[tuple[str, float]]) -> float | None:
+    """Points a row needs to show its wrapped texts, each (text, column width), in full; None
+    when one line is enough. Excel and LibreOffice do not grow rows when opening a file, so
+    every writer of a wrapped sheet sets the heights itself."""
     lines = 1
     for text, width in cells:
         needed = sum(
@@ -136,8 +138,14 @@ def fit_row(ws: Worksheet, row: int, cells: Iterable[tuple[str, float]]) -> None
             for part in (text.splitlines() or [""])
         )
         lines = max(lines, needed)
-    if lines > 1:
-        ws.set_row(row, LINE_HEIGHT * min(lines, MAX_LINES))
+    return LINE_HEIGHT * min(lines, MAX_LINES) if lines > 1 else None
+
+
+def fit_row(ws: Worksheet, row: int, cells: Iterable[tuple[str, float]]) -> None:
+    """Give a row (xlsxwriter) the height its wrapped texts need."""
+    height = wrapped_height(cells)
+    if height is not None:
+        ws.set_row(row, height)
 
 
 class _Writer:

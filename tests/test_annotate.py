@@ -427,3 +427,30 @@ def test_parallel_annotation_gives_the_same_copies(tmp_path: Path) -> None:
             continue
         assert other.path == tmp_path / "two" / copy.path.relative_to(tmp_path / "one")
         assert copy.path.read_bytes() == other.path.read_bytes()
+
+
+def test_problem_list_rows_are_tall_enough_and_it_prints_landscape_a4_with_repeated_header(
+    tmp_path: Path,
+) -> None:
+    inbox = tmp_path / "inbox"
+    ret = _return(inbox, "附件4.xlsx")
+    _county_workbook(ret.path)
+    long_message = "本项累计数比上月少，请核对本月是否漏填或填错了单元格，" * 6  # about eight lines
+    ret.issues.append(Issue("progress-drop", "warning", long_message, ret.rel, SHEET, "D7", "12"))
+    copy = write_annotated_copy(ret, tmp_path / "out")
+    assert copy is not None
+    ws = openpyxl.load_workbook(copy)[ISSUES_SHEET]
+    rows = {ws.cell(row=r, column=8).value: r for r in range(1, ws.max_row + 1)}
+    listed = [r for r in range(1, ws.max_row + 1) if ws.cell(row=r, column=6).value == long_message]
+    assert len(listed) == 1
+    long_row = listed[0]
+    assert (ws.row_dimensions[long_row].height or 0) >= 15 * 6
+    # a short issue is as tall as its 怎么改 text needs
+    short = ws.row_dimensions[rows["progress-formula"]].height
+    assert short is not None and 15 <= short < ws.row_dimensions[long_row].height
+    assert ws.page_setup.orientation == "landscape"
+    assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+    header = rows["规则代码"]
+    assert ws.print_title_rows == f"${header}:${header}"
