@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from statistics import median
@@ -1050,7 +1050,7 @@ def find_anomalies(
                 )
         flags += _outlier_flags(result, by, unit.name, labels, peer_increments)
         flags += _ledger_mismatch_flags(sel, unit.name, rows, ledger_ret, period, labels)
-    flags += _ledger_flags(result, sel)
+    flags += _ledger_flags(result, sel, reason)
     flags += _late_flags(result, sel)
     flags += _checklist_major_flags(result)
     return _sorted_flags(flags, result)
@@ -1197,12 +1197,21 @@ def _ledger_cell(key: str, row: int) -> str:
     return f"{col_letter(LedgerLayout(ledger_form()).col(key))}{row}" if row else ""
 
 
-def _ledger_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
-    """Overdue hazards in the merged ledger; rows vanished or gone backwards since last month."""
+def _ledger_flags(
+    result: Consolidation, sel: _Selection, reason: Callable[[str, str], str]
+) -> list[Anomaly]:
+    """Overdue hazards in the merged ledger; rows vanished or gone backwards since last month.
+
+    A hazard is overdue as a fact only in a ledger of the period itself. Where a unit sent no
+    ledger this period, its carried-forward ledger only shows last month's status: deadlines
+    passed since are folded into one info flag per unit, asking the city to check them.
+    """
     period = result.period
     end = period_end(period)
     flags = []
-    for rec in result.ledger[result.ledger["overdue"]].to_dict("records"):
+    overdue = result.ledger[result.ledger["overdue"]]
+    carried = overdue[overdue["carried"]]
+    for rec in overdue[~overdue["carried"]].to_dict("records"):
         deadline: dt.date = rec["deadline"]
         flags.append(
             _flag(
@@ -1222,6 +1231,7 @@ def _ledger_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
                 days=(end - deadline).days,
             )
         )
+    flags += _unconfirmed_overdue_flags(carried, period, reason)
     for unit in result.units:
         current = sel.winners.get((unit.name, period, LEDGER_ID))
         if current is None:
@@ -1275,6 +1285,46 @@ def _ledger_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
                         **labels,
                     )
                 )
+    return flags
+
+
+UNCONFIRMED_SHOWN = 5  # hazards named in one ledger-overdue-unconfirmed message
+
+
+def _unconfirmed_overdue_flags(
+    carried: pd.DataFrame, period: str, reason: Callable[[str, str], str]
+) -> list[Anomaly]:
+    """One flag per unit whose carried-forward ledger has deadlines passed by the period end."""
+    end = period_end(period)
+    flags = []
+    for unit, rows in carried.groupby("unit", sort=False):
+        recs = sorted(_records(rows), key=lambda r: (r["deadline"], int(r["_row"])))
+        shown = "、".join(
+            f"{r['hazard_id']}（{r.get('enterprise') or '企业名称未填'}，期限 "
+            f"{r['deadline'].isoformat()}）"
+            for r in recs[:UNCONFIRMED_SHOWN]
+        )
+        if len(recs) > UNCONFIRMED_SHOWN:
+            shown += "等"
+        first = recs[0]
+        flags.append(
+            _flag(
+                "ledger-overdue-unconfirmed",
+                str(unit),
+                previous=None,
+                current=Decimal(len(recs)),
+                file=first["file"],
+                sheet=first["_sheet"],
+                cell=_ledger_cell("deadline", first["_row"]),
+                ledger_period_label=period_label(first["ledger_period"]),
+                period_label=period_label(period),
+                reason=reason(str(unit), LEDGER_ID),
+                ledger_file=first["file"],
+                count=len(recs),
+                period_end=end.isoformat(),
+                hazards=shown,
+            )
+        )
     return flags
 
 

@@ -526,6 +526,16 @@ _RULES: list[Rule] = [
         "{unit}台账隐患 {hazard_id}（{enterprise}）整改期限为 {deadline}，至期末 {period_end} "
         "整改状态仍为“{status}”，已逾期 {days} 天；请督促整改。",
     ),
+    # A unit without this period's ledger: its hazards' status is last month's, so an overdue
+    # deadline is a question to ask, not a fact; one flag per unit, below the warnings.
+    Rule(
+        "ledger-overdue-unconfirmed",
+        "info",
+        "逾期待核实（本月未报台账）",
+        "据{ledger_period_label}台账（本月未报送台账{reason}，沿用 {ledger_file}），{unit}有 "
+        "{count} 条隐患至期末 {period_end} 已过整改期限、在该台账中整改状态为“整改中”：{hazards}。"
+        "本月整改情况未报，暂不认定逾期；请督促报送本月台账后核实。",
+    ),
     Rule(
         "ledger-row-vanished",
         "warning",

@@ -318,3 +318,58 @@ def test_figures_schema_is_a_real_contract(result: Consolidation) -> None:
     bad.loc[0, "value"] = 1.5  # a float sneaking in where exact Decimals are the contract
     with pytest.raises(pandera.errors.SchemaErrors):
         _figures_schema(progress_form()).validate(bad, lazy=True)
+
+
+def test_overdue_in_a_carried_ledger_is_one_info_flag_per_unit_not_a_fact() -> None:
+    """台江区 sent no August ledger: its July status says nothing about August's deadlines."""
+    units = fixture_units()[:2]
+    july = [
+        hazard("T-001", "企业自查", "整改中", found="2023-07-03", deadline="2023-08-05"),
+        hazard("T-002", "企业自查", "整改中", found="2023-07-04", deadline="2023-08-20"),
+        hazard("T-003", "企业自查", "整改中", found="2023-07-05", deadline="2023-09-30"),
+        hazard("T-004", "企业自查", "已验收销号", found="2023-07-06", deadline="2023-07-20"),
+    ]  # fmt: skip
+    august_gl = [hazard("G-001", "企业自查", "整改中", found="2023-08-01", deadline="2023-08-10")]
+    rets = [
+        progress_return(GL, "2023-08", {"A1": "1"}),
+        ledger_return(GL, "2023-08", august_gl),
+        progress_return(TJ, "2023-07", {"A1": "4", "A2": "1"}),
+        ledger_return(TJ, "2023-07", july),
+    ]
+    res = consolidate(rets, "2023-08", units=units)
+    overdue = [(a.rule, a.unit, a.item, a.severity) for a in res.anomalies if "overdue" in a.rule]
+    assert overdue == [
+        ("ledger-overdue", GL, "G-001", "warning"),  # this month's ledger: a fact
+        ("ledger-overdue-unconfirmed", TJ, "", "info"),  # July's ledger: to be checked
+    ]
+    flag = next(a for a in res.anomalies if a.rule == "ledger-overdue-unconfirmed")
+    assert flag.current == Decimal(2)
+    assert (flag.file, flag.cell) == ("2023-07/台江区_台账.xlsx", "M4")  # T-001's 整改期限
+    assert flag.message.startswith(
+        "据2023年7月台账（本月未报送台账，沿用 2023-07/台江区_台账.xlsx）"
+    )
+    assert "T-001" in flag.message and "T-002" in flag.message and "T-003" not in flag.message
+    assert "暂不认定逾期" in flag.message
+    # the real flag comes first: warnings sort before every info flag
+    assert res.anomalies[0].severity == "warning"
+    assert [a.rule for a in res.anomalies].index("ledger-overdue") < [
+        a.rule for a in res.anomalies
+    ].index("ledger-overdue-unconfirmed")
+
+
+def test_unconfirmed_overdue_names_a_few_hazards_and_counts_all() -> None:
+    units = fixture_units()[:2]
+    july = [
+        hazard(f"T-{i:03d}", "企业自查", "整改中", found="2023-07-03", deadline=f"2023-08-{i:02d}")
+        for i in range(1, 9)
+    ]
+    rets = [
+        progress_return(GL, "2023-08", {}),
+        progress_return(TJ, "2023-07", {"A1": "8"}),
+        ledger_return(TJ, "2023-07", july),
+    ]
+    res = consolidate(rets, "2023-08", units=units)
+    (flag,) = [a for a in res.anomalies if a.rule == "ledger-overdue-unconfirmed"]
+    assert flag.current == Decimal(8) and "有 8 条隐患" in flag.message
+    assert "T-005" in flag.message and "T-006" not in flag.message and "）等。" in flag.message
+    assert not [a for a in res.anomalies if a.rule == "ledger-overdue"]
