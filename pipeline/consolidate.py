@@ -976,11 +976,7 @@ def find_anomalies(
         rows = by[period][unit.name]
         first = next(iter(rows.values()))
         # a unit without an accepted 附件4 for the period: carried forward
-        if first["carried"]:
-            if first["source_period"]:
-                source = f"{period_label(first['source_period'])}的累计数（{first['file']}）"
-            else:
-                source = "——此前从未报送，按0计入"
+        if first["carried"] and first["source_period"]:
             flags.append(
                 _flag(
                     "unit-not-reported",
@@ -990,7 +986,16 @@ def find_anomalies(
                     file=first["file"],
                     period_label=label,
                     reason=reason(unit.name, PROGRESS_ID),
-                    source=source,
+                    source=f"{period_label(first['source_period'])}的累计数（{first['file']}）",
+                )
+            )
+        elif first["carried"]:  # nothing to carry: the unit enters the city total as zeros
+            flags.append(
+                _flag(
+                    "unit-never-reported",
+                    unit.name,
+                    period_label=label,
+                    reason=reason(unit.name, PROGRESS_ID),
                 )
             )
         ledger_ret = _last_return(sel, unit.name, LEDGER_ID, period)

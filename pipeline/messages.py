@@ -483,6 +483,13 @@ _RULES: list[Rule] = [
         "{unit}{period_label}的进展情况调度表未报送{reason}，汇总时沿用其{source}；请督促补报。",
     ),
     Rule(
+        "unit-never-reported",
+        "warning",
+        "未报送（从未报送，按0计入）",
+        "{unit}{period_label}的进展情况调度表未报送{reason}，此前各期也没有已接收的调度表，"
+        "汇总时该单位各项均按 0 计入；请督促补报。",
+    ),
+    Rule(
         "ledger-not-reported",
         "info",
         "台账未报送",

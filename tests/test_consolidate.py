@@ -284,9 +284,25 @@ def test_unit_that_never_reported_enters_as_zero_and_is_flagged() -> None:
     row = res.unit_figures()
     tj = row[(row["unit"] == TJ) & (row["code"] == "A1")].iloc[0]
     assert tj["value"] == 0 and tj["source_period"] == "" and tj["file"] == ""
-    flagged = [a for a in res.anomalies if a.rule == "unit-not-reported"]
-    assert [a.unit for a in flagged] == [TJ]
-    assert "从未报送" in flagged[0].message
+    flagged = [a for a in res.anomalies if a.rule in ("unit-not-reported", "unit-never-reported")]
+    assert [(a.rule, a.unit, a.severity) for a in flagged] == [
+        ("unit-never-reported", TJ, "warning")
+    ]
+    assert flagged[0].message == (
+        "台江区2023年7月的进展情况调度表未报送，此前各期也没有已接收的调度表，"
+        "汇总时该单位各项均按 0 计入；请督促补报。"
+    )
+
+
+def test_never_reported_names_the_rejected_file() -> None:
+    units = fixture_units()[:2]
+    rejected = progress_return(TJ, "2023-07", {}, status="rejected")
+    res = consolidate([progress_return(GL, "2023-07", {"A1": "3"}), rejected], units=units)
+    (flag,) = [a for a in res.anomalies if a.rule == "unit-never-reported"]
+    assert flag.message.startswith(
+        "台江区2023年7月的进展情况调度表未报送（报送的 2023-07/台江区_附件4.xlsx 未通过校验，已退回），"
+        "此前各期也没有已接收的调度表"
+    )
 
 
 def test_nothing_accepted_is_nothing_to_consolidate() -> None:
