@@ -473,6 +473,27 @@ _RULES: list[Rule] = [
         "未填督办级别",
         "第 {row} 行隐患 {hazard_id} 已挂牌督办，须填写督办级别（省、市或县）。",
     ),
+    Rule(
+        "ledger-deadline-before-found",
+        "error",
+        "整改期限早于发现日期",
+        "第 {row} 行隐患 {hazard_id} 的整改期限 {value} 早于发现日期 {other}，日期先后不对。"
+        "请核对整改期限或发现日期。",
+    ),
+    Rule(
+        "ledger-status-date-conflict",
+        "error",
+        "整改状态与日期矛盾",
+        "第 {row} 行隐患 {hazard_id} 整改状态为“{status}”，却填写了{label} {value}，两者矛盾。"
+        "如确已{done}，请把整改状态改为“{should}”；否则请清空{label}。",
+    ),
+    Rule(
+        "ledger-supervision-level-unexpected",
+        "error",
+        "未挂牌督办却有督办级别",
+        "第 {row} 行隐患 {hazard_id} 的是否挂牌督办为“否”，却填写了督办级别“{value}”，两者矛盾。"
+        "如已挂牌督办，请把是否挂牌督办改为“是”；否则请清空督办级别。",
+    ),
     # --- anomalies (consolidation stage) -----------------------------------------------------
     # Flags never block a return; they ask the city to check something. Fields are filled by
     # pipeline.consolidate; {unit} is the unit's name, {period_label} e.g. 2023年7月.

@@ -44,7 +44,7 @@ MONEY_DECIMALS = 4
 
 # Ledger vocabulary (DESIGN §7): the status values and the columns the closure rules talk about.
 OPEN, RECTIFIED, CLOSED = "整改中", "已整改待验收", "已验收销号"
-YES = "是"
+YES, NO = "是", "否"
 EVENT_DATES = ("found_date", "rectified_date", "closed_date")  # things that already happened
 RET = "_ret"  # the column holding each row's position in the batch of returns
 
@@ -601,7 +601,32 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
                 lambda df: (df["supervised"] != YES) | has(df, "supervision_level"),
             )
         )
+        # an error, not a warning: 挂牌督办 decides whether the hazard counts in 附件4 A5/A6,
+        # and which of the two cells is right cannot be guessed
+        checks.append(
+            _check(
+                "ledger-supervision-level-unexpected:supervision_level",
+                lambda df: (df["supervised"] != NO) | ~has(df, "supervision_level"),
+            )
+        )
+    if {"found_date", "deadline"} <= keys:
+        checks.append(
+            _check(
+                "ledger-deadline-before-found:deadline",
+                lambda df: before(df, "found_date", "deadline"),
+            )
+        )
+    if "status" in keys:
+        # a date of a step the status says has not happened yet
+        for key, earlier in (("rectified_date", (OPEN,)), ("closed_date", (OPEN, RECTIFIED))):
+            if key in keys:
+                checks.append(_check(f"ledger-status-date-conflict:{key}", _no_date(key, earlier)))
     return checks
+
+
+def _no_date(key: str, statuses: tuple[str, ...]) -> Callable[[pd.DataFrame], pd.Series]:
+    """A hazard in one of `statuses` has `key` blank."""
+    return lambda df: ~df["status"].isin(statuses) | df[key].map(_na).astype(bool)
 
 
 def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
@@ -645,6 +670,14 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
                 else "rectified_date"
             )
             extra = {"other_label": labels[other].label, "other": _show(record.get(other))}
+        elif code == "ledger-deadline-before-found":
+            extra = {"other": _show(record.get("found_date"))}
+        elif code == "ledger-status-date-conflict":
+            closing = key == "closed_date"
+            extra = {
+                "should": CLOSED if closing else RECTIFIED,
+                "done": "验收销号" if closing else "整改完成",
+            }
         elif code == "ledger-credit-code-invalid":
             extra = {"reason": credit_code_problem(str(value)) or ""}
         elif code == "ledger-duplicate-id":

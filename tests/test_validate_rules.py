@@ -453,6 +453,50 @@ def test_ledger_supervised_needs_a_level(tmp_path: Path) -> None:
     ]
 
 
+def test_ledger_deadline_before_found(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {"deadline": dt.date(2023, 6, 1)})
+    assert errors(ret) == [("ledger-deadline-before-found", _ledger_cell(0, "deadline"))]
+    assert "2023-06-02" in first(ret, "ledger-deadline-before-found").message
+
+
+def test_ledger_deadline_on_the_day_found_is_accepted(tmp_path: Path) -> None:
+    assert ledger(tmp_path, {"deadline": dt.date(2023, 6, 2)}).status == "accepted"
+
+
+@pytest.mark.parametrize(
+    ("index", "changes", "key"),
+    [
+        (0, {"rectified_date": dt.date(2023, 6, 20)}, "rectified_date"),
+        (0, {"closed_date": dt.date(2023, 6, 25)}, "closed_date"),
+        (1, {"closed_date": dt.date(2023, 6, 20)}, "closed_date"),
+    ],
+)
+def test_ledger_status_contradicts_a_date(
+    tmp_path: Path, index: int, changes: dict[str, Any], key: str
+) -> None:
+    ret = ledger(tmp_path, *([{}] * index), changes)
+    assert errors(ret) == [("ledger-status-date-conflict", _ledger_cell(index, key))]
+    message = first(ret, "ledger-status-date-conflict").message
+    assert "改为“" in message and "清空" in message
+
+
+def test_ledger_open_with_both_dates_gets_an_issue_at_each(tmp_path: Path) -> None:
+    dates = {"rectified_date": dt.date(2023, 6, 20), "closed_date": dt.date(2023, 6, 25)}
+    ret = ledger(tmp_path, dates)
+    assert errors(ret) == [
+        ("ledger-status-date-conflict", _ledger_cell(0, "rectified_date")),
+        ("ledger-status-date-conflict", _ledger_cell(0, "closed_date")),
+    ]
+
+
+def test_ledger_level_without_supervision(tmp_path: Path) -> None:
+    ret = ledger(tmp_path, {}, {"supervision_level": "县"})
+    assert errors(ret) == [
+        ("ledger-supervision-level-unexpected", _ledger_cell(1, "supervision_level"))
+    ]
+    assert first(ret, "ledger-supervision-level-unexpected").value == "县"
+
+
 @pytest.mark.parametrize(
     ("typed", "code"),
     [
