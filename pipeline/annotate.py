@@ -18,7 +18,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterable
@@ -41,6 +40,7 @@ from openpyxl.writer.excel import ExcelWriter
 
 from pipeline import safety
 from pipeline.forms import ChecklistForm, DefinitionError, ProgressForm, load_forms
+from pipeline.fsutil import atomic_write_bytes, temp_dir
 from pipeline.layout import checklist_layout, progress_layout
 from pipeline.messages import make_issue
 from pipeline.model import Issue, Return
@@ -537,18 +537,6 @@ def _stable_bytes(wb: Workbook, stamp: dt.datetime) -> bytes:
     return out.getvalue()
 
 
-def _write_atomically(data: bytes, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".annotating-", suffix=".tmp", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 # --- public -------------------------------------------------------------------------------------
 
 
@@ -574,7 +562,7 @@ def annotate(ret: Return, out_dir: Path, *, dest: Path | None = None) -> Annotat
         return AnnotatedCopy(None, str(exc))
     except Exception as exc:  # a county file openpyxl chokes on late (odd styles, broken parts)
         return AnnotatedCopy(None, f"文件内容异常，未能生成标注副本（{type(exc).__name__}）")
-    _write_atomically(data, target)
+    atomic_write_bytes(target, data)
     return AnnotatedCopy(target)
 
 
@@ -604,7 +592,7 @@ def write_annotated_copies(
     rejected = [r for r in sorted_returns(returns) if r.status == "rejected"]
     final = out_dir / ANNOTATED_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".退回修改-", dir=out_dir))
+    staging = temp_dir(out_dir, prefix=".退回修改-")
     results: dict[str, AnnotatedCopy] = {}
     try:
         # "a.xls" and "a.xlsx" both rejected: a.xlsx keeps its name, the other is a.xls.xlsx
@@ -625,7 +613,7 @@ def write_annotated_copies(
             done = [_annotate_job(job) for job in work]
         results = {job[0].rel: copy for job, copy in zip(work, done, strict=True)}
         # swap the new folder in; the old one is moved aside first and then deleted
-        holder = Path(tempfile.mkdtemp(prefix=".退回修改-old-", dir=out_dir))
+        holder = temp_dir(out_dir, prefix=".退回修改-old-")
         try:
             if final.exists() or final.is_symlink():
                 os.replace(final, holder / ANNOTATED_DIR)

@@ -37,6 +37,7 @@ from pipeline.forms import (
     period_end,
     period_label,
 )
+from pipeline.fsutil import atomic_write_bytes
 
 Security = Literal["starttls", "ssl", "none"]
 SECURITIES: tuple[Security, ...] = ("starttls", "ssl", "none")
@@ -193,16 +194,7 @@ def message_bytes(msg: EmailMessage) -> bytes:
 
 def write_eml(msg: EmailMessage, path: Path) -> Path:
     """Write `msg` to `path` atomically (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(message_bytes(msg))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, message_bytes(msg))
 
 
 def form_display(form: Form) -> str:

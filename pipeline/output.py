@@ -37,6 +37,7 @@ from pipeline.forms import (
     period_label,
     progress_form,
 )
+from pipeline.fsutil import atomic_write
 from pipeline.layout import a1, col_letter, progress_layout
 from pipeline.messages import CATALOGUE
 from pipeline.model import Return
@@ -146,16 +147,7 @@ def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
 
 def _atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file in the same folder, then rename it over `path`."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, write)
 
 
 # --- JSON ------------------------------------------------------------------------------------

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
-import tempfile
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from pipeline.console import safe_text
 from pipeline.forms import DefinitionError, load_forms
+from pipeline.fsutil import atomic_write
 from pipeline.model import Return
 
 REPORT_NAME = "校验报告.xlsx"
@@ -320,11 +319,8 @@ def write_validation_report(
     文件汇总 sheet shows it relative to the report's folder.
     """
     ordered = sorted_returns(returns)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".校验报告-", suffix=".xlsx.tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+
+    def write(tmp: Path) -> None:
         book = xlsxwriter.Workbook(
             str(tmp),
             {
@@ -346,10 +342,8 @@ def write_validation_report(
         _write_issues(book.add_worksheet(ISSUES_SHEET), w, ordered)
         _write_files(book.add_worksheet(FILES_SHEET), w, ordered, copies, path.parent)
         book.close()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return atomic_write(path, write, prefix=".校验报告-")
 
 
 # --- JSON and screen ----------------------------------------------------------------------------

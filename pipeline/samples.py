@@ -43,6 +43,7 @@ from pipeline.forms import (
     period_end,
     progress_form,
 )
+from pipeline.fsutil import temp_dir
 from pipeline.model import Inspection
 
 DEFAULT_SEED = 20230520
@@ -1610,7 +1611,8 @@ def write_inbox(
     if needs_office and soffice is None:
         raise RuntimeError("LibreOffice (soffice) is needed for the .xls and .ods returns")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    # a staging folder with the normal mode: it becomes the inbox folder that colleagues open
+    staging = temp_dir(out_dir.parent, prefix=f".{out_dir.name}-")
     try:
         with tempfile.TemporaryDirectory(prefix="samples-") as tmp:
             work = Path(tmp)

@@ -13,8 +13,6 @@ import datetime as dt
 import io
 import math
 import numbers
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -43,6 +41,7 @@ from pipeline.forms import (
     period_end,
     period_label,
 )
+from pipeline.fsutil import atomic_write_bytes
 from pipeline.layout import (
     INSTRUCTIONS_SHEET,
     META_KEYS,
@@ -184,20 +183,7 @@ def write_template(
     _write_meta(ctx)
     _set_properties(ctx)
     workbook.close()
-    _atomic_write(Path(path), buffer.getvalue())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".xlsx", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 # --- shared machinery ------------------------------------------------------------------------
