@@ -1168,21 +1168,35 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     for k in range(len(forms)):
         for m, text in enumerate(("检查份数", "发现隐患", "重大隐患")):
             _string(ws, row, 1 + 3 * k + m, text, st.header())
-    inspections = chk.drop_duplicates(["file", "sheet"])
-    for name in [*units, "合计"]:
+    # one pass again: inspections (distinct sheets), hazards, majors per unit (None: all) and form
+    per_form: dict[tuple[str | None, str], list[int]] = {}
+    sheets: set[tuple[Any, Any]] = set()
+    for form_id, unit, file, sheet, hazard, major in zip(
+        chk["form"],
+        chk["unit"],
+        chk["file"],
+        chk["sheet"],
+        chk["hazard"],
+        chk["major"],
+        strict=True,
+    ):
+        first = (file, sheet) not in sheets
+        sheets.add((file, sheet))
+        for key in ((unit, form_id), (None, form_id)):
+            c = per_form.setdefault(key, [0, 0, 0])
+            c[0] += first
+            c[1] += bool(hazard)
+            c[2] += bool(major)
+    for name, unit_key in [*((u, u) for u in units), ("合计", None)]:
         row += 1
-        fmt = st.cell(bold=True, bg_color=HEADER_FILL) if name == "合计" else plain
+        fmt = st.cell(bold=True, bg_color=HEADER_FILL) if unit_key is None else plain
         _string(ws, row, 0, name, fmt)
         for k, cform in enumerate(forms):
-            sel = chk["form"] == cform.id
-            isel = inspections["form"] == cform.id
-            if name != "合计":
-                sel &= chk["unit"] == name
-                isel &= inspections["unit"] == name
-            ws.write_number(row, 1 + 3 * k, int(isel.sum()), fmt)
-            ws.write_number(row, 2 + 3 * k, int(chk.loc[sel, "hazard"].sum()), fmt)
+            c = per_form.get((unit_key, cform.id), [0, 0, 0])
+            ws.write_number(row, 1 + 3 * k, c[0], fmt)
+            ws.write_number(row, 2 + 3 * k, c[1], fmt)
             if cform.has_major_column:
-                ws.write_number(row, 3 + 3 * k, int(chk.loc[sel, "major"].sum()), fmt)
+                ws.write_number(row, 3 + 3 * k, c[2], fmt)
             else:
                 _string(ws, row, 3 + 3 * k, "—", fmt)
     _print_setup(ws, repeat_rows=(head_row, head_row))
