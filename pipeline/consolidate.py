@@ -293,7 +293,7 @@ def _checklist_schema() -> pa.DataFrameSchema:
             "item": pa.Column(int, pa.Check.ge(1)),
             "answer": pa.Column(str, pa.Check.isin(TICKS)),
             "hazard": pa.Column(bool),
-            "major": pa.Column(bool),
+            "major": pa.Column(bool),  # a major hazard: see checklist_major_definition()
             "cell": pa.Column(str),
         },
         strict=True,
@@ -766,6 +766,8 @@ def _checklist_frame(sel: _Selection, codes: dict[str, str], period: str) -> pd.
                     continue
                 hazard = answer == item.hazard_answer
                 details = insp.details.get(no) or {}
+                # a form without 是否重大隐患 records hazards under 重大隐患描述: every one is major
+                major = details.get("major") == "是" if cform.has_major_column else True
                 rows.append(
                     {
                         "unit": unit,
@@ -779,7 +781,7 @@ def _checklist_frame(sel: _Selection, codes: dict[str, str], period: str) -> pd.
                         "item": no,
                         "answer": answer,
                         "hazard": hazard,
-                        "major": bool(hazard and details.get("major") == "是"),
+                        "major": bool(hazard and major),
                         "cell": insp.item_cells.get(no, ""),
                     }
                 )
@@ -1365,20 +1367,45 @@ def _late_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
     return flags
 
 
+def checklist_major_definition() -> str:
+    """How major hazards are counted on each checklist form, from the form definitions."""
+    with_column = [f.annex for f in checklist_forms() if f.has_major_column]
+    by_label: dict[str, list[str]] = {}
+    for f in checklist_forms():
+        if not f.has_major_column:
+            by_label.setdefault(f.description_label, []).append(f.annex)
+    parts = []
+    if with_column:
+        parts.append(f"{'、'.join(with_column)}计“是否重大隐患”勾选“是”的隐患")
+    for label, annexes in by_label.items():
+        parts.append(
+            f"{'、'.join(annexes)}没有“是否重大隐患”栏，其隐患栏为“{label}”，所记隐患均计为重大隐患"
+        )
+    return "；".join(parts)
+
+
 def _checklist_major_flags(result: Consolidation) -> list[Anomaly]:
-    """Department checklists (附件2) with more major hazards than the month's 部门检查 ledger rows."""
+    """Department checklists with more major hazards than the month's 部门检查 ledger rows.
+
+    Major hazards are counted per form as checklist_major_definition() says: 附件2 by its
+    是否重大隐患 column, 附件1 and 附件3 (no such column; their hazards are recorded as
+    重大隐患描述) every hazard.
+    """
     period = result.period
     start = period_end(shift_period(period, -1)) + dt.timedelta(days=1)
     end = period_end(period)
     chk = result.checklist
-    majors = chk[(chk["form"] == "annex2_construction") & chk["major"]]
+    majors = chk[chk["major"]]
     if majors.empty:
         return []
+    annex = {f.id: f.annex for f in checklist_forms()}
+    form_order = list(annex)
     led = result.ledger
     in_month = led["found_date"].map(lambda d: isinstance(d, dt.date) and start <= d <= end)
     dept = led[(led["found_by"] == FOUND_DEPT) & in_month.astype(bool)]
     dept_rows = dept.groupby("unit").size().to_dict()
     by_unit = dict(tuple(majors.groupby("unit", sort=False)))
+    definition = checklist_major_definition()
     flags = []
     for unit in result.units:
         mine = by_unit.get(unit.name)
@@ -1388,6 +1415,10 @@ def _checklist_major_flags(result: Consolidation) -> list[Anomaly]:
         if len(mine) > count:
             files = sorted(set(mine["file"]))
             shown = "、".join(files[:3]) + (f" 等 {len(files)} 个文件" if len(files) > 3 else "")
+            per_form = mine["form"].value_counts().to_dict()
+            breakdown = "、".join(
+                f"{annex[f]} {per_form[f]} 项" for f in form_order if per_form.get(f)
+            )
             flags.append(
                 _flag(
                     "checklist-major-exceeds-ledger",
@@ -1399,6 +1430,8 @@ def _checklist_major_flags(result: Consolidation) -> list[Anomaly]:
                     cell=str(mine["cell"].iloc[0]),
                     period_label=period_label(period),
                     files=shown,
+                    breakdown=breakdown,
+                    definition=definition,
                 )
             )
     return flags

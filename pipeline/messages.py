@@ -589,9 +589,9 @@ _RULES: list[Rule] = [
         "checklist-major-exceeds-ledger",
         "warning",
         "检查发现的重大隐患多于台账",
-        "{unit}{period_label}部门检查清单（附件2）中判定为重大隐患的共 {current} 项（{files}），"
-        "但台账中发现方式为“部门检查”、发现日期在本月的隐患只有 {previous} 条。检查发现的重大隐患"
-        "应100%列入台账；请补录台账。",
+        "{unit}{period_label}部门检查清单中的重大隐患共 {current} 项（{breakdown}；{files}），"
+        "但台账中发现方式为“部门检查”、发现日期在本月的隐患只有 {previous} 条。计数口径：{definition}。"
+        "检查发现的重大隐患应100%列入台账；请补录台账。",
     ),
 ]
 

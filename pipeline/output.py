@@ -309,11 +309,21 @@ def csv_tables(result: Consolidation) -> dict[str, tuple[list[str], list[list[An
     )  # fmt: skip
     chk = result.checklist.copy()
     chk["annex"] = chk["form"].map({f.id: f.annex for f in checklist_forms()})
+    # 是否重大隐患 only for forms with that column; 附件1/附件3 (重大隐患描述) leave it blank
+    with_major = {f.id for f in checklist_forms() if f.has_major_column}
+    chk["major_shown"] = pd.Series(
+        [
+            m if f in with_major else None
+            for f, m in zip(chk["form"], chk["major"].tolist(), strict=True)
+        ],
+        index=chk.index,
+        dtype=object,
+    )
     checklist = (
         ["期间", "单位", "单位代码", "表单", "文件", "工作表", "检查对象", "检查时间", "序号",
          "检查结果", "是否隐患", "是否重大隐患", "单元格"],
         _columns(chk, ["period", "unit", "unit_code", "annex", "file", "sheet", "subject",
-                       "inspection_date", "item", "answer", "hazard", "major", "cell"]),
+                       "inspection_date", "item", "answer", "hazard", "major_shown", "cell"]),
     )  # fmt: skip
     anomalies = (
         ["严重程度", "规则代码", "规则名称", "单位", "项目", "上月值/对照值", "本期值", "说明",

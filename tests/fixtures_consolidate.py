@@ -1,14 +1,16 @@
 """A small consolidation fixture built from model.Return objects, with totals computed by hand.
 
 Four units report 2023-05 … 2023-07; the period consolidated is 2023-07. Every anomaly rule is
-planted exactly once (see PLANTED); the hand-computed city totals are in CITY_2023_07.
+planted once, checklist-major-exceeds-ledger twice (附件2 and 附件3), see PLANTED; the
+hand-computed city totals are in CITY_2023_07.
 
     unit     2023-05          2023-06                 2023-07
     鼓楼区   accepted         accepted + ledger        two returns (the later wins) + ledger
                                                         + 附件2 with 2 major hazards
     台江区   accepted         accepted                 rejected only -> carried from 06
     仓山区   accepted         accepted                 accepted, received late; ledger;
-                                                        B1 falls 6 -> 5; A1 4 vs ledger 3
+                                                        B1 falls 6 -> 5; A1 4 vs ledger 3;
+                                                        附件3 with 1 hazard (major by the form)
     马尾区   accepted         accepted                 identical to 06, no ledger ever
 """
 
@@ -88,6 +90,9 @@ PLANTED = {
     ("ledger-status-regressed", GL, "G-002"),  # 已验收销号 -> 已整改待验收
     ("return-late", CS, ""),  # received 2023-08-02 00:00:00, due 08-01 inclusive
     ("checklist-major-exceeds-ledger", GL, ""),  # 2 major hazards vs 1 部门检查 row in July
+    # 附件3 has no 是否重大隐患 column (its hazards are 重大隐患描述): its one hazard is major,
+    # and 仓山区's July ledger has no 部门检查 row
+    ("checklist-major-exceeds-ledger", CS, ""),
 }
 
 

@@ -59,7 +59,7 @@ def test_writes_the_workbook_and_prints_a_chinese_summary(inbox: Path, tmp_path:
         f"4 个单位中 3 个已报送进展情况调度表，1 个未报送、沿用最近一次报送的数据（{TJ}）" in text
     )
     assert "退回修改 1 个" in text
-    assert "警告 9 条，提示 3 条" in text
+    assert "警告 10 条，提示 3 条" in text
     assert str(out / workbook_name("2023-07")) in text
 
 

@@ -17,7 +17,9 @@ from fixtures_consolidate import (
     MW,
     PLANTED,
     TJ,
+    annex3_inspection,
     build_returns,
+    checklist_return,
     fixture_units,
     hazard,
     ledger_return,
@@ -167,6 +169,12 @@ def test_checklist_hazard_follows_each_items_hazard_answer(result: Consolidation
     assert sorted(gl.loc[gl["hazard"], "item"]) == [5, 33]  # 42 answered 是 is no hazard
     assert sorted(gl.loc[gl["major"], "item"]) == [5, 33]
     assert set(chk["period"]) == {"2023-07"}  # the June checklist does not belong here
+    # 仓山区's 附件2 hazard was judged 否; its 附件3 hazard is major by the form (重大隐患描述)
+    cs = chk[(chk["unit"] == CS) & chk["hazard"]]
+    assert sorted(zip(cs["form"], cs["item"], cs["major"], strict=True)) == [
+        ("annex2_construction", 10, False),
+        ("annex3_confined_space", 2, True),
+    ]
 
 
 def test_ledger_is_as_of_period_end_with_units_and_overdue(result: Consolidation) -> None:
@@ -223,6 +231,9 @@ def test_anomalies_carry_values_and_locations(result: Consolidation) -> None:
     )
     major = by[("checklist-major-exceeds-ledger", GL, "")]
     assert (major.previous, major.current) == (Decimal(1), Decimal(2))
+    major3 = by[("checklist-major-exceeds-ledger", CS, "")]
+    assert (major3.previous, major3.current) == (Decimal(0), Decimal(1))
+    assert (major3.file, major3.cell) == ("2023-07/仓山区_附件3_更正.xlsx", "D7")
     carried = by[("unit-not-reported", TJ, "")]
     assert carried.file == "2023-06/台江区_附件4.xlsx"
     assert {a.severity for a in result.anomalies} == {"warning", "info"}
@@ -389,3 +400,32 @@ def test_unconfirmed_overdue_names_a_few_hazards_and_counts_all() -> None:
     assert flag.current == Decimal(8) and "有 8 条隐患" in flag.message
     assert "T-005" in flag.message and "T-006" not in flag.message and "）等。" in flag.message
     assert not [a for a in res.anomalies if a.rule == "ledger-overdue"]
+
+
+def test_checklist_major_flag_states_how_each_form_counts(result: Consolidation) -> None:
+    by = {(a.rule, a.unit, a.item): a for a in result.anomalies}
+    assert by[("checklist-major-exceeds-ledger", CS, "")].message == (
+        "仓山区2023年7月部门检查清单中的重大隐患共 1 项（附件3 1 项；2023-07/仓山区_附件3_更正.xlsx），"
+        "但台账中发现方式为“部门检查”、发现日期在本月的隐患只有 0 条。"
+        "计数口径：附件2计“是否重大隐患”勾选“是”的隐患；附件1、附件3没有“是否重大隐患”栏，"
+        "其隐患栏为“重大隐患描述”，所记隐患均计为重大隐患。"
+        "检查发现的重大隐患应100%列入台账；请补录台账。"
+    )
+    assert "（附件2 2 项；" in by[("checklist-major-exceeds-ledger", GL, "")].message
+
+
+def test_gas_and_confined_space_hazards_listed_in_the_ledger_raise_no_flag() -> None:
+    """附件1/附件3 hazards count as major; a 部门检查 ledger row for each one satisfies the check."""
+    units = fixture_units()[:1]
+    insp = annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2, 5})
+    chk = checklist_return(GL, "2023-07", "annex3_confined_space", "鼓楼区_附件3.xlsx", [insp])
+    rows = [
+        hazard(f"G-00{i}", "部门检查", "整改中", found="2023-07-09", deadline="2023-08-10")
+        for i in (1, 2)
+    ]
+    base = [progress_return(GL, "2023-07", {"A3": "2"}), chk]
+    res = consolidate([*base, ledger_return(GL, "2023-07", rows)], units=units)
+    assert not [a for a in res.anomalies if a.rule == "checklist-major-exceeds-ledger"]
+    res = consolidate([*base, ledger_return(GL, "2023-07", rows[:1])], units=units)
+    (flag,) = [a for a in res.anomalies if a.rule == "checklist-major-exceeds-ledger"]
+    assert (flag.previous, flag.current) == (Decimal(1), Decimal(2))

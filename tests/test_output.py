@@ -359,3 +359,18 @@ def test_a_quiet_month_with_one_unit_writes_every_sheet(tmp_path: Path) -> None:
     assert _sheet(book, "异常标记")["A2"].value == "本期未发现异常。"
     assert _sheet(book, "隐患台账汇总").max_row == 1
     assert _sheet(book, "分县明细").cell(7, 1).value == GL
+
+
+def test_checklist_csv_leaves_major_blank_for_forms_without_that_column(
+    written: dict[str, Path],
+) -> None:
+    rows = list(
+        csv.DictReader(written["checklist_csv"].read_bytes().decode("utf-8-sig").splitlines())
+    )
+    major = {(r["单位"], r["表单"], r["序号"]): r["是否重大隐患"] for r in rows}
+    assert major[(GL, "附件2", "5")] == "是"  # a hazard judged major
+    assert major[(CS, "附件2", "10")] == "否"  # a hazard judged not major
+    assert major[(GL, "附件2", "1")] == "否"  # no hazard
+    cs3 = {k: v for k, v in major.items() if k[1] == "附件3"}
+    assert len(cs3) == 7 and set(cs3.values()) == {""}  # 附件3 has no 是否重大隐患 column
+    assert {r["是否隐患"] for r in rows if r["表单"] == "附件3" and r["序号"] == "2"} == {"是"}
