@@ -5,7 +5,9 @@ In: one rejected `Return` (its file in the inbox is only ever read). Out: a new 
 OUT/退回修改/ at the return's relative path, or None when the file cannot be opened at all (the
 reason is kept for the report). .xlsx/.xlsm are loaded with openpyxl, so data validations, sheet
 protection and the hidden _meta sheet survive; .xls/.ods are rebuilt cell for cell from
-python-calamine into a fresh workbook. Copies are byte-for-byte reproducible.
+python-calamine onto the form's generated template (merges, borders, widths, print setup,
+protection and dropdowns as sent out), or into plain sheets when the form is unknown. Copies are
+byte-for-byte reproducible.
 """
 
 from __future__ import annotations
@@ -18,28 +20,39 @@ import math
 import os
 import re
 import shutil
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import openpyxl
 import python_calamine as calamine
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from pipeline import safety
-from pipeline.forms import ChecklistForm, DefinitionError, ProgressForm, load_forms
+from pipeline.forms import (
+    ChecklistForm,
+    DefinitionError,
+    ProgressForm,
+    load_forms,
+    parse_period,
+    unit_by_code,
+    unit_by_name,
+)
 from pipeline.fsutil import atomic_write_bytes, temp_dir
 from pipeline.layout import checklist_layout, progress_layout
 from pipeline.messages import make_issue
@@ -54,6 +67,7 @@ from pipeline.report import (
     unit_text,
     wrapped_height,
 )
+from pipeline.templates import write_template
 
 ANNOTATED_DIR = "退回修改"
 ISSUES_SHEET = "问题清单"
@@ -190,32 +204,42 @@ def _cell_value(value: Any) -> tuple[Any, str | None]:
 _BAD_TITLE = re.compile(r"[\[\]:*?/\\]")
 
 
-def _rebuild(data: bytes, ret: Return) -> tuple[Workbook, dict[str, str]]:
-    """Values of an .xls/.ods file at the same sheet names and cell positions, in a new workbook.
+@dataclass
+class _SourceSheet:
+    """One sheet of an .xls/.ods file as python-calamine reads it (values only)."""
 
-    Returns the workbook and a map original sheet name -> sheet title used (the same unless
-    the name is not allowed in .xlsx)."""
+    name: str
+    state: SheetState
+    rows: list[list[Any]]
+    merges: list[tuple[tuple[int, int], tuple[int, int]]]
+
+
+SheetState = Literal["visible", "hidden", "veryHidden"]
+
+
+def _state(visible: Any) -> SheetState:
+    if visible == calamine.SheetVisibleEnum.Hidden:
+        return "hidden"
+    if visible == calamine.SheetVisibleEnum.VeryHidden:
+        return "veryHidden"
+    return "visible"
+
+
+def _read_source(data: bytes) -> list[_SourceSheet]:
+    """Every sheet of an .xls/.ods file, within the cell limit; raises CannotOpen."""
     try:
         source = calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except calamine.PasswordError:
         raise CannotOpen("文件已加密（设置了打开密码），无法打开") from None
     except Exception as exc:
         raise CannotOpen(f"文件内容已损坏或已加密，无法打开（{type(exc).__name__}）") from None
-    wb = Workbook()
-    wb.remove(wb.active)  # type: ignore[arg-type]
-    titles: dict[str, str] = {}
-    widths = _layout_widths(ret.form_id)
+    sheets: list[_SourceSheet] = []
     cells = 0
     with source:
         for meta in source.sheets_metadata:
-            title = _free_title(wb, meta.name)
-            titles[meta.name] = title
-            ws = wb.create_sheet(title)
-            if meta.visible == calamine.SheetVisibleEnum.Hidden:
-                ws.sheet_state = "hidden"
-            elif meta.visible == calamine.SheetVisibleEnum.VeryHidden:
-                ws.sheet_state = "veryHidden"
+            state = _state(meta.visible)
             if meta.typ != calamine.SheetTypeEnum.WorkSheet:
+                sheets.append(_SourceSheet(meta.name, state, [], []))
                 continue
             try:
                 sheet = source.get_sheet_by_name(meta.name)
@@ -225,37 +249,215 @@ def _rebuild(data: bytes, ret: Return) -> tuple[Workbook, dict[str, str]]:
                 if cells > MAX_CELLS:
                     raise CannotOpen("工作表过大（单元格过多），未生成标注副本")
                 rows = sheet.to_python(skip_empty_area=False)
-                merges = sheet.merged_cell_ranges or []
+                merges = list(sheet.merged_cell_ranges or [])
             except CannotOpen:
                 raise
             except Exception as exc:
                 raise CannotOpen(
                     f"工作表“{meta.name}”无法读取（{type(exc).__name__}），未生成标注副本"
                 ) from None
-            for r, row in enumerate(rows, start=1):
-                for c, raw in enumerate(row, start=1):
-                    if raw == "" or raw is None:
-                        continue
-                    value, number_format = _cell_value(raw)
-                    cell = ws.cell(row=r, column=c)
-                    if isinstance(value, str):
-                        _set_text(cell, value)
-                    else:
-                        cell.value = value
-                    if number_format:
-                        cell.number_format = number_format
-            for (r0, c0), (r1, c1) in merges:
-                if (r0, c0) != (r1, c1):
-                    ws.merge_cells(
-                        start_row=r0 + 1, start_column=c0 + 1, end_row=r1 + 1, end_column=c1 + 1
-                    )
-            used = max((len(row) for row in rows), default=0)
-            for c in range(1, max(used, len(widths)) + 1):
-                width = widths[c - 1] if c <= len(widths) else 14
-                ws.column_dimensions[get_column_letter(c)].width = width
-    if not wb.worksheets:
+            sheets.append(_SourceSheet(meta.name, state, rows, merges))
+    if not sheets:
         raise CannotOpen("文件中没有工作表")
-    return wb, titles
+    return sheets
+
+
+def _rebuild(data: bytes, ret: Return) -> tuple[Workbook, dict[str, str], bool]:
+    """Values of an .xls/.ods file at the same sheet names and cell positions, in a new workbook.
+
+    When the form is known the copy is built on its generated template, so merges, borders,
+    widths, print setup, protection and dropdowns are the template's; otherwise the values go
+    into plain sheets. Returns the workbook, a map original sheet name -> sheet title used (the
+    same unless the name is not allowed in .xlsx), and whether the template was used."""
+    sheets = _read_source(data)
+    template = _template_workbook(ret)
+    if template is not None:
+        wb, main = template
+        return wb, _onto_template(wb, main, sheets, _layout_widths(ret.form_id)), True
+    wb = Workbook()
+    wb.remove(wb.active)  # type: ignore[arg-type]
+    titles: dict[str, str] = {}
+    widths = _layout_widths(ret.form_id)
+    for src in sheets:
+        ws = wb.create_sheet(_free_title(wb, src.name))
+        titles[src.name] = ws.title
+        ws.sheet_state = src.state
+        _plain_sheet(ws, src, widths)
+    return wb, titles, False
+
+
+def _write_value(ws: Worksheet, row: int, col: int, raw: Any) -> None:
+    value, number_format = _cell_value(raw)
+    cell = ws.cell(row=row, column=col)
+    if isinstance(value, str):
+        _set_text(cell, value)
+    else:
+        cell.value = value
+    if number_format and cell.number_format == "General":
+        cell.number_format = number_format
+
+
+def _plain_sheet(ws: Worksheet, src: _SourceSheet, widths: list[float]) -> None:
+    """A sheet rebuilt from values alone: the cells, the merges, the form's column widths."""
+    for r, row in enumerate(src.rows, start=1):
+        for c, raw in enumerate(row, start=1):
+            if raw == "" or raw is None:
+                continue
+            _write_value(ws, r, c, raw)
+    for (r0, c0), (r1, c1) in src.merges:
+        if (r0, c0) != (r1, c1):
+            ws.merge_cells(start_row=r0 + 1, start_column=c0 + 1, end_row=r1 + 1, end_column=c1 + 1)
+    used = max((len(row) for row in src.rows), default=0)
+    for c in range(1, max(used, len(widths)) + 1):
+        width = widths[c - 1] if c <= len(widths) else 14
+        ws.column_dimensions[get_column_letter(c)].width = width
+
+
+# --- rebuilding on the template -----------------------------------------------------------------
+
+
+def _template_workbook(ret: Return) -> tuple[Workbook, str] | None:
+    """The generated template of the return's form (with its unit and period when known),
+    loaded with openpyxl, and the title of the form's sheet; None when the form is unknown."""
+    if not ret.form_id:
+        return None
+    try:
+        form = load_forms().get(ret.form_id)
+        if form is None:
+            return None
+        unit = (unit_by_code(ret.unit_code) if ret.unit_code else None) or (
+            unit_by_name(ret.unit_name) if ret.unit_name else None
+        )
+        period = ret.period
+        if period:
+            parse_period(period)
+        with tempfile.TemporaryDirectory(prefix="fz-annotate-") as tmp:
+            path = Path(tmp) / "template.xlsx"
+            write_template(form, path, unit=unit, period=period or None)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wb = openpyxl.load_workbook(path)
+    except (DefinitionError, ValueError, OSError):
+        return None  # no template to build on: the copy is rebuilt from values alone
+    return wb, form.sheet_name
+
+
+def _labels(ws: Worksheet) -> dict[tuple[int, int], str]:
+    """The template's fixed texts (locked cells) by position: what a copy of the sheet shows."""
+    return {
+        (cell.row, cell.column): cell.value.strip()
+        for cell in ws._cells.values()
+        if isinstance(cell.value, str) and cell.value.strip() and cell.protection.locked
+    }
+
+
+def _is_copy_of(rows: list[list[Any]], labels: dict[tuple[int, int], str]) -> bool:
+    """True when a sheet shows at least half of the form sheet's texts at their places (a copied
+    inspection, or the form's sheet renamed)."""
+    hits = 0
+    for (r, c), label in labels.items():
+        if r <= len(rows) and c <= len(rows[r - 1]):
+            value = rows[r - 1][c - 1]
+            hits += isinstance(value, str) and value.strip() == label
+    return bool(labels) and hits >= max(3, len(labels) // 2)
+
+
+def _clone_sheet(wb: Workbook, source: Worksheet, title: str) -> Worksheet:
+    """A copy of a template sheet with everything openpyxl's copy_worksheet leaves out."""
+    ws = wb.copy_worksheet(source)
+    ws.title = title
+    ws.protection = deepcopy(source.protection)
+    ws.data_validations = deepcopy(source.data_validations)
+    ws.conditional_formatting = deepcopy(source.conditional_formatting)
+    ws.views = deepcopy(source.views)
+    ws.HeaderFooter = deepcopy(source.HeaderFooter)
+    ws.print_title_rows = source.print_title_rows
+    ws.print_title_cols = source.print_title_cols
+    area = source.print_area
+    if area:
+        ws.print_area = area.split("!")[-1]
+    return ws
+
+
+def _onto_template(
+    wb: Workbook, main: str, sheets: list[_SourceSheet], widths: list[float]
+) -> dict[str, str]:
+    """Lay the file's sheets onto the template workbook `wb`: a sheet of a template sheet's name
+    takes that sheet, a copy of the form's sheet (extra inspections, a renamed sheet) takes a
+    clone of it, anything else a plain sheet; template sheets the file lacks are dropped, and
+    the sheets are put in the file's order. Returns original name -> title."""
+    template_titles = list(wb.sheetnames)
+    form_sheet = wb[main] if main in template_titles else None
+    labels = _labels(form_sheet) if isinstance(form_sheet, Worksheet) else {}
+    titles: dict[str, str] = {}
+    placed: list[tuple[_SourceSheet, Worksheet, bool]] = []
+    for src in sheets:
+        ws: Any
+        if src.name in template_titles:
+            ws, on_template = wb[src.name], True
+        elif isinstance(form_sheet, Worksheet) and _is_copy_of(src.rows, labels):
+            ws, on_template = _clone_sheet(wb, form_sheet, _free_title(wb, src.name)), True
+        else:
+            ws, on_template = wb.create_sheet(_free_title(wb, src.name)), False
+            _plain_sheet(ws, src, widths)
+        if not isinstance(ws, Worksheet):  # a chart sheet of the template's name: start afresh
+            wb.remove(ws)
+            ws, on_template = wb.create_sheet(_free_title(wb, src.name)), False
+            _plain_sheet(ws, src, widths)
+        ws.sheet_state = src.state
+        titles[src.name] = ws.title
+        placed.append((src, ws, on_template))
+    names = {src.name for src in sheets}
+    for title in template_titles:
+        if title not in names:
+            wb.remove(wb[title])
+    for i, (_, ws, _) in enumerate(placed):
+        wb.move_sheet(ws, i - wb.index(ws))
+    for src, ws, on_template in placed:
+        if on_template:
+            _fill_values(ws, src.rows)
+    return titles
+
+
+def _fill_values(ws: Worksheet, rows: list[list[Any]]) -> None:
+    """Make every cell's value the file's, keeping the template's formats: a value the template
+    already has stays as it is, a cell the file left empty is emptied, and a merge that would
+    hide one of the file's values is undone."""
+    hidden: dict[tuple[int, int], CellRange] = {}
+    for rng in ws.merged_cells.ranges:
+        for pos in rng.cells:
+            if pos != (rng.min_row, rng.min_col):
+                hidden[pos] = rng
+    values = {
+        (r, c): raw
+        for r, row in enumerate(rows, start=1)
+        for c, raw in enumerate(row, start=1)
+        if raw != "" and raw is not None
+    }
+    shown = {(cell.row, cell.column) for cell in ws._cells.values() if cell.value is not None}
+    for pos in sorted(shown | set(values)):
+        raw = values.get(pos)
+        if raw is None:
+            if pos not in hidden:
+                ws.cell(row=pos[0], column=pos[1]).value = None
+            continue
+        rng = hidden.get(pos)
+        if rng is not None:
+            _unmerge(ws, rng)
+            for other in rng.cells:
+                hidden.pop(other, None)
+        current = ws.cell(row=pos[0], column=pos[1]).value
+        value, _ = _cell_value(raw)
+        if type(current) is type(value) and current == value:
+            continue
+        _write_value(ws, pos[0], pos[1], raw)
+
+
+def _unmerge(ws: Worksheet, rng: CellRange) -> None:
+    ws.merged_cells.remove(rng)
+    for pos in rng.cells:
+        if isinstance(ws._cells.get(pos), MergedCell):
+            del ws._cells[pos]
 
 
 def _free_title(wb: Workbook, name: str) -> str:
@@ -397,11 +599,17 @@ def _strip_previous_annotation(wb: Workbook) -> None:
 
 
 def _issues_sheet(
-    wb: Workbook, ret: Return, titles: dict[str, str], marked: set[int], rebuilt_from: str
+    wb: Workbook,
+    ret: Return,
+    titles: dict[str, str],
+    marked: set[int],
+    rebuilt_from: str,
+    on_template: bool = False,
 ) -> Worksheet:
     """Insert the first sheet: what the file is, what to do, and one row per issue.
 
-    `rebuilt_from` is the original format ("xls", "ods") when the copy was rebuilt from values."""
+    `rebuilt_from` is the original format ("xls", "ods") when the copy was rebuilt from values,
+    `on_template` whether it was rebuilt on the form's template."""
     name = ISSUES_SHEET if ISSUES_SHEET not in wb.sheetnames else "问题清单（校验）"
     ws = wb.create_sheet(name, 0)
     bold = Font(bold=True)
@@ -417,7 +625,12 @@ def _issues_sheet(
         "请逐条修改下表所列单元格（已在各工作表中标红，鼠标指向单元格可查看批注；"
         "标黄为警告，请核实），修改后重新报送。本工作表仅作说明，报送时可删除。"
     )
-    if rebuilt_from:
+    if rebuilt_from and on_template:
+        how += (
+            f"原文件为 .{rebuilt_from} 格式，本副本按标准模板重建，填入了原文件各单元格的内容"
+            "（公式只保留计算结果），可在本副本或原文件中修改后重新报送。"
+        )
+    elif rebuilt_from:
         how += (
             f"原文件为 .{rebuilt_from} 格式，"
             "本副本只保留了单元格内容以便标注，请在原文件中修改后重新报送。"
@@ -549,14 +762,15 @@ def annotate(ret: Return, out_dir: Path, *, dest: Path | None = None) -> Annotat
     try:
         data, fmt = _checked_bytes(ret)
         rebuilt = fmt not in ("xlsx", "xlsm")
+        on_template = False
         if rebuilt:
-            wb, titles = _rebuild(data, ret)
+            wb, titles, on_template = _rebuild(data, ret)
         else:
             wb = _load_original(data)
             _strip_previous_annotation(wb)
             titles = {name: name for name in wb.sheetnames}
         marked = _mark_cells(wb, titles, ret.issues)
-        _issues_sheet(wb, ret, titles, marked, rebuilt_from=fmt if rebuilt else "")
+        _issues_sheet(wb, ret, titles, marked, fmt if rebuilt else "", on_template)
         data = _stable_bytes(wb, _stamp(ret))
     except CannotOpen as exc:
         return AnnotatedCopy(None, str(exc))

@@ -454,3 +454,122 @@ def test_problem_list_rows_are_tall_enough_and_it_prints_landscape_a4_with_repea
     assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
     header = rows["规则代码"]
     assert ws.print_title_rows == f"${header}:${header}"
+
+
+def _template_return(
+    tmp_path: Path, form_id: str, fmt: str, fill: dict[str, object], copies: int = 0
+) -> tuple[Return, openpyxl.Workbook]:
+    """A county's return of `form_id`: the generated template filled with `fill` (A1 -> value on
+    the form's sheet), `copies` more inspection sheets copied from it, saved by LibreOffice as
+    `fmt`. Returns the rejected Return and the template as generated."""
+    from pipeline.forms import load_forms, load_units
+    from pipeline.templates import template_filename, write_template
+
+    soffice = _soffice()
+    if soffice is None:
+        pytest.skip("soffice (LibreOffice) is not installed")
+    form = load_forms()[form_id]
+    unit = load_units()[0]
+    source = tmp_path / "src" / template_filename(form, unit, "2023-06")
+    write_template(form, source, unit=unit, period="2023-06")
+    template = openpyxl.load_workbook(source)
+    filled = openpyxl.load_workbook(source)
+    for a1, value in fill.items():
+        filled[form.sheet_name][a1] = value
+    for n in range(copies):
+        extra = filled.copy_worksheet(filled[form.sheet_name])
+        extra.title = f"{form.sheet_name} ({n + 2})"
+    filled.save(source)
+    saved = _convert(soffice, source, fmt, tmp_path / "inbox", tmp_path / "lo-profile")
+    ret = _return(saved.parent, saved.name, fmt=fmt)
+    ret.form_id, ret.unit_code, ret.unit_name = form_id, unit.code, unit.name
+    ret.issues = []
+    return ret, template
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("fmt", ["ods", "xls"])
+def test_xls_and_ods_copies_are_rebuilt_on_the_template_with_the_countys_values(
+    tmp_path: Path, fmt: str
+) -> None:
+    from pipeline.forms import progress_form
+    from pipeline.layout import progress_layout
+
+    cells = {code: cell.a1 for code, cell in progress_layout(progress_form()).value_cells.items()}
+    ret, template = _template_return(
+        tmp_path, "annex4_progress", fmt, {cells["A1"]: 12, cells["A2"]: "十二", cells["B1"]: 7}
+    )
+    sheet = progress_form().sheet_name
+    ret.issues = [
+        Issue("progress-not-number", "error", "不是数字", ret.rel, sheet, cells["A2"], "十二"),
+        Issue("progress-drop", "warning", "比上月少", ret.rel, sheet, cells["B1"], "7"),
+    ]
+    copy = write_annotated_copy(ret, tmp_path / "out")
+    assert copy is not None
+    wb = openpyxl.load_workbook(copy)
+    assert wb.sheetnames == [ISSUES_SHEET, *template.sheetnames]
+    assert [s.sheet_state for s in wb.worksheets[1:]] == [s.sheet_state for s in template]
+    ws, tws = wb[sheet], template[sheet]
+    assert sorted(map(str, ws.merged_cells.ranges)) == sorted(map(str, tws.merged_cells.ranges))
+    assert len(ws.merged_cells.ranges) > 10
+    assert ws.page_setup.orientation == "landscape" and str(ws.page_setup.paperSize) == "9"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.print_area == tws.print_area
+    assert ws.protection.sheet
+    assert len(ws.data_validations.dataValidation) == len(tws.data_validations.dataValidation) > 0
+    widths = {k: d.width for k, d in tws.column_dimensions.items()}
+    assert {k: ws.column_dimensions[k].width for k in widths} == widths
+    assert ws[cells["A1"]].border.left.style == tws[cells["A1"]].border.left.style is not None
+    assert (ws[cells["A1"]].value, ws[cells["A2"]].value, ws[cells["B1"]].value) == (12, "十二", 7)
+    assert ws[cells["A3"]].value is None and ws[cells["A1"]].protection.locked is False
+    assert ws["A1"].value == tws["A1"].value  # the labels are the template's
+    assert _fill(ws[cells["A2"]]) == ERROR_RGB and _fill(ws[cells["B1"]]) == WARNING_RGB
+    assert _fill(ws[cells["A1"]]) is None
+    assert ws[cells["A2"]].comment is not None
+    assert wb["_meta"]["B1"].value == template["_meta"]["B1"].value
+    notes = [r[1] for r in wb[ISSUES_SHEET].iter_rows(values_only=True) if r[0] == "修改要求"]
+    assert notes and f".{fmt}" in str(notes[0]) and "标准模板" in str(notes[0])
+
+
+@pytest.mark.libreoffice
+def test_each_copied_inspection_sheet_gets_the_checklist_template(tmp_path: Path) -> None:
+    from pipeline.forms import load_forms
+    from pipeline.layout import a1, checklist_layout
+
+    form = load_forms()["annex1_gas"]
+    layout = checklist_layout(form)
+    yes = a1(layout.item_row(form.items[0].no), layout.col("tick_0"))
+    ret, template = _template_return(tmp_path, "annex1_gas", "xls", {yes: "√"}, copies=1)
+    extra = f"{form.sheet_name} (2)"
+    ret.issues = [Issue("checklist-two-ticks", "error", "勾了两项", ret.rel, extra, yes, "√")]
+    copy = write_annotated_copy(ret, tmp_path / "out")
+    assert copy is not None
+    wb = openpyxl.load_workbook(copy)
+    assert wb.sheetnames == [ISSUES_SHEET, *template.sheetnames, extra]
+    tws = template[form.sheet_name]
+    for title in (form.sheet_name, extra):
+        ws = wb[title]
+        assert sorted(map(str, ws.merged_cells.ranges)) == sorted(map(str, tws.merged_cells.ranges))
+        assert ws.protection.sheet and ws.page_setup.orientation == "landscape"
+        assert len(ws.data_validations.dataValidation) == len(tws.data_validations.dataValidation)
+        assert ws.print_title_rows == tws.print_title_rows and ws.freeze_panes == tws.freeze_panes
+        assert ws.oddFooter.center.text == tws.oddFooter.center.text
+        assert ws[yes].value == "√"
+    assert _fill(wb[extra][yes]) == ERROR_RGB and _fill(wb[form.sheet_name][yes]) is None
+
+
+@pytest.mark.libreoffice
+def test_a_file_of_unknown_form_is_still_rebuilt_from_its_values(tmp_path: Path) -> None:
+    soffice = _soffice()
+    if soffice is None:
+        pytest.skip("soffice (LibreOffice) is not installed")
+    source = _county_workbook(tmp_path / "src" / "不明.xlsx")
+    saved = _convert(soffice, source, "ods", tmp_path / "inbox", tmp_path / "lo-profile")
+    ret = _return(saved.parent, saved.name, fmt="ods")
+    ret.form_id = None
+    copy = write_annotated_copy(ret, tmp_path / "out")
+    assert copy is not None
+    wb = openpyxl.load_workbook(copy)
+    assert wb.sheetnames == [ISSUES_SHEET, SHEET, "_meta"]
+    assert wb[SHEET]["E7"].value == "十二" and _fill(wb[SHEET]["E7"]) == ERROR_RGB
+    assert not wb[SHEET].protection.sheet  # plain sheets: nothing to build on
