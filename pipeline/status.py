@@ -609,4 +609,15 @@ def write_status_sheet(
             ws.merge_range(row, 1, row, 2, d.what, plain)
             ws.write_number(row, 3, d.days_left, plain)
             row += 1
+    # printed like the output workbook's other sheets: A4 landscape, one page wide, the header
+    # row on every page, page numbers below. The unit columns are repeated too, for a viewer
+    # that ignores fit-to-width and splits the columns over two pages.
+    ws.set_paper(9)  # A4
+    ws.set_landscape()
+    ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+    ws.center_horizontally()
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(header_row, header_row)
+    ws.repeat_columns(0, 1)
+    ws.set_footer("&C&9第 &P 页 共 &N 页")
     return ws

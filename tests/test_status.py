@@ -12,7 +12,8 @@ import xlsxwriter
 from fixtures_consolidate import build_returns
 from rich.console import Console
 
-from pipeline.forms import load_calendar
+from pipeline.consolidate import consolidate
+from pipeline.forms import load_calendar, load_units
 from pipeline.status import (
     SHEET_NAME,
     Submission,
@@ -20,6 +21,7 @@ from pipeline.status import (
     days_left,
     render_status,
     status_frame,
+    status_from_consolidation,
     status_from_submissions,
     status_json,
     status_of_cycle,
@@ -177,6 +179,26 @@ def test_status_sheet_in_an_xlsxwriter_workbook(tmp_path: Path) -> None:
     assert ws.freeze_panes == "C5"
     texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
     assert "报送贯彻落实情况（第一次）" in texts
+
+
+def test_status_sheet_prints_on_a4_landscape_one_page_wide(tmp_path: Path) -> None:
+    report = status_from_consolidation(
+        consolidate(build_returns(), PERIOD, units=load_units()), today=dt.date(2023, 8, 5)
+    )
+    path = tmp_path / "out.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    write_status_sheet(wb, report)
+    wb.close()
+    ws = openpyxl.load_workbook(path)[SHEET_NAME]
+    assert ws.page_setup.orientation == "landscape"
+    assert ws.page_setup.paperSize == 9  # A4
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.page_setup.fitToWidth in (None, 1)  # 1 is the default, left out of the XML
+    assert ws.page_setup.fitToHeight == 0  # as many pages down as the units need
+    assert ws.print_title_rows == "$4:$4"  # the header row on every page
+    assert ws.print_title_cols == "$A:$B"  # 单位编码 and 单位
+    assert ws["A4"].value == "单位编码" and ws["B4"].value == "单位"
+    assert ws.oddFooter.center.text == "第 &P 页 共 &N 页"
 
 
 @pytest.mark.parametrize("today", [dt.date(2023, 7, 31), dt.date(2023, 8, 1)])
