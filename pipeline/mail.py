@@ -2,13 +2,15 @@
 
 Nothing here sends anything unless `send_message` is called (the CLI does so only under
 `--send`). Messages are built with the standard `email` package: Chinese subjects are RFC 2047
-encoded, attachment file names RFC 2231 encoded, bodies base64 so any relay accepts them. The
+encoded, attachment file names RFC 2047 encoded in both name= and filename= (see
+_attachment_part), bodies base64 so any relay accepts them. The
 saved .eml bytes are deterministic (no Date, a boundary derived from the content) and carry
 `X-Unsent: 1`, so Outlook and Thunderbird open them as drafts ready to send.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import hashlib
@@ -23,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from email import policy
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.message import EmailMessage, MIMEPart
+from email.utils import formatdate, make_msgid, quote
 from pathlib import Path
 from typing import Any, Literal
 
@@ -155,7 +157,7 @@ def build_message(
 
     `to` may be empty: the draft is then addressed by hand before sending.
     """
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=MAIL_POLICY)
     if sender:
         msg["From"] = sender
     if to:
@@ -164,11 +166,65 @@ def build_message(
     msg["Subject"] = subject
     msg["X-Unsent"] = "1"
     msg.set_content(body, subtype="plain", charset="utf-8", cte="base64")
-    for att in attachments:
-        maintype, subtype = att.mime
-        msg.add_attachment(att.data, maintype=maintype, subtype=subtype, filename=att.filename)
+    if attachments:
+        msg.make_mixed()
+        for att in attachments:
+            msg.attach(_attachment_part(att))
     _freeze_boundary(msg)
     return msg
+
+
+# Headers set as raw text (the attachment names below) are written exactly as given; every other
+# header is a header object and folds as policy.SMTP folds it. (With refold_source "long", a
+# raw line over 78 characters, such as an .xlsx Content-Type line, would be re-parsed and the
+# names re-encoded as RFC 2231 continuations.)
+MAIL_POLICY = policy.SMTP.clone(refold_source="none")
+_WORD_BYTES = 39  # UTF-8 bytes per encoded-word: 52 base64 characters, every line under 78
+
+
+def _encoded_words(text: str) -> list[str]:
+    """`text` as RFC 2047 B-encoded UTF-8 words, each holding whole characters."""
+    chunks: list[bytes] = []
+    chunk = b""
+    for ch in text:
+        b = ch.encode("utf-8")
+        if chunk and len(chunk) + len(b) > _WORD_BYTES:
+            chunks.append(chunk)
+            chunk = b""
+        chunk += b
+    if chunk:
+        chunks.append(chunk)
+    return [f"=?UTF-8?B?{base64.b64encode(c).decode('ascii')}?=" for c in chunks]
+
+
+def _name_param(key: str, name: str) -> str:
+    """' key="…"' for a file name: plain when short ASCII, else encoded-words, one per line."""
+    if name.isascii() and name.isprintable() and len(name) <= 60:
+        return f' {key}="{quote(name)}"'
+    return f' {key}="' + "\n ".join(_encoded_words(name)) + '"'
+
+
+def _attachment_part(att: Attachment) -> EmailMessage:
+    """One attachment whose Chinese file name every common client shows.
+
+    Python's email package writes a non-ASCII file name only as RFC 2231 continuations
+    (filename*0*=utf-8''…; filename*1*=…) and no name= on Content-Type. Outlook, Foxmail and
+    the 126/163/QQ webmails often show those as garbled text or ATT00001. What they all read,
+    and what Outlook, Gmail and Foxmail themselves send, is an RFC 2047 encoded-word inside
+    quotes, on both Content-Type name= and Content-Disposition filename=. It is not strictly
+    RFC 2047 (no encoded-words in quoted strings), but Thunderbird, Apple Mail and Python's
+    own parser (get_filename()) decode it too. No filename* is added beside it: a client
+    reading both could pick either, and the plain one is the one everybody reads.
+    """
+    maintype, subtype = att.mime
+    encoded = MIMEPart(policy=MAIL_POLICY)
+    encoded.set_content(att.data, maintype=maintype, subtype=subtype, cte="base64")
+    part = EmailMessage(policy=MAIL_POLICY)  # no set_content, so no MIME-Version of its own
+    part.set_raw("Content-Type", f"{maintype}/{subtype};\n" + _name_param("name", att.filename))
+    part.set_raw("Content-Transfer-Encoding", "base64")
+    part.set_raw("Content-Disposition", "attachment;\n" + _name_param("filename", att.filename))
+    part.set_payload(encoded.get_payload())
+    return part
 
 
 def _freeze_boundary(msg: EmailMessage) -> None:
@@ -189,7 +245,7 @@ def _freeze_boundary(msg: EmailMessage) -> None:
 
 def message_bytes(msg: EmailMessage) -> bytes:
     """The message as RFC 5322 bytes with CRLF line ends (how .eml files are stored)."""
-    return msg.as_bytes(policy=policy.SMTP)
+    return msg.as_bytes(policy=MAIL_POLICY)
 
 
 def write_eml(msg: EmailMessage, path: Path) -> Path:

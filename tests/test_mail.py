@@ -190,18 +190,89 @@ def test_output_email_names_period_and_totals_and_attaches_the_workbook(tmp_path
         to=["a@example.cn"],
     )
     raw = message_bytes(msg)
-    # RFC 2231: the Chinese file name is percent-encoded UTF-8, never raw bytes in a header
-    assert b"filename*0*=utf-8''%E7%A6%8F%E5%B7%9E" in raw
+    # RFC 2047 encoded-words in quotes on name= and filename=, never raw bytes in a header
+    assert b'\r\n name="=?UTF-8?B?56aP5bee' in raw and b'\r\n filename="=?UTF-8?B?56aP5bee' in raw
     assert all(b < 0x80 for b in raw)
     back = parse(raw)
     assert back["Subject"] == (
         "福州市重大事故隐患专项排查整治2023行动进展情况调度表（2023年7月，截至2023年7月31日累计）"
     )
-    assert back["X-Unsent"] == "1" and back["Date"] is None
+    assert back["X-Unsent"] == "1" and back["Date"] is None and back["Message-ID"] is None
     assert attachments(back) == [(path.name, path.read_bytes())]
     body = body_text(back)
     assert "辖区部门接报的企业自查发现的重大事故隐患（个）：12" in body
     assert "辖区部门挂牌督办重大事故隐患中已完成整改的（个）：1" in body
+
+
+ATTACHMENT_NAMES = [
+    "福州市重大事故隐患专项排查整治2023行动进展情况调度表_2023年7月.xlsx",
+    "350102_鼓楼区_附件2_建筑施工重点检查事项清单（退回修改）.ods",
+    "短名.csv",
+    'report "final".xlsx',
+]
+
+
+@pytest.mark.parametrize("name", ATTACHMENT_NAMES)
+def test_attachment_names_carry_name_and_filename_as_encoded_words(name: str) -> None:
+    from email.header import decode_header, make_header
+
+    from pipeline.mail import build_message
+
+    data = bytes(range(256)) * 3
+    msg = build_message(
+        sender="city@example.cn",
+        to=["a@example.cn"],
+        subject="测试",
+        body="正文",
+        attachments=[_attachment(name, data)],
+    )
+    raw = message_bytes(msg)
+    assert all(b < 0x80 for b in raw)
+    assert b"filename*" not in raw and b"name*" not in raw  # no RFC 2231 form for clients to mix
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 80  # the .xlsx MIME type is 65 long
+    (part,) = parse(raw).iter_attachments()
+    # Python's parser (policy.default) decodes both parameters ...
+    assert part.get_filename() == name
+    assert part.get_param("name") == name
+    assert part.get_content_disposition() == "attachment"
+    assert part.get_payload(decode=True) == data
+    # ... and so does a plain RFC 2047 decoder, which is what the mail clients apply to them
+    legacy = BytesParser(policy=policy.compat32).parsebytes(raw)
+    (legacy_part,) = [p for p in legacy.walk() if p.get("Content-Disposition")]
+    for raw_value in (legacy_part.get_param("name"), legacy_part.get_filename()):
+        assert isinstance(raw_value, str)
+        unfolded = raw_value.replace("\r\n", "")
+        assert str(make_header(decode_header(unfolded))) == name or unfolded == name
+
+
+def _attachment(name: str, data: bytes) -> Any:
+    from pipeline.mail import MIME_TYPES, Attachment
+
+    mime = MIME_TYPES.get(Path(name).suffix.lower(), ("application", "octet-stream"))
+    return Attachment(filename=name, data=data, mime=mime)
+
+
+def test_draft_has_no_date_and_the_sent_copy_has_date_and_message_id(tmp_path: Path) -> None:
+    from email.utils import parsedate_to_datetime
+
+    from pipeline.mail import build_message, sendable_copy
+
+    name = ATTACHMENT_NAMES[0]
+    draft = build_message(
+        sender="city@example.cn",
+        to=["a@example.cn"],
+        subject="测试",
+        body="正文",
+        attachments=[_attachment(name, b"PK")],
+    )
+    before = message_bytes(draft)
+    wire = parse(message_bytes(sendable_copy(draft, "city@example.cn")))
+    assert wire["X-Unsent"] is None
+    assert parsedate_to_datetime(wire["Date"]).tzinfo is not None
+    assert wire["Message-ID"].startswith("<") and wire["Message-ID"].endswith("@example.cn>")
+    assert [p.get_filename() for p in wire.iter_attachments()] == [name]
+    assert message_bytes(draft) == before  # the draft itself is untouched: still no Date
+    assert b"\r\nDate:" not in before and b"\r\nMessage-ID:" not in before
 
 
 def test_eml_bytes_are_reproducible(tmp_path: Path) -> None:
