@@ -273,7 +273,21 @@ _RULES: list[Rule] = [
         "tick-unrecognized",
         "error",
         "勾选符号无法识别",
-        "{label}只能打“√”或留空，填写的是“{value}”，无法判断是否勾选。",
+        "{label}填写的是“{value}”，无法判断是否勾选。勾选请填“√”（{marks} 都算勾选），不选请留空。",
+    ),
+    Rule(
+        "tick-cross",
+        "error",
+        "叉号不算勾选",
+        "{label}填写的是“{value}”，叉号不算勾选（{marks} 才算），本行其他栏也没有勾选，"
+        "无法判断是否选了这一栏。选这一栏请改为“√”，不选请清空该单元格。",
+    ),
+    Rule(
+        "tick-cross-ignored",
+        "warning",
+        "叉号已忽略",
+        "{label}填写的是“{value}”，叉号不算勾选（{marks} 才算）；本行已按勾选的“{ticked}”栏读取。"
+        "如有误请更正，无误建议清空该单元格。",
     ),
     Rule(
         "value-formula-no-result",

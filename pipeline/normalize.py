@@ -16,8 +16,10 @@ Decisions a clerk would expect (documented here, tested in tests/test_normalize.
   2023-6-5 / 2023/06/05 / 2023.6.5 / 2023年6月5日 (an optional time after it is dropped).
   Day-first or month-first forms (5/6/2023), two-digit years and dates without a year or a
   day are rejected.
-- Ticks: √ ✓ ✔ ☑ ✅ v V 1 是 (and TRUE from a checkbox) mark a column. Blank, x X × ✗ ✘ 0 FALSE,
-  "/" "-" "—" and 空 mean "not marked". Anything else is unrecognised, never read as either.
+- Ticks: √ ✓ ✔ ☑ ✅ v V 1 是 (and TRUE from a checkbox) mark a column. Blank, 0 FALSE, "/" "-"
+  "—" and 空 mean "not marked". A cross (x X × ✗ ✘ ╳) is ambiguous: a clerk may cross out the
+  columns not chosen, or mark the chosen one with it; it raises "tick-cross" and the reader
+  decides from the rest of the row. Anything else is unrecognised, never read as either.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ SERIAL_MIN, SERIAL_MAX = 36526, 73050
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 TICK_MARKS = frozenset({"√", "✓", "✔", "☑", "✅", "v", "V", "1", "是"})
-NOT_TICKED = frozenset({"", "x", "X", "×", "✗", "✘", "╳", "0", "/", "-", "—", "空"})
+NOT_TICKED = frozenset({"", "0", "/", "-", "—", "空"})
+CROSS_MARKS = frozenset({"x", "X", "×", "✗", "✘", "╳", "✕", "❌"})
+TICK_HELP = "√ ✓ ✔ v V 1 是"  # the marks named to a clerk (☑ ✅ TRUE count too)
 
 # Characters that carry no content but survive str.strip(): zero-width spaces, BOM, variation
 # selectors (✔️ is ✔ + U+FE0F).
@@ -271,7 +275,8 @@ def to_period(value: Any) -> str | None:
 
 
 def to_tick(value: Any) -> bool:
-    """True when the cell is marked, False when it is empty or crossed out."""
+    """True when the cell is marked, False when it is empty or holds a "not marked" sign;
+    NormalizeError "tick-cross" for a cross, "tick-unrecognized" for anything else."""
     if value is None:
         return False
     if isinstance(value, bool):
@@ -289,6 +294,8 @@ def to_tick(value: Any) -> bool:
         return True
     if text in NOT_TICKED or fold(text) in NOT_TICKED:
         return False
+    if text in CROSS_MARKS or fold(text) in CROSS_MARKS:
+        raise NormalizeError("tick-cross", "叉号不算勾选")
     raise NormalizeError("tick-unrecognized", "打勾栏只能填“√”")
 
 

@@ -61,6 +61,7 @@ from pipeline.layout import (
 from pipeline.messages import make_issue
 from pipeline.model import Inspection, Issue, Return
 from pipeline.normalize import (
+    TICK_HELP,
     NormalizeError,
     clean_text,
     display,
@@ -83,6 +84,8 @@ CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 UNIT_SUFFIXES = ("住房和城乡建设局", "城乡建设局", "建设局", "住建局", "建设和交通局", "住建委")
 TITLE_SEARCH_ROWS = 12
 LABEL_MAX_CHARS = 120  # longer texts (checklist items, notes) are never labels we look up
+TICK_LABEL = "第 {no} 项检查结果“{answer}”栏"  # how messages name a checklist tick cell
+MAJOR_LABEL = "第 {no} 项“是否重大隐患—{answer}”栏"
 
 OnFile = Callable[[Return], None]
 
@@ -1110,41 +1113,19 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
             )
             continue
         r = item_row
-        ticks: list[str] = []
-        tick_error = False
-        for answer in TICKS:
-            c = cols[f"tick_{TICKS.index(answer)}"]
-            raw = grid.get(r, c)
-            try:
-                if to_tick(raw):
-                    ticks.append(answer)
-            except NormalizeError as exc:
-                tick_error = True
-                ret.add(
-                    _value_issue(
-                        exc, grid.name, a1(r, c), raw, f"第 {item.no} 项检查结果“{answer}”栏"
-                    )
-                )
+        tick_cols = [(answer, cols[f"tick_{i}"]) for i, answer in enumerate(TICKS)]
+        ticks, tick_error = _read_ticks(ret, grid, r, tick_cols, item.no, TICK_LABEL)
         major_ticks: list[str] = []
         major_error = False
         if form.has_major_column:
-            for answer in ("是", "否"):
-                c = cols["major_yes" if answer == "是" else "major_no"]
-                raw = grid.get(r, c)
-                try:
-                    if to_tick(raw):
-                        major_ticks.append(answer)
-                except NormalizeError as exc:
-                    major_error = True
-                    ret.add(
-                        _value_issue(
-                            exc,
-                            grid.name,
-                            a1(r, c),
-                            raw,
-                            f"第 {item.no} 项“是否重大隐患—{answer}”栏",
-                        )
-                    )
+            major_ticks, major_error = _read_ticks(
+                ret,
+                grid,
+                r,
+                [("是", cols["major_yes"]), ("否", cols["major_no"])],
+                item.no,
+                MAJOR_LABEL,
+            )
         deadline_raw = grid.get(r, cols["deadline"])
         try:
             deadline = to_date(deadline_raw)
@@ -1181,9 +1162,65 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
                 "deadline": a1(r, cols["deadline"]),
                 **({"major": a1(r, cols["major_yes"])} if form.has_major_column else {}),
             },
+            # (row, first col, last col) of the tick groups: the tick rules name the whole
+            # group (E8:G8) so an annotated copy marks every cell of it (A1 text made on demand)
+            "spans": {
+                "ticks": (r, *_bounds([c for _a, c in tick_cols])),
+                **(
+                    {"majors": (r, *_bounds([cols["major_yes"], cols["major_no"]]))}
+                    if form.has_major_column
+                    else {}
+                ),
+            },
         }
     _read_footer(ret, form, lay, grid, inspection, last_row, found.header_row - lay.header_rows[0])
     return inspection
+
+
+def _bounds(cols: list[int]) -> tuple[int, int]:
+    return min(cols), max(cols)
+
+
+def _read_ticks(
+    ret: Return, grid: Grid, row: int, columns: list[tuple[str, int]], no: int, label: str
+) -> tuple[list[str], bool]:
+    """(answers ticked, whether a cell could not be read) for one row's group of tick columns.
+
+    A cross (x, ×) is read as a tick in no column: where another column of the group has a
+    proper tick it is only a warning at the cross, otherwise an error there (the clerk may have
+    meant that very column), which stands in for "nothing ticked"."""
+    ticks: list[str] = []
+    crosses: list[tuple[str, int, Any]] = []
+    error = False
+    for answer, c in columns:
+        raw = grid.get(row, c)
+        try:
+            if to_tick(raw):
+                ticks.append(answer)
+        except NormalizeError as exc:
+            if exc.code == "tick-cross":
+                crosses.append((answer, c, raw))
+                continue
+            error = True
+            cell = a1(row, c)
+            ret.add(
+                _value_issue(
+                    exc, grid.name, cell, raw, label.format(no=no, answer=answer), marks=TICK_HELP
+                )
+            )
+    for answer, c, raw in crosses:
+        ret.add(
+            make_issue(
+                "tick-cross-ignored" if ticks else "tick-cross",
+                sheet=grid.name,
+                cell=a1(row, c),
+                value=display(raw),
+                label=label.format(no=no, answer=answer),
+                marks=TICK_HELP,
+                ticked="”“".join(ticks),
+            )
+        )
+    return ticks, error or (bool(crosses) and not ticks)
 
 
 def _untouched(inspection: Inspection) -> bool:

@@ -117,7 +117,7 @@ def _sort_issues(ret: Return) -> None:
 
     def key(pair: tuple[int, Issue]) -> tuple[int, int, int, int, int]:
         index, issue = pair
-        match = re.fullmatch(r"([A-Z]+)(\d+)", issue.cell)
+        match = re.fullmatch(r"([A-Z]+)(\d+)(?::[A-Z]+\d+)?", issue.cell)
         if not match:
             return (0, sheets[issue.sheet], 0, 0, index)
         col = 0
@@ -309,8 +309,9 @@ def checklist_items_schema(form: ChecklistForm) -> pa.DataFrameSchema:
         return df[key].astype(bool)
 
     checks = [
-        _check("checklist-no-tick:tick", lambda df: (df["n_ticks"] > 0) | flag(df, "tick_error")),
-        _check("checklist-multiple-ticks:tick", lambda df: df["n_ticks"] <= 1),
+        # the two tick rules name the row's tick cells (E8:G8), so all of them get marked
+        _check("checklist-no-tick:ticks", lambda df: (df["n_ticks"] > 0) | flag(df, "tick_error")),
+        _check("checklist-multiple-ticks:ticks", lambda df: df["n_ticks"] <= 1),
         _check(
             "checklist-hazard-description-missing:description",
             lambda df: ~hazard(df) | present(df, "description"),
@@ -327,10 +328,10 @@ def checklist_items_schema(form: ChecklistForm) -> pa.DataFrameSchema:
     if form.has_major_column:
         checks += [
             _check(
-                "checklist-major-missing:major",
+                "checklist-major-missing:majors",
                 lambda df: ~hazard(df) | (df["n_major"] > 0) | flag(df, "major_error"),
             ),
-            _check("checklist-major-multiple:major", lambda df: df["n_major"] <= 1),
+            _check("checklist-major-multiple:majors", lambda df: df["n_major"] <= 1),
         ]
     return pa.DataFrameSchema(columns={"no": pa.Column(None)}, checks=checks, name=form.id)
 
@@ -367,6 +368,7 @@ def _validate_checklists(batch: list[Return], form: ChecklistForm) -> None:
                         "n_major": len(details["major_ticks"]),
                         "major_error": details["major_error"],
                         "cells": details["cells"],
+                        "spans": details["spans"],
                     }
                 )
     items = _frame(rows, _ITEM_COLUMNS)
@@ -376,10 +378,15 @@ def _validate_checklists(batch: list[Return], form: ChecklistForm) -> None:
     def locate(check: str, _column: str | None, row: int) -> Issue | None:
         r = rows[row]
         code, key = _split(check)
+        if key in r["spans"]:
+            row_, first_col, last_col = r["spans"][key]
+            cell = f"{a1(row_, first_col)}:{a1(row_, last_col)}"
+        else:
+            cell = r["cells"][key]
         return make_issue(
             code,
             sheet=r["sheet"],
-            cell=r["cells"][key],
+            cell=cell,
             value="、".join(r["ticks"]) if code == "checklist-multiple-ticks" else "",
             no=r["no"],
             answer=r["answer"] or "",

@@ -171,11 +171,17 @@ def test_ticks_marked(raw: object) -> None:
     assert to_tick(raw) is True
 
 
-@pytest.mark.parametrize(
-    "raw", [None, "", " ", "x", "X", "×", "✗", "0", 0, "/", "-", "—", "空", False]
-)
+@pytest.mark.parametrize("raw", [None, "", " ", "0", 0, "/", "-", "—", "空", False])
 def test_ticks_not_marked(raw: object) -> None:
     assert to_tick(raw) is False
+
+
+@pytest.mark.parametrize("raw", ["x", "X", " x ", "×", "✗", "✘", "╳", "ｘ"])
+def test_ticks_a_cross_is_neither_marked_nor_blank(raw: object) -> None:
+    # a clerk may cross out the columns not chosen, or mark the chosen one with a cross
+    with pytest.raises(NormalizeError) as info:
+        to_tick(raw)
+    assert info.value.code == "tick-cross"
 
 
 @pytest.mark.parametrize("raw", ["?", "有", "否", "√√", 2, "ü", dt.date(2023, 6, 5)])

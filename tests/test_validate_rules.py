@@ -45,6 +45,15 @@ def _ledger_cell(index: int, key: str) -> str:
     return a1(LL.first_data_row + index, LL.col(key))
 
 
+def _ticks(lay: Any, row: int) -> str:
+    """The range of a checklist row's three tick cells (是 … 不涉及)."""
+    return f"{a1(row, lay.tick_col('是'))}:{a1(row, lay.tick_col('不涉及'))}"
+
+
+def _majors(lay: Any, row: int) -> str:
+    return f"{a1(row, lay.major_col('是'))}:{a1(row, lay.major_col('否'))}"
+
+
 def _checklist(form_id: str) -> tuple[ChecklistForm, Any]:
     form = load_forms()[form_id]
     assert isinstance(form, ChecklistForm)
@@ -180,7 +189,7 @@ def test_checklist_no_tick(tmp_path: Path) -> None:
     spec = good_inspection("annex1_gas")
     del spec["answers"][2]
     assert errors(checklist(tmp_path, "annex1_gas", spec)) == [
-        ("checklist-no-tick", a1(lay.item_row(2), lay.tick_col("是")))
+        ("checklist-no-tick", _ticks(lay, lay.item_row(2)))
     ]
 
 
@@ -189,7 +198,7 @@ def test_checklist_multiple_ticks(tmp_path: Path) -> None:
     spec = good_inspection("annex3_confined_space")
     spec["answers"][4] = ["是", "不涉及"]
     ret = checklist(tmp_path, "annex3_confined_space", spec)
-    assert errors(ret) == [("checklist-multiple-ticks", a1(lay.item_row(4), lay.tick_col("是")))]
+    assert errors(ret) == [("checklist-multiple-ticks", _ticks(lay, lay.item_row(4)))]
     assert "“是”、“不涉及”" in first(ret, "checklist-multiple-ticks").message
     assert first(ret, "checklist-multiple-ticks").value == "是、不涉及"
 
@@ -201,6 +210,47 @@ def test_checklist_tick_unrecognised(tmp_path: Path) -> None:
     ret = checklist(tmp_path, "annex1_gas", spec)
     # item 3 also has "不涉及" ticked; the unreadable mark is reported, not a second tick
     assert errors(ret) == [("tick-unrecognized", a1(lay.item_row(3), lay.tick_col("否")))]
+
+
+def test_checklist_cross_alone_is_an_error_at_its_cell(tmp_path: Path) -> None:
+    # "x" in the 否 column and nothing else: the clerk may have meant 否 itself
+    _form, lay = _checklist("annex2_construction")
+    spec = good_inspection("annex2_construction")
+    del spec["answers"][3]
+    cell = a1(lay.item_row(3), lay.tick_col("否"))
+    spec["cells"] = {cell: "x"}
+    ret = checklist(tmp_path, "annex2_construction", spec)
+    assert errors(ret) == [("tick-cross", cell)]
+    issue = first(ret, "tick-cross")
+    assert issue.value == "x"
+    assert "“x”" in issue.message and "√ ✓ ✔ v V 1 是" in issue.message
+    assert "“否”栏" in issue.message
+
+
+def test_checklist_cross_beside_a_tick_is_a_warning(tmp_path: Path) -> None:
+    _form, lay = _checklist("annex3_confined_space")
+    spec = good_inspection("annex3_confined_space")
+    assert spec["answers"][2] == "是"
+    cells = [a1(lay.item_row(2), lay.tick_col(a)) for a in ("否", "不涉及")]
+    spec["cells"] = {cells[0]: "×", cells[1]: "X"}
+    ret = checklist(tmp_path, "annex3_confined_space", spec)
+    assert ret.status == "accepted"
+    assert [(i.rule, i.severity, i.cell) for i in ret.issues] == [
+        ("tick-cross-ignored", "warning", cells[0]),
+        ("tick-cross-ignored", "warning", cells[1]),
+    ]
+    assert "按勾选的“是”栏读取" in ret.issues[0].message
+    assert ret.inspections[0].answers[2] == "是"
+
+
+def test_checklist_cross_in_the_major_columns(tmp_path: Path) -> None:
+    form, lay = _checklist("annex2_construction")
+    spec = good_inspection("annex2_construction")
+    no = form.items[0].no
+    spec["details"][no]["major"] = None
+    cell = a1(lay.item_row(no), lay.major_col("否"))
+    spec["cells"] = {cell: "✗"}
+    assert errors(checklist(tmp_path, "annex2_construction", spec)) == [("tick-cross", cell)]
 
 
 def test_checklist_other_marks_count(tmp_path: Path) -> None:
@@ -237,7 +287,7 @@ def test_checklist_hazard_answer_is_per_item(tmp_path: Path) -> None:
     row = lay.item_row(42)
     assert errors(ret) == [
         ("checklist-hazard-description-missing", a1(row, lay.col("description"))),
-        ("checklist-major-missing", a1(row, lay.major_col("是"))),
+        ("checklist-major-missing", _majors(lay, row)),
         ("checklist-hazard-requirement-missing", a1(row, lay.col("requirement"))),
         ("checklist-hazard-deadline-missing", a1(row, lay.col("deadline"))),
     ]
@@ -249,7 +299,7 @@ def test_checklist_major_missing(tmp_path: Path) -> None:
     no = form.items[0].no
     spec["details"][no]["major"] = None
     assert errors(checklist(tmp_path, "annex2_construction", spec)) == [
-        ("checklist-major-missing", a1(lay.item_row(no), lay.major_col("是")))
+        ("checklist-major-missing", _majors(lay, lay.item_row(no)))
     ]
 
 
@@ -259,7 +309,7 @@ def test_checklist_major_multiple(tmp_path: Path) -> None:
     no = form.items[0].no
     spec["cells"] = {a1(lay.item_row(no), lay.major_col("否")): "√"}
     assert errors(checklist(tmp_path, "annex2_construction", spec)) == [
-        ("checklist-major-multiple", a1(lay.item_row(no), lay.major_col("是")))
+        ("checklist-major-multiple", _majors(lay, lay.item_row(no)))
     ]
 
 
@@ -319,7 +369,7 @@ def test_checklist_rules_are_reported_per_sheet(tmp_path: Path) -> None:
     )
     ret = read_one(path)
     assert [(i.rule, i.sheet, i.cell) for i in ret.errors] == [
-        ("checklist-no-tick", "附件1 (2)", a1(lay.item_row(1), lay.tick_col("是")))
+        ("checklist-no-tick", "附件1 (2)", _ticks(lay, lay.item_row(1)))
     ]
 
 
