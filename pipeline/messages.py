@@ -264,6 +264,13 @@ _RULES: list[Rule] = [
         "{label}填写的“{value}”{reason}。",
     ),
     Rule(
+        "value-unit-mismatch",
+        "warning",
+        "单位与本项不符",
+        "{label}填写的是“{value}”，单位“{typed}”与本项的单位“{unit}”不一致，已按 {number} 读取。"
+        "请核实是不是本项的数字（没有填到别的栏目），无误请只填数字。",
+    ),
+    Rule(
         "date-invalid",
         "error",
         "日期无法识别",

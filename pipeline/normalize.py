@@ -8,7 +8,9 @@ Chinese reason. Nothing is guessed: a value that could mean two things is an err
 Decisions a clerk would expect (documented here, tested in tests/test_normalize.py):
 - Numbers: full-width digits and punctuation are folded (NFKC), surrounding and inner spaces
   dropped, thousands separators accepted only in the exact "1,234,567" shape, and a counting unit
-  typed after the number is dropped ("12个", "5家", "3次"; "3.5万元" only in a 万元 cell).
+  typed after the number is dropped ("12个", "5家", "3次"; "3.5万元" only in a 万元 cell). The
+  reader warns when that unit is not the item's own nor a synonym of it (`unit_mismatch`: "12家"
+  in an item counted in 个 may be another item's figure).
   Chinese numerals, approximations (约5, 5左右, 5多), ranges (3-4), question marks, percentages,
   "元" in a 万元 cell and "万" in a count cell are ambiguous. Floats from a spreadsheet are read
   through 15 significant digits (what Excel itself stores), so 0.1+0.2 reads as 0.3 exactly.
@@ -34,6 +36,16 @@ from typing import Any
 
 COUNT_UNITS = ("人次", "个次", "家次", "个", "家", "次", "人", "份", "项", "起", "处", "件", "例")
 MONEY_UNITS = ("万元",)
+_UNITS_LONGEST_FIRST = {
+    money: tuple(sorted(MONEY_UNITS if money else COUNT_UNITS, key=len, reverse=True))
+    for money in (False, True)
+}
+# Counting words a clerk may use for an item's unit and mean the same thing: hazards come in
+# 处/项/起/件, cases in 起/例, penalties in 起.
+UNIT_SYNONYMS: dict[str, frozenset[str]] = {
+    "个": frozenset({"项", "处", "起", "件", "例"}),
+    "次": frozenset({"起"}),
+}
 # Serial numbers of 2000-01-01 and 2099-12-31 in Excel's 1900 date system.
 SERIAL_MIN, SERIAL_MAX = 36526, 73050
 EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -142,17 +154,31 @@ def to_number(value: Any, *, money: bool = False) -> Decimal | None:
         return Decimal(float_text(value))
     if isinstance(value, dt.date | dt.time):
         raise NormalizeError("value-not-number", "填写的是日期或时间，不是数字")
-    text = fold(str(value))
-    units = MONEY_UNITS if money else COUNT_UNITS
-    for unit in sorted(units, key=len, reverse=True):
-        if text.endswith(unit) and len(text) > len(unit):
-            text = text[: -len(unit)]
-            break
+    text, _unit = _split_unit(fold(str(value)), money)
     if _PLAIN_NUMBER.fullmatch(text):
         return Decimal(text)
     if _GROUPED_NUMBER.fullmatch(text):
         return Decimal(text.replace(",", ""))
     raise _why_not_number(text, money)
+
+
+def _split_unit(text: str, money: bool) -> tuple[str, str | None]:
+    """("12", "个") from "12个"; the unit is one that to_number drops, else None."""
+    for unit in _UNITS_LONGEST_FIRST[money]:
+        if text.endswith(unit) and len(text) > len(unit):
+            return text[: -len(unit)], unit
+    return text, None
+
+
+def unit_mismatch(value: Any, unit: str) -> str | None:
+    """The counting unit typed after a number in `value` when it is neither `unit` (the item's)
+    nor one of its UNIT_SYNONYMS; None when no unit was typed or it fits."""
+    if not isinstance(value, str) or unit in MONEY_UNITS:
+        return None
+    _text, typed = _split_unit(fold(value), False)
+    if typed is None or typed == unit or typed in UNIT_SYNONYMS.get(unit, ()):
+        return None
+    return typed
 
 
 def _why_not_number(text: str, money: bool) -> NormalizeError:

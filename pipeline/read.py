@@ -74,6 +74,7 @@ from pipeline.normalize import (
     to_number,
     to_period,
     to_tick,
+    unit_mismatch,
 )
 
 RECEIPT_LOG_NAMES = ("收文登记.csv", "receipt_log.csv")
@@ -943,6 +944,20 @@ def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
                 continue
             if number is not None:
                 ret.progress[code] = number
+                typed = unit_mismatch(raw, value.unit)
+                if typed is not None:
+                    ret.add(
+                        make_issue(
+                            "value-unit-mismatch",
+                            sheet=grid.name,
+                            cell=address,
+                            value=display(raw),
+                            label=progress_label(form, code),
+                            typed=typed,
+                            unit=value.unit,
+                            number=display(number),
+                        )
+                    )
     date_found = _find_after_label(
         grid, label_key(form.date_label), lay.date_label_cell, lay.date_cell, ()
     )

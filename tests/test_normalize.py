@@ -22,6 +22,7 @@ from pipeline.normalize import (
     to_number,
     to_period,
     to_tick,
+    unit_mismatch,
 )
 
 
@@ -189,6 +190,25 @@ def test_ticks_unrecognised(raw: object) -> None:
     with pytest.raises(NormalizeError) as info:
         to_tick(raw)
     assert info.value.code == "tick-unrecognized"
+
+
+@pytest.mark.parametrize(
+    ("raw", "unit", "typed"),
+    [
+        ("12个", "个", None),
+        ("12", "个", None),
+        (12, "家", None),
+        ("5处", "个", None),
+        ("4 起", "次", None),
+        ("15家次", "家次", None),
+        ("12家", "个", "家"),
+        ("15家", "家次", "家"),
+        ("3人", "人次", "人"),
+        ("3.5万元", "万元", None),
+    ],
+)
+def test_unit_mismatch(raw: object, unit: str, typed: str | None) -> None:
+    assert unit_mismatch(raw, unit) == typed
 
 
 def test_text_keeps_what_was_typed_but_trims() -> None:

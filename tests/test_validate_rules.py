@@ -104,6 +104,25 @@ def test_progress_ambiguous(tmp_path: Path) -> None:
     assert first(ret, "value-ambiguous").value == "约120"
 
 
+def test_progress_number_with_the_items_unit_is_accepted(tmp_path: Path) -> None:
+    ret = progress(tmp_path, A1="12个", A3="8处", B1="40家", C3a="4起", D3="120人次")
+    assert ret.status == "accepted" and ret.issues == []
+    assert (ret.progress["A1"], ret.progress["B1"]) == (12, 40)
+
+
+def test_progress_number_with_another_unit_is_a_warning(tmp_path: Path) -> None:
+    # "12家" in an item counted in 个 may be a figure meant for another item
+    ret = progress(tmp_path, A3="8家", D8="3人")
+    assert ret.status == "accepted"
+    assert [(i.rule, i.severity, i.cell) for i in ret.issues] == [
+        ("value-unit-mismatch", "warning", _cell("A3")),
+        ("value-unit-mismatch", "warning", _cell("D8")),
+    ]
+    assert ret.progress["A3"] == 8
+    message = ret.issues[0].message
+    assert "“家”" in message and "“个”" in message and "“8家”" in message
+
+
 def test_progress_not_integer(tmp_path: Path) -> None:
     assert errors(progress(tmp_path, A5=1.5)) == [("value-not-integer", _cell("A5"))]
 
