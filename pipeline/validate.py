@@ -638,31 +638,33 @@ def _no_date(key: str, statuses: tuple[str, ...]) -> Callable[[pd.DataFrame], pd
 
 def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
     keys = [c.key for c in form.columns]
-    rows: list[dict[str, Any]] = []
+    names = [*keys, "_sheet", "_row"]
+    # column by column (a province's ledgers are 200,000 rows: no dict per row until one fails)
+    cols: dict[str, list[Any]] = {c: [] for c in [*names, "_end", RET]}
     where: list[dict[str, int]] = []
     for i, ret in enumerate(batch):
         ledger = ret.ledger
         where.append(dict(ledger.attrs.get("columns", {})) if ledger is not None else {})
         if ledger is None or ledger.empty:
             continue
-        end = period_end(ret.period) if ret.period else None
-        records: list[dict[str, Any]] = [
-            {str(k): v for k, v in rec.items()} for rec in ledger.to_dict("records")
-        ]
-        for record in records:
-            record[RET] = i
-            record["_end"] = end
-        rows += records
-    frame = _frame(rows, [*keys, "_sheet", "_row", "_end"])
+        n = len(ledger)
+        for c in names:
+            cols[c] += ledger[c].tolist() if c in ledger.columns else [None] * n
+        cols["_end"] += [period_end(ret.period) if ret.period else None] * n
+        cols[RET] += [i] * n
+    data = {c: pd.Series(cols[c], dtype=object) for c in [*names, "_end"]}
+    data[RET] = pd.Series(cols[RET], dtype="int64")
+    frame = pd.DataFrame(data)
     lay = LedgerLayout(form=form)
     labels = {c.key: c for c in form.columns}
     first_row: dict[tuple[int, str], int] = {}
-    for r in rows:
-        if not _na(r.get("hazard_id")):
-            first_row.setdefault((r[RET], fold(str(r["hazard_id"]))), int(r["_row"]))
+    ids = cols.get("hazard_id", [None] * len(cols[RET]))
+    for owner, hid, excel_row in zip(cols[RET], ids, cols["_row"], strict=True):
+        if not _na(hid):
+            first_row.setdefault((owner, fold(str(hid))), int(excel_row))
 
     def locate(check: str, column: str | None, row: int) -> Issue | None:
-        record = rows[row]
+        record = {c: values[row] for c, values in cols.items()}
         code, key = _split(check)
         key = column or key
         col = where[record[RET]].get(key, lay.col(key) if key in labels else 0)
