@@ -1005,7 +1005,7 @@ def _ledger_rows_xml(
     Each cell as _write writes it: empty values skipped (a formatted blank where the format
     fills the cell), dates without their time in date columns, numbers and dates with their
     format, anything else as a shared string; an overdue row has the red fill as row format."""
-    strings = ws.str_table
+    index_of = ws.str_table._get_shared_string_index
     letters = [col_letter(c) for c in range(len(keys) + 6)]
 
     def style(fmt: Format | None) -> str:
@@ -1018,50 +1018,53 @@ def _ledger_rows_xml(
     # handed to the worksheet, which copies and closes it when the workbook is written
     out = tempfile.TemporaryFile("w+", encoding="ascii")  # noqa: SIM115
     parts: list[str] = []
+    append = parts.append
 
     def text(ref: str, value: str | None, s: str) -> None:
         if value:
-            index = strings._get_shared_string_index(_excel_text(value))
-            parts.append(f'<c r="{ref}"{s} t="s"><v>{index}</v></c>')
+            append(f'<c r="{ref}"{s} t="s"><v>{index_of(_excel_text(value))}</v></c>')
         elif s:
-            parts.append(f'<c r="{ref}"{s}/>')
+            append(f'<c r="{ref}"{s}/>')
 
+    # per ledger column: its values, kind and letter (the inner loop runs four million times)
+    cells = [(columns[key], kinds[j], letters[1 + j]) for j, key in enumerate(keys)]
+    units, flags, rownos = columns["unit"], columns["overdue"], columns["_row"]
+    tails = [(columns[key], letters[flag_col + k]) for k, key in enumerate(tail, start=1)]
+    flag_letter, row_letter = letters[flag_col], letters[flag_col + 4]
     row = 0
     for i in order:
         row += 1
         n = row + 1
-        overdue = bool(columns["overdue"][i])
+        overdue = bool(flags[i])
         s = red_s if overdue else plain_s
-        parts.append(
-            f'<row r="{n}" s="{red_row}" customFormat="1">' if overdue else f'<row r="{n}">'
-        )
-        text(f"A{n}", columns["unit"][i], s["text"])
-        for j, key in enumerate(keys):
-            value = columns[key][i]
+        s_text = s["text"]
+        append(f'<row r="{n}" s="{red_row}" customFormat="1">' if overdue else f'<row r="{n}">')
+        text(f"A{n}", units[i], s_text)
+        for values, kind, letter in cells:
+            value = values[i]
             if value is None or value == "":
                 continue
-            kind = kinds[j]
-            ref = f"{letters[1 + j]}{n}"
-            if isinstance(value, str):
-                text(ref, value, s[kind])
+            if type(value) is str:
+                if len(value) > 16383:
+                    value = _excel_text(value)
+                append(f'<c r="{letter}{n}"{s[kind]} t="s"><v>{index_of(value)}</v></c>')
             elif isinstance(value, bool):
-                text(ref, "是" if value else "否", s[kind])
+                text(f"{letter}{n}", "是" if value else "否", s[kind])
             elif isinstance(value, dt.date):
                 if kind == "date" and isinstance(value, dt.datetime):
                     value = value.date()
-                parts.append(f'<c r="{ref}"{s[kind]}><v>{_excel_serial(value):.16G}</v></c>')
+                append(f'<c r="{letter}{n}"{s[kind]}><v>{_excel_serial(value):.16G}</v></c>')
             elif isinstance(value, Decimal | int | float):
                 if isinstance(value, float) and math.isnan(value):
-                    text(ref, None, s[kind])
+                    text(f"{letter}{n}", None, s[kind])
                 else:
-                    parts.append(f'<c r="{ref}"{s[kind]}><v>{float(value):.16G}</v></c>')
+                    append(f'<c r="{letter}{n}"{s[kind]}><v>{float(value):.16G}</v></c>')
             else:
-                text(ref, str(value), s[kind])
-        text(f"{letters[flag_col]}{n}", "是" if overdue else "否", s["text"])
-        for k, key in enumerate(tail, start=1):
-            text(f"{letters[flag_col + k]}{n}", columns[key][i], s["text"])
-        number = int(columns["_row"][i])
-        parts.append(f'<c r="{letters[flag_col + 4]}{n}"{s["text"]}><v>{number}</v></c></row>')
+                text(f"{letter}{n}", str(value), s[kind])
+        text(f"{flag_letter}{n}", "是" if overdue else "否", s_text)
+        for values, letter in tails:
+            text(f"{letter}{n}", values[i], s_text)
+        append(f'<c r="{row_letter}{n}"{s_text}><v>{int(rownos[i])}</v></c></row>')
         if len(parts) > 50_000:
             out.write("".join(parts))
             parts.clear()
