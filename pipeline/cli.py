@@ -42,6 +42,28 @@ def _check_period(_ctx: click.Context, _param: click.Parameter, value: str | Non
     return value
 
 
+def _read_returns(inbox: Path, jobs: int, *, out: Path | None = None) -> list[Any]:
+    """Check the inbox (and the output folder), then read and validate every file in it with a
+    progress bar on stderr. Usage problems exit 2 with a Chinese message."""
+    from pipeline.console import OutputError, advance, count_files, file_progress
+    from pipeline.validate import validate_inbox
+
+    if not inbox.exists():
+        raise click.UsageError(f"收件箱文件夹不存在：{inbox}")
+    if not inbox.is_dir():
+        raise click.UsageError(f"收件箱应是一个文件夹：{inbox}")
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise click.UsageError(f"输出位置已有同名文件，不是文件夹：{out}")
+        if out.resolve().is_relative_to(inbox.resolve()):
+            raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
+    with file_progress(count_files(inbox), "读取报表") as progress:
+        try:
+            return validate_inbox(inbox, on_file=lambda ret: advance(progress, ret.rel), jobs=jobs)
+        except OSError as exc:
+            raise OutputError(f"收件箱无法读取：{inbox}（{exc.strerror or exc}）") from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pipeline")
 def main() -> None:
@@ -106,10 +128,7 @@ def consolidate(
     from pipeline.annotate import ANNOTATED_DIR, write_annotated_copies
     from pipeline.console import (
         OutputError,
-        advance,
-        count_files,
         echo_json,
-        file_progress,
         note,
     )
     from pipeline.consolidate import NothingToConsolidate
@@ -117,23 +136,8 @@ def consolidate(
     from pipeline.forms import period_label
     from pipeline.output import period_rejections, summary_lines, to_json, write_outputs
     from pipeline.report import REPORT_NAME, write_validation_report
-    from pipeline.validate import validate_inbox
 
-    if not inbox.exists():
-        raise click.UsageError(f"收件箱文件夹不存在：{inbox}")
-    if not inbox.is_dir():
-        raise click.UsageError(f"收件箱应是一个文件夹：{inbox}")
-    if out.exists() and not out.is_dir():
-        raise click.UsageError(f"输出位置已有同名文件，不是文件夹：{out}")
-    if out.resolve().is_relative_to(inbox.resolve()):
-        raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
-    with file_progress(count_files(inbox), "读取报表") as progress:
-        try:
-            returns = validate_inbox(
-                inbox, on_file=lambda ret: advance(progress, ret.rel), jobs=jobs
-            )
-        except OSError as exc:
-            raise OutputError(f"收件箱无法读取：{inbox}（{exc.strerror or exc}）") from None
+    returns = _read_returns(inbox, jobs, out=out)
     try:
         result = consolidate_returns(returns, period)
     except NothingToConsolidate:
@@ -193,33 +197,14 @@ def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
     from pipeline.annotate import ANNOTATED_DIR, write_annotated_copies
     from pipeline.console import (
         OutputError,
-        advance,
-        count_files,
         echo_json,
-        file_progress,
         note,
         stdout_console,
     )
     from pipeline.report import REPORT_NAME, print_summary, validation_json
     from pipeline.report import write_validation_report as write_report
 
-    if not inbox.exists():
-        raise click.UsageError(f"收件箱文件夹不存在：{inbox}")
-    if not inbox.is_dir():
-        raise click.UsageError(f"收件箱应是一个文件夹：{inbox}")
-    if out.exists() and not out.is_dir():
-        raise click.UsageError(f"输出位置已有同名文件，不是文件夹：{out}")
-    if out.resolve().is_relative_to(inbox.resolve()):
-        raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
-    from pipeline.validate import validate_inbox
-
-    with file_progress(count_files(inbox), "读取报表") as progress:
-        try:
-            returns = validate_inbox(
-                inbox, on_file=lambda ret: advance(progress, ret.rel), jobs=jobs
-            )
-        except OSError as exc:
-            raise OutputError(f"收件箱无法读取：{inbox}（{exc.strerror or exc}）") from None
+    returns = _read_returns(inbox, jobs, out=out)
     try:
         copies = write_annotated_copies(returns, out, jobs=jobs)
         report = write_report(returns, out / REPORT_NAME, copies=copies)
@@ -265,27 +250,12 @@ def _m(value: object) -> str:
     return escape(safe_text(value))
 
 
-def _inbox_checked(inbox: Path) -> None:
-    if not inbox.exists():
-        raise click.UsageError(f"收件箱文件夹不存在：{inbox}")
-    if not inbox.is_dir():
-        raise click.UsageError(f"收件箱应是一个文件夹：{inbox}")
-
-
 def _load_cycle(inbox: Path, period: str | None, jobs: int = 1) -> Any:
     """Read, validate and consolidate the inbox with a progress bar on stderr."""
-    from pipeline.console import OutputError, advance, count_files, file_progress
+    from pipeline.console import OutputError
     from pipeline.status import cycle_from_returns, latest_period
-    from pipeline.validate import validate_inbox
 
-    _inbox_checked(inbox)
-    with file_progress(count_files(inbox), "读取报表") as progress:
-        try:
-            returns = validate_inbox(
-                inbox, on_file=lambda ret: advance(progress, ret.rel), jobs=jobs
-            )
-        except OSError as exc:
-            raise OutputError(f"收件箱无法读取：{inbox}（{exc.strerror or exc}）") from None
+    returns = _read_returns(inbox, jobs)
     try:
         period = period or latest_period(returns, load_calendar())
         return cycle_from_returns(returns, period)
