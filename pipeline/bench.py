@@ -35,6 +35,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -692,6 +693,44 @@ def stage_openpyxl(paths: Sequence[str]) -> dict[str, Any]:
     return {"wall": [t[0] for t in times], "cpu": [t[1] for t in times]}
 
 
+def _cpu_now() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def stage_phases(inbox: Path, period: str, out: Path, jobs: int) -> dict[str, Any]:
+    """What `consolidate` does, phase by phase, with wall and CPU seconds (workers included)."""
+    phases: list[dict[str, Any]] = []
+    clock = [time.perf_counter(), _cpu_now()]
+
+    def lap(name: str) -> None:
+        wall, cpu = time.perf_counter(), _cpu_now()
+        phases.append({"phase": name, "wall": wall - clock[0], "cpu": cpu - clock[1]})
+        clock[:] = [wall, cpu]
+
+    from pipeline.annotate import write_annotated_copies
+    from pipeline.consolidate import consolidate
+    from pipeline.output import write_outputs
+    from pipeline.read import read_inbox
+    from pipeline.report import REPORT_NAME, write_validation_report
+    from pipeline.validate import validate_returns
+
+    lap("导入模块")
+    returns = read_inbox(inbox, jobs=jobs)
+    lap(f"读取（{jobs} 个进程）")
+    validate_returns(returns)
+    lap("校验")
+    result = consolidate(returns, period)
+    lap("汇总")
+    write_outputs(result, out)
+    lap("写出汇总表、CSV、JSON")
+    copies = write_annotated_copies(returns, out, jobs=jobs)
+    write_validation_report(returns, out / REPORT_NAME, copies=copies)
+    lap("写出校验报告和退回修改副本")
+    return {"phases": phases}
+
+
 def openpyxl_sample(inbox: Inbox, per_form: int, seed: int) -> list[dict[str, Any]]:
     """A seeded random sample of `per_form` files of each form (all of them when fewer)."""
     rng = random.Random(seed)
@@ -738,6 +777,34 @@ def measure_parse(inbox: Inbox, jobs: int, work: Path) -> Measure:
         inbox.n_files,
         detail={"cells": cells},
     )
+
+
+def measure_phases(inbox: Inbox, jobs: int, work: Path) -> list[dict[str, Any]]:
+    """The consolidate run split into its phases (one more run, in a fresh process)."""
+    result = work / "phases.json"
+    out = work / "out-phases"
+    if out.exists():
+        shutil.rmtree(out)
+    cmd = [sys.executable, "-m", "pipeline.bench", "--stage", "phases", "--jobs", str(jobs)]
+    cmd += ["--inbox", str(inbox.inbox), "--period", inbox.last_period, "--out", str(out)]
+    cmd += ["--result", str(result)]
+    _wall, _cpu, _peak, code = run_measured(cmd, _env(inbox.schemas))
+    if code != 0:
+        raise RuntimeError("the phase breakdown failed")
+    phases: list[dict[str, Any]] = json.loads(result.read_text())["phases"]
+    return phases
+
+
+def phase_lines(phases: Sequence[dict[str, Any]]) -> list[str]:
+    total = sum(p["wall"] for p in phases) or 1.0
+    width = max(_width(p["phase"]) for p in phases)
+    lines = [f"{_pad('阶段', width)}  墙钟 秒  CPU 秒  占墙钟"]
+    for p in phases:
+        lines.append(
+            f"{_pad(p['phase'], width)}  {p['wall']:7.2f}  {p['cpu']:6.2f}"
+            f"  {100 * p['wall'] / total:5.0f}%"
+        )
+    return lines
 
 
 def measure_openpyxl(inbox: Inbox, per_form: int, seed: int, work: Path) -> Measure:
@@ -916,7 +983,16 @@ def _orchestrate(args: argparse.Namespace) -> int:
             f"端到端峰值内存 {e2e.peak_rss / 2**20:.0f} MiB"
             f"（目标 < 1024 MiB，{_verdict(e2e.peak_rss < 2**30)}）"
         )
+        phases: list[dict[str, Any]] = []
+        if not args.no_phases:
+            log("测量：端到端分解 ……")
+            phases = measure_phases(inbox, jobs, work)
+            print()
+            print("端到端分解（同样的流程在一个进程内分段计时，CPU 含读取进程）")
+            for line in phase_lines(phases):
+                print(line)
         report["province"] = {
+            "phases": phases,
             "inbox": describe_inbox(inbox),
             "measures": [asdict(m) for m in measures],
             "ratios": {
@@ -1006,17 +1082,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache", type=Path, default=DEFAULT_CACHE, help="生成的收件箱的缓存文件夹"
     )
     parser.add_argument("--no-validate", action="store_true", help="不测端到端 validate")
+    parser.add_argument("--no-phases", action="store_true", help="不做端到端分段计时")
     parser.add_argument("--growth", action="store_true", help="另测几种规模，看耗时如何增长")
     parser.add_argument("--json", type=Path, default=None, help="把全部结果另存为 JSON")
     # internal: the generating and measured subprocesses
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--scale-json", help=argparse.SUPPRESS)
-    parser.add_argument("--stage", choices=("parse", "openpyxl"), help=argparse.SUPPRESS)
+    parser.add_argument("--stage", choices=("parse", "openpyxl", "phases"), help=argparse.SUPPRESS)
     parser.add_argument("--files", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--inbox", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--period", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.generate is not None:
         generate(args.generate, Scale(**json.loads(args.scale_json)), args.jobs)
+        return 0
+    if args.stage == "phases":
+        result = stage_phases(args.inbox, args.period, args.out, args.jobs)
+        args.result.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
         return 0
     if args.stage is not None:
         paths = [p for p in args.files.read_text(encoding="utf-8").splitlines() if p]

@@ -37,6 +37,9 @@ def test_tiny_benchmark_runs_and_reports_every_stage(
         assert m["files"] == 2 * (2 + 2)  # 附件4, ledger and two checklists per unit
     assert measures["纯解析 python-calamine"]["detail"]["cells"] > 0
     assert data["province"]["ratios"]["e2e_over_bare"] > 0
+    phases = [p["phase"] for p in data["province"]["phases"]]
+    assert phases[0] == "导入模块" and phases[1] == "读取（2 个进程）" and len(phases) == 6
+    assert "端到端分解" in out
 
     # the cached inbox is found again (same parameters, same generator) and is a clean inbox
     scale = bench.province_scale(2, 6, 2)
