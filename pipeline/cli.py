@@ -68,6 +68,10 @@ def _read_returns(inbox: Path, jobs: int, *, out: Path | None = None) -> list[An
 @click.version_option(__version__, prog_name="pipeline")
 def main() -> None:
     """福州市建设系统重大事故隐患专项排查整治2023行动：报表模板生成、回收校验与汇总。"""
+    from pipeline.safety import LIMIT_ERRORS
+
+    if LIMIT_ERRORS:  # a limit set in the environment that cannot be used: say so, don't guess
+        raise click.UsageError("；".join(LIMIT_ERRORS) + "。请改正或删除该环境变量后重试。")
 
 
 @main.command()

@@ -11,11 +11,16 @@ SAX). OLE files (.xls and password-encrypted Office files) are read with a small
 Then the workbook is parsed by python-calamine in a sandbox child process (`parse_isolated`), so a
 file that makes the reader panic, abort or hang costs that file, not the run.
 
-Limits (module constants; raise them here if a legitimate return ever hits one):
-MAX_FILE_BYTES 50 MB per file; MAX_ZIP_ENTRIES 2,000 parts; MAX_UNCOMPRESSED_BYTES 300 MB inflated
-per file; MAX_COMPRESSION_RATIO 400:1 per part over 1 MB; MAX_SHEET_ROWS 100,000 rows and
-MAX_SHEET_CELLS 2,000,000 cells (rows x columns holding values) per sheet; SANDBOX_TIMEOUT 60 s
-to parse one file.
+Limits (defaults; each can be raised with an environment variable, read once at import, see
+LIMIT_VARIABLES and README "输入安全与限制"): MAX_FILE_BYTES 50 MB per file (FZ_MAX_FILE_MB);
+MAX_ZIP_ENTRIES 2,000 parts (FZ_MAX_ZIP_ENTRIES); MAX_UNCOMPRESSED_BYTES 300 MB inflated per file
+(FZ_MAX_INFLATED_MB); MAX_COMPRESSION_RATIO 400:1 per part over 1 MB (FZ_MAX_COMPRESSION_RATIO);
+MAX_SHEET_ROWS 100,000 rows (FZ_MAX_SHEET_ROWS) and MAX_SHEET_CELLS 2,000,000 cells (rows x
+columns of the area holding values, FZ_MAX_SHEET_CELLS) per sheet; SANDBOX_TIMEOUT 60 s to parse
+one file (FZ_PARSE_TIMEOUT); PARSE_MEMORY_BYTES 4 GB of address space for the sandbox child
+(FZ_PARSE_MEMORY_MB); ANNOTATE_MAX_INFLATED_BYTES 64 MB and ANNOTATE_MAX_CELLS 2,000,000 for an
+annotated copy (FZ_MAX_ANNOTATE_MB, FZ_MAX_ANNOTATE_CELLS). A value that is not a positive number
+is not used: it is listed in LIMIT_ERRORS and the CLI refuses to run (exit 2) until it is fixed.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import math
 import os
 import pickle
 import re
@@ -43,13 +49,54 @@ import defusedxml.ElementTree as safe_et
 import defusedxml.sax as defused_sax
 from defusedxml import DefusedXmlException
 
-MAX_FILE_BYTES = 50 * 1024 * 1024  # a filled template is well under 1 MB
-MAX_ZIP_ENTRIES = 2_000
-MAX_UNCOMPRESSED_BYTES = 300 * 1024 * 1024  # all parts together, as actually inflated
-MAX_COMPRESSION_RATIO = 400  # per part, for parts over RATIO_MIN_BYTES
-RATIO_MIN_BYTES = 1024 * 1024
-MAX_SHEET_CELLS = 2_000_000  # rows x columns of the area holding values, per sheet
-MAX_SHEET_ROWS = 100_000
+MB = 1024 * 1024
+# environment variable -> (what it limits, in Chinese; its unit; the default in that unit)
+LIMIT_VARIABLES: dict[str, tuple[str, str, float]] = {
+    "FZ_MAX_FILE_MB": ("单个文件大小", "MB", 50),
+    "FZ_MAX_ZIP_ENTRIES": ("压缩包内部件数", "个", 2_000),
+    "FZ_MAX_INFLATED_MB": ("单个文件解压后总大小", "MB", 300),
+    "FZ_MAX_COMPRESSION_RATIO": ("单个部件压缩比", "倍", 400),
+    "FZ_MAX_SHEET_ROWS": ("每个工作表的行数", "行", 100_000),
+    "FZ_MAX_SHEET_CELLS": ("每个工作表的单元格数（行×列）", "个", 2_000_000),
+    "FZ_PARSE_TIMEOUT": ("读取单个文件的时间", "秒", 60),
+    "FZ_PARSE_MEMORY_MB": ("读取子进程的内存（地址空间）", "MB", 4096),
+    "FZ_MAX_ANNOTATE_MB": ("生成退回修改副本时文件解压后大小", "MB", 64),
+    "FZ_MAX_ANNOTATE_CELLS": ("生成退回修改副本时的单元格数", "个", 2_000_000),
+}
+LIMIT_ERRORS: list[str] = []  # Chinese, one per environment variable that could not be used
+
+
+def limit_from_env(name: str, environ: Any = None, errors: list[str] | None = None) -> float:
+    """The limit `name` of LIMIT_VARIABLES in its unit: the environment's value when it is a
+    positive number (counts: a whole number), else the default (and a reason in `errors`)."""
+    label, unit, default = LIMIT_VARIABLES[name]
+    raw = (os.environ if environ is None else environ).get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = math.nan
+    whole = unit not in ("MB", "秒")
+    if not math.isfinite(value) or value <= 0 or (whole and not value.is_integer()):
+        kind = "正整数" if whole else "正数"
+        reason = f"环境变量 {name}（{label}上限，单位：{unit}）应为{kind}，现为“{raw}”"
+        (LIMIT_ERRORS if errors is None else errors).append(reason)
+        return default
+    return value
+
+
+MAX_FILE_BYTES = int(limit_from_env("FZ_MAX_FILE_MB") * MB)  # a filled template is under 1 MB
+MAX_ZIP_ENTRIES = int(limit_from_env("FZ_MAX_ZIP_ENTRIES"))
+# all parts together, as actually inflated
+MAX_UNCOMPRESSED_BYTES = int(limit_from_env("FZ_MAX_INFLATED_MB") * MB)
+MAX_COMPRESSION_RATIO = int(limit_from_env("FZ_MAX_COMPRESSION_RATIO"))  # per part over 1 MB
+RATIO_MIN_BYTES = MB
+# rows x columns of the area holding values, per sheet
+MAX_SHEET_CELLS = int(limit_from_env("FZ_MAX_SHEET_CELLS"))
+MAX_SHEET_ROWS = int(limit_from_env("FZ_MAX_SHEET_ROWS"))
+ANNOTATE_MAX_INFLATED_BYTES = int(limit_from_env("FZ_MAX_ANNOTATE_MB") * MB)
+ANNOTATE_MAX_CELLS = int(limit_from_env("FZ_MAX_ANNOTATE_CELLS"))
 MAX_OLE_SECTORS = 1_000_000
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
@@ -63,8 +110,26 @@ _CHUNK = 1024 * 1024
 # What zipfile raises on damaged data (ValueError covers bad seeks and undecodable names)
 _ZIP_DAMAGE = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError)
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
-# An xlsx cell start tag with a value (not self-closing): <c r="AB12" s="3" t="s">
-_XLSX_CELL = re.compile(rb'<c\s[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"[^>/]*>')
+# The same declarations in a part written in UTF-16 or UTF-32 (XML allows both)
+_DTD_WIDE = re.compile(
+    b"|".join(
+        re.escape(word.encode(encoding))
+        for word in ("<!DOCTYPE", "<!ENTITY", "<!doctype", "<!entity")
+        for encoding in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+    )
+)
+# Worksheet cells and rows, as python-calamine reads them: any attribute order, either quote,
+# spaces around "=", a namespace prefix, lower-case column letters, and no r at all (the cell
+# is then the one after the previous cell, the row the one after the previous row).
+_C_TAG = re.compile(rb"<c[\s/>]")
+_C_PREFIXED = re.compile(rb"<[\w.-]+:c[\s/>]")
+_TAG_ATTRS = rb"""((?:[^>"']|"[^"]*"|'[^']*')*)>"""
+_C_FULL = re.compile(rb"<(?:[\w.-]+:)?c(?=[\s/>])" + _TAG_ATTRS)
+_ROW_FULL = re.compile(rb"<(?:[\w.-]+:)?row(?=[\s/>])" + _TAG_ATTRS)
+_ROW_R_FIRST = re.compile(rb'<row r="([0-9]{1,7})"')
+_ROW_SPLIT = re.compile(rb"<(?:[\w.-]+:)?row[\s/>]")
+_R_CELL = re.compile(rb"""(?:^|\s)r\s*=\s*["']([A-Za-z]{1,3})([0-9]{1,7})["']""")
+_R_ROW = re.compile(rb"""(?:^|\s)r\s*=\s*["']([0-9]{1,7})["']""")
 # A cell holding a formula and no value (files written by tools that do not calculate)
 _XLSX_NO_RESULT = re.compile(
     rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>/]*>\s*<f(?:\s[^>]*)?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
@@ -73,8 +138,11 @@ _XLSX_NO_RESULT = re.compile(
 _XLSX_ERROR = re.compile(
     rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>/]*\bt="e"[^>/]*>\s*(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?\s*<v>([^<]{0,32})</v>'
 )
-_C_TAG = re.compile(rb"<c\s")
-_XLSX_CELL_FAST = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"[^>/]*>')
+# Every cell tag starts <c r="…" (what Excel, WPS and LibreOffice write): its r, self-closing
+# (styled but empty) cells included
+# (one group each: lists of bytes are cheaper than lists of pairs)
+_FAST_COLUMNS = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
+_FAST_ROWS = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
 # A row start tag with content (not self-closing): <row r="1048576" spans="1:3">
 _XLSX_ROW = re.compile(rb'<row\s[^>]*?\br="([0-9]{1,7})"[^>/]*>')
 
@@ -286,7 +354,14 @@ def _ods_encrypted(zf: zipfile.ZipFile) -> bool:
 
 
 def _is_xml_part(name: str) -> bool:
-    return name.endswith((".xml", ".rels", ".vml")) or name == "mimetype"
+    """Parts a parser may read: XML by name (calamine matches names case-blind), and every
+    part under xl/worksheets/ (calamine reads a sheet whatever its extension)."""
+    lower = name.lower()
+    return (
+        lower.endswith((".xml", ".rels", ".vml"))
+        or lower == "mimetype"
+        or lower.startswith("xl/worksheets/")
+    )
 
 
 def _scan_part(
@@ -299,10 +374,14 @@ def _scan_part(
     """Inflate one part in chunks under the global cap; refuse DTDs and oversized sheets;
     note worksheet cells whose formula has no value or an error value."""
     name = info.filename
+    lower = name.lower()
+    # calamine reads any part the workbook names under xl/worksheets/, matching case-blind
     is_sheet = (
-        fmt in ("xlsx", "xlsm") and name.startswith("xl/worksheets/") and name.endswith(".xml")
+        fmt in ("xlsx", "xlsm")
+        and lower.startswith("xl/worksheets/")
+        and not lower.endswith(".rels")
     )
-    max_row = max_col = 0
+    extent = _SheetExtent()
     size = 0
     tail = b""
     try:
@@ -319,23 +398,14 @@ def _scan_part(
                         detail=f"部件 {name} 实际解压后超过声明大小或总上限，疑似“压缩炸弹”",
                     )
                 window = tail + chunk
-                if b"<!" in window and _DTD.search(window):
+                if (b"<!" in window and _DTD.search(window)) or (
+                    (b"<\x00!" in window or b"<\x00\x00\x00!" in window)
+                    and _DTD_WIDE.search(window)
+                ):
                     raise Refused("file-xml-dtd", part=name)
                 if is_sheet:
-                    # the overlap with the previous chunk may match twice; max() doesn't mind
-                    # writers put r first (<c r="B7" ...>): the simple pattern, unless some
-                    # cell tag does not start that way
-                    fast = len(_C_TAG.findall(window)) == window.count(b'<c r="')
-                    cells = (_XLSX_CELL_FAST if fast else _XLSX_CELL).findall(window)
-                    if cells:
-                        max_row = max(max_row, max(int(r) for _c, r in cells))
-                        widest = max((c for c, _r in cells), key=lambda b: (len(b), b))
-                        max_col = max(max_col, _col_number(widest))
-                    rows = _XLSX_ROW.findall(window)
-                    if rows:
-                        max_row = max(max_row, max(map(int, rows)))
-                        max_col = max(max_col, 1)
-                    check_extent(_sheet_label(name), max_row, max_col)  # refuse early
+                    extent.feed(window)
+                    check_extent(_sheet_label(name), *extent.bound())  # refuse early
                     if b"<f>" in window or b"<f " in window or b"<f/>" in window:
                         for ref in _XLSX_NO_RESULT.findall(window):
                             formulas.setdefault(name, {})[ref.decode()] = ""
@@ -350,8 +420,80 @@ def _scan_part(
     except _ZIP_DAMAGE as exc:
         raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
     if is_sheet:
-        check_extent(_sheet_label(name), max_row, max_col)
+        check_extent(_sheet_label(name), *extent.bound())
     return total
+
+
+class _SheetExtent:
+    """An upper bound of the rows and columns python-calamine allocates for one worksheet part,
+    from the windows of it seen so far. Windows overlap: a tag counted twice only raises it."""
+
+    def __init__(self) -> None:
+        self.max_row = self.max_col = 0  # from r attributes of cells and of rows with content
+        self.any_row = 0  # the highest r of any row tag, self-closing ones included
+        self.rless_rows = 0  # row tags without r: each is the row after the previous one
+        self.rless_cols = 0  # most cells without r in one row: each is the previous cell + 1
+
+    def feed(self, window: bytes) -> None:
+        # a tag cut at the end of the window is read whole with the next one (the overlap)
+        window = window[: window.rfind(b">") + 1]
+        # writers put r first (<c r="B7" …>): the simple pattern, unless some cell is written
+        # otherwise (<c>, <c/>, <x:c …>, <c s="1" r="B7">, r="b7")
+        written = window.count(b'<c r="')
+        numbers: list[bytes] | None = None
+        if len(_C_TAG.findall(window)) == written and not (
+            b":c" in window and _C_PREFIXED.search(window)
+        ):
+            numbers = _FAST_ROWS.findall(window)
+        if numbers is not None and len(numbers) == written:
+            letters = _FAST_COLUMNS.findall(window)
+        else:
+            letters, numbers = self._cells_slowly(window)
+        if numbers:
+            self.max_row = max(self.max_row, max(map(int, numbers)))
+            widest = max(set(letters), key=lambda b: (len(b), b))  # few distinct columns
+            self.max_col = max(self.max_col, _col_number(widest))
+        if window.count(b"<row") == window.count(b'<row r="') and b":row" not in window:
+            rows = _XLSX_ROW.findall(window)
+            if rows:
+                self.max_row = max(self.max_row, max(map(int, rows)))
+                self.max_col = max(self.max_col, 1)
+            every = _ROW_R_FIRST.findall(window)
+            if every:
+                self.any_row = max(self.any_row, max(map(int, every)))
+        else:
+            for attrs in _ROW_FULL.findall(window):
+                m = _R_ROW.search(attrs)
+                if m is None:
+                    self.rless_rows += 1
+                else:
+                    self.any_row = max(self.any_row, int(m.group(1)))
+                    if not attrs.endswith(b"/"):
+                        self.max_row = max(self.max_row, int(m.group(1)))
+                        self.max_col = max(self.max_col, 1)
+
+    def _cells_slowly(self, window: bytes) -> tuple[list[bytes], list[bytes]]:
+        """(column letters, row numbers) of the cells with r; counts those without."""
+        letters: list[bytes] = []
+        numbers: list[bytes] = []
+        for part in _ROW_SPLIT.split(window):
+            rless = 0
+            for attrs in _C_FULL.findall(part):
+                m = _R_CELL.search(attrs)
+                if m is None:
+                    rless += 1
+                else:
+                    letters.append(m.group(1).upper())
+                    numbers.append(m.group(2))
+            self.rless_cols = max(self.rless_cols, rless)
+        return letters, numbers
+
+    def bound(self) -> tuple[int, int]:
+        """(rows, columns) no cell of the sheet can lie beyond."""
+        if not (self.rless_rows or self.rless_cols):
+            return self.max_row, self.max_col
+        rows = max(self.max_row, self.any_row + self.rless_rows)
+        return rows, max(self.max_col, 1) + self.rless_cols
 
 
 def _sheet_label(part: str) -> str:
@@ -654,7 +796,10 @@ def _scan_ods(zf: zipfile.ZipFile) -> None:
 # So workbooks are parsed in a child process; if it dies or hangs, that file is unreadable and a
 # fresh child takes the next one. Only bytes go in and plain Python values come out.
 
-SANDBOX_TIMEOUT = 60.0  # seconds one file may take to parse
+SANDBOX_TIMEOUT = limit_from_env("FZ_PARSE_TIMEOUT")  # seconds one file may take to parse
+# The sandbox child's address space: a reader asking for more fails there (the file is then
+# unreadable) instead of driving the machine into swap. 4 GB is 7x a maximal legitimate sheet.
+PARSE_MEMORY_BYTES = int(limit_from_env("FZ_PARSE_MEMORY_MB") * MB)
 NOT_OURS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
@@ -720,6 +865,7 @@ def serve(stdin: Any = None, stdout: Any = None) -> None:
     on stdout, until stdin closes. Run as `python -c "from pipeline.safety import serve; serve()"`."""
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
+    limit_memory()
     while True:
         header = stdin.read(8)
         if len(header) < 8:
@@ -729,6 +875,21 @@ def serve(stdin: Any = None, stdout: Any = None) -> None:
         reply = pickle.dumps(parse_workbook(data), protocol=pickle.HIGHEST_PROTOCOL)
         stdout.write(struct.pack("<Q", len(reply)) + reply)
         stdout.flush()
+
+
+def limit_memory(cap: int | None = None) -> None:
+    """Cap this process's address space at `cap` bytes (default PARSE_MEMORY_BYTES), where the
+    system allows it (POSIX); never raises. For processes that parse county files."""
+    try:
+        import resource
+    except ImportError:  # Windows: the timeout and the size limits still hold
+        return
+    cap = PARSE_MEMORY_BYTES if cap is None else cap
+    with contextlib.suppress(ValueError, OSError):
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
 class Sandbox:
