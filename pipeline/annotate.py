@@ -102,8 +102,9 @@ ACTIONS = {
 # Opening goes through pipeline.safety (size, zip and XML limits, encryption) like reading does.
 # openpyxl then holds the whole workbook in memory, so annotation has a tighter bound of its own;
 # returns are small (a filled template is tens of KB) and a file beyond it gets no copy.
-MAX_UNCOMPRESSED_BYTES = 64 * 2**20
-MAX_CELLS = 2_000_000
+# 64 MB and 2,000,000 cells by default; FZ_MAX_ANNOTATE_MB and FZ_MAX_ANNOTATE_CELLS raise them.
+MAX_UNCOMPRESSED_BYTES = safety.ANNOTATE_MAX_INFLATED_BYTES
+MAX_CELLS = safety.ANNOTATE_MAX_CELLS
 MAX_RANGE_CELLS = 500  # cells marked for one issue that names a range
 
 _STABLE_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
