@@ -681,7 +681,10 @@ def _plain(series: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         values = [None if pd.isna(v) else v.date() for v in series]
         return pd.Series(values, index=series.index, dtype=object)
-    return series.astype(object).where(series.notna(), None)
+    # where(notna) by hand: pandas' where aligns and copies, once per column of every ledger
+    missing = series.isna().tolist()
+    values = [None if na else v for v, na in zip(series.tolist(), missing, strict=True)]
+    return pd.Series(values, index=series.index, dtype=object)
 
 
 def ledger_table(ret: Return) -> pd.DataFrame:
@@ -691,6 +694,7 @@ def ledger_table(ret: Return) -> pd.DataFrame:
     if src is None or src.empty:
         return _empty([*keys, "_sheet", "_row"], {"_sheet": "str", "_row": "int64"})
     src = src.reset_index(drop=True)
+    src.attrs = {}  # the reader's cell map: pandas would deep-copy it on every operation
     data: dict[str, pd.Series] = {}
     for key in keys:
         if key in src.columns:
