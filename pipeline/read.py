@@ -149,6 +149,7 @@ def _read_all(paths: list[Path], inbox: Path, jobs: int) -> Iterator[Return]:
 
 def _worker_init() -> None:
     safety.IN_PROCESS = True  # a worker is expendable: it parses without a sandbox of its own
+    safety.limit_memory()  # ... but a file asking for gigabytes must not take the machine down
 
 
 def _read_entry(args: tuple[Path, Path]) -> Return:

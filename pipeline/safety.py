@@ -877,14 +877,21 @@ def serve(stdin: Any = None, stdout: Any = None) -> None:
         stdout.flush()
 
 
-def limit_memory(cap: int | None = None) -> None:
-    """Cap this process's address space at `cap` bytes (default PARSE_MEMORY_BYTES), where the
-    system allows it (POSIX); never raises. For processes that parse county files."""
+def limit_memory(budget: int | None = None) -> None:
+    """Let this process's address space grow by at most `budget` bytes (default
+    PARSE_MEMORY_BYTES) beyond what it holds now, where the system allows it (POSIX); never
+    raises. For processes that parse county files: the sandbox child and reading workers
+    (forked from a parent that may already hold a lot, hence "beyond what it holds now")."""
     try:
         import resource
     except ImportError:  # Windows: the timeout and the size limits still hold
         return
-    cap = PARSE_MEMORY_BYTES if cap is None else cap
+    cap = PARSE_MEMORY_BYTES if budget is None else budget
+    with (
+        contextlib.suppress(ValueError, OSError, IndexError),
+        open("/proc/self/statm", encoding="ascii") as fh,  # Linux: the size in pages
+    ):
+        cap += int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     with contextlib.suppress(ValueError, OSError):
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
