@@ -49,6 +49,9 @@ UNIT_SYNONYMS: dict[str, frozenset[str]] = {
 # Serial numbers of 2000-01-01 and 2099-12-31 in Excel's 1900 date system.
 SERIAL_MIN, SERIAL_MAX = 36526, 73050
 EXCEL_EPOCH = dt.date(1899, 12, 30)
+# "2023年06月05日 12:30:00" is 21 characters: a longer text is not a date (and the date pattern's
+# optional spaces would make matching thousands of them quadratic)
+MAX_DATE_CHARS = 64
 
 TICK_MARKS = frozenset({"√", "✓", "✔", "☑", "✅", "v", "V", "1", "是"})
 NOT_TICKED = frozenset({"", "0", "/", "-", "—", "空"})
@@ -240,6 +243,8 @@ def to_date(value: Any) -> dt.date | None:
             return excel_serial_date(value)
         raise NormalizeError("date-invalid", "是一个数字，不是日期")
     text = unicodedata.normalize("NFKC", strip_invisible(str(value)))
+    if len(text) > MAX_DATE_CHARS:  # no date is this long; matching it would take seconds
+        raise NormalizeError("date-invalid", "不是日期，请写成 2023-06-05")
     m = _DATE_YMD.fullmatch(text)
     if m:
         year = int(m.group(1))

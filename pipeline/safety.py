@@ -121,30 +121,35 @@ _DTD_WIDE = re.compile(
 # Worksheet cells and rows, as python-calamine reads them: any attribute order, either quote,
 # spaces around "=", a namespace prefix, lower-case column letters, and no r at all (the cell
 # is then the one after the previous cell, the row the one after the previous row).
+# Every pattern here is bounded by the next "<" (which XML allows in no tag) and unambiguous,
+# so scanning stays linear whatever the county file holds: sheet XML is scanned in this
+# process, before the sandbox, and a pattern that backtracks would let one file hang the run.
 _C_TAG = re.compile(rb"<c[\s/>]")
 _C_PREFIXED = re.compile(rb"<[\w.-]+:c[\s/>]")
-_TAG_ATTRS = rb"""((?:[^>"']|"[^"]*"|'[^']*')*)>"""
-_C_FULL = re.compile(rb"<(?:[\w.-]+:)?c(?=[\s/>])" + _TAG_ATTRS)
-_ROW_FULL = re.compile(rb"<(?:[\w.-]+:)?row(?=[\s/>])" + _TAG_ATTRS)
-_ROW_R_FIRST = re.compile(rb'<row r="([0-9]{1,7})"')
+# a cell or row start tag and what follows it up to the next tag (its attributes and more)
+_C_SEGMENT = re.compile(rb"<(?:[\w.-]+:)?c(?=[\s/>])([^<]*)")
+_ROW_SEGMENT = re.compile(rb"<(?:[\w.-]+:)?row(?=[\s/>])([^<]*)")
 _ROW_SPLIT = re.compile(rb"<(?:[\w.-]+:)?row[\s/>]")
-_R_CELL = re.compile(rb"""(?:^|\s)r\s*=\s*["']([A-Za-z]{1,3})([0-9]{1,7})["']""")
-_R_ROW = re.compile(rb"""(?:^|\s)r\s*=\s*["']([0-9]{1,7})["']""")
+# an r attribute anywhere: a cell reference, a row number
+_R_CELL = re.compile(rb"""(?<![\w.:-])r\s*=\s*["']([A-Za-z]{1,3})([0-9]{1,7})["']""")
+_R_ROW = re.compile(rb"""(?<![\w.:-])r\s*=\s*["']([0-9]{1,7})["']""")
 # A cell holding a formula and no value (files written by tools that do not calculate)
 _XLSX_NO_RESULT = re.compile(
-    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>/]*>\s*<f(?:\s[^>]*)?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^<>/]*>\s*<f(?:\s[^<>]*)?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
 )
-# A cell whose value is an error such as #DIV/0! (calamine reads it as empty)
+# A cell with its attributes and value: an error such as #DIV/0! when t="e" is among them
+# (calamine reads it as empty)
 _XLSX_ERROR = re.compile(
-    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^>/]*\bt="e"[^>/]*>\s*(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)?\s*<v>([^<]{0,32})</v>'
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"([^<>]*)>\s*(?:<f[^<>]*/>|<f[^<>]*>[^<]*</f>)?\s*<v>([^<]{0,32})</v>'
 )
+_T_ERROR = re.compile(rb'(?<![\w.:-])t="e"')
 # Every cell tag starts <c r="…" (what Excel, WPS and LibreOffice write): its r, self-closing
 # (styled but empty) cells included
 # (one group each: lists of bytes are cheaper than lists of pairs)
 _FAST_COLUMNS = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
 _FAST_ROWS = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
-# A row start tag with content (not self-closing): <row r="1048576" spans="1:3">
-_XLSX_ROW = re.compile(rb'<row\s[^>]*?\br="([0-9]{1,7})"[^>/]*>')
+# Every row tag starts <row r="…": its r, and "/" when it is self-closing (no cells)
+_XLSX_ROW = re.compile(rb'<row r="([0-9]{1,7})"[^<>]*?(/?)>')
 
 
 class Refused(Exception):
@@ -410,10 +415,11 @@ def _scan_part(
                         for ref in _XLSX_NO_RESULT.findall(window):
                             formulas.setdefault(name, {})[ref.decode()] = ""
                     if b't="e"' in window:
-                        for ref, error in _XLSX_ERROR.findall(window):
-                            formulas.setdefault(name, {})[ref.decode()] = error.decode(
-                                errors="replace"
-                            )
+                        for ref, attrs, error in _XLSX_ERROR.findall(window):
+                            if _T_ERROR.search(attrs):
+                                formulas.setdefault(name, {})[ref.decode()] = error.decode(
+                                    errors="replace"
+                                )
                 tail = window[-4096:]
     except Refused:
         raise
@@ -456,37 +462,32 @@ class _SheetExtent:
         if window.count(b"<row") == window.count(b'<row r="') and b":row" not in window:
             rows = _XLSX_ROW.findall(window)
             if rows:
-                self.max_row = max(self.max_row, max(map(int, rows)))
-                self.max_col = max(self.max_col, 1)
-            every = _ROW_R_FIRST.findall(window)
-            if every:
-                self.any_row = max(self.any_row, max(map(int, every)))
+                self.any_row = max(self.any_row, max(int(r) for r, _slash in rows))
+                # a row with cells (a self-closing one only carries a style)
+                content = [int(r) for r, slash in rows if not slash]
+                if content:
+                    self.max_row = max(self.max_row, max(content))
+                    self.max_col = max(self.max_col, 1)
         else:
-            for attrs in _ROW_FULL.findall(window):
-                m = _R_ROW.search(attrs)
-                if m is None:
-                    self.rless_rows += 1
-                else:
-                    self.any_row = max(self.any_row, int(m.group(1)))
-                    if not attrs.endswith(b"/"):
-                        self.max_row = max(self.max_row, int(m.group(1)))
-                        self.max_col = max(self.max_col, 1)
+            # any r anywhere counts (over-estimating is safe); rows without one are counted
+            numbers = _R_ROW.findall(window)
+            if numbers:
+                highest = max(map(int, numbers))
+                self.any_row = max(self.any_row, highest)
+                self.max_row = max(self.max_row, highest)
+                self.max_col = max(self.max_col, 1)
+            self.rless_rows += sum(
+                1 for attrs in _ROW_SEGMENT.findall(window) if not _R_ROW.search(attrs)
+            )
 
     def _cells_slowly(self, window: bytes) -> tuple[list[bytes], list[bytes]]:
-        """(column letters, row numbers) of the cells with r; counts those without."""
-        letters: list[bytes] = []
-        numbers: list[bytes] = []
+        """(column letters, row numbers) of every cell reference in an r attribute anywhere
+        (over-estimating is safe); counts the cells without one, row by row."""
+        refs = _R_CELL.findall(window)
         for part in _ROW_SPLIT.split(window):
-            rless = 0
-            for attrs in _C_FULL.findall(part):
-                m = _R_CELL.search(attrs)
-                if m is None:
-                    rless += 1
-                else:
-                    letters.append(m.group(1).upper())
-                    numbers.append(m.group(2))
+            rless = sum(1 for attrs in _C_SEGMENT.findall(part) if not _R_CELL.search(attrs))
             self.rless_cols = max(self.rless_cols, rless)
-        return letters, numbers
+        return [c.upper() for c, _r in refs], [r for _c, r in refs]
 
     def bound(self) -> tuple[int, int]:
         """(rows, columns) no cell of the sheet can lie beyond."""

@@ -952,6 +952,29 @@ def test_a_sheet_part_without_the_xml_extension_is_still_checked(
     assert errors(read_one(path)) == [("file-sheet-too-large", "")]
 
 
+def test_sheet_xml_built_to_make_patterns_backtrack_is_scanned_in_one_pass(
+    tmp_path: Path,
+) -> None:
+    # unclosed tags full of r="…" made the old scan's patterns backtrack for hours (the scan runs
+    # in this process, before the sandbox's timeout); now it finishes and the parser says no
+    garbage = b'<row r="1" ' * 5000 + b'<c r="A1" t="e" ' * 5000 + b'<c x="' * 5000
+    path = tmp_path / "backtrack.xlsx"
+    path.write_bytes(with_sheet_xml("annex4_progress", lambda s: _rows(s, garbage)))
+    ret = read_one(path)
+    assert ret.status == "rejected"
+    assert "file-unreadable" in {rule for rule, _cell in errors(ret)}  # the XML is broken
+
+
+def test_a_date_cell_padded_with_thousands_of_spaces_is_refused_at_its_cell(
+    tmp_path: Path,
+) -> None:
+    rows = good_ledger_rows()
+    rows[0]["found_date"] = "2023-6-2" + " " * 30_000 + "1:00x"  # quadratic for the date pattern
+    ret = read_one(make_return(tmp_path / "inbox", "ledger", ledger_rows=rows))
+    cell = Cell(LEDGER.first_data_row, LEDGER.col("found_date")).a1
+    assert ("date-invalid", cell) in errors(ret)
+
+
 def test_a_huge_declared_dimension_reads_only_the_cells_there_are(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
