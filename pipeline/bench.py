@@ -1,13 +1,14 @@
 """Province-scale benchmark (`python -m pipeline.bench`, `make bench`): generate once, then measure.
 
 The inbox is generated once per scale (seeded, by pipeline.samples' scenario) and cached under
-`.bench/` (outside git); it is reused while its parameters, BENCH_VERSION and the form
-definitions are unchanged. Writing the 4,000 checklists and 100 ledgers with openpyxl would take
-a quarter of an hour, so the benchmark writes them the fast way: each form's template is written
-once per period by pipeline.templates for a placeholder unit, and every return is that template
-with the unit's name and code substituted and the clerk's values put into the input cells of the
-sheet XML (Excel's "move or copy sheet" for a second inspection). The values are the scenario's,
-so every return is a valid, different return and validation does its real work.
+`.bench/` (outside git); it is reused while its parameters, BENCH_VERSION, the form definitions
+and the code that writes it (forms, layout, templates, samples) are unchanged. Writing the 4,000
+checklists and 100 ledgers with openpyxl would take a quarter of an hour, so the benchmark writes
+them the fast way: each form's template is written once per period by pipeline.templates for a
+placeholder unit, and every return is that template with the unit's name and code substituted
+and the clerk's values put into the input cells of the sheet XML (Excel's "move or copy sheet"
+for a second inspection). The values are the scenario's, so every return is a valid, different
+return and validation does its real work.
 
 Each measured stage runs in a fresh subprocess, so its wall time, CPU time (the process and every
 worker it waited for, via wait4) and peak memory (the resident set of the whole process tree,
@@ -157,8 +158,25 @@ def schemas_digest(schemas: Path = SCHEMAS) -> str:
     return digest.hexdigest()[:16]
 
 
+# The inbox is written with these modules (and this one's writer, versioned by BENCH_VERSION):
+# a change to any of them regenerates it.
+GENERATOR_SOURCES = ("forms.py", "layout.py", "templates.py", "samples.py")
+
+
+def generator_digest() -> str:
+    digest = hashlib.sha256()
+    for name in GENERATOR_SOURCES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cache_key(scale: Scale) -> dict[str, Any]:
-    return {"bench_version": BENCH_VERSION, "scale": asdict(scale), "schemas": schemas_digest()}
+    return {
+        "bench_version": BENCH_VERSION,
+        "scale": asdict(scale),
+        "schemas": schemas_digest(),
+        "generator": generator_digest(),
+    }
 
 
 def bench_units(scale: Scale) -> list[dict[str, str]]:
