@@ -458,6 +458,13 @@ _RULES: list[Rule] = [
         "第 {row} 行{label} {value} 晚于报送期间的期末 {end}。台账只填截至期末已发生的情况，请核对。",
     ),
     Rule(
+        "ledger-date-before-campaign",
+        "warning",
+        "日期早于专项行动",
+        "第 {row} 行{label} {value} 早于专项行动开始日期 {start}。如确是专项行动前发现、仍在整改的隐患可保留；"
+        "否则多半是年份写错，请核对。",
+    ),
+    Rule(
         "ledger-open-incomplete",
         "error",
         "五落实不全",

@@ -520,6 +520,7 @@ def _open_needs(key: str, value: str = "") -> Callable[[pd.DataFrame], pd.Series
 
 def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
     keys = {c.key for c in form.columns}
+    start = load_calendar().start_date
 
     def has(df: pd.DataFrame, key: str) -> pd.Series:
         return df[key].map(lambda v: not _na(v)).astype(bool)
@@ -536,6 +537,9 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
             for v, e in zip(df[key], df["_end"], strict=True)
         ]
 
+    def not_before_start(key: str) -> Callable[[pd.DataFrame], list[bool]]:
+        return lambda df: [not isinstance(v, dt.date) or v >= start for v in df[key]]
+
     def unique_ids(df: pd.DataFrame) -> pd.Series:
         ids = df["hazard_id"].map(lambda v: None if _na(v) else fold(str(v)))
         dup = pd.Series(list(zip(df[RET], ids, strict=True)), index=df.index).duplicated(
@@ -549,6 +553,9 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
     for key in EVENT_DATES:
         if key in keys:
             checks.append(_check(f"ledger-date-after-period:{key}", not_after_end(key)))
+            # a warning, not an error: a hazard found before the campaign may still be open;
+            # a year typed wrong (1923) is what this usually catches
+            checks.append(_check(f"ledger-date-before-campaign:{key}", not_before_start(key)))
     if {"found_date", "rectified_date", "closed_date"} <= keys:
         checks += [
             _check(
@@ -705,6 +712,7 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
             hazard_id=display(hid) if not _na(hid) else f"（第 {excel_row} 行）",
             status=_show(record.get("status")),
             end=end.isoformat() if end else "",
+            start=load_calendar().start_date.isoformat(),
             limit=MAX_MONEY,
             **extra,
         )

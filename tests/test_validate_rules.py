@@ -479,6 +479,15 @@ def test_ledger_date_after_period(tmp_path: Path, key: str) -> None:
     assert {r for r, _c in errors(ret)} <= {"ledger-date-after-period", "ledger-date-order"}
 
 
+def test_ledger_dates_before_the_campaign_are_warnings(tmp_path: Path) -> None:
+    early = dict.fromkeys(("found_date", "rectified_date", "closed_date"), dt.date(1923, 5, 10))
+    ret = ledger(tmp_path, {}, {}, early)
+    warned = {(i.rule, i.cell) for i in ret.issues if i.severity == "warning"}
+    assert warned == {("ledger-date-before-campaign", _ledger_cell(2, k)) for k in early}
+    assert "1923-05-10" in first(ret, "ledger-date-before-campaign").message
+    assert ret.status == "accepted"
+
+
 def test_ledger_deadline_may_be_after_the_period(tmp_path: Path) -> None:
     assert ledger(tmp_path, {"deadline": dt.date(2023, 12, 31)}).status == "accepted"
 
