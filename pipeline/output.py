@@ -27,7 +27,13 @@ from xlsxwriter import Workbook
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
-from pipeline.consolidate import Anomaly, Consolidation, fmt_decimal, json_value
+from pipeline.consolidate import (
+    Anomaly,
+    Consolidation,
+    checklist_major_definition,
+    fmt_decimal,
+    json_value,
+)
 from pipeline.forms import (
     ProgressForm,
     checklist_forms,
@@ -1106,7 +1112,8 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     ws.merge_range(
         1, 0, 1, last,
         "检查次数：填写了该项检查结果的检查份数；涉及次数：其中未勾选“不涉及”的；发现隐患：勾选了表示存在隐患的一栏"
-        "（附件2第42项和附件3各项为勾选“否”）；右侧各单位列为该单位发现隐患的次数。",
+        "（附件2第42项和附件3各项为勾选“否”）；其中重大隐患："
+        f"{checklist_major_definition()}；右侧各单位列为该单位发现隐患的次数。",
         st(font_size=SMALL_SIZE, font_color=GREY, align="left"),
     )  # fmt: skip
     head_row = 3
@@ -1148,10 +1155,7 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
             _string(ws, row, 2, item.category, plain)
             _string(ws, row, 3, matter, wrap)
             for k in range(4):
-                if k == 3 and not cform.has_major_column:
-                    _string(ws, row, 4 + k, "—", st.cell(valign="top", align="center"))
-                else:
-                    ws.write_number(row, 4 + k, c[k], plain)
+                ws.write_number(row, 4 + k, c[k], plain)
             for j, name in enumerate(units):
                 ws.write_number(
                     row, len(fixed) + j, per_unit.get((cform.id, item.no, name), 0), plain
@@ -1208,10 +1212,7 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
             c = per_form.get((unit_key, cform.id), [0, 0, 0])
             ws.write_number(row, 1 + 3 * k, c[0], fmt)
             ws.write_number(row, 2 + 3 * k, c[1], fmt)
-            if cform.has_major_column:
-                ws.write_number(row, 3 + 3 * k, c[2], fmt)
-            else:
-                _string(ws, row, 3 + 3 * k, "—", fmt)
+            ws.write_number(row, 3 + 3 * k, c[2], fmt)
     _print_setup(ws, repeat_rows=(head_row, head_row))
 
 

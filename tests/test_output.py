@@ -246,6 +246,13 @@ def test_checklist_sheet_counts_inspections_and_hazards(book: openpyxl.Workbook)
         if ws.cell(r, 1).value == "附件3" and ws.cell(r, 2).value == 5
     )
     assert ws.cell(a3, cols["发现隐患"]).value == 0  # the corrected resubmission counts
+    # 附件1/附件3 record hazards under 重大隐患描述: each counts as major, as the cross-check does
+    rows13 = [
+        r for r in range(head + 1, ws.max_row + 1) if ws.cell(r, 1).value in ("附件1", "附件3")
+    ]
+    assert any(ws.cell(r, cols["发现隐患"]).value for r in rows13)
+    for r in rows13:
+        assert ws.cell(r, cols["其中重大隐患"]).value == ws.cell(r, cols["发现隐患"]).value
 
 
 def test_charts_sheet_has_a_column_and_a_line_chart(
