@@ -55,6 +55,7 @@ ENV_VARS: dict[str, str] = {
     "password": "FZ_SMTP_PASSWORD",
     "sender": "FZ_MAIL_FROM",
     "to": "FZ_MAIL_TO",
+    "cafile": "FZ_SMTP_CAFILE",
 }
 # config-file key -> setting (TOML keys, at top level or under [smtp])
 _CONFIG_KEYS: dict[str, str] = {
@@ -66,6 +67,7 @@ _CONFIG_KEYS: dict[str, str] = {
     "from": "sender",
     "to": "to",
     "timeout": "timeout",
+    "cafile": "cafile",
 }
 
 MIME_TYPES: dict[str, tuple[str, str]] = {
@@ -556,6 +558,9 @@ class SmtpSettings:
     sender: str = ""
     to: tuple[str, ...] = ()
     timeout: float = 30.0
+    # a PEM file of certificate authorities to trust besides the system's (an organisation's own
+    # mail server with a certificate from an internal CA)
+    cafile: str = ""
 
     @property
     def effective_port(self) -> int:
@@ -658,6 +663,13 @@ def send_message(msg: EmailMessage, settings: SmtpSettings) -> list[str]:
     where = f"{host}:{port}"
     wire = sendable_copy(msg, from_addrs[0])
     context = ssl.create_default_context()
+    if settings.cafile:
+        try:
+            context.load_verify_locations(cafile=settings.cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise MailConfigError(
+                f"无法读取证书文件 {settings.cafile}（FZ_SMTP_CAFILE / cafile）：{exc}"
+            ) from None
     try:
         smtp: smtplib.SMTP
         if settings.security == "ssl":

@@ -52,6 +52,7 @@ CONTACTS = {
     "台江区": ("陈明", "taijiang@example.cn"),
 }
 FZ_VARS = (
+    "FZ_SMTP_CAFILE",
     "FZ_SMTP_HOST",
     "FZ_SMTP_PORT",
     "FZ_SMTP_SECURITY",
@@ -673,3 +674,53 @@ def test_an_untrusted_certificate_is_a_tls_failure_not_a_send(
     assert "证书验证失败" in result.stderr
     assert sink.received == []
     assert (tmp_path / f"{workbook.stem}.eml").is_file()
+
+
+@pytest.fixture(scope="module")
+def trusted_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context whose certificate names 127.0.0.1, and the certificate's path (the
+    client trusts it through FZ_SMTP_CAFILE, as for a mail server with an internal CA)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not on PATH")
+    folder = tmp_path_factory.mktemp("ca")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
+
+
+@pytest.mark.parametrize(
+    ("security", "server_option"), [("starttls", "tls_context"), ("ssl", "ssl_context")]
+)
+def test_starttls_and_ssl_send_when_the_certificate_is_trusted(
+    tmp_path: Path, trusted_cert: tuple[ssl.SSLContext, Path], security: str, server_option: str
+) -> None:
+    server_context, cert = trusted_cert
+    workbook = make_output_workbook(tmp_path)
+    args = ["email", "--period", PERIOD, "--out", str(tmp_path), "--send", "--to", "p@example.cn"]
+    env = smtp_env(0, FZ_SMTP_SECURITY=security, FZ_SMTP_CAFILE=str(cert))
+    with smtp_server(**{server_option: server_context}) as (port, sink):
+        env["FZ_SMTP_PORT"] = str(port)
+        result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert len(sink.received) == 1
+    message = BytesParser(policy=policy.default).parsebytes(sink.received[0][2])
+    attachment = next(message.iter_attachments())
+    assert attachment.get_payload(decode=True) == workbook.read_bytes()
+
+
+def test_an_unreadable_cafile_is_a_settings_error(tmp_path: Path) -> None:
+    make_output_workbook(tmp_path)
+    args = ["email", "--period", PERIOD, "--out", str(tmp_path), "--send", "--to", "p@example.cn"]
+    env = smtp_env(25, FZ_SMTP_SECURITY="starttls", FZ_SMTP_CAFILE=str(tmp_path / "none.pem"))
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert "无法读取证书文件" in result.stderr
