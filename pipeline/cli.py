@@ -49,6 +49,37 @@ def _check_period(_ctx: click.Context, _param: click.Parameter, value: str | Non
     return value
 
 
+def _check_today(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"日期须写成 YYYY-MM-DD，例如 2023-07-28（收到：{value}）"
+        ) from None
+
+
+# Options that several commands share, worded once.
+inbox_argument = click.argument("inbox", type=click.Path(path_type=Path))
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。"
+)
+today_option = click.option(
+    "--today", callback=_check_today, help="按哪一天计算剩余天数 YYYY-MM-DD（默认：今天）。"
+)
+
+
+def jobs_option(help_text: str = JOBS_HELP) -> Any:
+    return click.option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=DEFAULT_JOBS,
+        show_default=True,
+        help=help_text,
+    )
+
+
 def _read_returns(inbox: Path, jobs: int, *, out: Path | None = None) -> list[Any]:
     """Check the inbox (and the output folder), then read and validate every file in it with a
     progress bar on stderr. Usage problems exit 2 with a Chinese message."""
@@ -110,7 +141,7 @@ def templates(period: str | None, out: Path) -> None:
 
 
 @main.command()
-@click.argument("inbox", type=click.Path(path_type=Path))
+@inbox_argument
 @click.option(
     "--period",
     callback=_check_period,
@@ -123,15 +154,9 @@ def templates(period: str | None, out: Path) -> None:
     show_default=True,
     help="输出文件夹：市级汇总表（.xlsx）、CSV 和 JSON。",
 )
-@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
+@json_option
 @click.option("--strict", is_flag=True, help="本期有退回修改的文件时，退出码为 1。")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=DEFAULT_JOBS,
-    show_default=True,
-    help=JOBS_HELP,
-)
+@jobs_option()
 def consolidate(
     inbox: Path, period: str | None, out: Path, as_json: bool, strict: bool, jobs: int
 ) -> None:
@@ -188,7 +213,7 @@ def consolidate(
 
 
 @main.command()
-@click.argument("inbox", type=click.Path(path_type=Path))
+@inbox_argument
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -196,14 +221,8 @@ def consolidate(
     show_default=True,
     help="输出文件夹：校验报告.xlsx 和 退回修改/ 下的批注副本。",
 )
-@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=DEFAULT_JOBS,
-    show_default=True,
-    help="并行读取和标注的进程数（默认：本机核数，最多 8）。",
-)
+@json_option
+@jobs_option("并行读取和标注的进程数（默认：本机核数，最多 8）。")
 def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
     """校验收件箱（可含子文件夹）中回收的报表，写出校验报告和退回修改副本。
 
@@ -245,17 +264,6 @@ def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
 # --- the monthly cycle: status, remind, prefill, email (pipeline.status / .mail / .prefill) ---
 
 
-def _check_today(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
-    if value is None or value == "":
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"日期须写成 YYYY-MM-DD，例如 2023-07-28（收到：{value}）"
-        ) from None
-
-
 def _m(value: object) -> str:
     """Text from files and data made safe for rich markup (brackets in county file names)."""
     from rich.markup import escape
@@ -279,21 +287,13 @@ def _load_cycle(inbox: Path, period: str | None, jobs: int = 1) -> Any:
 
 
 @main.command()
-@click.argument("inbox", type=click.Path(path_type=Path))
+@inbox_argument
 @click.option(
     "--period", callback=_check_period, help="报送期间 YYYY-MM（默认：收件箱中最新的期间）。"
 )
-@click.option(
-    "--today", callback=_check_today, help="按哪一天计算剩余天数 YYYY-MM-DD（默认：今天）。"
-)
-@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=DEFAULT_JOBS,
-    show_default=True,
-    help=JOBS_HELP,
-)
+@today_option
+@json_option
+@jobs_option()
 def status(
     inbox: Path, period: str | None, today: dt.date | None, as_json: bool, jobs: int
 ) -> None:
@@ -310,7 +310,7 @@ def status(
 
 
 @main.command()
-@click.argument("inbox", type=click.Path(path_type=Path))
+@inbox_argument
 @click.option(
     "--period", callback=_check_period, help="报送期间 YYYY-MM（默认：收件箱中最新的期间）。"
 )
@@ -321,17 +321,9 @@ def status(
     show_default=True,
     help="输出文件夹：邮件草稿写在其中的 催报邮件/<期间>/ 下。",
 )
-@click.option(
-    "--today", callback=_check_today, help="按哪一天计算剩余天数 YYYY-MM-DD（默认：今天）。"
-)
-@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=DEFAULT_JOBS,
-    show_default=True,
-    help=JOBS_HELP,
-)
+@today_option
+@json_option
+@jobs_option()
 def remind(
     inbox: Path, period: str | None, out: Path, today: dt.date | None, as_json: bool, jobs: int
 ) -> None:
@@ -424,7 +416,7 @@ def remind(
 
 
 @main.command()
-@click.argument("inbox", type=click.Path(path_type=Path))
+@inbox_argument
 @click.option(
     "--period",
     callback=_check_period,
@@ -437,14 +429,8 @@ def remind(
     show_default=True,
     help="模板输出文件夹（写在 <下一期>/<单位>/ 下）。",
 )
-@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=DEFAULT_JOBS,
-    show_default=True,
-    help=JOBS_HELP,
-)
+@json_option
+@jobs_option()
 def prefill(inbox: Path, period: str | None, out: Path, as_json: bool, jobs: int) -> None:
     """生成下一期的模板：附件4 显示各单位上期已接收的累计数（锁定，供参考），台账预填已接收的隐患。"""
     from pipeline.console import OutputError, echo_json, stdout_console
@@ -513,7 +499,7 @@ def prefill(inbox: Path, period: str | None, out: Path, as_json: bool, jobs: int
     type=click.Path(dir_okay=False, path_type=Path),
     help="SMTP 配置文件（TOML，[smtp] 下 host/port/security/user/password/from/to；环境变量优先）。",
 )
-@click.option("--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。")
+@json_option
 def email(
     period: str | None,
     out: Path,
