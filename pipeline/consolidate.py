@@ -24,6 +24,7 @@ from pipeline.forms import (
     TICKS,
     Calendar,
     ChecklistForm,
+    ChecklistItem,
     ProgressForm,
     Unit,
     checklist_forms,
@@ -164,17 +165,23 @@ class Consolidation:
 
 def _decimal_check(*, non_negative: bool) -> pa.Check:
     def check(series: pd.Series) -> pd.Series:
-        return series.map(
-            lambda v: isinstance(v, Decimal) and v.is_finite() and (v >= 0 or not non_negative)
-        )
+        ok = [
+            isinstance(v, Decimal) and v.is_finite() and (v >= 0 or not non_negative)
+            for v in series.tolist()
+        ]
+        return pd.Series(ok, index=series.index, dtype=bool)
 
     name = "decimal-non-negative" if non_negative else "decimal"
     return pa.Check(check, name=name, error=f"value must be a {name} Decimal")
 
 
 def _optional_date_check() -> pa.Check:
+    def check(series: pd.Series) -> pd.Series:
+        ok = [v is None or isinstance(v, dt.date) for v in series.tolist()]
+        return pd.Series(ok, index=series.index, dtype=bool)
+
     return pa.Check(
-        lambda s: s.map(lambda v: v is None or isinstance(v, dt.date)),
+        check,
         name="date-or-none",
         error="value must be a datetime.date or None",
     )
@@ -676,65 +683,94 @@ def _city_frame(figures: pd.DataFrame, periods: Sequence[str], form: ProgressFor
     return _frame(rows, ["period", "code", "value"], _str_cols("period", "code"))
 
 
-def _plain(series: pd.Series) -> pd.Series:
+def _plain_values(series: pd.Series) -> list[Any]:
     """A ledger column as plain Python values: None for blanks, dates for timestamps."""
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        values = [None if pd.isna(v) else v.date() for v in series]
-        return pd.Series(values, index=series.index, dtype=object)
-    # where(notna) by hand: pandas' where aligns and copies, once per column of every ledger
-    missing = series.isna().tolist()
-    values = [None if na else v for v, na in zip(series.tolist(), missing, strict=True)]
-    return pd.Series(values, index=series.index, dtype=object)
+        return [None if pd.isna(v) else v.date() for v in series]
+    return cast(list[Any], series.tolist())
+
+
+def _object_series(values: list[Any]) -> pd.Series:
+    """An object column with None where pandas sees a missing value (NaN, NaT, pd.NA)."""
+    series = pd.Series(values, dtype=object)
+    missing = series.isna()
+    if missing.any():  # the reader's columns hold None already: nothing to convert
+        series = series.astype(object).where(~missing, None)
+    return series
+
+
+def _ledger_columns(rets: Sequence[Return]) -> dict[str, list[Any]]:
+    """The rows of these ledger returns, one after another, as plain column lists: every
+    ledger column (None for blanks), _sheet and _row. Column-wise, so a province's 200,000
+    rows cost one pass per column rather than per return and column."""
+    keys = [c.key for c in ledger_form().columns]
+    columns: dict[str, list[Any]] = {key: [] for key in [*keys, "_sheet", "_row"]}
+    for ret in rets:
+        if ret.ledger is None or ret.ledger.empty:
+            continue
+        # without the reader's attrs (its cell map), which pandas deep-copies on every access
+        src = pd.DataFrame(ret.ledger, copy=False)
+        src.attrs = {}
+        n = len(src)
+        for key in keys:
+            columns[key] += _plain_values(src[key]) if key in src.columns else [None] * n
+        columns["_sheet"] += _plain_values(src["_sheet"]) if "_sheet" in src.columns else [""] * n
+        if "_row" in src.columns:
+            rows = pd.to_numeric(src["_row"], errors="coerce").fillna(0).astype("int64")
+            columns["_row"] += rows.tolist()
+        else:
+            columns["_row"] += [0] * n
+    sheets = _object_series(columns["_sheet"]).tolist()
+    columns["_sheet"] = ["" if v is None else str(v) for v in sheets]
+    return columns
+
+
+def _ledger_table(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    data: dict[str, pd.Series] = {
+        key: _object_series(values) for key, values in columns.items() if key not in LEDGER_META
+    }
+    data["_sheet"] = pd.Series(columns["_sheet"], dtype="str")
+    data["_row"] = pd.Series(columns["_row"], dtype="int64")
+    return pd.DataFrame(data)
 
 
 def ledger_table(ret: Return) -> pd.DataFrame:
     """One ledger return's rows: every ledger column (object, None for blanks), _sheet, _row."""
-    keys = [c.key for c in ledger_form().columns]
-    src = ret.ledger
-    if src is None or src.empty:
-        return _empty([*keys, "_sheet", "_row"], {"_sheet": "str", "_row": "int64"})
-    src = src.reset_index(drop=True)
-    src.attrs = {}  # the reader's cell map: pandas would deep-copy it on every operation
-    data: dict[str, pd.Series] = {}
-    for key in keys:
-        if key in src.columns:
-            data[key] = _plain(src[key])
-        else:
-            data[key] = pd.Series([None] * len(src), dtype=object)
-    sheet = src["_sheet"] if "_sheet" in src.columns else pd.Series([""] * len(src))
-    data["_sheet"] = sheet.astype(object).where(sheet.notna(), "").map(str).astype("str")
-    row = src["_row"] if "_row" in src.columns else pd.Series([0] * len(src))
-    data["_row"] = pd.to_numeric(row, errors="coerce").fillna(0).astype("int64")
-    return pd.DataFrame(data)
+    return _ledger_table(_ledger_columns([ret]))
 
 
 def _ledger_frame(sel: _Selection, units: Sequence[Unit], period: str) -> pd.DataFrame:
     keys = [c.key for c in ledger_form().columns]
     end = period_end(period)
     cols = [*LEDGER_META, "overdue", *keys]
-    parts: list[pd.DataFrame] = []
+    rets: list[Return] = []
+    meta: dict[str, list[Any]] = {key: [] for key in LEDGER_META if key not in ("_sheet", "_row")}
     for unit in units:
         ret = _last_return(sel, unit.name, LEDGER_ID, period)
-        if ret is None:
+        if ret is None or ret.ledger is None or ret.ledger.empty:
             continue
-        part = ledger_table(ret)
-        if part.empty:
-            continue
-        n = len(part)
-        part["unit"] = pd.Series([unit.name] * n, dtype="str")
-        part["unit_code"] = pd.Series([unit.code] * n, dtype="str")
-        part["ledger_period"] = pd.Series([ret.period or ""] * n, dtype="str")
-        part["carried"] = ret.period != period
-        part["file"] = pd.Series([ret.rel] * n, dtype="str")
-        part["sha256"] = pd.Series([ret.sha256] * n, dtype="str")
-        past = part["deadline"].map(lambda d: isinstance(d, dt.date) and d < end).astype(bool)
-        part["overdue"] = (part["status"] == "整改中").astype(bool) & past
-        parts.append(part[cols])
-    if not parts:
+        rets.append(ret)
+        n = len(ret.ledger)
+        meta["unit"] += [unit.name] * n
+        meta["unit_code"] += [unit.code] * n
+        meta["ledger_period"] += [ret.period or ""] * n
+        meta["carried"] += [ret.period != period] * n
+        meta["file"] += [ret.rel] * n
+        meta["sha256"] += [ret.sha256] * n
+    if not rets:
         dtypes = _str_cols("unit", "unit_code", "ledger_period", "file", "sha256", "_sheet")
         dtypes.update(carried="bool", overdue="bool", _row="int64")
         return _empty(cols, dtypes)
-    return pd.concat(parts, ignore_index=True)
+    columns = _ledger_columns(rets)
+    overdue = [
+        status == "整改中" and isinstance(deadline, dt.date) and deadline < end
+        for status, deadline in zip(columns["status"], columns["deadline"], strict=True)
+    ]
+    table = _ledger_table(columns)
+    for key, values in meta.items():
+        table[key] = pd.Series(values, dtype="bool" if key == "carried" else "str")
+    table["overdue"] = pd.Series(overdue, dtype="bool")
+    return table[cols]
 
 
 CHECKLIST_COLUMNS = [
@@ -756,44 +792,49 @@ CHECKLIST_COLUMNS = [
 
 def _checklist_frame(sel: _Selection, codes: dict[str, str], period: str) -> pd.DataFrame:
     forms = {f.id: f for f in checklist_forms()}
-    rows: list[dict[str, Any]] = []
+    # built column by column: a province has some 150,000 answered items
+    cols: dict[str, list[Any]] = {c: [] for c in CHECKLIST_COLUMNS}
     for (unit, per, fid), kept in sorted(sel.checklists.items()):
         if per != period or fid not in forms:
             continue
         cform: ChecklistForm = forms[fid]
+        items: dict[int, ChecklistItem] = {}
+        for item in cform.items:
+            items.setdefault(item.no, item)  # as ChecklistForm.item: the first of a number
+        code = codes.get(unit, "")
         for ret, insp in kept:
             date = insp.footer.get("inspection_date")
-            for no, answer in sorted(insp.answers.items()):
-                try:
-                    item = cform.item(no)
-                except KeyError:
-                    continue
-                hazard = answer == item.hazard_answer
+            date = date if isinstance(date, dt.date) else None
+            subject = _inspection_subject(insp)
+            numbers = [no for no in sorted(insp.answers) if no in items]
+            n = len(numbers)
+            for no in numbers:
+                answer = insp.answers[no]
+                hazard = answer == items[no].hazard_answer
                 details = insp.details.get(no) or {}
                 # a form without 是否重大隐患 records hazards under 重大隐患描述: every one is major
                 major = details.get("major") == "是" if cform.has_major_column else True
-                rows.append(
-                    {
-                        "unit": unit,
-                        "unit_code": codes.get(unit, ""),
-                        "period": per,
-                        "form": fid,
-                        "file": ret.rel,
-                        "sheet": insp.sheet,
-                        "subject": _inspection_subject(insp),
-                        "inspection_date": date if isinstance(date, dt.date) else None,
-                        "item": no,
-                        "answer": answer,
-                        "hazard": hazard,
-                        "major": bool(hazard and major),
-                        "cell": insp.item_cells.get(no, ""),
-                    }
-                )
+                cols["item"].append(no)
+                cols["answer"].append(answer)
+                cols["hazard"].append(hazard)
+                cols["major"].append(bool(hazard and major))
+                cols["cell"].append(insp.item_cells.get(no, ""))
+            cols["unit"] += [unit] * n
+            cols["unit_code"] += [code] * n
+            cols["period"] += [per] * n
+            cols["form"] += [fid] * n
+            cols["file"] += [ret.rel] * n
+            cols["sheet"] += [insp.sheet] * n
+            cols["subject"] += [subject] * n
+            cols["inspection_date"] += [date] * n
     dtypes = _str_cols(
         "unit", "unit_code", "period", "form", "file", "sheet", "subject", "answer", "cell"
     )
     dtypes.update(item="int64", hazard="bool", major="bool")
-    return _frame(rows, CHECKLIST_COLUMNS, dtypes)
+    if not cols["item"]:
+        return _empty(CHECKLIST_COLUMNS, dtypes)
+    df = pd.DataFrame({c: pd.Series(cols[c], dtype=object) for c in CHECKLIST_COLUMNS})
+    return df.astype(dtypes)
 
 
 SUBMISSION_COLUMNS = [
@@ -1156,6 +1197,8 @@ def ledger_counts(ledger: pd.DataFrame | None) -> dict[str, Decimal]:
     """附件4 A1–A6 as counted from one unit's ledger (see LEDGER_DEFINITIONS)."""
     if ledger is None or ledger.empty:
         return dict.fromkeys(LEDGER_DEFINITIONS, ZERO)
+    ledger = pd.DataFrame(ledger, copy=False)
+    ledger.attrs = {}  # the reader's cell map: pandas would deep-copy it for every comparison
     found = ledger["found_by"]
     rectified = ledger["status"].isin(RECTIFIED)
     supervised = ledger["supervised"] == "是"
