@@ -58,6 +58,7 @@ from pipeline.layout import checklist_layout, progress_layout
 from pipeline.messages import make_issue
 from pipeline.model import Issue, Return
 from pipeline.report import (
+    ANNOTATED_DIR,
     FALLBACK_CREATED,
     SEVERITY_LABELS,
     AnnotatedCopy,
@@ -69,7 +70,6 @@ from pipeline.report import (
 )
 from pipeline.templates import write_template
 
-ANNOTATED_DIR = "退回修改"
 ISSUES_SHEET = "问题清单"
 TITLE = "退回修改通知"
 AUTHOR = "福州市城乡建设局"

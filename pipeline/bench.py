@@ -727,7 +727,7 @@ def stage_phases(inbox: Path, period: str, out: Path, jobs: int) -> dict[str, An
         phases.append({"phase": name, "wall": wall - clock[0], "cpu": cpu - clock[1]})
         clock[:] = [wall, cpu]
 
-    from pipeline.annotate import write_annotated_copies
+    from pipeline.cli import annotated_copies
     from pipeline.consolidate import consolidate
     from pipeline.output import write_outputs
     from pipeline.read import read_inbox
@@ -743,7 +743,7 @@ def stage_phases(inbox: Path, period: str, out: Path, jobs: int) -> dict[str, An
     lap("汇总")
     write_outputs(result, out)
     lap("写出汇总表、CSV、JSON")
-    copies = write_annotated_copies(returns, out, jobs=jobs)
+    copies = annotated_copies(returns, out, jobs)
     write_validation_report(returns, out / REPORT_NAME, copies=copies)
     lap("写出校验报告和退回修改副本")
     return {"phases": phases}

@@ -102,6 +102,19 @@ def _read_returns(inbox: Path, jobs: int, *, out: Path | None = None) -> list[An
             raise OutputError(f"收件箱无法读取：{inbox}（{exc.strerror or exc}）") from None
 
 
+def annotated_copies(returns: list[Any], out: Path, jobs: int) -> dict[str, Any]:
+    """The 退回修改 copies of the rejected returns (pipeline.annotate). openpyxl, which makes them,
+    is loaded only when a file was rejected or an old copy folder has to be cleared."""
+    from pipeline.report import ANNOTATED_DIR
+
+    old = out / ANNOTATED_DIR
+    if not any(r.status == "rejected" for r in returns) and not (old.exists() or old.is_symlink()):
+        return {}
+    from pipeline.annotate import write_annotated_copies
+
+    return write_annotated_copies(returns, out, jobs=jobs)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pipeline")
 def main() -> None:
@@ -165,7 +178,6 @@ def consolidate(
     写出汇总表时退出码为 0（退回的文件在表中和屏幕上列出）；加 --strict 时本期有退回的文件
     则为 1；用法错误或找不到可汇总的进展情况调度表时为 2。
     """
-    from pipeline.annotate import ANNOTATED_DIR, write_annotated_copies
     from pipeline.console import (
         OutputError,
         echo_json,
@@ -175,7 +187,7 @@ def consolidate(
     from pipeline.consolidate import consolidate as consolidate_returns
     from pipeline.forms import period_label
     from pipeline.output import period_rejections, summary_lines, to_json, write_outputs
-    from pipeline.report import REPORT_NAME, write_validation_report
+    from pipeline.report import ANNOTATED_DIR, REPORT_NAME, write_validation_report
 
     returns = _read_returns(inbox, jobs, out=out)
     try:
@@ -191,7 +203,7 @@ def consolidate(
     try:
         paths = write_outputs(result, out)
         # what the city sends back for 退回修改 comes with the same run
-        copies = write_annotated_copies(returns, out, jobs=jobs)
+        copies = annotated_copies(returns, out, jobs)
         report = write_validation_report(returns, out / REPORT_NAME, copies=copies)
     except OSError as exc:
         raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
@@ -228,19 +240,18 @@ def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
 
     全部接收时退出码为 0，有退回的文件时为 1，用法错误为 2。
     """
-    from pipeline.annotate import ANNOTATED_DIR, write_annotated_copies
     from pipeline.console import (
         OutputError,
         echo_json,
         note,
         stdout_console,
     )
-    from pipeline.report import REPORT_NAME, print_summary, validation_json
+    from pipeline.report import ANNOTATED_DIR, REPORT_NAME, print_summary, validation_json
     from pipeline.report import write_validation_report as write_report
 
     returns = _read_returns(inbox, jobs, out=out)
     try:
-        copies = write_annotated_copies(returns, out, jobs=jobs)
+        copies = annotated_copies(returns, out, jobs)
         report = write_report(returns, out / REPORT_NAME, copies=copies)
     except OSError as exc:
         raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None

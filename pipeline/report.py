@@ -28,6 +28,7 @@ from pipeline.fsutil import atomic_write
 from pipeline.model import Return
 
 REPORT_NAME = "校验报告.xlsx"
+ANNOTATED_DIR = "退回修改"  # the folder of annotated copies in OUT (written by pipeline.annotate)
 ISSUES_SHEET = "问题清单"
 FILES_SHEET = "文件汇总"
 

@@ -201,3 +201,39 @@ def test_sample_inputs_earlier_periods() -> None:
             assert _decimals(doc["units"][unit]) == _decimals(figures), (period, unit)
         flags = {(a["rule"], a["unit"], a["item"]) for a in doc["anomalies"]}
         assert flags == _planted_flags(planted, period), period
+
+
+@pytest.fixture
+def clean_inbox(inbox: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fixture inbox without its rejected returns."""
+    returns = [r for r in build_returns() if r.status != "rejected"]
+    assert returns and len(returns) < len(build_returns())
+
+    def fake_validate_inbox(_inbox: Path, *, on_file: Any = None, jobs: int = 1) -> list[Return]:
+        return returns
+
+    monkeypatch.setattr("pipeline.validate.validate_inbox", fake_validate_inbox)
+    return inbox
+
+
+def test_nothing_rejected_skips_the_annotator(
+    clean_inbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_run(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("openpyxl's annotator loaded for a run with nothing to annotate")
+
+    monkeypatch.setattr("pipeline.annotate.write_annotated_copies", must_not_run)
+    out = tmp_path / "out"
+    result = _run(str(clean_inbox), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert not (out / "退回修改").exists()
+
+
+def test_nothing_rejected_still_clears_last_runs_copies(clean_inbox: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    stale = out / "退回修改" / "鼓楼区" / "附件4.xlsx"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old copy")
+    result = _run(str(clean_inbox), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert not (out / "退回修改").exists()
