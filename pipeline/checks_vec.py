@@ -67,16 +67,16 @@ def objects(values: Values) -> Objects:
 
 
 class Column:
-    """What the checks ask of a column, each worked out once: its values as a list, the type of
-    every value, the positions of each type, the blank cells."""
+    """What the checks ask of a column, each worked out once: its values as a list, the types of
+    the values and the positions of each, the blank cells."""
 
-    __slots__ = ("_items", "_kinds", "_na", "_types", "_where", "values")
+    __slots__ = ("_codes", "_items", "_kinds", "_na", "_where", "values")
 
     def __init__(self, values: Objects) -> None:
         self.values = values
         self._items: list[Any] | None = None
         self._kinds: list[type] | None = None
-        self._types: Objects | None = None
+        self._codes: Indices | None = None
         self._where: dict[type, Indices] = {}
         self._na: Bools | None = None
 
@@ -110,9 +110,11 @@ class Column:
                 self._where[NoneType] = np.flatnonzero(blank)
                 self._where[other] = np.flatnonzero(~blank)
             else:
-                if self._types is None:
-                    self._types = np.fromiter(map(type, self.items), dtype=object, count=len(self))
-                self._where[kind] = np.flatnonzero(self._types == kind)
+                if self._codes is None:  # the number of each value's type in kinds
+                    number = {k: n for n, k in enumerate(kinds)}
+                    types = map(type, self.items)
+                    self._codes = np.fromiter(map(number.__getitem__, types), np.intp, len(self))
+                self._where[kind] = np.flatnonzero(self._codes == kinds.index(kind))
         return self._where[kind]
 
     def part(self, kind: type) -> tuple[Indices, Objects, list[Any]]:
@@ -428,8 +430,7 @@ def credit_codes_valid(codes: list[str]) -> Bools:
         # one 32-bit code point per character (a lone surrogate too), 18 to a row
         points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
         points = points.reshape(-1, 18)
-        values = _CREDIT_INDEX[np.minimum(points, 127)]
-        values[points > 127] = -1
+        values = _CREDIT_INDEX[np.minimum(points, 127)]  # 127 (DEL) is not allowed either
         allowed = (values >= 0).all(axis=1)
         total = values[:, :17].astype(np.int32) @ _CREDIT_WEIGHTS
         ok[right] = allowed & ((31 - total % 31) % 31 == values[:, 17])
