@@ -70,7 +70,7 @@ class Column:
     """What the checks ask of a column, each worked out once: its values as a list, the types of
     the values and the positions of each, the blank cells."""
 
-    __slots__ = ("_codes", "_items", "_kinds", "_na", "_where", "values")
+    __slots__ = ("_codes", "_items", "_kinds", "_na", "_where", "derived", "values")
 
     def __init__(self, values: Objects) -> None:
         self.values = values
@@ -79,6 +79,7 @@ class Column:
         self._codes: Indices | None = None
         self._where: dict[type, Indices] = {}
         self._na: Bools | None = None
+        self.derived: dict[tuple[Any, ...], Bools] = {}  # see compared()
 
     def __len__(self) -> int:
         return len(self.values)
@@ -205,6 +206,22 @@ def _by_kind(
     return out
 
 
+def compared(values: pd.Series, op: str, other: Any) -> Bools:
+    """`values == other`, `values != other` or `values.isin(other)` (op "==", "!=", "isin"), as
+    pandas works it out (blanks are unequal to everything), once per column within a memo."""
+    col = column(values)
+    key = (op, other)
+    if key not in col.derived:
+        if op == "==":
+            result = values == other
+        elif op == "!=":
+            result = values != other
+        else:
+            result = values.isin(list(other))
+        col.derived[key] = np.asarray(result, dtype=bool)
+    return col.derived[key]
+
+
 # --- presence ----------------------------------------------------------------------------------
 
 
@@ -312,6 +329,11 @@ def places_mask(values: Values | Column, places: int) -> Bools:
 # --- dates ---------------------------------------------------------------------------------------
 
 
+def _at(col: Column, where: Indices) -> Objects:
+    """The values at `where` (the column itself when that is all of it)."""
+    return col.values if len(where) == len(col) else col.values[where]
+
+
 def _date_like(col: Column) -> tuple[Bools, Bools]:
     """(exactly a datetime.date, another kind of datetime.date such as a datetime) per value."""
     exact = np.zeros(len(col), dtype=bool)
@@ -332,7 +354,7 @@ def dates_in_order_mask(early: Values | Column, late: Values | Column) -> Bools:
     out = np.ones(len(a), dtype=bool)
     both = np.flatnonzero(a_exact & b_exact)
     if both.size:
-        out[both] = np.asarray(a.values[both] <= b.values[both], dtype=bool)
+        out[both] = np.asarray(_at(a, both) <= _at(b, both), dtype=bool)
     odd = np.flatnonzero((a_exact | a_other) & (b_exact | b_other) & (a_other | b_other))
     for i in odd:  # a datetime among them: compare as the predicate does (it may raise)
         out[i] = bool(a.values[i] <= b.values[i])
@@ -347,7 +369,7 @@ def date_not_after_mask(values: Values | Column, ends: Values | Column) -> Bools
     out = np.ones(len(v), dtype=bool)
     fast = np.flatnonzero(v_exact & e_exact)
     if fast.size:
-        out[fast] = np.asarray(v.values[fast] <= e.values[fast], dtype=bool)
+        out[fast] = np.asarray(_at(v, fast) <= _at(e, fast), dtype=bool)
     for i in np.flatnonzero((v_exact | v_other) & ~(v_exact & e_exact)):
         end = e.values[i]
         out[i] = end is None or bool(v.values[i] <= end)
@@ -361,7 +383,7 @@ def date_not_before_mask(values: Values | Column, start: dt.date) -> Bools:
     out = np.ones(len(v), dtype=bool)
     fast = np.flatnonzero(exact)
     if fast.size:
-        out[fast] = np.asarray(v.values[fast] >= start, dtype=bool)
+        out[fast] = np.asarray(_at(v, fast) >= start, dtype=bool)
     for i in np.flatnonzero(other):
         out[i] = bool(v.values[i] >= start)
     return out
@@ -412,10 +434,11 @@ def first_of_pairs(owners: Values, codes: Indices) -> Indices:
 
 # --- GB 32100-2015 统一社会信用代码 -----------------------------------------------------------
 
-_CREDIT_INDEX = np.full(128, -1, dtype=np.int16)  # ASCII code point -> value, -1: not allowed
+_NOT_ALLOWED = 255
+_CREDIT_INDEX = np.full(128, _NOT_ALLOWED, dtype=np.uint8)  # ASCII code point -> value
 for _value, _char in enumerate(CREDIT_ALPHABET):
     _CREDIT_INDEX[ord(_char)] = _value
-_CREDIT_WEIGHTS = np.array(CREDIT_WEIGHTS, dtype=np.int32)
+_CREDIT_WEIGHTS = np.array(CREDIT_WEIGHTS, dtype=np.int64)
 
 
 def credit_codes_valid(codes: list[str]) -> Bools:
@@ -429,10 +452,10 @@ def credit_codes_valid(codes: list[str]) -> Bools:
         text = "".join([codes[i] for i in right] if right.size < n else codes)
         # one 32-bit code point per character (a lone surrogate too), 18 to a row
         points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-        points = points.reshape(-1, 18)
-        values = _CREDIT_INDEX[np.minimum(points, 127)]  # 127 (DEL) is not allowed either
-        allowed = (values >= 0).all(axis=1)
-        total = values[:, :17].astype(np.int32) @ _CREDIT_WEIGHTS
+        # 127 (DEL) is not allowed either, so every character past ASCII can look it up
+        values = np.take(_CREDIT_INDEX, np.minimum(points, 127)).reshape(-1, 18)
+        allowed = values.max(axis=1) < _NOT_ALLOWED
+        total = values[:, :17].astype(np.int64) @ _CREDIT_WEIGHTS
         ok[right] = allowed & ((31 - total % 31) % 31 == values[:, 17])
     return ok
 

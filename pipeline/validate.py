@@ -30,6 +30,7 @@ from pandera.errors import SchemaErrors
 from pipeline.checks_vec import (
     column_memo,
     compare_mask,
+    compared,
     credit_code_mask,
     date_not_after_mask,
     date_not_before_mask,
@@ -267,7 +268,19 @@ def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def _object_series(values: Sequence[Any]) -> pd.Series:
+def _period_ends() -> Callable[[str], dt.date]:
+    """period_end, worked out once per period (a batch has thousands of returns, few periods)."""
+    ends: dict[str, dt.date] = {}
+
+    def end_of(period: str) -> dt.date:
+        if period not in ends:
+            ends[period] = period_end(period)
+        return ends[period]
+
+    return end_of
+
+
+def _object_series(values: Sequence[Any] | np.ndarray) -> pd.Series:
     """Each value an element as it is (a list stays one element, a str is not inferred)."""
     return pd.Series(objects(values), dtype=object)
 
@@ -381,16 +394,18 @@ def checklist_items_schema(form: ChecklistForm) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns={"no": pa.Column(None)}, checks=checks, name=form.id)
 
 
+# The columns of a checklist frame. Keep them as they are: pandera lists a failing row of a
+# frame-wide check once per column and then sorts its failure cases with an unstable sort, so
+# the number of columns decides the order issues are found in, and with it which of a
+# return's sheets comes first in its list of issues.
 _ITEM_COLUMNS = (
     "sheet", "no", "answer", "hazard", "n_ticks", "ticks", "tick_error", "description",
     "requirement", "deadline", "deadline_error", "n_major", "major_error", "cells",
 )  # fmt: skip
-# the details of an item that the checks read, and where a failure is reported
-_DETAIL_KEYS = (
+_DETAIL_COLUMNS = (
     "ticks", "tick_error", "description", "requirement", "deadline", "deadline_error",
-    "major_ticks", "major_error", "cells", "spans",
+    "major_error", "cells",
 )  # fmt: skip
-_DETAILS = operator.itemgetter(*_DETAIL_KEYS)
 
 
 def _validate_checklists(batch: list[Return], form: ChecklistForm) -> None:
@@ -420,22 +435,24 @@ def _validate_checklists(batch: list[Return], form: ChecklistForm) -> None:
             owner += [i] * len(details)
             sheets += [inspection.sheet] * len(details)
     count = len(found)
-    picked = list(zip(*map(_DETAILS, found), strict=True)) if found else [()] * len(_DETAIL_KEYS)
-    data: dict[str, Any] = {
-        "sheet": sheets,
-        "no": numbers,
-        "answer": answers,
-        "hazard": hazards,
-        **dict(zip(_DETAIL_KEYS, picked, strict=True)),
+
+    def counted(key: str) -> pd.Series:
+        return pd.Series(
+            np.fromiter(map(len, map(operator.itemgetter(key), found)), np.int64, count)
+        )
+
+    data: dict[str, pd.Series] = {
+        "sheet": _object_series(sheets),
+        "no": _object_series(numbers),
+        "answer": _object_series(answers),
+        "hazard": _object_series(hazards),
+        "n_ticks": counted("ticks"),
+        "n_major": counted("major_ticks"),
     }
-    data["n_ticks"] = pd.Series(np.fromiter(map(len, data["ticks"]), np.int64, count))
-    data["n_major"] = pd.Series(np.fromiter(map(len, data["major_ticks"]), np.int64, count))
+    for key in _DETAIL_COLUMNS:  # one pass over the details per key, in C
+        data[key] = _object_series(np.fromiter(map(operator.itemgetter(key), found), object, count))
     items = pd.DataFrame(
-        {
-            c: data[c] if isinstance(data[c], pd.Series) else _object_series(data[c])
-            for c in _ITEM_COLUMNS
-        }
-        | {RET: pd.Series(owner, dtype="int64")}
+        {c: data[c] for c in _ITEM_COLUMNS} | {RET: pd.Series(owner, dtype="int64")}
     )
 
     def locate(check: str, _column: str | None, row: int) -> Issue | None:
@@ -464,10 +481,11 @@ def _validate_checklists(batch: list[Return], form: ChecklistForm) -> None:
 
 def _validate_footers(batch: list[Return], form: ChecklistForm) -> None:
     start = load_calendar().start_date
+    end_of = _period_ends()
     fields = ("sheet", "label", "value", "cell", "end")
     rows: list[tuple[Any, ...]] = []  # RET, then the fields
     for i, ret in enumerate(batch):
-        end = period_end(ret.period) if ret.period else None
+        end = end_of(ret.period) if ret.period else None
         for inspection in ret.inspections:
             for f in form.footer:
                 if f.key not in inspection.footer_cells:
@@ -547,14 +565,14 @@ def _present(name: str) -> pa.Check:
     return _col_check(name, filled_mask)
 
 
-def _open_needs(key: str, value: str = "") -> Callable[[pd.DataFrame], pd.Series]:
+def _open_needs(key: str, value: str = "") -> Callable[[pd.DataFrame], np.ndarray]:
     """An open hazard (整改中) needs `key` filled (and equal to `value` when given)."""
 
-    def fn(df: pd.DataFrame) -> pd.Series:
-        is_open = df["status"] == OPEN
+    def fn(df: pd.DataFrame) -> np.ndarray:
+        is_open = compared(df["status"], "==", OPEN)
         filled = ~na_mask(df[key])
         if value:
-            return ~is_open | ~filled | (df[key] == value)
+            return ~is_open | ~filled | compared(df[key], "==", value)
         return ~is_open | filled
 
     return fn
@@ -623,28 +641,31 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
             checks.append(
                 _check(
                     "ledger-status-needs-date:rectified_date",
-                    lambda df: ~df["status"].isin([RECTIFIED, CLOSED]) | has(df, "rectified_date"),
+                    lambda df: (
+                        ~compared(df["status"], "isin", (RECTIFIED, CLOSED))
+                        | has(df, "rectified_date")
+                    ),
                 )
             )
         if "accepted_by" in keys:
             checks.append(
                 _check(
                     "ledger-closed-needs-acceptor:accepted_by",
-                    lambda df: (df["status"] != CLOSED) | has(df, "accepted_by"),
+                    lambda df: compared(df["status"], "!=", CLOSED) | has(df, "accepted_by"),
                 )
             )
         if "closed_date" in keys:
             checks.append(
                 _check(
                     "ledger-closed-needs-date:closed_date",
-                    lambda df: (df["status"] != CLOSED) | has(df, "closed_date"),
+                    lambda df: compared(df["status"], "!=", CLOSED) | has(df, "closed_date"),
                 )
             )
     if {"supervised", "supervision_level"} <= keys:
         checks.append(
             _check(
                 "ledger-supervision-level-missing:supervision_level",
-                lambda df: (df["supervised"] != YES) | has(df, "supervision_level"),
+                lambda df: compared(df["supervised"], "!=", YES) | has(df, "supervision_level"),
             )
         )
         # an error, not a warning: 挂牌督办 decides whether the hazard counts in 附件4 A5/A6,
@@ -652,7 +673,7 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
         checks.append(
             _check(
                 "ledger-supervision-level-unexpected:supervision_level",
-                lambda df: (df["supervised"] != NO) | ~has(df, "supervision_level"),
+                lambda df: compared(df["supervised"], "!=", NO) | ~has(df, "supervision_level"),
             )
         )
     if {"found_date", "deadline"} <= keys:
@@ -670,9 +691,9 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
     return checks
 
 
-def _no_date(key: str, statuses: tuple[str, ...]) -> Callable[[pd.DataFrame], pd.Series]:
+def _no_date(key: str, statuses: tuple[str, ...]) -> Callable[[pd.DataFrame], np.ndarray]:
     """A hazard in one of `statuses` has `key` blank."""
-    return lambda df: ~df["status"].isin(statuses) | na_mask(df[key])
+    return lambda df: ~compared(df["status"], "isin", statuses) | na_mask(df[key])
 
 
 def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
@@ -680,6 +701,7 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
     names = [*keys, "_sheet", "_row"]
     # one block of objects, a row per column, that the frame is a view of (a province's ledgers
     # are 200,000 rows: no dict per row until one fails)
+    end_of = _period_ends()
     tables: list[np.ndarray] = []
     counts: list[int] = []
     ends: list[dt.date | None] = []
@@ -687,11 +709,12 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
     for ret in batch:
         ledger = ret.ledger
         where.append(dict(ledger.attrs.get("columns", {})) if ledger is not None else {})
-        rows = 0 if ledger is None else len(ledger)
+        rows = 0 if ledger is None or ledger.empty else len(ledger)
         counts.append(rows)
-        ends.append(period_end(ret.period) if ret.period and rows else None)
         if ledger is None or not rows:
+            ends.append(None)
             continue
+        ends.append(end_of(ret.period) if ret.period else None)
         # the whole table at once: ledger[c] would deep-copy the frame's attrs for each column
         table = ledger.to_numpy(dtype=object)
         if list(ledger.columns) != names:
@@ -706,7 +729,7 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
         tables.append(table)
     block = np.empty((len(names) + 1, sum(counts)), dtype=object)
     if tables:
-        block[: len(names)] = np.concatenate(tables, axis=0).T
+        np.concatenate(tables, axis=0, out=block[: len(names)].T)
     block[len(names)] = np.repeat(objects(ends), counts)  # "_end"
     owners = np.repeat(np.arange(len(batch), dtype=np.int64), counts)
     frame = pd.DataFrame(block.T, columns=[*names, "_end"], dtype=object, copy=False)

@@ -773,3 +773,31 @@ def test_validation_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) 
         assert gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_frames_keep_their_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pandera lists a failing row of a frame-wide check once per column of the frame and then
+    sorts all failure cases with an unstable sort: the number of columns decides the order in
+    which issues are found, and so which of a return's sheets is listed first. The frames keep
+    the columns they have always had."""
+    import pipeline.validate as validate
+
+    seen: dict[str, list[str]] = {}
+
+    def capture(batch: Any, schema: Any, frame: Any, locate: Any) -> None:
+        seen[schema.name] = list(frame.columns)
+
+    monkeypatch.setattr(validate, "_run", capture)
+    inbox = tmp_path / "inbox"
+    returns = [
+        read_one(make_return(inbox, form_id), validate=False)
+        for form_id in ("ledger", "annex4_progress", "annex2_construction")
+    ]
+    validate.validate_returns(returns)
+    assert seen["ledger"] == [*(c.key for c in LEDGER.columns), "_sheet", "_row", "_end", "_ret"]
+    assert seen["annex4_progress"] == [*progress_form().value_codes, "_ret"]
+    assert seen["annex2_construction"] == [
+        "sheet", "no", "answer", "hazard", "n_ticks", "ticks", "tick_error", "description",
+        "requirement", "deadline", "deadline_error", "n_major", "major_error", "cells", "_ret",
+    ]  # fmt: skip
+    assert seen["annex2_construction-footer"] == ["sheet", "label", "value", "cell", "end", "_ret"]
