@@ -219,7 +219,7 @@ def compared(values: pd.Series, op: str, other: Any) -> Bools:
         else:
             result = values.isin(list(other))
         col.derived[key] = np.asarray(result, dtype=bool)
-    return col.derived[key]
+    return col.derived[key].copy()
 
 
 # --- presence ----------------------------------------------------------------------------------
