@@ -12,17 +12,39 @@ most one issue, and one that already has a reading error is not reported again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
+import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from pipeline.checks_vec import (
+    column_memo,
+    compare_mask,
+    compared,
+    credit_code_mask,
+    date_not_after_mask,
+    date_not_before_mask,
+    dates_in_order_mask,
+    filled_mask,
+    first_of_pairs,
+    id_codes,
+    is_na,
+    member_mask,
+    na_mask,
+    objects,
+    places_mask,
+    whole_mask,
+)
 from pipeline.forms import (
     ChecklistForm,
     Form,
@@ -35,12 +57,13 @@ from pipeline.forms import (
 from pipeline.layout import LedgerLayout, a1
 from pipeline.messages import make_issue
 from pipeline.model import Issue, Return
-from pipeline.normalize import credit_code_problem, decimal_places, display, fold
+from pipeline.normalize import credit_code_problem, display
 from pipeline.read import OnFile, progress_label, read_inbox
 
 MAX_COUNT = Decimal(100_000)  # a county's cumulative count above this is a typing error
 MAX_MONEY = Decimal(100_000)  # 万元, i.e. 10 亿元
 MONEY_DECIMALS = 4
+ZERO = Decimal(0)
 
 # Ledger vocabulary (DESIGN §7): the status values and the columns the closure rules talk about.
 OPEN, RECTIFIED, CLOSED = "整改中", "已整改待验收", "已验收销号"
@@ -58,7 +81,8 @@ def validate_returns(returns: list[Return]) -> None:
             groups.setdefault(str(ret.form_id), []).append(ret)
     for form_id, batch in groups.items():
         try:
-            _validate_batch(forms[form_id], batch)
+            with _collector_paused():
+                _validate_batch(forms[form_id], batch)
         except Exception:
             # a bug must not stop the run: find the return that trips it and say so on it
             for ret in batch:
@@ -90,6 +114,21 @@ def validate_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1)
     returns = read_inbox(inbox, on_file=on_file, jobs=jobs)
     validate_returns(returns)
     return returns
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is validated. Building a batch's frames makes
+    hundreds of thousands of small objects, which sets the collector off again and again, and
+    each full pass walks every object of the read returns (a second of a province's run); the
+    batch leaves little cyclic garbage, collected as usual once the collector is back on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _unreadable(ret: Return) -> bool:
@@ -141,7 +180,9 @@ def _run(
     if frame.empty:
         return
     try:
-        schema.validate(frame, lazy=True)
+        # inplace: the frame is ours and nothing is coerced, so pandera need not copy it
+        with column_memo():
+            schema.validate(frame, lazy=True, inplace=True)
         return
     except SchemaErrors as exc:
         # a cell gets one issue: a column's own check (type, choice) before a cross-column rule
@@ -177,24 +218,42 @@ def _check(name: str, fn: Callable[[pd.DataFrame], Any]) -> pa.Check:
 
     def series(df: pd.DataFrame) -> pd.Series:
         out = fn(df)
-        if not isinstance(out, pd.Series):
-            out = pd.Series(list(out), index=df.index)
-        return out.astype(bool)
+        if isinstance(out, pd.Series):
+            return out.astype(bool)
+        if isinstance(out, np.ndarray) and out.dtype == bool:
+            return pd.Series(out, index=df.index)
+        return pd.Series(list(out), index=df.index).astype(bool)
 
     return pa.Check(series, name=name, error=name, ignore_na=False)
 
 
-def _col_check(name: str, fn: Callable[[Any], bool], *, ignore_na: bool = True) -> pa.Check:
-    """An element-wise column check; with ignore_na blanks pass (they are someone else's rule)."""
+def _col_check(name: str, fn: Callable[[pd.Series], np.ndarray]) -> pa.Check:
+    """A column check: `fn` gives one bool per value of the column, all at once (pipeline.
+    checks_vec); blanks pass every check but _present (they are someone else's rule)."""
 
     def series(s: pd.Series) -> pd.Series:
-        return s.map(lambda v: (ignore_na and _na(v)) or bool(fn(v))).astype(bool)
+        return pd.Series(np.asarray(fn(s), dtype=bool), index=s.index)
 
     return pa.Check(series, name=name, error=name, ignore_na=False)
 
 
-def _na(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and pd.isna(value))
+_na = is_na  # a blank cell: None or a float NaN
+
+
+def _number_checks(is_money: bool) -> list[pa.Check]:
+    """Sign, decimals and size of a count or a 万元 amount (blanks pass)."""
+    checks = [_col_check("value-negative", lambda s: compare_mask(s, operator.ge, ZERO))]
+    if is_money:
+        return [
+            *checks,
+            _col_check("value-too-many-decimals", lambda s: places_mask(s, MONEY_DECIMALS)),
+            _col_check("value-too-large", lambda s: compare_mask(s, operator.le, MAX_MONEY)),
+        ]
+    return [
+        *checks,
+        _col_check("value-not-integer", whole_mask),
+        _col_check("value-too-large", lambda s: compare_mask(s, operator.le, MAX_COUNT)),
+    ]
 
 
 def _split(check: str) -> tuple[str, str]:
@@ -207,6 +266,23 @@ def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
     data = {c: pd.Series([r.get(c) for r in rows], dtype=object) for c in columns}
     data[RET] = pd.Series([r[RET] for r in rows], dtype="int64")
     return pd.DataFrame(data)
+
+
+def _period_ends() -> Callable[[str], dt.date]:
+    """period_end, worked out once per period (a batch has thousands of returns, few periods)."""
+    ends: dict[str, dt.date] = {}
+
+    def end_of(period: str) -> dt.date:
+        if period not in ends:
+            ends[period] = period_end(period)
+        return ends[period]
+
+    return end_of
+
+
+def _object_series(values: Sequence[Any] | np.ndarray) -> pd.Series:
+    """Each value an element as it is (a list stays one element, a str is not inferred)."""
+    return pd.Series(objects(values), dtype=object)
 
 
 def _show(value: Any) -> str:
@@ -224,25 +300,7 @@ def progress_schema(form: ProgressForm) -> pa.DataFrameSchema:
     value's unit, then the form's [[rules]], each reported at its left-hand item."""
     columns: dict[str, pa.Column] = {}
     for value in form.values:
-        checks = [
-            _present("progress-missing"),
-            _col_check("value-negative", lambda v: Decimal(v) >= 0),
-        ]
-        if value.is_money:
-            checks += [
-                _col_check(
-                    "value-too-many-decimals",
-                    lambda v: decimal_places(Decimal(v)) <= MONEY_DECIMALS,
-                ),
-                _col_check("value-too-large", lambda v: Decimal(v) <= MAX_MONEY),
-            ]
-        else:
-            checks += [
-                _col_check(
-                    "value-not-integer", lambda v: Decimal(v) == Decimal(v).to_integral_value()
-                ),
-                _col_check("value-too-large", lambda v: Decimal(v) <= MAX_COUNT),
-            ]
+        checks = [_present("progress-missing"), *_number_checks(value.is_money)]
         columns[value.code] = pa.Column(None, checks=checks, nullable=True, required=True)
     rule_checks = [
         _check(f"{rule.code}:{left}", _rule_fn(rule.kind, left, rule.right))
@@ -302,8 +360,8 @@ def checklist_items_schema(form: ChecklistForm) -> pa.DataFrameSchema:
     def hazard(df: pd.DataFrame) -> pd.Series:
         return df["hazard"].astype(bool)
 
-    def present(df: pd.DataFrame, key: str) -> pd.Series:
-        return df[key].map(lambda v: not _na(v)).astype(bool)
+    def present(df: pd.DataFrame, key: str) -> np.ndarray:
+        return ~na_mask(df[key])
 
     def flag(df: pd.DataFrame, key: str) -> pd.Series:
         return df[key].astype(bool)
@@ -336,61 +394,84 @@ def checklist_items_schema(form: ChecklistForm) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns={"no": pa.Column(None)}, checks=checks, name=form.id)
 
 
+# The columns of a checklist frame. Keep them as they are: pandera lists a failing row of a
+# frame-wide check once per column and then sorts its failure cases with an unstable sort, so
+# the number of columns decides the order issues are found in, and with it which of a
+# return's sheets comes first in its list of issues.
 _ITEM_COLUMNS = (
     "sheet", "no", "answer", "hazard", "n_ticks", "ticks", "tick_error", "description",
     "requirement", "deadline", "deadline_error", "n_major", "major_error", "cells",
 )  # fmt: skip
+_DETAIL_COLUMNS = (
+    "ticks", "tick_error", "description", "requirement", "deadline", "deadline_error",
+    "major_error", "cells",
+)  # fmt: skip
 
 
 def _validate_checklists(batch: list[Return], form: ChecklistForm) -> None:
-    rows: list[dict[str, Any]] = []
+    # column by column, the loops in C: a province's checklists have 150,000 item rows
+    nos = [item.no for item in form.items]
+    hazard_answers = [item.hazard_answer for item in form.items]
+    owner: list[int] = []
+    sheets: list[str] = []
+    numbers: list[Any] = []
+    answers: list[Any] = []
+    hazards: list[bool] = []
+    found: list[dict[str, Any]] = []  # each row's details as read
     for i, ret in enumerate(batch):
         for inspection in ret.inspections:
-            for item in form.items:
-                details = inspection.details.get(item.no)
-                if details is None:
-                    continue  # reported while reading (checklist-item-missing)
-                answer = inspection.answers.get(item.no)
-                rows.append(
-                    {
-                        RET: i,
-                        "sheet": inspection.sheet,
-                        "no": item.no,
-                        "answer": answer,
-                        "hazard": answer == item.hazard_answer,
-                        "n_ticks": len(details["ticks"]),
-                        "ticks": details["ticks"],
-                        "tick_error": details["tick_error"],
-                        "description": details["description"],
-                        "requirement": details["requirement"],
-                        "deadline": details["deadline"],
-                        "deadline_error": details["deadline_error"],
-                        "n_major": len(details["major_ticks"]),
-                        "major_error": details["major_error"],
-                        "cells": details["cells"],
-                        "spans": details["spans"],
-                    }
-                )
-    items = _frame(rows, _ITEM_COLUMNS)
-    items["n_ticks"] = items["n_ticks"].astype("int64")
-    items["n_major"] = items["n_major"].astype("int64")
+            looked_up = list(map(inspection.details.get, nos))
+            details = [d for d in looked_up if d is not None]
+            row_nos, row_hazard_answers = nos, hazard_answers
+            if len(details) < len(nos):  # items reported while reading (checklist-item-missing)
+                keep = [k for k, d in enumerate(looked_up) if d is not None]
+                row_nos = [nos[k] for k in keep]
+                row_hazard_answers = [hazard_answers[k] for k in keep]
+            row_answers = list(map(inspection.answers.get, row_nos))
+            found += details
+            numbers += row_nos
+            answers += row_answers
+            hazards += map(operator.eq, row_answers, row_hazard_answers)
+            owner += [i] * len(details)
+            sheets += [inspection.sheet] * len(details)
+    count = len(found)
+
+    def counted(key: str) -> pd.Series:
+        return pd.Series(
+            np.fromiter(map(len, map(operator.itemgetter(key), found)), np.int64, count)
+        )
+
+    data: dict[str, pd.Series] = {
+        "sheet": _object_series(sheets),
+        "no": _object_series(numbers),
+        "answer": _object_series(answers),
+        "hazard": _object_series(hazards),
+        "n_ticks": counted("ticks"),
+        "n_major": counted("major_ticks"),
+    }
+    for key in _DETAIL_COLUMNS:  # one pass over the details per key, in C
+        data[key] = _object_series(np.fromiter(map(operator.itemgetter(key), found), object, count))
+    items = pd.DataFrame(
+        {c: data[c] for c in _ITEM_COLUMNS} | {RET: pd.Series(owner, dtype="int64")}
+    )
 
     def locate(check: str, _column: str | None, row: int) -> Issue | None:
-        r = rows[row]
+        details = found[row]
         code, key = _split(check)
-        if key in r["spans"]:
-            row_, first_col, last_col = r["spans"][key]
+        spans, ticks = details["spans"], details["ticks"]
+        if key in spans:
+            row_, first_col, last_col = spans[key]
             cell = f"{a1(row_, first_col)}:{a1(row_, last_col)}"
         else:
-            cell = r["cells"][key]
+            cell = details["cells"][key]
         return make_issue(
             code,
-            sheet=r["sheet"],
+            sheet=sheets[row],
             cell=cell,
-            value="、".join(r["ticks"]) if code == "checklist-multiple-ticks" else "",
-            no=r["no"],
-            answer=r["answer"] or "",
-            ticks="、".join(f"“{t}”" for t in r["ticks"]),
+            value="、".join(ticks) if code == "checklist-multiple-ticks" else "",
+            no=numbers[row],
+            answer=answers[row] or "",
+            ticks="、".join(f"“{t}”" for t in ticks),
             what=form.description_label,
         )
 
@@ -400,56 +481,49 @@ def _validate_checklists(batch: list[Return], form: ChecklistForm) -> None:
 
 def _validate_footers(batch: list[Return], form: ChecklistForm) -> None:
     start = load_calendar().start_date
-    rows: list[dict[str, Any]] = []
+    end_of = _period_ends()
+    fields = ("sheet", "label", "value", "cell", "end")
+    rows: list[tuple[Any, ...]] = []  # RET, then the fields
     for i, ret in enumerate(batch):
-        end = period_end(ret.period) if ret.period else None
+        end = end_of(ret.period) if ret.period else None
         for inspection in ret.inspections:
             for f in form.footer:
                 if f.key not in inspection.footer_cells:
                     continue  # its label was not found: reported while reading
-                rows.append(
-                    {
-                        RET: i,
-                        "sheet": inspection.sheet,
-                        "label": f.label,
-                        "value": inspection.footer.get(f.key),
-                        "cell": inspection.footer_cells[f.key],
-                        "end": end,
-                    }
-                )
-    frame = _frame(rows, ("sheet", "label", "value", "cell", "end"))
-
-    def dated(df: pd.DataFrame, test: Callable[[dt.date, Any], bool]) -> list[bool]:
-        return [
-            not isinstance(v, dt.date) or test(v, end)
-            for v, end in zip(df["value"], df["end"], strict=True)
-        ]
+                value, cell = inspection.footer.get(f.key), inspection.footer_cells[f.key]
+                rows.append((i, inspection.sheet, f.label, value, cell, end))
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(fields) + 1)
+    frame = pd.DataFrame(
+        {c: _object_series(v) for c, v in zip(fields, columns[1:], strict=True)}
+        | {RET: pd.Series(columns[0], dtype="int64")}
+    )
 
     schema = pa.DataFrameSchema(
         columns={"value": pa.Column(None, nullable=True)},
         checks=[
-            _check("checklist-footer-missing", lambda df: df["value"].map(lambda v: not _na(v))),
+            _check("checklist-footer-missing", lambda df: ~na_mask(df["value"])),
             _check(
-                "checklist-date-before-campaign", lambda df: dated(df, lambda v, _e: v >= start)
+                "checklist-date-before-campaign",
+                lambda df: date_not_before_mask(df["value"], start),
             ),
             _check(
                 "checklist-date-after-period",
-                lambda df: dated(df, lambda v, e: e is None or v <= e),
+                lambda df: date_not_after_mask(df["value"], df["end"]),
             ),
         ],
         name=f"{form.id}-footer",
     )
 
     def locate(check: str, _column: str | None, row: int) -> Issue | None:
-        r = rows[row]
+        _owner, sheet, label, value, cell, end = rows[row]
         return make_issue(
             check,
-            sheet=r["sheet"],
-            cell=r["cell"],
-            value=_show(r["value"]),
-            label=r["label"],
+            sheet=sheet,
+            cell=cell,
+            value=_show(value),
+            label=label,
             start=start.isoformat(),
-            end=r["end"].isoformat() if r["end"] else "",
+            end=end.isoformat() if end else "",
         )
 
     _run(batch, schema, frame, locate)
@@ -474,45 +548,31 @@ def ledger_schema(form: LedgerForm) -> pa.DataFrameSchema:
                 _col_check("ledger-choice-invalid", _member_of(column.choices or ("是", "否")))
             )
         if column.type == "credit_code":
-            checks.append(
-                _col_check("ledger-credit-code-invalid", lambda v: credit_code_problem(v) is None)
-            )
+            checks.append(_col_check("ledger-credit-code-invalid", credit_code_mask))
         if column.type == "money":
-            checks += [
-                _col_check("value-negative", lambda v: Decimal(v) >= 0),
-                _col_check(
-                    "value-too-many-decimals",
-                    lambda v: decimal_places(Decimal(v)) <= MONEY_DECIMALS,
-                ),
-                _col_check("value-too-large", lambda v: Decimal(v) <= MAX_MONEY),
-            ]
+            checks += _number_checks(is_money=True)
         columns[column.key] = pa.Column(None, checks=checks, nullable=True, required=True)
     return pa.DataFrameSchema(columns=columns, checks=_ledger_row_checks(form), name=form.id)
 
 
-def _member_of(allowed: tuple[str, ...]) -> Callable[[Any], bool]:
-    return lambda v: v in allowed
+def _member_of(allowed: tuple[str, ...]) -> Callable[[pd.Series], np.ndarray]:
+    return lambda s: member_mask(s, allowed)
 
 
 def _present(name: str) -> pa.Check:
-    """A column check that fails on blank cells (every other check lets blanks pass)."""
-
-    def series(s: pd.Series) -> pd.Series:
-        return s.map(lambda v: not _na(v) and not (isinstance(v, str) and not v.strip())).astype(
-            bool
-        )
-
-    return pa.Check(series, name=name, error=name, ignore_na=False)
+    """A column check that fails on blank cells and strings of spaces (every other check lets
+    blanks pass)."""
+    return _col_check(name, filled_mask)
 
 
-def _open_needs(key: str, value: str = "") -> Callable[[pd.DataFrame], pd.Series]:
+def _open_needs(key: str, value: str = "") -> Callable[[pd.DataFrame], np.ndarray]:
     """An open hazard (整改中) needs `key` filled (and equal to `value` when given)."""
 
-    def fn(df: pd.DataFrame) -> pd.Series:
-        is_open = df["status"] == OPEN
-        filled = df[key].map(lambda v: not _na(v)).astype(bool)
+    def fn(df: pd.DataFrame) -> np.ndarray:
+        is_open = compared(df["status"], "==", OPEN)
+        filled = ~na_mask(df[key])
         if value:
-            return ~is_open | ~filled | (df[key] == value)
+            return ~is_open | ~filled | compared(df[key], "==", value)
         return ~is_open | filled
 
     return fn
@@ -522,30 +582,23 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
     keys = {c.key for c in form.columns}
     start = load_calendar().start_date
 
-    def has(df: pd.DataFrame, key: str) -> pd.Series:
-        return df[key].map(lambda v: not _na(v)).astype(bool)
+    def has(df: pd.DataFrame, key: str) -> np.ndarray:
+        return ~na_mask(df[key])
 
-    def before(df: pd.DataFrame, early: str, late: str) -> list[bool]:
-        return [
-            not (isinstance(a, dt.date) and isinstance(b, dt.date)) or a <= b
-            for a, b in zip(df[early], df[late], strict=True)
-        ]
+    def before(df: pd.DataFrame, early: str, late: str) -> np.ndarray:
+        """Both dates there and `early` after `late` fails."""
+        return dates_in_order_mask(df[early], df[late])
 
-    def not_after_end(key: str) -> Callable[[pd.DataFrame], list[bool]]:
-        return lambda df: [
-            not isinstance(v, dt.date) or e is None or v <= e
-            for v, e in zip(df[key], df["_end"], strict=True)
-        ]
+    def not_after_end(key: str) -> Callable[[pd.DataFrame], np.ndarray]:
+        return lambda df: date_not_after_mask(df[key], df["_end"])
 
-    def not_before_start(key: str) -> Callable[[pd.DataFrame], list[bool]]:
-        return lambda df: [not isinstance(v, dt.date) or v >= start for v in df[key]]
+    def not_before_start(key: str) -> Callable[[pd.DataFrame], np.ndarray]:
+        return lambda df: date_not_before_mask(df[key], start)
 
-    def unique_ids(df: pd.DataFrame) -> pd.Series:
-        ids = df["hazard_id"].map(lambda v: None if _na(v) else fold(str(v)))
-        dup = pd.Series(list(zip(df[RET], ids, strict=True)), index=df.index).duplicated(
-            keep="first"
-        )
-        return ~dup | ids.isna()
+    def unique_ids(df: pd.DataFrame) -> np.ndarray:
+        """Unique within a return, spaces and width ignored (the first one passes)."""
+        first = first_of_pairs(df[RET], id_codes(df["hazard_id"]))
+        return first == np.arange(len(first))
 
     checks: list[pa.Check] = []
     if "hazard_id" in keys:
@@ -568,10 +621,7 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
             ),
             _check(
                 "ledger-date-order:closed_date",
-                lambda df: (
-                    ~df["rectified_date"].map(_na).astype(bool)
-                    | pd.Series(before(df, "found_date", "closed_date"), index=df.index)
-                ),
+                lambda df: ~na_mask(df["rectified_date"]) | before(df, "found_date", "closed_date"),
             ),
         ]
     if "status" in keys:
@@ -591,28 +641,31 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
             checks.append(
                 _check(
                     "ledger-status-needs-date:rectified_date",
-                    lambda df: ~df["status"].isin([RECTIFIED, CLOSED]) | has(df, "rectified_date"),
+                    lambda df: (
+                        ~compared(df["status"], "isin", (RECTIFIED, CLOSED))
+                        | has(df, "rectified_date")
+                    ),
                 )
             )
         if "accepted_by" in keys:
             checks.append(
                 _check(
                     "ledger-closed-needs-acceptor:accepted_by",
-                    lambda df: (df["status"] != CLOSED) | has(df, "accepted_by"),
+                    lambda df: compared(df["status"], "!=", CLOSED) | has(df, "accepted_by"),
                 )
             )
         if "closed_date" in keys:
             checks.append(
                 _check(
                     "ledger-closed-needs-date:closed_date",
-                    lambda df: (df["status"] != CLOSED) | has(df, "closed_date"),
+                    lambda df: compared(df["status"], "!=", CLOSED) | has(df, "closed_date"),
                 )
             )
     if {"supervised", "supervision_level"} <= keys:
         checks.append(
             _check(
                 "ledger-supervision-level-missing:supervision_level",
-                lambda df: (df["supervised"] != YES) | has(df, "supervision_level"),
+                lambda df: compared(df["supervised"], "!=", YES) | has(df, "supervision_level"),
             )
         )
         # an error, not a warning: 挂牌督办 decides whether the hazard counts in 附件4 A5/A6,
@@ -620,7 +673,7 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
         checks.append(
             _check(
                 "ledger-supervision-level-unexpected:supervision_level",
-                lambda df: (df["supervised"] != NO) | ~has(df, "supervision_level"),
+                lambda df: compared(df["supervised"], "!=", NO) | ~has(df, "supervision_level"),
             )
         )
     if {"found_date", "deadline"} <= keys:
@@ -638,40 +691,64 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
     return checks
 
 
-def _no_date(key: str, statuses: tuple[str, ...]) -> Callable[[pd.DataFrame], pd.Series]:
+def _no_date(key: str, statuses: tuple[str, ...]) -> Callable[[pd.DataFrame], np.ndarray]:
     """A hazard in one of `statuses` has `key` blank."""
-    return lambda df: ~df["status"].isin(statuses) | df[key].map(_na).astype(bool)
+    return lambda df: ~compared(df["status"], "isin", statuses) | na_mask(df[key])
 
 
 def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
     keys = [c.key for c in form.columns]
     names = [*keys, "_sheet", "_row"]
-    # column by column (a province's ledgers are 200,000 rows: no dict per row until one fails)
-    cols: dict[str, list[Any]] = {c: [] for c in [*names, "_end", RET]}
+    # one block of objects, a row per column, that the frame is a view of (a province's ledgers
+    # are 200,000 rows: no dict per row until one fails)
+    end_of = _period_ends()
+    tables: list[np.ndarray] = []
+    counts: list[int] = []
+    ends: list[dt.date | None] = []
     where: list[dict[str, int]] = []
-    for i, ret in enumerate(batch):
+    for ret in batch:
         ledger = ret.ledger
         where.append(dict(ledger.attrs.get("columns", {})) if ledger is not None else {})
-        if ledger is None or ledger.empty:
+        rows = 0 if ledger is None or ledger.empty else len(ledger)
+        counts.append(rows)
+        if ledger is None or not rows:
+            ends.append(None)
             continue
-        n = len(ledger)
-        for c in names:
-            cols[c] += ledger[c].tolist() if c in ledger.columns else [None] * n
-        cols["_end"] += [period_end(ret.period) if ret.period else None] * n
-        cols[RET] += [i] * n
-    data = {c: pd.Series(cols[c], dtype=object) for c in [*names, "_end"]}
-    data[RET] = pd.Series(cols[RET], dtype="int64")
-    frame = pd.DataFrame(data)
+        ends.append(end_of(ret.period) if ret.period else None)
+        # the whole table at once: ledger[c] would deep-copy the frame's attrs for each column
+        table = ledger.to_numpy(dtype=object)
+        if list(ledger.columns) != names:
+            position = {c: j for j, c in enumerate(ledger.columns)}
+            table = np.stack(
+                [
+                    table[:, position[c]] if c in position else np.full(rows, None, dtype=object)
+                    for c in names
+                ],
+                axis=1,
+            )
+        tables.append(table)
+    block = np.empty((len(names) + 1, sum(counts)), dtype=object)
+    if tables:
+        np.concatenate(tables, axis=0, out=block[: len(names)].T)
+    block[len(names)] = np.repeat(objects(ends), counts)  # "_end"
+    owners = np.repeat(np.arange(len(batch), dtype=np.int64), counts)
+    frame = pd.DataFrame(block.T, columns=[*names, "_end"], dtype=object, copy=False)
+    frame[RET] = owners
+    cols: dict[str, np.ndarray] = {c: block[k] for k, c in enumerate([*names, "_end"])}
+    cols[RET] = owners
     lay = LedgerLayout(form=form)
     labels = {c.key: c for c in form.columns}
-    first_row: dict[tuple[int, str], int] = {}
-    ids = cols.get("hazard_id", [None] * len(cols[RET]))
-    for owner, hid, excel_row in zip(cols[RET], ids, cols["_row"], strict=True):
-        if not _na(hid):
-            first_row.setdefault((owner, fold(str(hid))), int(excel_row))
+    firsts: list[np.ndarray] = []
+
+    def first_row(row: int) -> int:
+        """The Excel row of the return's first hazard with the 隐患编号 of `row`."""
+        if not firsts:  # worked out once, when a duplicate is found
+            firsts.append(first_of_pairs(cols[RET], id_codes(cols["hazard_id"])))
+        return int(cols["_row"][firsts[0][row]])
 
     def locate(check: str, column: str | None, row: int) -> Issue | None:
-        record = {c: values[row] for c, values in cols.items()}
+        record: dict[str, Any] = {c: values[row] for c, values in cols.items()}
+        record[RET] = int(record[RET])
         code, key = _split(check)
         key = column or key
         col = where[record[RET]].get(key, lay.col(key) if key in labels else 0)
@@ -697,7 +774,7 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
         elif code == "ledger-credit-code-invalid":
             extra = {"reason": credit_code_problem(str(value)) or ""}
         elif code == "ledger-duplicate-id":
-            extra = {"first_row": first_row.get((record[RET], fold(str(value))), excel_row)}
+            extra = {"first_row": first_row(row)}
         hid = record.get("hazard_id")
         end = record["_end"]
         choices = definition.choices if definition and definition.choices else ("是", "否")

@@ -714,3 +714,90 @@ def test_ledger_credit_code_stored_as_a_number(tmp_path: Path) -> None:
     ret = ledger(tmp_path, {"credit_code": 913501001234567890})
     assert errors(ret) == [("ledger-credit-code-invalid", _ledger_cell(0, "credit_code"))]
     assert "存成了数字" in first(ret, "ledger-credit-code-invalid").message
+
+
+def test_a_batch_gives_each_return_the_issues_it_gets_alone(tmp_path: Path) -> None:
+    """Returns are validated a form at a time in one frame (vectorised checks over every row
+    of the batch): each return gets exactly the issues, in the same order, as when validated on
+    its own, and a 隐患编号 is a duplicate only within its own return."""
+    from pipeline.validate import validate_returns
+
+    inbox = tmp_path / "inbox"
+    rows = good_ledger_rows()
+    code = valid_credit_code()
+    bad_rows = [
+        rows[0] | {"responsible": None, "funds": "1.23456", "credit_code": code[:-1] + "0"},
+        rows[1] | {"hazard_id": "GL-2023-001", "found_date": dt.date(2023, 7, 1)},
+        rows[2] | {"supervised": "否", "closed_date": dt.date(2023, 5, 1)},
+        rows[0]
+        | {"hazard_id": "ＧＬ－２０２３－００１", "domain": "燃 气", "status": "已验收销号"},
+    ]
+    paths = [
+        make_return(inbox, "ledger", "l1.xlsx", ledger_rows=bad_rows),
+        make_return(inbox, "ledger", "l2.xlsx", unit="台江区", ledger_rows=bad_rows[::-1]),
+        make_return(inbox, "ledger", "l3.xlsx", unit="仓山区"),
+        make_return(inbox, "annex4_progress", "p1.xlsx", progress=good_progress() | {"A2": 99}),
+        make_return(
+            inbox,
+            "annex4_progress",
+            "p2.xlsx",
+            unit="台江区",
+            progress=good_progress() | {"B3": -2},
+        ),
+        make_return(inbox, "annex1_gas", "c1.xlsx"),
+    ]
+    together = [read_one(p, validate=False) for p in paths]
+    alone = [read_one(p, validate=False) for p in paths]
+    validate_returns(together)
+    for ret in alone:
+        validate_returns([ret])
+    assert [(r.status, r.issues) for r in together] == [(r.status, r.issues) for r in alone]
+    assert {"ledger-duplicate-id", "value-too-many-decimals", "ledger-credit-code-invalid"} <= {
+        i.rule for i in together[0].issues
+    }
+    assert together[2].status == "accepted"
+
+
+def test_validation_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    import gc
+
+    from pipeline.validate import validate_returns
+
+    ret = read_one(make_return(tmp_path / "inbox", "ledger"), validate=False)
+    try:
+        gc.disable()
+        validate_returns([ret])
+        assert not gc.isenabled()
+        gc.enable()
+        validate_returns([read_one(make_return(tmp_path / "inbox2", "ledger"), validate=False)])
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_frames_keep_their_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pandera lists a failing row of a frame-wide check once per column of the frame and then
+    sorts all failure cases with an unstable sort: the number of columns decides the order in
+    which issues are found, and so which of a return's sheets is listed first. The frames keep
+    the columns they have always had."""
+    import pipeline.validate as validate
+
+    seen: dict[str, list[str]] = {}
+
+    def capture(batch: Any, schema: Any, frame: Any, locate: Any) -> None:
+        seen[schema.name] = list(frame.columns)
+
+    monkeypatch.setattr(validate, "_run", capture)
+    inbox = tmp_path / "inbox"
+    returns = [
+        read_one(make_return(inbox, form_id), validate=False)
+        for form_id in ("ledger", "annex4_progress", "annex2_construction")
+    ]
+    validate.validate_returns(returns)
+    assert seen["ledger"] == [*(c.key for c in LEDGER.columns), "_sheet", "_row", "_end", "_ret"]
+    assert seen["annex4_progress"] == [*progress_form().value_codes, "_ret"]
+    assert seen["annex2_construction"] == [
+        "sheet", "no", "answer", "hazard", "n_ticks", "ticks", "tick_error", "description",
+        "requirement", "deadline", "deadline_error", "n_major", "major_error", "cells", "_ret",
+    ]  # fmt: skip
+    assert seen["annex2_construction-footer"] == ["sheet", "label", "value", "cell", "end", "_ret"]
