@@ -107,6 +107,8 @@ ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".et", ".xlsb")
 
 _CHUNK = 1024 * 1024
+# worksheet parts up to this size are checked as one piece once inflated (see _scan_part)
+WHOLE_SHEET_BYTES = 16 * MB
 # What zipfile raises on damaged data (ValueError covers bad seeks and undecodable names)
 _ZIP_DAMAGE = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError)
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -150,6 +152,15 @@ _FAST_COLUMNS = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
 _FAST_ROWS = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
 # Every row tag starts <row r="…": its r, and "/" when it is self-closing (no cells)
 _XLSX_ROW = re.compile(rb'<row r="([0-9]{1,7})"[^<>]*?(/?)>')
+# A formula element as the formula patterns above look for it
+_F_TAG = re.compile(rb"<f(?: |>|/>)")
+# The cheap bound of a whole worksheet (sheet_bound): a cell tag not written <c r="A1"…
+# (one letter, 1 to 4 digits), a row tag not written <row r="1"…, a tag with a namespace
+# prefix. Each pattern starts with a literal and looks at most 14 bytes further: linear.
+FAST_BOUND = (9_999, 26)
+_ODD_CELL = re.compile(rb'<c(?=[\s/>])(?! r="[A-Z][0-9]{1,4}")')
+_ODD_ROW = re.compile(rb'<row(?=[\s/>])(?! r="[0-9]{1,4}")')
+_PREFIXED_TAG = re.compile(rb":(?:c|row)[\s/>]")
 
 
 class Refused(Exception):
@@ -377,7 +388,10 @@ def _scan_part(
     formulas: dict[str, dict[str, str]],
 ) -> int:
     """Inflate one part in chunks under the global cap; refuse DTDs and oversized sheets;
-    note worksheet cells whose formula has no value or an error value."""
+    note worksheet cells whose formula has no value or an error value.
+
+    A worksheet of up to WHOLE_SHEET_BYTES (declared and actual) is checked as one piece once
+    inflated; a bigger one window by window as it inflates, so that it is refused early."""
     name = info.filename
     lower = name.lower()
     # calamine reads any part the workbook names under xl/worksheets/, matching case-blind
@@ -386,6 +400,8 @@ def _scan_part(
         and lower.startswith("xl/worksheets/")
         and not lower.endswith(".rels")
     )
+    whole = is_sheet and info.file_size <= WHOLE_SHEET_BYTES
+    pieces: list[bytes] = []
     extent = _SheetExtent()
     size = 0
     tail = b""
@@ -403,31 +419,64 @@ def _scan_part(
                         detail=f"部件 {name} 实际解压后超过声明大小或总上限，疑似“压缩炸弹”",
                     )
                 window = tail + chunk
-                if (b"<!" in window and _DTD.search(window)) or (
-                    (b"<\x00!" in window or b"<\x00\x00\x00!" in window)
-                    and _DTD_WIDE.search(window)
-                ):
-                    raise Refused("file-xml-dtd", part=name)
-                if is_sheet:
+                _check_dtd(name, window)
+                if whole:
+                    pieces.append(chunk)
+                elif is_sheet:
                     extent.feed(window)
                     check_extent(_sheet_label(name), *extent.bound())  # refuse early
-                    if b"<f>" in window or b"<f " in window or b"<f/>" in window:
-                        for ref in _XLSX_NO_RESULT.findall(window):
-                            formulas.setdefault(name, {})[ref.decode()] = ""
-                    if b't="e"' in window:
-                        for ref, attrs, error in _XLSX_ERROR.findall(window):
-                            if _T_ERROR.search(attrs):
-                                formulas.setdefault(name, {})[ref.decode()] = error.decode(
-                                    errors="replace"
-                                )
+                    _note_formulas(name, window, formulas)
                 tail = window[-4096:]
     except Refused:
         raise
     except _ZIP_DAMAGE as exc:
         raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
-    if is_sheet:
+    if whole:
+        sheet = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        check_extent(_sheet_label(name), *sheet_bound(sheet))
+        _note_formulas(name, sheet, formulas)
+    elif is_sheet:
         check_extent(_sheet_label(name), *extent.bound())
     return total
+
+
+def _check_dtd(name: str, window: bytes) -> None:
+    # every declaration, in any encoding, holds the byte "!": one memchr rules most parts out
+    if b"!" in window and (
+        (b"<!" in window and _DTD.search(window))
+        or ((b"<\x00!" in window or b"<\x00\x00\x00!" in window) and _DTD_WIDE.search(window))
+    ):
+        raise Refused("file-xml-dtd", part=name)
+
+
+def _note_formulas(name: str, xml: bytes, formulas: dict[str, dict[str, str]]) -> None:
+    """Note the cells of worksheet XML whose formula has no value or an error value."""
+    if _F_TAG.search(xml):
+        for ref in _XLSX_NO_RESULT.findall(xml):
+            formulas.setdefault(name, {})[ref.decode()] = ""
+    if b't="e"' in xml:
+        for ref, attrs, error in _XLSX_ERROR.findall(xml):
+            if _T_ERROR.search(attrs):
+                formulas.setdefault(name, {})[ref.decode()] = error.decode(errors="replace")
+
+
+def sheet_bound(xml: bytes) -> tuple[int, int]:
+    """(rows, columns) no cell of a whole worksheet part can lie beyond: _SheetExtent's bound,
+    or, when every cell tag is written <c r="A1" (one letter, at most 4 digits) and every row
+    tag <row r="1" (at most 4 digits), with no prefixed tags, FAST_BOUND, which is then within
+    the limits. The common case costs a few searches over the XML, with no list built."""
+    rows, cols = FAST_BOUND
+    if (
+        rows <= MAX_SHEET_ROWS
+        and rows * cols <= MAX_SHEET_CELLS
+        and not _ODD_CELL.search(xml)
+        and not _ODD_ROW.search(xml)
+        and not _PREFIXED_TAG.search(xml)
+    ):
+        return FAST_BOUND
+    extent = _SheetExtent()
+    extent.feed(xml)
+    return extent.bound()
 
 
 class _SheetExtent:

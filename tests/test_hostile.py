@@ -997,6 +997,128 @@ def test_a_huge_declared_dimension_reads_only_the_cells_there_are(
     assert sizes and max(sizes) < 100
 
 
+def _exact_bound(xml: bytes) -> tuple[int, int]:
+    extent = safety._SheetExtent()
+    extent.feed(xml)
+    return extent.bound()
+
+
+def _random_sheet_xml(rng: Any) -> bytes:
+    """Worksheet XML made of the tags that decide the cheap bound, written the usual way most of
+    the time and in every other way a reader accepts some of the time."""
+
+    def ref() -> str:
+        letters = "".join(
+            rng.choice("ABCXYZ") for _ in range(rng.choice((1, 1, 1, 1, 1, 1, 2, 3)))
+        )
+        digits = rng.choice((1, 2, 3, 4, 4, 5, 6, 7))
+        number = str(rng.randrange(10 ** (digits - 1), 10**digits))
+        return (letters.lower() if rng.random() < 0.03 else letters) + number
+
+    def cell() -> str:
+        r = ref()
+        return rng.choice(
+            [f'<c r="{r}" s="1"><v>1</v></c>'] * 12
+            + [
+                f'<c r="{r}"/>',
+                f'<c r="{r}" t="s"><v>0</v></c>',
+                f"<c r='{r}'><v>1</v></c>",
+                f'<c r = "{r}"><v>1</v></c>',
+                f'<c  r="{r}"><v>1</v></c>',
+                f'<c\tr="{r}"><v>1</v></c>',
+                f'<c s="1" r="{r}"><v>1</v></c>',
+                f'<x:c r="{r}"><x:v>1</x:v></x:c>',
+                "<c><v>1</v></c>",
+                "<c/>",
+                '<c s="2"><v>1</v></c>',
+                '<col min="1" max="3"/>',
+                '<cfRule type="x"/>',
+            ]
+        )
+
+    def row(number: str) -> str:
+        cells = "".join(cell() for _ in range(rng.randrange(0, 5)))
+        return rng.choice(
+            [f'<row r="{number}" spans="1:3">{cells}</row>'] * 12
+            + [
+                f'<row r="{number}"/>',
+                f"<row r='{number}'>{cells}</row>",
+                f"<row>{cells}</row>",
+                f'<row spans="1:2">{cells}</row>',
+                f'<x:row r="{number}">{cells}</x:row>',
+                f'<row\nr="{number}">{cells}</row>',
+                f"<rowBreaks/>{cells}",
+            ]
+        )
+
+    rows = []
+    for _ in range(rng.randrange(0, 12)):
+        digits = rng.choice((1, 2, 3, 4, 4, 5, 6, 7))
+        rows.append(row(str(rng.randrange(10 ** (digits - 1), 10**digits))))
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org'
+        b'/spreadsheetml/2006/main" xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006'
+        b'/main"><sheetData>' + "".join(rows).encode() + b"</sheetData></worksheet>"
+    )
+
+
+def test_the_cheap_sheet_bound_never_falls_below_the_exact_one() -> None:
+    # sheet_bound answers FAST_BOUND without building lists when every cell and row tag is
+    # written the usual way within A1:Z9999; otherwise it is _SheetExtent's bound itself
+    import random
+
+    rng = random.Random(11)
+    fast = 0
+    for _ in range(3000):
+        xml = _random_sheet_xml(rng)
+        bound, exact = safety.sheet_bound(xml), _exact_bound(xml)
+        if bound == safety.FAST_BOUND:
+            fast += 1
+            assert exact[0] <= bound[0] and exact[1] <= bound[1], xml
+        else:
+            assert bound == exact, xml
+    assert fast > 100  # the cheap answer was given, and checked, many times
+    for xml in MILLION_ROW_SHEETS.values():
+        assert safety.sheet_bound(xml) == _exact_bound(xml)
+
+
+def test_every_template_sheet_takes_the_cheap_bound() -> None:
+    for form_id in FORMS:
+        data = template_bytes(form_id)
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for name in zf.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    xml = zf.read(name)
+                    assert safety.sheet_bound(xml) == safety.FAST_BOUND, (form_id, name)
+                    exact = _exact_bound(xml)
+                    assert exact[0] <= 9_999 and exact[1] <= 26
+
+
+def test_the_reader_never_loads_more_than_the_bound_let_through() -> None:
+    # what python-calamine actually loads from the random sheets that the check lets through
+    import random
+
+    rng = random.Random(12)
+    data = template_bytes("annex4_progress")
+    checked = 0
+    for _ in range(300):
+        xml = _random_sheet_xml(rng)
+        rows, cols = safety.sheet_bound(xml)
+        try:
+            safety.check_extent("sheet", rows, cols)
+        except safety.Refused:
+            continue
+        book = rewrite_zip(data, {"xl/worksheets/sheet1.xml": xml})
+        parsed = safety.parse_workbook(book)
+        sheet = parsed.sheets[0]
+        if sheet.rows is None:
+            continue  # XML the reader refuses
+        checked += 1
+        assert len(sheet.rows) <= rows, xml
+        assert all(len(line) <= max(cols, 1) for line in sheet.rows), xml
+    assert checked > 50
+
+
 def test_the_parsing_child_cannot_take_more_memory_than_its_cap() -> None:
     code = (
         "from pipeline import safety\n"
