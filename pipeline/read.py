@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import os
@@ -64,6 +65,7 @@ from pipeline.normalize import (
     TICK_HELP,
     NormalizeError,
     clean_text,
+    convert_column,
     display,
     fold,
     is_blank,
@@ -410,10 +412,20 @@ def _calamine_failure(detail: str) -> Issue:
 
 def label_key(value: Any) -> str:
     """A label as compared: NFKC, no spaces, no trailing colon or required-marker."""
+    if type(value) is str:
+        return _label_key(value)  # the same labels and item texts in every file of a form
     if not isinstance(value, str):
         return ""
-    text = fold(value)
-    return text.rstrip(":*").lstrip("*")
+    return fold(value).rstrip(":*").lstrip("*")
+
+
+@functools.lru_cache(maxsize=16384)
+def _label_key(text: str) -> str:
+    return fold(text).rstrip(":*").lstrip("*")
+
+
+# The A1 address of a 0-based (row, col): the same few hundred cells in every checklist
+_a1 = functools.lru_cache(maxsize=16384)(a1)
 
 
 class Grid:
@@ -1107,15 +1119,21 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
     footer_keys = {label_key(f.label) for f in form.footer}
     last_row = grid.height
     for r in range(found.header_row + 2, grid.height):
-        if label_key(grid.get(r, 0)) in footer_keys or any(
-            label_key(grid.get(r, c)) in footer_keys for c in range(min(3, _width(grid, r)))
-        ):
+        # a footer label in one of the first three cells ends the items ("" reads as None)
+        line = grid.rows[r]
+        if any(label_key(v) in footer_keys for v in line[:3]) or (not line and "" in footer_keys):
             last_row = r
             break
         no = _item_number(grid.get(r, cols["no"]))
         if no is not None and no in wanted and no not in rows:
             rows[no] = r
     inspection = Inspection(sheet=grid.name)
+    tick_cols = [(answer, cols[f"tick_{i}"]) for i, answer in enumerate(TICKS)]
+    tick_bounds = _bounds([c for _a, c in tick_cols])
+    major_cols = (
+        [("是", cols["major_yes"]), ("否", cols["major_no"])] if form.has_major_column else []
+    )
+    major_bounds = _bounds([c for _a, c in major_cols]) if major_cols else (0, 0)
     for item in form.items:
         item_row = rows.get(item.no)
         if item_row is None:
@@ -1129,19 +1147,11 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
             )
             continue
         r = item_row
-        tick_cols = [(answer, cols[f"tick_{i}"]) for i, answer in enumerate(TICKS)]
         ticks, tick_error = _read_ticks(ret, grid, r, tick_cols, item.no, TICK_LABEL)
         major_ticks: list[str] = []
         major_error = False
         if form.has_major_column:
-            major_ticks, major_error = _read_ticks(
-                ret,
-                grid,
-                r,
-                [("是", cols["major_yes"]), ("否", cols["major_no"])],
-                item.no,
-                MAJOR_LABEL,
-            )
+            major_ticks, major_error = _read_ticks(ret, grid, r, major_cols, item.no, MAJOR_LABEL)
         deadline_raw = grid.get(r, cols["deadline"])
         try:
             deadline = to_date(deadline_raw)
@@ -1157,7 +1167,7 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
                     f"第 {item.no} 项整改时限",
                 )
             )
-        inspection.item_cells[item.no] = a1(r, cols["tick_0"])
+        inspection.item_cells[item.no] = _a1(r, cols["tick_0"])
         if len(ticks) == 1:
             inspection.answers[item.no] = ticks[0]
         inspection.details[item.no] = {
@@ -1172,21 +1182,17 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
             "deadline_error": deadline_error,
             "row": r + 1,
             "cells": {
-                "tick": a1(r, cols["tick_0"]),
-                "description": a1(r, cols["description"]),
-                "requirement": a1(r, cols["requirement"]),
-                "deadline": a1(r, cols["deadline"]),
-                **({"major": a1(r, cols["major_yes"])} if form.has_major_column else {}),
+                "tick": _a1(r, cols["tick_0"]),
+                "description": _a1(r, cols["description"]),
+                "requirement": _a1(r, cols["requirement"]),
+                "deadline": _a1(r, cols["deadline"]),
+                **({"major": _a1(r, cols["major_yes"])} if form.has_major_column else {}),
             },
             # (row, first col, last col) of the tick groups: the tick rules name the whole
             # group (E8:G8) so an annotated copy marks every cell of it (A1 text made on demand)
             "spans": {
-                "ticks": (r, *_bounds([c for _a, c in tick_cols])),
-                **(
-                    {"majors": (r, *_bounds([cols["major_yes"], cols["major_no"]]))}
-                    if form.has_major_column
-                    else {}
-                ),
+                "ticks": (r, *tick_bounds),
+                **({"majors": (r, *major_bounds)} if form.has_major_column else {}),
             },
         }
     _read_footer(ret, form, lay, grid, inspection, last_row, found.header_row - lay.header_rows[0])
@@ -1328,39 +1334,90 @@ def _read_ledger(ret: Return, form: LedgerForm, grid: Grid) -> None:
             if not column.required:
                 issue.severity = "warning"
             ret.add(issue)
-    records: list[dict[str, Any]] = []
+    order = [c.key for c in form.columns]
+    data: dict[str, list[Any]] = {key: [] for key in order}
+    rows: list[int] = []
     if header_row is not None and columns:
-        for r in range(header_row + 1, grid.height):
-            raw = {key: grid.get(r, c) for key, c in columns.items()}
-            if all(is_blank(v) for v in raw.values()):
-                continue
-            record: dict[str, Any] = {c.key: None for c in form.columns}
-            for column in form.columns:
-                if column.key not in columns:
-                    continue
-                value = raw[column.key]
-                try:
-                    record[column.key] = _ledger_value(column.type, column.choices, value)
-                except NormalizeError as exc:
-                    cell = a1(r, columns[column.key])
-                    ret.add(
-                        _value_issue(
-                            exc, grid.name, cell, value, f"第 {r + 1} 行{column.label}", row=r + 1
-                        )
-                    )
-            record["_sheet"] = grid.name
-            record["_row"] = r + 1
-            records.append(record)
+        rows = _read_ledger_rows(ret, form, grid, header_row, columns, data)
     # object columns keep None for empty cells (inference would turn text columns into a
     # string dtype with NaN), dates as dt.date and money as Decimal
-    data: dict[str, pd.Series] = {
-        key: pd.Series([rec[key] for rec in records], dtype=object)
-        for key in [*(c.key for c in form.columns), "_sheet"]
-    }
-    data["_row"] = pd.Series([rec["_row"] for rec in records], dtype="int64")
-    frame = pd.DataFrame(data)
+    series: dict[str, pd.Series] = {key: pd.Series(data[key], dtype=object) for key in order}
+    series["_sheet"] = pd.Series([grid.name] * len(rows), dtype=object)
+    series["_row"] = pd.Series(rows, dtype="int64")
+    frame = pd.DataFrame(series)
     frame.attrs["columns"] = {key: col for key, col in columns.items()}
     ret.ledger = frame
+
+
+def _read_ledger_rows(
+    ret: Return,
+    form: LedgerForm,
+    grid: Grid,
+    header_row: int,
+    columns: dict[str, int],
+    data: dict[str, list[Any]],
+) -> list[int]:
+    """Fill `data` (column key -> values) with the ledger rows below `header_row` that are not
+    blank in every column found, and return their 1-based row numbers. Read column by column;
+    a value that cannot be read is None there and an issue, in row order then column order."""
+    lines = grid.rows[header_row + 1 :]
+    count = len(lines)
+    # the columns as tuples ("" for an empty cell reads as None does: blank), at once when
+    # every line is as wide (calamine's are)
+    by_col: list[Sequence[Any]] | None = None
+    if lines and len(set(map(len, lines))) == 1 and len(lines[0]) > max(columns.values()):
+        by_col = list(zip(*lines, strict=True))
+    found: dict[str, list[Any]] = {}
+    failures: list[tuple[int, int, NormalizeError]] = []  # (line, column position, error)
+    for position, column in enumerate(form.columns):
+        c = columns.get(column.key)
+        if c is None:
+            continue
+        values = by_col[c] if by_col is not None else _column(lines, c)
+        found[column.key], errors = convert_column(
+            _ledger_converter(column.type, column.choices), values
+        )
+        failures.extend((i, position, exc) for i, exc in errors.items())
+    # a row is blank when every column read as None (a converter returns None for a blank cell
+    # only, and a blank cell never fails)
+    failed = {i for i, _p, _e in failures}
+    width = len(found)
+    keep = [
+        i
+        for i, line in enumerate(zip(*found.values(), strict=True))
+        if line.count(None) != width or i in failed
+    ]
+    failures.sort(key=lambda f: (f[0], f[1]))
+    for i, position, exc in failures:
+        column = form.columns[position]
+        r = header_row + 1 + i
+        ret.add(
+            _value_issue(
+                exc,
+                grid.name,
+                a1(r, columns[column.key]),
+                _column(lines[i : i + 1], columns[column.key])[0],
+                f"第 {r + 1} 行{column.label}",
+                row=r + 1,
+            )
+        )
+    everything = len(keep) == count
+    for key in data:
+        if key not in found:
+            data[key] = [None] * len(keep)
+        else:
+            data[key] = found[key] if everything else [found[key][i] for i in keep]
+    return [header_row + 2 + i for i in keep]
+
+
+def _column(lines: list[list[Any]], c: int) -> list[Any]:
+    """Column `c` of `lines` as Grid.get reads it: None for an empty or absent cell."""
+    return [None if c >= len(line) or (value := line[c]) == "" else value for line in lines]
+
+
+@functools.lru_cache(maxsize=64)
+def _ledger_converter(kind: str, choices: tuple[str, ...]) -> Callable[[Any], Any]:
+    return functools.partial(_ledger_value, kind, choices)
 
 
 def _ledger_value(kind: str, choices: tuple[str, ...], value: Any) -> Any:

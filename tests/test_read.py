@@ -10,6 +10,7 @@ import struct
 import zipfile
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -664,6 +665,106 @@ def test_ledger_skips_empty_rows_in_between(tmp_path: Path) -> None:
     )
     assert ret.ledger is not None
     assert list(ret.ledger["_row"]) == [4, 7]
+
+
+def _ledger_by_row(form: Any, grid: Any, header_row: int, columns: dict[str, int]) -> tuple:
+    """The ledger rows as first read, one row and one cell at a time: (records, issues)."""
+    from pipeline import read
+    from pipeline.model import Return
+    from pipeline.normalize import NormalizeError, is_blank
+
+    ret = Return(path=Path("x.xlsx"), rel="x.xlsx")
+    records = []
+    for r in range(header_row + 1, grid.height):
+        raw = {key: grid.get(r, c) for key, c in columns.items()}
+        if all(is_blank(v) for v in raw.values()):
+            continue
+        record: dict[str, Any] = {c.key: None for c in form.columns}
+        for column in form.columns:
+            if column.key not in columns:
+                continue
+            value = raw[column.key]
+            try:
+                record[column.key] = read._ledger_value(column.type, column.choices, value)
+            except NormalizeError as exc:
+                cell = read.a1(r, columns[column.key])
+                label = f"第 {r + 1} 行{column.label}"
+                ret.add(read._value_issue(exc, grid.name, cell, value, label, row=r + 1))
+        record["_sheet"] = grid.name
+        record["_row"] = r + 1
+        records.append(record)
+    return records, ret.issues
+
+
+def _exactly(value: Any) -> Any:
+    """A value compared with its type, a Decimal by its text (Decimal("-0") is not "0")."""
+    return (type(value), str(value) if isinstance(value, Decimal) else value)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("ragged", [False, True])
+@pytest.mark.parametrize("missing", [(), ("credit_code", "remarks")])
+def test_ledger_read_by_column_agrees_with_reading_row_by_row(
+    seed: int, ragged: bool, missing: tuple[str, ...]
+) -> None:
+    # awkward values in every column (errors in several rows and columns, blank rows, values
+    # equal across types, invisible characters), read column by column and row by row
+    import random
+
+    from pipeline import read
+    from pipeline.model import Return
+
+    form = load_forms()["ledger"]
+    rng = random.Random(seed)
+    pool: list[Any] = [
+        "", "", "", None, " ", "\u200b", "GL-1", " GL-2 ", "整改中", " 整改 中 ", "已整改待验收",
+        "有", "无", "没有", "是", "否", "市级", "省", "建筑施工", "燃气", "2023-06-05",
+        "2023年6月5日", "6月5日", "下周", "12.5", "约5", "3.5万元", "１２", "91350100MA2YQ9R94L",
+        " ９１３５０１００ｍａ２ ", "=1+1", 0, 1, 45082, 20230605, 0.0, -0.0, 1.0, 12.5, 0.1 + 0.2,
+        float("nan"), True, False, dt.date(2023, 6, 5), dt.datetime(2023, 6, 5),
+        dt.datetime(2023, 6, 5, 9, 30), dt.time(9, 30),
+    ]  # fmt: skip
+    header = [c.label for c in form.columns if c.key not in missing]
+    width = len(header) + 2
+    lines: list[list[Any]] = [["台账"] + [""] * (width - 1), [""] * width, [*header, "", ""]]
+    for _ in range(120):
+        kind = rng.random()
+        if kind < 0.1:
+            line = [""] * width  # a blank row
+        elif kind < 0.15:
+            line = [rng.choice(["", None, " ", "\u200b"]) for _ in range(width)]
+        elif kind < 0.4:
+            line = [""] * width  # one value alone on its row (an unreadable one, often)
+            line[rng.randrange(width)] = rng.choice(pool)
+        else:
+            line = [rng.choice(pool) for _ in range(width)]
+        if ragged and rng.random() < 0.3:
+            line = line[: rng.randrange(0, width)]
+        lines.append(line)
+    grid = read.Grid("隐患台账", lines, True)
+    ret = Return(path=Path("x.xlsx"), rel="x.xlsx")
+    read._read_ledger(ret, form, grid)
+    frame = ret.ledger
+    assert frame is not None
+    columns = frame.attrs["columns"]
+    records, issues = _ledger_by_row(form, grid, 2, columns)
+    assert [
+        (i.rule, i.cell, i.value, i.message)
+        for i in ret.issues
+        if i.rule != "ledger-column-missing"
+    ] == [(i.rule, i.cell, i.value, i.message) for i in issues]
+    keys = [*(c.key for c in form.columns), "_sheet", "_row"]
+    assert list(frame.columns) == keys
+    assert str(frame["_row"].dtype) == "int64"
+    assert all(str(frame[key].dtype) == "object" for key in keys[:-1])
+    assert len(frame) == len(records) > 50
+    for key in keys:
+        got = [_exactly(v) for v in frame[key].tolist()]
+        expected = [_exactly(rec[key]) for rec in records]
+        if key == "_row":
+            assert frame[key].tolist() == [rec["_row"] for rec in records]
+        else:
+            assert got == expected, key
 
 
 def test_reading_never_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
