@@ -272,7 +272,7 @@ def _check_zip(data: bytes) -> Checked:
     for info in infos:
         if info.is_dir() or not _is_xml_part(info.filename):
             continue
-        total = _scan_part(zf, info, fmt, total, formulas)
+        total = _scan_part(zf, info, fmt, total, formulas, data)
     if fmt == "ods":
         _scan_ods(zf)
     by_sheet: dict[str, dict[str, str]] = {}
@@ -386,12 +386,15 @@ def _scan_part(
     fmt: str,
     total: int,
     formulas: dict[str, dict[str, str]],
+    data: bytes = b"",
 ) -> int:
     """Inflate one part in chunks under the global cap; refuse DTDs and oversized sheets;
     note worksheet cells whose formula has no value or an error value.
 
-    A worksheet of up to WHOLE_SHEET_BYTES (declared and actual) is checked as one piece once
-    inflated; a bigger one window by window as it inflates, so that it is refused early."""
+    A part of up to WHOLE_SHEET_BYTES is inflated in one piece from `data` (the zip's bytes)
+    when it is plainly stored or deflated and all checks out (_inflate_whole), else by zipfile
+    in chunks. A worksheet of up to that size is checked as one piece once inflated; a bigger
+    one window by window as it inflates, so that it is refused early."""
     name = info.filename
     lower = name.lower()
     # calamine reads any part the workbook names under xl/worksheets/, matching case-blind
@@ -401,6 +404,19 @@ def _scan_part(
         and not lower.endswith(".rels")
     )
     whole = is_sheet and info.file_size <= WHOLE_SHEET_BYTES
+    inflated = _inflate_whole(data, info) if info.file_size <= WHOLE_SHEET_BYTES else None
+    if inflated is not None:
+        total += len(inflated)
+        if total > MAX_UNCOMPRESSED_BYTES:
+            raise Refused(
+                "file-zip-limits",
+                detail=f"部件 {name} 实际解压后超过声明大小或总上限，疑似“压缩炸弹”",
+            )
+        _check_dtd(name, inflated)
+        if whole:
+            check_extent(_sheet_label(name), *sheet_bound(inflated))
+            _note_formulas(name, inflated, formulas)
+        return total
     pieces: list[bytes] = []
     extent = _SheetExtent()
     size = 0
@@ -438,6 +454,49 @@ def _scan_part(
     elif is_sheet:
         check_extent(_sheet_label(name), *extent.bound())
     return total
+
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader
+
+
+def _inflate_whole(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """The part's bytes, inflated in one call straight from the zip's bytes, when it is plainly
+    stored or deflated and its local header, size and CRC-32 agree with the directory: exactly
+    what zipfile would read. None otherwise (zipfile then reads it and says what is wrong).
+    Never inflates more than the declared size plus one byte."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or (
+        info.flag_bits & 0x61  # encrypted, compressed patched data, strong encryption
+    ):
+        return None
+    try:
+        offset = info.header_offset
+        header = _LOCAL_HEADER.unpack_from(data, offset)
+        if header[0] != b"PK\x03\x04":
+            return None
+        name_end = offset + _LOCAL_HEADER.size + header[10]
+        raw_name = data[offset + _LOCAL_HEADER.size : name_end]
+        local_name = raw_name.decode("utf-8" if header[3] & 0x800 else "cp437")
+        if local_name != info.orig_filename:
+            return None
+        start = name_end + header[11]
+        raw = data[start : start + info.compress_size]
+        if len(raw) != info.compress_size:
+            return None
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.compress_size != info.file_size:
+                return None
+            out = raw
+        else:
+            inflater = zlib.decompressobj(-15)
+            out = inflater.decompress(raw, info.file_size + 1)
+            if inflater.unconsumed_tail:
+                return None  # more than declared
+            out += inflater.flush()
+    except (struct.error, zlib.error, UnicodeDecodeError, ValueError, OverflowError):
+        return None
+    if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+        return None
+    return out
 
 
 def _check_dtd(name: str, window: bytes) -> None:
