@@ -388,7 +388,7 @@ def convert_column(
                 results[value] = convert(value)
             except NormalizeError as exc:
                 results[value] = None
-                failed[value] = exc
+                failed[value] = exc.with_traceback(None)  # kept: no cycle through this frame
         out = list(map(results.__getitem__, values))
         if not failed:
             return out, {}
@@ -417,7 +417,7 @@ def _convert_each(
             try:
                 hit = convert(value)
             except NormalizeError as exc:
-                hit = _Failed(exc)
+                hit = _Failed(exc.with_traceback(None))
             if key is not None:
                 cache[key] = hit
         if type(hit) is _Failed:

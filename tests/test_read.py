@@ -1016,3 +1016,34 @@ def test_wps_and_binary_extensions_are_judged_by_content(tmp_path: Path) -> None
     got = {r.rel: (r.status, rules(r)) for r in read_inbox(inbox)}
     assert got[path.name] == ("accepted", ["file-extension-mismatch"])
     assert got["b.xlsb"] == ("rejected", ["file-format-unsupported"])
+
+
+def test_plain_ticks_read_as_every_tick_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # _read_ticks takes a row of empty or plainly ticked cells at a glance; any other row goes
+    # through to_tick cell by cell. Both must give the same answers and the same issues.
+    import itertools
+
+    from pipeline import read
+    from pipeline.model import Return
+
+    marks: list[Any] = ["", None, "√", "✓", "✔", "v", "V", "1", "是", "☑", "✅"]
+    odd: list[Any] = [" √", "✔️", "x", "×", "√√", "?", "0", "/", 1, 1.0, 0, True, False]
+    columns = [("是", 1), ("否", 2), ("不涉及", 3)]
+
+    def read_row(values: tuple[Any, ...], plain: frozenset[str]) -> tuple[Any, ...]:
+        monkeypatch.setattr(read, "TICK_MARKS", plain)
+        grid = read.Grid("附件2", [["1", *values]], True)
+        ret = Return(path=Path("x.xlsx"), rel="x.xlsx")
+        ticks, error = read._read_ticks(ret, grid, 0, columns, 1, read.TICK_LABEL)
+        return ticks, error, [(i.rule, i.cell, i.severity, i.message) for i in ret.issues]
+
+    import pipeline.normalize as normalize
+
+    rows = [*itertools.product(marks[:5], repeat=3), *itertools.product(marks + odd, repeat=2)]
+    for values in rows:
+        values = tuple(values) + ("",) * (3 - len(values))
+        fast = read_row(values, normalize.TICK_MARKS)
+        slow = read_row(values, frozenset())  # nothing is plain: every cell through to_tick
+        assert fast == slow, values
+    monkeypatch.setattr(read, "TICK_MARKS", normalize.TICK_MARKS)
+    assert read_row(("√", "", None), normalize.TICK_MARKS)[:2] == (["是"], False)
