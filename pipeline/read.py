@@ -40,10 +40,12 @@ import pandas as pd
 from pipeline import safety
 from pipeline.forms import (
     TICKS,
+    Calendar,
     ChecklistForm,
     Form,
     LedgerForm,
     ProgressForm,
+    Unit,
     load_calendar,
     load_forms,
     load_units,
@@ -391,7 +393,13 @@ def _read_file(ret: Return) -> None:
         return
     try:
         with open(path, "rb") as fh:
-            data = fh.read(safety.MAX_FILE_BYTES + 1)
+            # at most MAX_FILE_BYTES + 1 bytes; asking for the size seen (not 50 MB) spares
+            # allocating and shrinking a 50 MB buffer per file, and a file grown since is
+            # read on to the same cap
+            cap = safety.MAX_FILE_BYTES + 1
+            data = fh.read(min(st.st_size + 1, cap))
+            if len(data) == st.st_size + 1 < cap:
+                data += fh.read(cap - len(data))
     except OSError as exc:
         ret.add(make_issue("file-unreadable-os", reason=exc.strerror or str(exc)))
         return
@@ -406,7 +414,8 @@ def _read_file(ret: Return) -> None:
     ext = path.suffix.lower().lstrip(".")
     if ext != ret.fmt and not (ext == "xlsx" and ret.fmt == "xlsm"):
         ret.add(make_issue("file-extension-mismatch", ext=f".{ext}", fmt=f".{ret.fmt}"))
-    parsed = safety.parse_isolated(data)
+    # the instructions sheet is never read (see _Book.content_sheets): not parsed either
+    parsed = safety.parse_isolated(data, skip=(INSTRUCTIONS_SHEET,))
     if parsed.encrypted:
         ret.add(make_issue("file-encrypted"))
         return
@@ -509,6 +518,7 @@ class _Book:
 
     def _load(self, name: str) -> Grid | None:
         sheet = self._sheets[name]
+        assert not sheet.skipped, f"sheet {name!r} was not parsed"
         if sheet.refused is not None:
             code, detail = sheet.refused
             self.ret.add(make_issue(code, detail=detail))
@@ -650,8 +660,31 @@ class _Identity:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_PER_FORM: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
+def _per_form(what: str, form: Any, build: Callable[[Any], Any]) -> Any:
+    """build(form), made once per form object (forms, the unit table and the calendar are
+    loaded once and never change; they are hashed by value, which would cost more than most
+    of what is cached here)."""
+    hit = _PER_FORM.get((what, id(form)))
+    if hit is None or hit[0] is not form:
+        hit = _PER_FORM[(what, id(form))] = (form, build(form))
+    return hit[1]
+
+
+def _checklist_layout(form: ChecklistForm) -> ChecklistLayout:
+    layout: ChecklistLayout = _per_form("checklist", form, checklist_layout)
+    return layout
+
+
 def _label_cells(form: Form) -> tuple[Cell, Cell, Cell, Cell]:
     """(unit label, unit value, period label, period value) cells of the form's layout."""
+    cells: tuple[Cell, Cell, Cell, Cell] = _per_form("label cells", form, _label_cells_of)
+    return cells
+
+
+def _label_cells_of(form: Form) -> tuple[Cell, Cell, Cell, Cell]:
     if isinstance(form, ChecklistForm):
         cl = checklist_layout(form)
         return cl.unit_label_cell, cl.unit_cell, cl.period_label_cell, cl.period_cell
@@ -789,12 +822,10 @@ def _identify(ret: Return, form: Form, meta: dict[str, str], grids: list[Grid]) 
     """Unit and period from the metadata, checked against (or else taken from) the sheet."""
     meta_unit = None
     if meta.get("unit_code") or meta.get("unit_name"):
-        units = load_units()
-        hit = [u for u in units if u.code == meta.get("unit_code")] or [
-            u for u in units if u.name == meta.get("unit_name")
-        ]
-        if hit:
-            meta_unit = (hit[0].code, hit[0].name)
+        by_code, by_name = _units_by_code_and_name(load_units())
+        unit = by_code.get(meta.get("unit_code")) or by_name.get(meta.get("unit_name"))
+        if unit is not None:
+            meta_unit = (unit.code, unit.name)
         else:
             shown = meta.get("unit_name") or meta.get("unit_code")
             ret.add(make_issue("unit-unknown", sheet=META_SHEET, value=shown))
@@ -821,7 +852,7 @@ def _identify(ret: Return, form: Form, meta: dict[str, str], grids: list[Grid]) 
     ):
         ret.add(make_issue("period-missing", sheet=grids[0].name, cell=_label_cells(form)[3].a1))
     calendar = load_calendar()
-    if ret.period is not None and ret.period not in calendar.periods:
+    if ret.period is not None and ret.period not in _periods(calendar):
         ret.add(
             make_issue(
                 "period-out-of-campaign",
@@ -832,6 +863,28 @@ def _identify(ret: Return, form: Form, meta: dict[str, str], grids: list[Grid]) 
                 last=_period_text(calendar.last_period),
             )
         )
+
+
+def _units_by_code_and_name(
+    units: tuple[Unit, ...],
+) -> tuple[dict[Any, Unit], dict[Any, Unit]]:
+    found: tuple[dict[Any, Unit], dict[Any, Unit]] = _per_form("units", units, _index_units)
+    return found
+
+
+def _index_units(units: tuple[Unit, ...]) -> tuple[dict[Any, Unit], dict[Any, Unit]]:
+    """The first unit with each code and with each name (as a scan of the table finds it)."""
+    by_code: dict[Any, Unit] = {}
+    by_name: dict[Any, Unit] = {}
+    for unit in units:
+        by_code.setdefault(unit.code, unit)
+        by_name.setdefault(unit.name, unit)
+    return by_code, by_name
+
+
+def _periods(calendar: Calendar) -> frozenset[str]:
+    periods: frozenset[str] = _per_form("periods", calendar, lambda c: frozenset(c.periods))
+    return periods
 
 
 def _has(ret: Return, *codes: str) -> bool:
@@ -1121,7 +1174,7 @@ def _item_number(value: Any) -> int | None:
 
 
 def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection | None:
-    lay = checklist_layout(form)
+    lay = _checklist_layout(form)
     found = _checklist_columns(grid, lay)
     if found is None:
         ret.add(
@@ -1307,19 +1360,12 @@ def _read_footer(
     first_row: int,
     shift: int,
 ) -> None:
-    for f in form.footer:
-        key = label_key(f.label)
-        expected_label = lay.footer_label_cell(f.key)
-        expected_label = Cell(expected_label.row + shift, expected_label.col)
-        expected_value = lay.footer_cell(f.key)
-        expected_value = Cell(expected_value.row + shift, expected_value.col)
+    stops, places = _per_form("footer", form, lambda _f: _footer_places(form, lay))
+    for f, (key, label_at, value_at) in zip(form.footer, places, strict=True):
+        expected_label = Cell(label_at.row + shift, label_at.col)
+        expected_value = Cell(value_at.row + shift, value_at.col)
         found = _find_after_label(
-            grid,
-            key,
-            expected_label,
-            expected_value,
-            tuple(label_key(x.label) for x in form.footer),
-            scan_in_place=True,
+            grid, key, expected_label, expected_value, stops, scan_in_place=True
         )
         if found is None:
             ret.add(
@@ -1336,6 +1382,18 @@ def _read_footer(
         else:
             inspection.footer[f.key] = clean_text(found.value)
     del first_row
+
+
+def _footer_places(
+    form: ChecklistForm, lay: ChecklistLayout
+) -> tuple[tuple[str, ...], list[tuple[str, Cell, Cell]]]:
+    """The footer labels as compared, and each field's (label key, label cell, value cell)."""
+    stops = tuple(label_key(x.label) for x in form.footer)
+    places = [
+        (label_key(f.label), lay.footer_label_cell(f.key), lay.footer_cell(f.key))
+        for f in form.footer
+    ]
+    return stops, places
 
 
 # --- 台账 --------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ import xml.sax
 import xml.sax.handler
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -916,9 +916,11 @@ NOT_OURS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 class ParsedSheet:
     name: str
     visible: bool
-    rows: list[list[Any]] | None  # None when refused (see `refused`) or unreadable (`error`)
+    # None when refused (see `refused`), unreadable (`error`) or not asked for (`skipped`)
+    rows: list[list[Any]] | None
     refused: tuple[str, str] | None = None  # (rule code, detail)
     error: str = ""
+    skipped: bool = False
 
 
 @dataclass
@@ -930,8 +932,9 @@ class Parsed:
     error: str = ""  # non-empty: the workbook could not be opened
 
 
-def parse_workbook(data: bytes) -> Parsed:
-    """Every sheet of a checked workbook as rows of values (0-based, as in the workbook)."""
+def parse_workbook(data: bytes, skip: Collection[str] = ()) -> Parsed:
+    """Every sheet of a checked workbook as rows of values (0-based, as in the workbook), but
+    the sheets named in `skip`, which are listed without being read."""
     import python_calamine as pc
 
     try:
@@ -948,6 +951,10 @@ def parse_workbook(data: bytes) -> Parsed:
     parsed = Parsed()
     for name, visible in metadata:
         sheet = ParsedSheet(name, visible, None)
+        if name in skip:
+            sheet.skipped = True
+            parsed.sheets.append(sheet)
+            continue
         try:
             loaded = workbook.get_sheet_by_name(name)
             check_extent(f"工作表“{name}”", loaded.total_height, loaded.total_width)
@@ -970,18 +977,20 @@ def _failed(exc: BaseException) -> Parsed:
 
 
 def serve(stdin: Any = None, stdout: Any = None) -> None:
-    """The sandbox child: read length-prefixed workbooks on stdin, write pickled Parsed results
+    """The sandbox child: read length-prefixed workbooks on stdin (two lengths, of the workbook
+    and of the names of sheets not to read, one a line, then both), write pickled Parsed results
     on stdout, until stdin closes. Run as `python -c "from pipeline.safety import serve; serve()"`."""
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
     limit_memory()
     while True:
-        header = stdin.read(8)
-        if len(header) < 8:
+        header = stdin.read(16)
+        if len(header) < 16:
             return
-        (size,) = struct.unpack("<Q", header)
+        size, skip_size = struct.unpack("<QQ", header)
         data = stdin.read(size)
-        reply = pickle.dumps(parse_workbook(data), protocol=pickle.HIGHEST_PROTOCOL)
+        skip = [n for n in stdin.read(skip_size).decode("utf-8").split("\n") if n]
+        reply = pickle.dumps(parse_workbook(data, skip), protocol=pickle.HIGHEST_PROTOCOL)
         stdout.write(struct.pack("<Q", len(reply)) + reply)
         stdout.flush()
 
@@ -1019,16 +1028,17 @@ class Sandbox:
         self.command = [sys.executable, *command]
         self._process: subprocess.Popen[bytes] | None = None
 
-    def parse(self, data: bytes) -> Parsed:
+    def parse(self, data: bytes, skip: Collection[str] = ()) -> Parsed:
         process = self._process
         if process is None or process.poll() is not None:
             try:
                 process = self._process = self._start()
             except OSError:
-                return parse_workbook(data)  # no child possible here: parse unprotected
+                return parse_workbook(data, skip)  # no child possible here: parse unprotected
         assert process.stdin is not None and process.stdout is not None
+        names = "\n".join(skip).encode("utf-8")
         try:
-            process.stdin.write(struct.pack("<Q", len(data)) + data)
+            process.stdin.write(struct.pack("<QQ", len(data), len(names)) + data + names)
             process.stdin.flush()
             header = self._read(process, 8)
             (size,) = struct.unpack("<Q", header)
@@ -1092,12 +1102,12 @@ _SANDBOX: Sandbox | None = None
 IN_PROCESS = False  # set in worker processes of a pool: they are expendable themselves
 
 
-def parse_isolated(data: bytes) -> Parsed:
+def parse_isolated(data: bytes, skip: Collection[str] = ()) -> Parsed:
     """parse_workbook in the sandbox child (in this process when IN_PROCESS is set)."""
     global _SANDBOX
     if IN_PROCESS:
-        return parse_workbook(data)
+        return parse_workbook(data, skip)
     if _SANDBOX is None:
         _SANDBOX = Sandbox()
         atexit.register(_SANDBOX.close)
-    return _SANDBOX.parse(data)
+    return _SANDBOX.parse(data, skip)

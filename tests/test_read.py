@@ -921,6 +921,28 @@ def test_sandbox_parses_like_the_reader_in_process() -> None:
         sandbox.close()
 
 
+def test_the_instructions_sheet_is_listed_but_not_parsed() -> None:
+    from pipeline.layout import INSTRUCTIONS_SHEET
+
+    data = template_bytes("annex2_construction")
+    full = safety.parse_workbook(data)
+    skip = (INSTRUCTIONS_SHEET,)
+    part = safety.parse_workbook(data, skip)
+    assert [s.name for s in part.sheets] == [s.name for s in full.sheets]
+    assert INSTRUCTIONS_SHEET in [s.name for s in full.sheets]
+    for mine, every in zip(part.sheets, full.sheets, strict=True):
+        if mine.name == INSTRUCTIONS_SHEET:
+            assert mine.skipped and mine.rows is None and every.rows
+        else:
+            assert mine == every
+    sandbox = safety.Sandbox()
+    try:
+        assert sandbox.parse(data, skip) == part
+        assert sandbox.parse(data) == full
+    finally:
+        sandbox.close()
+
+
 def test_a_reader_that_dies_costs_one_file_not_the_run() -> None:
     # what calamine does on some damaged .xls: asks for terabytes and aborts the process
     dying = safety.Sandbox(command=["-c", "import os, sys; sys.stdin.buffer.read(8); os.abort()"])
@@ -946,7 +968,7 @@ def test_a_dead_sandbox_is_reported_on_its_file(
     monkeypatch.setattr(
         safety,
         "parse_isolated",
-        lambda _data: safety.Parsed(error="读取程序因文件内部数据损坏而异常退出"),
+        lambda _data, skip=(): safety.Parsed(error="读取程序因文件内部数据损坏而异常退出"),
     )
     ret = read_one(make_return(tmp_path / "inbox", "annex4_progress"))
     assert errors(ret) == [("file-unreadable", "")]
