@@ -266,7 +266,7 @@ def _check_zip(data: bytes) -> Checked:
         if info.flag_bits & 0x1:
             raise Refused("file-encrypted")
     names = {i.filename for i in infos}
-    fmt = _zip_kind(zf, names)
+    fmt = _zip_kind(zf, names, data)
     total = 0
     formulas: dict[str, dict[str, str]] = {}
     for info in infos:
@@ -315,9 +315,9 @@ def _check_ratio(name: str, size: int, compressed: int) -> None:
         )
 
 
-def _zip_kind(zf: zipfile.ZipFile, names: set[str]) -> str:
+def _zip_kind(zf: zipfile.ZipFile, names: set[str], whole: bytes = b"") -> str:
     if "mimetype" in names:
-        mime = _read_small(zf, "mimetype", 256).strip()
+        mime = _read_small(zf, "mimetype", 256, whole).strip()
         if mime == ODS_MIME:
             if "META-INF/manifest.xml" in names and _ods_encrypted(zf):
                 raise Refused("file-encrypted")
@@ -334,7 +334,7 @@ def _zip_kind(zf: zipfile.ZipFile, names: set[str]) -> str:
             n.startswith("xl/workbook") and n.endswith(".xml") for n in names
         ):
             raise Refused("file-corrupt", detail="缺少 xl/workbook.xml")
-        content_types = _read_small(zf, "[Content_Types].xml", 1024 * 1024)
+        content_types = _read_small(zf, "[Content_Types].xml", 1024 * 1024, whole)
         if b"macroEnabled" in content_types or "xl/vbaProject.bin" in names:
             return "xlsm"
         return "xlsx"
@@ -345,14 +345,20 @@ def _zip_kind(zf: zipfile.ZipFile, names: set[str]) -> str:
     raise Refused("file-not-spreadsheet-content", what="普通压缩包（zip）")
 
 
-def _read_small(zf: zipfile.ZipFile, name: str, cap: int) -> bytes:
+def _read_small(zf: zipfile.ZipFile, name: str, cap: int, whole: bytes = b"") -> bytes:
+    """Part `name`, of at most `cap` bytes (inflated in one piece from `whole`, the zip's
+    bytes, when _inflate_whole can)."""
     info = zf.getinfo(name)
     _check_ratio(name, info.file_size, info.compress_size)
-    try:
-        with zf.open(info) as fh:
-            data = fh.read(cap + 1)
-    except _ZIP_DAMAGE as exc:
-        raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
+    inflated = _inflate_whole(whole, info) if whole and info.file_size <= cap else None
+    if inflated is not None:
+        data = inflated
+    else:
+        try:
+            with zf.open(info) as fh:
+                data = fh.read(cap + 1)
+        except _ZIP_DAMAGE as exc:
+            raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
     if len(data) > cap:
         raise Refused("file-zip-limits", detail=f"部件 {name} 过大")
     if _DTD.search(data):
