@@ -565,7 +565,12 @@ def _read_meta(book: _Book) -> dict[str, str]:
 
 def _title_keys() -> list[tuple[str, Form]]:
     """(normalised title, form), longest title first, so a title containing another wins."""
-    pairs = [(label_key(f.title), f) for f in load_forms().values()]
+    titles: list[tuple[str, Form]] = _per_form("titles", load_forms(), _titles_of)
+    return titles
+
+
+def _titles_of(forms: dict[str, Form]) -> list[tuple[str, Form]]:
+    pairs = [(label_key(f.title), f) for f in forms.values()]
     return sorted(pairs, key=lambda p: -len(p[0]))
 
 
@@ -1191,15 +1196,24 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
     rows: dict[int, int] = {}
     footer_keys = {label_key(f.label) for f in form.footer}
     last_row = grid.height
+    no_col = cols["no"]
     for r in range(found.header_row + 2, grid.height):
         # a footer label in one of the first three cells ends the items ("" reads as None)
         line = grid.rows[r]
-        if any(label_key(v) in footer_keys for v in line[:3]) or (not line and "" in footer_keys):
+        if not line and "" in footer_keys:
             last_row = r
             break
-        no = _item_number(grid.get(r, cols["no"]))
-        if no is not None and no in wanted and no not in rows:
-            rows[no] = r
+        for value in line[:3]:
+            if label_key(value) in footer_keys:
+                break
+        else:
+            value = line[no_col] if no_col < len(line) else None
+            no = _item_number(None if value == "" else value)
+            if no is not None and no in wanted and no not in rows:
+                rows[no] = r
+            continue
+        last_row = r
+        break
     inspection = Inspection(sheet=grid.name)
     tick_cols = [(answer, cols[f"tick_{i}"]) for i, answer in enumerate(TICKS)]
     tick_bounds = _bounds([c for _a, c in tick_cols])
