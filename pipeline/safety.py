@@ -410,7 +410,23 @@ def _scan_part(
         and not lower.endswith(".rels")
     )
     whole = is_sheet and info.file_size <= WHOLE_SHEET_BYTES
-    inflated = _inflate_whole(data, info) if info.file_size <= WHOLE_SHEET_BYTES else None
+    raw = _raw_part(data, info) if info.file_size <= WHOLE_SHEET_BYTES else None
+    # a part other than a worksheet whose very bytes were inflated and found clean before
+    # (the styles, theme, relationships … of every file made from one template) is clean
+    known = (
+        (info.compress_type, info.file_size, info.CRC, raw)
+        if raw is not None and not is_sheet and len(raw) <= _CLEAN_PART_MAX
+        else None
+    )
+    if known is not None and known in _CLEAN_PARTS:
+        total += info.file_size
+        if total > MAX_UNCOMPRESSED_BYTES:
+            raise Refused(
+                "file-zip-limits",
+                detail=f"部件 {name} 实际解压后超过声明大小或总上限，疑似“压缩炸弹”",
+            )
+        return total
+    inflated = _inflate_raw(raw, info) if raw is not None else None
     if inflated is not None:
         total += len(inflated)
         if total > MAX_UNCOMPRESSED_BYTES:
@@ -422,6 +438,10 @@ def _scan_part(
         if whole:
             check_extent(_sheet_label(name), *sheet_bound(inflated))
             _note_formulas(name, inflated, formulas)
+        elif known is not None:
+            if len(_CLEAN_PARTS) >= _CLEAN_PARTS_KEPT:
+                _CLEAN_PARTS.clear()  # start over: the parts of the templates come back first
+            _CLEAN_PARTS.add(known)
         return total
     pieces: list[bytes] = []
     extent = _SheetExtent()
@@ -463,6 +483,12 @@ def _scan_part(
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader
+# Parts other than worksheets found clean (no DTD, inflated to their size and CRC), by
+# (method, size, CRC, stored bytes): equal stored bytes inflate to equal bytes, so the verdict
+# stands. Bounded: at most _CLEAN_PARTS_KEPT parts of at most _CLEAN_PART_MAX stored bytes.
+_CLEAN_PARTS: set[tuple[int, int, int, bytes]] = set()
+_CLEAN_PARTS_KEPT = 512
+_CLEAN_PART_MAX = 16 * 1024
 
 
 def _inflate_whole(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
@@ -470,6 +496,13 @@ def _inflate_whole(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
     stored or deflated and its local header, size and CRC-32 agree with the directory: exactly
     what zipfile would read. None otherwise (zipfile then reads it and says what is wrong).
     Never inflates more than the declared size plus one byte."""
+    raw = _raw_part(data, info)
+    return None if raw is None else _inflate_raw(raw, info)
+
+
+def _raw_part(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """The part's stored (compressed) bytes, when it is plainly stored or deflated and its local
+    header agrees with the directory; None otherwise."""
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or (
         info.flag_bits & 0x61  # encrypted, compressed patched data, strong encryption
     ):
@@ -485,9 +518,15 @@ def _inflate_whole(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
         if local_name != info.orig_filename:
             return None
         start = name_end + header[11]
-        raw = data[start : start + info.compress_size]
-        if len(raw) != info.compress_size:
-            return None
+    except (struct.error, UnicodeDecodeError, ValueError, OverflowError):
+        return None
+    raw = data[start : start + info.compress_size]
+    return raw if len(raw) == info.compress_size else None
+
+
+def _inflate_raw(raw: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """`raw` (from _raw_part) inflated, when its size and CRC-32 are the directory's."""
+    try:
         if info.compress_type == zipfile.ZIP_STORED:
             if info.compress_size != info.file_size:
                 return None
@@ -498,7 +537,7 @@ def _inflate_whole(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
             if inflater.unconsumed_tail:
                 return None  # more than declared
             out += inflater.flush()
-    except (struct.error, zlib.error, UnicodeDecodeError, ValueError, OverflowError):
+    except (zlib.error, ValueError, OverflowError):
         return None
     if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
         return None

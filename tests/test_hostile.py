@@ -1202,6 +1202,31 @@ def test_a_damaged_part_is_left_to_zipfile() -> None:
             assert safety._inflate_whole(bytes(liar), info) is None
 
 
+def test_a_part_seen_clean_is_not_inflated_again_but_any_other_is(
+    counting: dict[str, int],
+) -> None:
+    # the styles, theme and relationships of every file made from one template are the same
+    # bytes: once inflated and found clean they are not inflated again; a part differing in any
+    # byte (a DTD slipped into it) is inflated and refused as ever
+    safety._CLEAN_PARTS.clear()
+    data = template_bytes("annex1_gas")
+    safety.check_bytes(data)
+    first = counting["inflated"]
+    safety.check_bytes(data)
+    again = counting["inflated"] - first
+    sheets = sum(
+        i.file_size
+        for i in zipfile.ZipFile(io.BytesIO(data)).infolist()
+        if i.filename.startswith("xl/worksheets/")
+    )
+    assert sheets <= again < first  # worksheets are always inflated, the rest was known
+    safety.check_bytes(template_bytes("annex4_progress"))  # its styles.xml is now known clean
+    with pytest.raises(safety.Refused) as refused:
+        safety.check_bytes(entity_bomb("xl/styles.xml", BILLION_LAUGHS))
+    assert refused.value.code == "file-xml-dtd"
+    assert len(safety._CLEAN_PARTS) <= safety._CLEAN_PARTS_KEPT
+
+
 def test_the_parsing_child_cannot_take_more_memory_than_its_cap() -> None:
     code = (
         "from pipeline import safety\n"
