@@ -1155,6 +1155,26 @@ def _zip_variants() -> Iterator[bytes]:
                 for info in src.infolist():
                     out.writestr(info.filename, src.read(info.filename))
             yield buffer.getvalue()
+        # written as a stream: sizes and CRC after the data (data descriptors), not in the header
+        stream = _Unseekable()
+        with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as out:
+            for info in src.infolist():
+                with out.open(info.filename, "w") as part:
+                    part.write(src.read(info.filename))
+        streamed = stream.getvalue()
+        assert any(i.flag_bits & 0x08 for i in zipfile.ZipFile(io.BytesIO(streamed)).infolist())
+        yield streamed
+
+
+class _Unseekable(io.BytesIO):
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, *_args: Any) -> int:
+        raise OSError("not seekable")
+
+    def tell(self) -> int:
+        raise OSError("not seekable")
 
 
 def test_a_part_inflated_in_one_piece_is_what_zipfile_reads() -> None:
