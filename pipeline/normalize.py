@@ -31,6 +31,7 @@ import functools
 import math
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -134,6 +135,10 @@ def display(value: Any) -> str:
 
 def clean_text(value: Any) -> str | None:
     """Free text as typed (only surrounding spaces removed); numbers and dates as shown."""
+    if type(value) is str:  # the common case, read once: strip_invisible, "" when blank
+        if _INVISIBLE_RE.search(value) is not None:
+            value = value.translate(_INVISIBLE)
+        return value.strip() or None
     if is_blank(value):
         return None
     if isinstance(value, str):
@@ -351,6 +356,90 @@ def _folded_choices(choices: tuple[str, ...]) -> dict[str, str]:
     return {fold(c): c for c in choices}
 
 
+# Value types whose equal values convert alike (a float 0.0 does not: -0.0 is shown "-0"; an
+# aware datetime does not either: equal instants in two zones are shown differently; nor does
+# a naive one with fold=1, the same time as with fold=0)
+_SAME_WHEN_EQUAL = frozenset({str, int, dt.date, type(None)})
+# Types no value of which equals a value of another of them (1 == 1.0 == True, so int and
+# float may not meet, nor bool join)
+_DISTINCT_KINDS = (
+    frozenset({str, int, dt.date, type(None)}),
+    frozenset({str, float, dt.date, type(None)}),
+)
+
+
+def convert_column(
+    convert: Callable[[Any], Any], values: Sequence[Any]
+) -> tuple[list[Any], dict[int, NormalizeError]]:
+    """[convert(v) for v in values], with each NormalizeError raised kept by position instead
+    (that position's result is then None). The same as calling `convert` on every value, for a
+    pure `convert`: equal values of a type in _SAME_WHEN_EQUAL, non-zero floats and naive
+    datetimes (fold 0) are converted once (a ledger column repeats its choices, dates and names), and
+    equal results are then one object."""
+    kinds = set(map(type, values))
+    if any(kinds <= group for group in _DISTINCT_KINDS) and (
+        float not in kinds or 0 not in values  # no 0.0 or -0.0
+    ):
+        # equal values are of one type and convert alike: convert each distinct value once
+        results: dict[Any, Any] = {}
+        failed: dict[Any, NormalizeError] = {}
+        for value in dict.fromkeys(values):
+            try:
+                results[value] = convert(value)
+            except NormalizeError as exc:
+                results[value] = None
+                failed[value] = exc.with_traceback(None)  # kept: no cycle through this frame
+        out = list(map(results.__getitem__, values))
+        if not failed:
+            return out, {}
+        return out, {i: failed[v] for i, v in enumerate(values) if v in failed}
+    return _convert_each(convert, values)
+
+
+def _convert_each(
+    convert: Callable[[Any], Any], values: Sequence[Any]
+) -> tuple[list[Any], dict[int, NormalizeError]]:
+    cache: dict[Any, Any] = {}
+    out: list[Any] = []
+    errors: dict[int, NormalizeError] = {}
+    for i, value in enumerate(values):
+        kind = type(value)
+        if (
+            kind in _SAME_WHEN_EQUAL
+            or (kind is float and value != 0)
+            or (kind is dt.datetime and value.tzinfo is None and not value.fold)
+        ):
+            key: Any = (kind, value)
+        else:
+            key = None
+        hit = cache.get(key, _MISSING) if key is not None else _MISSING
+        if hit is _MISSING:
+            try:
+                hit = convert(value)
+            except NormalizeError as exc:
+                hit = _Failed(exc.with_traceback(None))
+            if key is not None:
+                cache[key] = hit
+        if type(hit) is _Failed:
+            errors[i] = hit.error
+            out.append(None)
+        else:
+            out.append(hit)
+    return out, errors
+
+
+class _Failed:
+    """A conversion that raised, as kept by convert_column."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: NormalizeError) -> None:
+        self.error = error
+
+
+_MISSING = object()
+
+
 def match_name(text: str, names: list[str], suffixes: tuple[str, ...] = ()) -> str | None:
     """The one name in `names` that `text` denotes, ignoring spaces, width and any `suffixes`
     typed after it (e.g. 鼓楼区建设局 -> 鼓楼区); None when there is no single match."""
@@ -359,8 +448,14 @@ def match_name(text: str, names: list[str], suffixes: tuple[str, ...] = ()) -> s
         if folded.endswith(suffix) and len(folded) > len(suffix):
             folded = folded[: -len(suffix)]
             break
-    hits = [n for n in names if fold(n) == folded]
+    hits = [n for n in names if _fold_name(n) == folded]
     return hits[0] if len(hits) == 1 else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _fold_name(name: str) -> str:
+    """fold of a name from a table (the same names, looked up for every file)."""
+    return fold(name)
 
 
 # --- GB 32100-2015 统一社会信用代码 -----------------------------------------------------------

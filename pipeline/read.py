@@ -16,8 +16,11 @@ daylight saving), the time the city clerk's clock shows.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import functools
+import gc
 import hashlib
 import io
 import os
@@ -37,10 +40,12 @@ import pandas as pd
 from pipeline import safety
 from pipeline.forms import (
     TICKS,
+    Calendar,
     ChecklistForm,
     Form,
     LedgerForm,
     ProgressForm,
+    Unit,
     load_calendar,
     load_forms,
     load_units,
@@ -62,8 +67,10 @@ from pipeline.messages import make_issue
 from pipeline.model import Inspection, Issue, Return
 from pipeline.normalize import (
     TICK_HELP,
+    TICK_MARKS,
     NormalizeError,
     clean_text,
+    convert_column,
     display,
     fold,
     is_blank,
@@ -112,21 +119,36 @@ def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> 
     names = [e.rel for e in entries if e.ignore is None]
     receipts, log_issues = _receipt_log(inbox, names)
     to_read = [e for e in entries if e.ignore is None]
-    pending = _read_all([e.path for e in to_read], inbox, jobs)
     out: list[Return] = []
-    for entry in entries:
-        if entry.ignore is not None:
-            ret = _ignored(entry)
-            if entry.ignore.rule == "file-ignored-receipt-log":
-                for issue in log_issues:
-                    ret.add(issue)
-        else:
-            ret = next(pending)
-            _set_received(ret, receipts)
-        out.append(ret)
-        if on_file is not None:
-            on_file(ret)
+    with _collector_paused():
+        pending = _read_all([e.path for e in to_read], inbox, jobs)
+        for entry in entries:
+            if entry.ignore is not None:
+                ret = _ignored(entry)
+                if entry.ignore.rule == "file-ignored-receipt-log":
+                    for issue in log_issues:
+                        ret.add(issue)
+            else:
+                ret = next(pending)
+                _set_received(ret, receipts)
+            out.append(ret)
+            if on_file is not None:
+                on_file(ret)
     return out
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while the Returns pile up: every Return is kept, so a
+    collection frees nothing, yet each one walked all of them (half the parent's CPU time at
+    province scale). Reading makes no reference cycles worth collecting early."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _read_all(paths: list[Path], inbox: Path, jobs: int) -> Iterator[Return]:
@@ -150,6 +172,8 @@ def _read_all(paths: list[Path], inbox: Path, jobs: int) -> Iterator[Return]:
 def _worker_init() -> None:
     safety.IN_PROCESS = True  # a worker is expendable: it parses without a sandbox of its own
     safety.limit_memory()  # ... but a file asking for gigabytes must not take the machine down
+    gc.enable()  # the parent pauses its collector while reading (_collector_paused) ...
+    gc.freeze()  # ... and what the worker inherits from it is never garbage: left out of it
 
 
 def _read_entry(args: tuple[Path, Path]) -> Return:
@@ -369,7 +393,13 @@ def _read_file(ret: Return) -> None:
         return
     try:
         with open(path, "rb") as fh:
-            data = fh.read(safety.MAX_FILE_BYTES + 1)
+            # at most MAX_FILE_BYTES + 1 bytes; asking for the size seen (not 50 MB) spares
+            # allocating and shrinking a 50 MB buffer per file, and a file grown since is
+            # read on to the same cap
+            cap = safety.MAX_FILE_BYTES + 1
+            data = fh.read(min(st.st_size + 1, cap))
+            if len(data) == st.st_size + 1 < cap:
+                data += fh.read(cap - len(data))
     except OSError as exc:
         ret.add(make_issue("file-unreadable-os", reason=exc.strerror or str(exc)))
         return
@@ -384,7 +414,8 @@ def _read_file(ret: Return) -> None:
     ext = path.suffix.lower().lstrip(".")
     if ext != ret.fmt and not (ext == "xlsx" and ret.fmt == "xlsm"):
         ret.add(make_issue("file-extension-mismatch", ext=f".{ext}", fmt=f".{ret.fmt}"))
-    parsed = safety.parse_isolated(data)
+    # the instructions sheet is never read (see _Book.content_sheets): not parsed either
+    parsed = safety.parse_isolated(data, skip=(INSTRUCTIONS_SHEET,))
     if parsed.encrypted:
         ret.add(make_issue("file-encrypted"))
         return
@@ -410,10 +441,20 @@ def _calamine_failure(detail: str) -> Issue:
 
 def label_key(value: Any) -> str:
     """A label as compared: NFKC, no spaces, no trailing colon or required-marker."""
+    if type(value) is str:
+        return _label_key(value)  # the same labels and item texts in every file of a form
     if not isinstance(value, str):
         return ""
-    text = fold(value)
-    return text.rstrip(":*").lstrip("*")
+    return fold(value).rstrip(":*").lstrip("*")
+
+
+@functools.lru_cache(maxsize=16384)
+def _label_key(text: str) -> str:
+    return fold(text).rstrip(":*").lstrip("*")
+
+
+# The A1 address of a 0-based (row, col): the same few hundred cells in every checklist
+_a1 = functools.lru_cache(maxsize=16384)(a1)
 
 
 class Grid:
@@ -477,6 +518,7 @@ class _Book:
 
     def _load(self, name: str) -> Grid | None:
         sheet = self._sheets[name]
+        assert not sheet.skipped, f"sheet {name!r} was not parsed"
         if sheet.refused is not None:
             code, detail = sheet.refused
             self.ret.add(make_issue(code, detail=detail))
@@ -523,7 +565,12 @@ def _read_meta(book: _Book) -> dict[str, str]:
 
 def _title_keys() -> list[tuple[str, Form]]:
     """(normalised title, form), longest title first, so a title containing another wins."""
-    pairs = [(label_key(f.title), f) for f in load_forms().values()]
+    titles: list[tuple[str, Form]] = _per_form("titles", load_forms(), _titles_of)
+    return titles
+
+
+def _titles_of(forms: dict[str, Form]) -> list[tuple[str, Form]]:
+    pairs = [(label_key(f.title), f) for f in forms.values()]
     return sorted(pairs, key=lambda p: -len(p[0]))
 
 
@@ -618,8 +665,31 @@ class _Identity:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_PER_FORM: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
+def _per_form(what: str, form: Any, build: Callable[[Any], Any]) -> Any:
+    """build(form), made once per form object (forms, the unit table and the calendar are
+    loaded once and never change; they are hashed by value, which would cost more than most
+    of what is cached here)."""
+    hit = _PER_FORM.get((what, id(form)))
+    if hit is None or hit[0] is not form:
+        hit = _PER_FORM[(what, id(form))] = (form, build(form))
+    return hit[1]
+
+
+def _checklist_layout(form: ChecklistForm) -> ChecklistLayout:
+    layout: ChecklistLayout = _per_form("checklist", form, checklist_layout)
+    return layout
+
+
 def _label_cells(form: Form) -> tuple[Cell, Cell, Cell, Cell]:
     """(unit label, unit value, period label, period value) cells of the form's layout."""
+    cells: tuple[Cell, Cell, Cell, Cell] = _per_form("label cells", form, _label_cells_of)
+    return cells
+
+
+def _label_cells_of(form: Form) -> tuple[Cell, Cell, Cell, Cell]:
     if isinstance(form, ChecklistForm):
         cl = checklist_layout(form)
         return cl.unit_label_cell, cl.unit_cell, cl.period_label_cell, cl.period_cell
@@ -757,12 +827,10 @@ def _identify(ret: Return, form: Form, meta: dict[str, str], grids: list[Grid]) 
     """Unit and period from the metadata, checked against (or else taken from) the sheet."""
     meta_unit = None
     if meta.get("unit_code") or meta.get("unit_name"):
-        units = load_units()
-        hit = [u for u in units if u.code == meta.get("unit_code")] or [
-            u for u in units if u.name == meta.get("unit_name")
-        ]
-        if hit:
-            meta_unit = (hit[0].code, hit[0].name)
+        by_code, by_name = _units_by_code_and_name(load_units())
+        unit = by_code.get(meta.get("unit_code")) or by_name.get(meta.get("unit_name"))
+        if unit is not None:
+            meta_unit = (unit.code, unit.name)
         else:
             shown = meta.get("unit_name") or meta.get("unit_code")
             ret.add(make_issue("unit-unknown", sheet=META_SHEET, value=shown))
@@ -789,7 +857,7 @@ def _identify(ret: Return, form: Form, meta: dict[str, str], grids: list[Grid]) 
     ):
         ret.add(make_issue("period-missing", sheet=grids[0].name, cell=_label_cells(form)[3].a1))
     calendar = load_calendar()
-    if ret.period is not None and ret.period not in calendar.periods:
+    if ret.period is not None and ret.period not in _periods(calendar):
         ret.add(
             make_issue(
                 "period-out-of-campaign",
@@ -800,6 +868,28 @@ def _identify(ret: Return, form: Form, meta: dict[str, str], grids: list[Grid]) 
                 last=_period_text(calendar.last_period),
             )
         )
+
+
+def _units_by_code_and_name(
+    units: tuple[Unit, ...],
+) -> tuple[dict[Any, Unit], dict[Any, Unit]]:
+    found: tuple[dict[Any, Unit], dict[Any, Unit]] = _per_form("units", units, _index_units)
+    return found
+
+
+def _index_units(units: tuple[Unit, ...]) -> tuple[dict[Any, Unit], dict[Any, Unit]]:
+    """The first unit with each code and with each name (as a scan of the table finds it)."""
+    by_code: dict[Any, Unit] = {}
+    by_name: dict[Any, Unit] = {}
+    for unit in units:
+        by_code.setdefault(unit.code, unit)
+        by_name.setdefault(unit.name, unit)
+    return by_code, by_name
+
+
+def _periods(calendar: Calendar) -> frozenset[str]:
+    periods: frozenset[str] = _per_form("periods", calendar, lambda c: frozenset(c.periods))
+    return periods
 
 
 def _has(ret: Return, *codes: str) -> bool:
@@ -1089,7 +1179,7 @@ def _item_number(value: Any) -> int | None:
 
 
 def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection | None:
-    lay = checklist_layout(form)
+    lay = _checklist_layout(form)
     found = _checklist_columns(grid, lay)
     if found is None:
         ret.add(
@@ -1106,16 +1196,36 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
     rows: dict[int, int] = {}
     footer_keys = {label_key(f.label) for f in form.footer}
     last_row = grid.height
+    no_col = cols["no"]
     for r in range(found.header_row + 2, grid.height):
-        if label_key(grid.get(r, 0)) in footer_keys or any(
-            label_key(grid.get(r, c)) in footer_keys for c in range(min(3, _width(grid, r)))
-        ):
+        # a footer label in one of the first three cells ends the items ("" reads as None)
+        line = grid.rows[r]
+        if not line and "" in footer_keys:
             last_row = r
             break
-        no = _item_number(grid.get(r, cols["no"]))
-        if no is not None and no in wanted and no not in rows:
-            rows[no] = r
+        for value in line[:3]:
+            if label_key(value) in footer_keys:
+                break
+        else:
+            value = line[no_col] if no_col < len(line) else None
+            no = _item_number(None if value == "" else value)
+            if no is not None and no in wanted and no not in rows:
+                rows[no] = r
+            continue
+        last_row = r
+        break
     inspection = Inspection(sheet=grid.name)
+    tick_cols = [(answer, cols[f"tick_{i}"]) for i, answer in enumerate(TICKS)]
+    tick_bounds = _bounds([c for _a, c in tick_cols])
+    major_cols = (
+        [("是", cols["major_yes"]), ("否", cols["major_no"])] if form.has_major_column else []
+    )
+    major_bounds = _bounds([c for _a, c in major_cols]) if major_cols else (0, 0)
+    has_major = form.has_major_column
+    c_tick, c_deadline = cols["tick_0"], cols["deadline"]
+    c_description, c_requirement = cols["description"], cols["requirement"]
+    c_major = cols["major_yes"] if has_major else 0
+    get = grid.get
     for item in form.items:
         item_row = rows.get(item.no)
         if item_row is None:
@@ -1129,40 +1239,48 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
             )
             continue
         r = item_row
-        tick_cols = [(answer, cols[f"tick_{i}"]) for i, answer in enumerate(TICKS)]
         ticks, tick_error = _read_ticks(ret, grid, r, tick_cols, item.no, TICK_LABEL)
         major_ticks: list[str] = []
         major_error = False
-        if form.has_major_column:
-            major_ticks, major_error = _read_ticks(
-                ret,
-                grid,
-                r,
-                [("是", cols["major_yes"]), ("否", cols["major_no"])],
-                item.no,
-                MAJOR_LABEL,
-            )
-        deadline_raw = grid.get(r, cols["deadline"])
-        try:
-            deadline = to_date(deadline_raw)
-            deadline_error = False
-        except NormalizeError as exc:
-            deadline, deadline_error = None, True
-            ret.add(
-                _value_issue(
-                    exc,
-                    grid.name,
-                    a1(r, cols["deadline"]),
-                    deadline_raw,
-                    f"第 {item.no} 项整改时限",
+        if has_major:
+            major_ticks, major_error = _read_ticks(ret, grid, r, major_cols, item.no, MAJOR_LABEL)
+        deadline_raw = get(r, c_deadline)
+        deadline_error = False
+        if deadline_raw is None:
+            deadline = None
+        else:
+            try:
+                deadline = to_date(deadline_raw)
+            except NormalizeError as exc:
+                deadline, deadline_error = None, True
+                ret.add(
+                    _value_issue(
+                        exc,
+                        grid.name,
+                        a1(r, c_deadline),
+                        deadline_raw,
+                        f"第 {item.no} 项整改时限",
+                    )
                 )
-            )
-        inspection.item_cells[item.no] = a1(r, cols["tick_0"])
+        tick_cell = _a1(r, c_tick)
+        inspection.item_cells[item.no] = tick_cell
         if len(ticks) == 1:
             inspection.answers[item.no] = ticks[0]
+        cells = {
+            "tick": tick_cell,
+            "description": _a1(r, c_description),
+            "requirement": _a1(r, c_requirement),
+            "deadline": _a1(r, c_deadline),
+        }
+        # (row, first col, last col) of the tick groups: the tick rules name the whole
+        # group (E8:G8) so an annotated copy marks every cell of it (A1 text made on demand)
+        spans = {"ticks": (r, *tick_bounds)}
+        if has_major:
+            cells["major"] = _a1(r, c_major)
+            spans["majors"] = (r, *major_bounds)
         inspection.details[item.no] = {
-            "description": clean_text(grid.get(r, cols["description"])),
-            "requirement": clean_text(grid.get(r, cols["requirement"])),
+            "description": clean_text(get(r, c_description)),
+            "requirement": clean_text(get(r, c_requirement)),
             "deadline": deadline,
             "major": major_ticks[0] if len(major_ticks) == 1 else None,
             "ticks": tuple(ticks),
@@ -1171,23 +1289,8 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
             "major_error": major_error,
             "deadline_error": deadline_error,
             "row": r + 1,
-            "cells": {
-                "tick": a1(r, cols["tick_0"]),
-                "description": a1(r, cols["description"]),
-                "requirement": a1(r, cols["requirement"]),
-                "deadline": a1(r, cols["deadline"]),
-                **({"major": a1(r, cols["major_yes"])} if form.has_major_column else {}),
-            },
-            # (row, first col, last col) of the tick groups: the tick rules name the whole
-            # group (E8:G8) so an annotated copy marks every cell of it (A1 text made on demand)
-            "spans": {
-                "ticks": (r, *_bounds([c for _a, c in tick_cols])),
-                **(
-                    {"majors": (r, *_bounds([cols["major_yes"], cols["major_no"]]))}
-                    if form.has_major_column
-                    else {}
-                ),
-            },
+            "cells": cells,
+            "spans": spans,
         }
     _read_footer(ret, form, lay, grid, inspection, last_row, found.header_row - lay.header_rows[0])
     return inspection
@@ -1205,6 +1308,19 @@ def _read_ticks(
     A cross (x, ×) is read as a tick in no column: where another column of the group has a
     proper tick it is only a warning at the cross, otherwise an error there (the clerk may have
     meant that very column), which stands in for "nothing ticked"."""
+    line = grid.rows[row] if 0 <= row < len(grid.rows) else []
+    width = len(line)
+    plain: list[str] = []
+    for answer, c in columns:
+        raw = line[c] if 0 <= c < width else None
+        if raw is None or raw == "":
+            continue
+        if type(raw) is str and raw in TICK_MARKS:  # to_tick(raw) is True, nothing to say
+            plain.append(answer)
+            continue
+        break
+    else:
+        return plain, False  # every cell empty or plainly ticked: as to_tick reads them
     ticks: list[str] = []
     crosses: list[tuple[str, int, Any]] = []
     error = False
@@ -1258,19 +1374,12 @@ def _read_footer(
     first_row: int,
     shift: int,
 ) -> None:
-    for f in form.footer:
-        key = label_key(f.label)
-        expected_label = lay.footer_label_cell(f.key)
-        expected_label = Cell(expected_label.row + shift, expected_label.col)
-        expected_value = lay.footer_cell(f.key)
-        expected_value = Cell(expected_value.row + shift, expected_value.col)
+    stops, places = _per_form("footer", form, lambda _f: _footer_places(form, lay))
+    for f, (key, label_at, value_at) in zip(form.footer, places, strict=True):
+        expected_label = Cell(label_at.row + shift, label_at.col)
+        expected_value = Cell(value_at.row + shift, value_at.col)
         found = _find_after_label(
-            grid,
-            key,
-            expected_label,
-            expected_value,
-            tuple(label_key(x.label) for x in form.footer),
-            scan_in_place=True,
+            grid, key, expected_label, expected_value, stops, scan_in_place=True
         )
         if found is None:
             ret.add(
@@ -1287,6 +1396,18 @@ def _read_footer(
         else:
             inspection.footer[f.key] = clean_text(found.value)
     del first_row
+
+
+def _footer_places(
+    form: ChecklistForm, lay: ChecklistLayout
+) -> tuple[tuple[str, ...], list[tuple[str, Cell, Cell]]]:
+    """The footer labels as compared, and each field's (label key, label cell, value cell)."""
+    stops = tuple(label_key(x.label) for x in form.footer)
+    places = [
+        (label_key(f.label), lay.footer_label_cell(f.key), lay.footer_cell(f.key))
+        for f in form.footer
+    ]
+    return stops, places
 
 
 # --- 台账 --------------------------------------------------------------------------------------------
@@ -1328,39 +1449,90 @@ def _read_ledger(ret: Return, form: LedgerForm, grid: Grid) -> None:
             if not column.required:
                 issue.severity = "warning"
             ret.add(issue)
-    records: list[dict[str, Any]] = []
+    order = [c.key for c in form.columns]
+    data: dict[str, list[Any]] = {key: [] for key in order}
+    rows: list[int] = []
     if header_row is not None and columns:
-        for r in range(header_row + 1, grid.height):
-            raw = {key: grid.get(r, c) for key, c in columns.items()}
-            if all(is_blank(v) for v in raw.values()):
-                continue
-            record: dict[str, Any] = {c.key: None for c in form.columns}
-            for column in form.columns:
-                if column.key not in columns:
-                    continue
-                value = raw[column.key]
-                try:
-                    record[column.key] = _ledger_value(column.type, column.choices, value)
-                except NormalizeError as exc:
-                    cell = a1(r, columns[column.key])
-                    ret.add(
-                        _value_issue(
-                            exc, grid.name, cell, value, f"第 {r + 1} 行{column.label}", row=r + 1
-                        )
-                    )
-            record["_sheet"] = grid.name
-            record["_row"] = r + 1
-            records.append(record)
+        rows = _read_ledger_rows(ret, form, grid, header_row, columns, data)
     # object columns keep None for empty cells (inference would turn text columns into a
     # string dtype with NaN), dates as dt.date and money as Decimal
-    data: dict[str, pd.Series] = {
-        key: pd.Series([rec[key] for rec in records], dtype=object)
-        for key in [*(c.key for c in form.columns), "_sheet"]
-    }
-    data["_row"] = pd.Series([rec["_row"] for rec in records], dtype="int64")
-    frame = pd.DataFrame(data)
+    series: dict[str, pd.Series] = {key: pd.Series(data[key], dtype=object) for key in order}
+    series["_sheet"] = pd.Series([grid.name] * len(rows), dtype=object)
+    series["_row"] = pd.Series(rows, dtype="int64")
+    frame = pd.DataFrame(series)
     frame.attrs["columns"] = {key: col for key, col in columns.items()}
     ret.ledger = frame
+
+
+def _read_ledger_rows(
+    ret: Return,
+    form: LedgerForm,
+    grid: Grid,
+    header_row: int,
+    columns: dict[str, int],
+    data: dict[str, list[Any]],
+) -> list[int]:
+    """Fill `data` (column key -> values) with the ledger rows below `header_row` that are not
+    blank in every column found, and return their 1-based row numbers. Read column by column;
+    a value that cannot be read is None there and an issue, in row order then column order."""
+    lines = grid.rows[header_row + 1 :]
+    count = len(lines)
+    # the columns as tuples ("" for an empty cell reads as None does: blank), at once when
+    # every line is as wide (calamine's are)
+    by_col: list[Sequence[Any]] | None = None
+    if lines and len(set(map(len, lines))) == 1 and len(lines[0]) > max(columns.values()):
+        by_col = list(zip(*lines, strict=True))
+    found: dict[str, list[Any]] = {}
+    failures: list[tuple[int, int, NormalizeError]] = []  # (line, column position, error)
+    for position, column in enumerate(form.columns):
+        c = columns.get(column.key)
+        if c is None:
+            continue
+        values = by_col[c] if by_col is not None else _column(lines, c)
+        found[column.key], errors = convert_column(
+            _ledger_converter(column.type, column.choices), values
+        )
+        failures.extend((i, position, exc) for i, exc in errors.items())
+    # a row is blank when every column read as None (a converter returns None for a blank cell
+    # only, and a blank cell never fails)
+    blank = set(range(count))
+    for results in found.values():  # the first column alone usually rules out most rows
+        if not blank:
+            break
+        blank = {i for i in blank if results[i] is None}
+    blank.difference_update(i for i, _p, _e in failures)
+    keep = [i for i in range(count) if i not in blank] if blank else list(range(count))
+    failures.sort(key=lambda f: (f[0], f[1]))
+    for i, position, exc in failures:
+        column = form.columns[position]
+        r = header_row + 1 + i
+        ret.add(
+            _value_issue(
+                exc,
+                grid.name,
+                a1(r, columns[column.key]),
+                _column(lines[i : i + 1], columns[column.key])[0],
+                f"第 {r + 1} 行{column.label}",
+                row=r + 1,
+            )
+        )
+    everything = len(keep) == count
+    for key in data:
+        if key not in found:
+            data[key] = [None] * len(keep)
+        else:
+            data[key] = found[key] if everything else [found[key][i] for i in keep]
+    return [header_row + 2 + i for i in keep]
+
+
+def _column(lines: list[list[Any]], c: int) -> list[Any]:
+    """Column `c` of `lines` as Grid.get reads it: None for an empty or absent cell."""
+    return [None if c >= len(line) or (value := line[c]) == "" else value for line in lines]
+
+
+@functools.lru_cache(maxsize=64)
+def _ledger_converter(kind: str, choices: tuple[str, ...]) -> Callable[[Any], Any]:
+    return functools.partial(_ledger_value, kind, choices)
 
 
 def _ledger_value(kind: str, choices: tuple[str, ...], value: Any) -> Any:

@@ -41,7 +41,7 @@ import xml.sax
 import xml.sax.handler
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,8 @@ ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".et", ".xlsb")
 
 _CHUNK = 1024 * 1024
+# worksheet parts up to this size are checked as one piece once inflated (see _scan_part)
+WHOLE_SHEET_BYTES = 16 * MB
 # What zipfile raises on damaged data (ValueError covers bad seeks and undecodable names)
 _ZIP_DAMAGE = (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError)
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -150,6 +152,15 @@ _FAST_COLUMNS = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
 _FAST_ROWS = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
 # Every row tag starts <row r="…": its r, and "/" when it is self-closing (no cells)
 _XLSX_ROW = re.compile(rb'<row r="([0-9]{1,7})"[^<>]*?(/?)>')
+# A formula element as the formula patterns above look for it
+_F_TAG = re.compile(rb"<f(?: |>|/>)")
+# The cheap bound of a whole worksheet (sheet_bound): a cell tag not written <c r="A1"…
+# (one letter, 1 to 4 digits), a row tag not written <row r="1"…, a tag with a namespace
+# prefix. Each pattern starts with a literal and looks at most 14 bytes further: linear.
+FAST_BOUND = (9_999, 26)
+_ODD_CELL = re.compile(rb'<c(?=[\s/>])(?! r="[A-Z][0-9]{1,4}")')
+_ODD_ROW = re.compile(rb'<row(?=[\s/>])(?! r="[0-9]{1,4}")')
+_PREFIXED_TAG = re.compile(rb":(?:c|row)[\s/>]")
 
 
 class Refused(Exception):
@@ -255,13 +266,13 @@ def _check_zip(data: bytes) -> Checked:
         if info.flag_bits & 0x1:
             raise Refused("file-encrypted")
     names = {i.filename for i in infos}
-    fmt = _zip_kind(zf, names)
+    fmt = _zip_kind(zf, names, data)
     total = 0
     formulas: dict[str, dict[str, str]] = {}
     for info in infos:
         if info.is_dir() or not _is_xml_part(info.filename):
             continue
-        total = _scan_part(zf, info, fmt, total, formulas)
+        total = _scan_part(zf, info, fmt, total, formulas, data)
     if fmt == "ods":
         _scan_ods(zf)
     by_sheet: dict[str, dict[str, str]] = {}
@@ -304,9 +315,9 @@ def _check_ratio(name: str, size: int, compressed: int) -> None:
         )
 
 
-def _zip_kind(zf: zipfile.ZipFile, names: set[str]) -> str:
+def _zip_kind(zf: zipfile.ZipFile, names: set[str], whole: bytes = b"") -> str:
     if "mimetype" in names:
-        mime = _read_small(zf, "mimetype", 256).strip()
+        mime = _read_small(zf, "mimetype", 256, whole).strip()
         if mime == ODS_MIME:
             if "META-INF/manifest.xml" in names and _ods_encrypted(zf):
                 raise Refused("file-encrypted")
@@ -323,7 +334,7 @@ def _zip_kind(zf: zipfile.ZipFile, names: set[str]) -> str:
             n.startswith("xl/workbook") and n.endswith(".xml") for n in names
         ):
             raise Refused("file-corrupt", detail="缺少 xl/workbook.xml")
-        content_types = _read_small(zf, "[Content_Types].xml", 1024 * 1024)
+        content_types = _read_small(zf, "[Content_Types].xml", 1024 * 1024, whole)
         if b"macroEnabled" in content_types or "xl/vbaProject.bin" in names:
             return "xlsm"
         return "xlsx"
@@ -334,14 +345,20 @@ def _zip_kind(zf: zipfile.ZipFile, names: set[str]) -> str:
     raise Refused("file-not-spreadsheet-content", what="普通压缩包（zip）")
 
 
-def _read_small(zf: zipfile.ZipFile, name: str, cap: int) -> bytes:
+def _read_small(zf: zipfile.ZipFile, name: str, cap: int, whole: bytes = b"") -> bytes:
+    """Part `name`, of at most `cap` bytes (inflated in one piece from `whole`, the zip's
+    bytes, when _inflate_whole can)."""
     info = zf.getinfo(name)
     _check_ratio(name, info.file_size, info.compress_size)
-    try:
-        with zf.open(info) as fh:
-            data = fh.read(cap + 1)
-    except _ZIP_DAMAGE as exc:
-        raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
+    inflated = _inflate_whole(whole, info) if whole and info.file_size <= cap else None
+    if inflated is not None:
+        data = inflated
+    else:
+        try:
+            with zf.open(info) as fh:
+                data = fh.read(cap + 1)
+        except _ZIP_DAMAGE as exc:
+            raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
     if len(data) > cap:
         raise Refused("file-zip-limits", detail=f"部件 {name} 过大")
     if _DTD.search(data):
@@ -375,9 +392,15 @@ def _scan_part(
     fmt: str,
     total: int,
     formulas: dict[str, dict[str, str]],
+    data: bytes = b"",
 ) -> int:
     """Inflate one part in chunks under the global cap; refuse DTDs and oversized sheets;
-    note worksheet cells whose formula has no value or an error value."""
+    note worksheet cells whose formula has no value or an error value.
+
+    A part of up to WHOLE_SHEET_BYTES is inflated in one piece from `data` (the zip's bytes)
+    when it is plainly stored or deflated and all checks out (_inflate_whole), else by zipfile
+    in chunks. A worksheet of up to that size is checked as one piece once inflated; a bigger
+    one window by window as it inflates, so that it is refused early."""
     name = info.filename
     lower = name.lower()
     # calamine reads any part the workbook names under xl/worksheets/, matching case-blind
@@ -386,6 +409,41 @@ def _scan_part(
         and lower.startswith("xl/worksheets/")
         and not lower.endswith(".rels")
     )
+    whole = is_sheet and info.file_size <= WHOLE_SHEET_BYTES
+    raw = _raw_part(data, info) if info.file_size <= WHOLE_SHEET_BYTES else None
+    # a part other than a worksheet whose very bytes were inflated and found clean before
+    # (the styles, theme, relationships … of every file made from one template) is clean
+    known = (
+        (info.compress_type, info.file_size, info.CRC, raw)
+        if raw is not None and not is_sheet and len(raw) <= _CLEAN_PART_MAX
+        else None
+    )
+    if known is not None and known in _CLEAN_PARTS:
+        total += info.file_size
+        if total > MAX_UNCOMPRESSED_BYTES:
+            raise Refused(
+                "file-zip-limits",
+                detail=f"部件 {name} 实际解压后超过声明大小或总上限，疑似“压缩炸弹”",
+            )
+        return total
+    inflated = _inflate_raw(raw, info) if raw is not None else None
+    if inflated is not None:
+        total += len(inflated)
+        if total > MAX_UNCOMPRESSED_BYTES:
+            raise Refused(
+                "file-zip-limits",
+                detail=f"部件 {name} 实际解压后超过声明大小或总上限，疑似“压缩炸弹”",
+            )
+        _check_dtd(name, inflated)
+        if whole:
+            check_extent(_sheet_label(name), *sheet_bound(inflated))
+            _note_formulas(name, inflated, formulas)
+        elif known is not None:
+            if len(_CLEAN_PARTS) >= _CLEAN_PARTS_KEPT:
+                _CLEAN_PARTS.clear()  # start over: the parts of the templates come back first
+            _CLEAN_PARTS.add(known)
+        return total
+    pieces: list[bytes] = []
     extent = _SheetExtent()
     size = 0
     tail = b""
@@ -403,31 +461,126 @@ def _scan_part(
                         detail=f"部件 {name} 实际解压后超过声明大小或总上限，疑似“压缩炸弹”",
                     )
                 window = tail + chunk
-                if (b"<!" in window and _DTD.search(window)) or (
-                    (b"<\x00!" in window or b"<\x00\x00\x00!" in window)
-                    and _DTD_WIDE.search(window)
-                ):
-                    raise Refused("file-xml-dtd", part=name)
-                if is_sheet:
+                _check_dtd(name, window)
+                if whole:
+                    pieces.append(chunk)
+                elif is_sheet:
                     extent.feed(window)
                     check_extent(_sheet_label(name), *extent.bound())  # refuse early
-                    if b"<f>" in window or b"<f " in window or b"<f/>" in window:
-                        for ref in _XLSX_NO_RESULT.findall(window):
-                            formulas.setdefault(name, {})[ref.decode()] = ""
-                    if b't="e"' in window:
-                        for ref, attrs, error in _XLSX_ERROR.findall(window):
-                            if _T_ERROR.search(attrs):
-                                formulas.setdefault(name, {})[ref.decode()] = error.decode(
-                                    errors="replace"
-                                )
+                    _note_formulas(name, window, formulas)
                 tail = window[-4096:]
     except Refused:
         raise
     except _ZIP_DAMAGE as exc:
         raise Refused("file-corrupt", detail=f"部件 {name} 无法解压：{exc}") from None
-    if is_sheet:
+    if whole:
+        sheet = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        check_extent(_sheet_label(name), *sheet_bound(sheet))
+        _note_formulas(name, sheet, formulas)
+    elif is_sheet:
         check_extent(_sheet_label(name), *extent.bound())
     return total
+
+
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader
+# Parts other than worksheets found clean (no DTD, inflated to their size and CRC), by
+# (method, size, CRC, stored bytes): equal stored bytes inflate to equal bytes, so the verdict
+# stands. Bounded: at most _CLEAN_PARTS_KEPT parts of at most _CLEAN_PART_MAX stored bytes.
+_CLEAN_PARTS: set[tuple[int, int, int, bytes]] = set()
+_CLEAN_PARTS_KEPT = 512
+_CLEAN_PART_MAX = 16 * 1024
+
+
+def _inflate_whole(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """The part's bytes, inflated in one call straight from the zip's bytes, when it is plainly
+    stored or deflated and its local header, size and CRC-32 agree with the directory: exactly
+    what zipfile would read. None otherwise (zipfile then reads it and says what is wrong).
+    Never inflates more than the declared size plus one byte."""
+    raw = _raw_part(data, info)
+    return None if raw is None else _inflate_raw(raw, info)
+
+
+def _raw_part(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """The part's stored (compressed) bytes, when it is plainly stored or deflated and its local
+    header agrees with the directory; None otherwise."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or (
+        info.flag_bits & 0x61  # encrypted, compressed patched data, strong encryption
+    ):
+        return None
+    try:
+        offset = info.header_offset
+        header = _LOCAL_HEADER.unpack_from(data, offset)
+        if header[0] != b"PK\x03\x04":
+            return None
+        name_end = offset + _LOCAL_HEADER.size + header[10]
+        raw_name = data[offset + _LOCAL_HEADER.size : name_end]
+        local_name = raw_name.decode("utf-8" if header[3] & 0x800 else "cp437")
+        if local_name != info.orig_filename:
+            return None
+        start = name_end + header[11]
+    except (struct.error, UnicodeDecodeError, ValueError, OverflowError):
+        return None
+    raw = data[start : start + info.compress_size]
+    return raw if len(raw) == info.compress_size else None
+
+
+def _inflate_raw(raw: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """`raw` (from _raw_part) inflated, when its size and CRC-32 are the directory's."""
+    try:
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.compress_size != info.file_size:
+                return None
+            out = raw
+        else:
+            inflater = zlib.decompressobj(-15)
+            out = inflater.decompress(raw, info.file_size + 1)
+            if inflater.unconsumed_tail:
+                return None  # more than declared
+            out += inflater.flush()
+    except (zlib.error, ValueError, OverflowError):
+        return None
+    if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+        return None
+    return out
+
+
+def _check_dtd(name: str, window: bytes) -> None:
+    # every declaration, in any encoding, holds the byte "!": one memchr rules most parts out
+    if b"!" in window and (
+        (b"<!" in window and _DTD.search(window))
+        or ((b"<\x00!" in window or b"<\x00\x00\x00!" in window) and _DTD_WIDE.search(window))
+    ):
+        raise Refused("file-xml-dtd", part=name)
+
+
+def _note_formulas(name: str, xml: bytes, formulas: dict[str, dict[str, str]]) -> None:
+    """Note the cells of worksheet XML whose formula has no value or an error value."""
+    if _F_TAG.search(xml):
+        for ref in _XLSX_NO_RESULT.findall(xml):
+            formulas.setdefault(name, {})[ref.decode()] = ""
+    if b't="e"' in xml:
+        for ref, attrs, error in _XLSX_ERROR.findall(xml):
+            if _T_ERROR.search(attrs):
+                formulas.setdefault(name, {})[ref.decode()] = error.decode(errors="replace")
+
+
+def sheet_bound(xml: bytes) -> tuple[int, int]:
+    """(rows, columns) no cell of a whole worksheet part can lie beyond: _SheetExtent's bound,
+    or, when every cell tag is written <c r="A1" (one letter, at most 4 digits) and every row
+    tag <row r="1" (at most 4 digits), with no prefixed tags, FAST_BOUND, which is then within
+    the limits. The common case costs a few searches over the XML, with no list built."""
+    rows, cols = FAST_BOUND
+    if (
+        rows <= MAX_SHEET_ROWS
+        and rows * cols <= MAX_SHEET_CELLS
+        and not _ODD_CELL.search(xml)
+        and not _ODD_ROW.search(xml)
+        and not _PREFIXED_TAG.search(xml)
+    ):
+        return FAST_BOUND
+    extent = _SheetExtent()
+    extent.feed(xml)
+    return extent.bound()
 
 
 class _SheetExtent:
@@ -808,9 +961,11 @@ NOT_OURS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 class ParsedSheet:
     name: str
     visible: bool
-    rows: list[list[Any]] | None  # None when refused (see `refused`) or unreadable (`error`)
+    # None when refused (see `refused`), unreadable (`error`) or not asked for (`skipped`)
+    rows: list[list[Any]] | None
     refused: tuple[str, str] | None = None  # (rule code, detail)
     error: str = ""
+    skipped: bool = False
 
 
 @dataclass
@@ -822,8 +977,9 @@ class Parsed:
     error: str = ""  # non-empty: the workbook could not be opened
 
 
-def parse_workbook(data: bytes) -> Parsed:
-    """Every sheet of a checked workbook as rows of values (0-based, as in the workbook)."""
+def parse_workbook(data: bytes, skip: Collection[str] = ()) -> Parsed:
+    """Every sheet of a checked workbook as rows of values (0-based, as in the workbook), but
+    the sheets named in `skip`, which are listed without being read."""
     import python_calamine as pc
 
     try:
@@ -840,6 +996,10 @@ def parse_workbook(data: bytes) -> Parsed:
     parsed = Parsed()
     for name, visible in metadata:
         sheet = ParsedSheet(name, visible, None)
+        if name in skip:
+            sheet.skipped = True
+            parsed.sheets.append(sheet)
+            continue
         try:
             loaded = workbook.get_sheet_by_name(name)
             check_extent(f"工作表“{name}”", loaded.total_height, loaded.total_width)
@@ -862,18 +1022,20 @@ def _failed(exc: BaseException) -> Parsed:
 
 
 def serve(stdin: Any = None, stdout: Any = None) -> None:
-    """The sandbox child: read length-prefixed workbooks on stdin, write pickled Parsed results
+    """The sandbox child: read length-prefixed workbooks on stdin (two lengths, of the workbook
+    and of the names of sheets not to read, one a line, then both), write pickled Parsed results
     on stdout, until stdin closes. Run as `python -c "from pipeline.safety import serve; serve()"`."""
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
     limit_memory()
     while True:
-        header = stdin.read(8)
-        if len(header) < 8:
+        header = stdin.read(16)
+        if len(header) < 16:
             return
-        (size,) = struct.unpack("<Q", header)
+        size, skip_size = struct.unpack("<QQ", header)
         data = stdin.read(size)
-        reply = pickle.dumps(parse_workbook(data), protocol=pickle.HIGHEST_PROTOCOL)
+        skip = [n for n in stdin.read(skip_size).decode("utf-8").split("\n") if n]
+        reply = pickle.dumps(parse_workbook(data, skip), protocol=pickle.HIGHEST_PROTOCOL)
         stdout.write(struct.pack("<Q", len(reply)) + reply)
         stdout.flush()
 
@@ -911,16 +1073,17 @@ class Sandbox:
         self.command = [sys.executable, *command]
         self._process: subprocess.Popen[bytes] | None = None
 
-    def parse(self, data: bytes) -> Parsed:
+    def parse(self, data: bytes, skip: Collection[str] = ()) -> Parsed:
         process = self._process
         if process is None or process.poll() is not None:
             try:
                 process = self._process = self._start()
             except OSError:
-                return parse_workbook(data)  # no child possible here: parse unprotected
+                return parse_workbook(data, skip)  # no child possible here: parse unprotected
         assert process.stdin is not None and process.stdout is not None
+        names = "\n".join(skip).encode("utf-8")
         try:
-            process.stdin.write(struct.pack("<Q", len(data)) + data)
+            process.stdin.write(struct.pack("<QQ", len(data), len(names)) + data + names)
             process.stdin.flush()
             header = self._read(process, 8)
             (size,) = struct.unpack("<Q", header)
@@ -984,12 +1147,12 @@ _SANDBOX: Sandbox | None = None
 IN_PROCESS = False  # set in worker processes of a pool: they are expendable themselves
 
 
-def parse_isolated(data: bytes) -> Parsed:
+def parse_isolated(data: bytes, skip: Collection[str] = ()) -> Parsed:
     """parse_workbook in the sandbox child (in this process when IN_PROCESS is set)."""
     global _SANDBOX
     if IN_PROCESS:
-        return parse_workbook(data)
+        return parse_workbook(data, skip)
     if _SANDBOX is None:
         _SANDBOX = Sandbox()
         atexit.register(_SANDBOX.close)
-    return _SANDBOX.parse(data)
+    return _SANDBOX.parse(data, skip)

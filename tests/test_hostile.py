@@ -834,7 +834,8 @@ def test_a_formula_typed_into_an_input_cell_counts_its_result(runs: dict[str, An
 
 @pytest.fixture
 def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
-    """Count the bytes zipfile inflates and fail if a refused file reaches the parser."""
+    """Count the bytes inflated (by zipfile, or by safety straight from the zip's bytes) and
+    fail if a refused file reaches the parser."""
     seen = {"inflated": 0}
     real_read = zipfile.ZipExtFile.read
 
@@ -843,10 +844,35 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
         seen["inflated"] += len(data)
         return data
 
-    def no_parse(_data: bytes) -> safety.Parsed:
+    class CountingInflater:
+        def __init__(self, *args: Any) -> None:
+            self.real = zlib.decompressobj(*args)
+
+        def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+            out = self.real.decompress(data, max_length)
+            seen["inflated"] += len(out)
+            return out
+
+        def flush(self) -> bytes:
+            out = self.real.flush()
+            seen["inflated"] += len(out)
+            return out
+
+        @property
+        def unconsumed_tail(self) -> bytes:
+            return self.real.unconsumed_tail
+
+    class CountingZlib:
+        decompressobj = CountingInflater
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(zlib, name)
+
+    def no_parse(_data: bytes, skip: Any = ()) -> safety.Parsed:
         raise AssertionError("a refused file reached the parser")
 
     monkeypatch.setattr(zipfile.ZipExtFile, "read", read)
+    monkeypatch.setattr(safety, "zlib", CountingZlib())
     monkeypatch.setattr(safety, "parse_isolated", no_parse)
     yield seen
 
@@ -981,8 +1007,8 @@ def test_a_huge_declared_dimension_reads_only_the_cells_there_are(
     sizes: list[int] = []
     real = safety.parse_isolated
 
-    def spy(data: bytes) -> safety.Parsed:
-        parsed = real(data)
+    def spy(data: bytes, skip: Any = ()) -> safety.Parsed:
+        parsed = real(data, skip)
         sizes.extend(len(s.rows or []) for s in parsed.sheets)
         return parsed
 
@@ -995,6 +1021,230 @@ def test_a_huge_declared_dimension_reads_only_the_cells_there_are(
     ret = read_one(path)
     assert ret.status == "accepted", ret.issues
     assert sizes and max(sizes) < 100
+
+
+def _exact_bound(xml: bytes) -> tuple[int, int]:
+    extent = safety._SheetExtent()
+    extent.feed(xml)
+    return extent.bound()
+
+
+def _random_sheet_xml(rng: Any) -> bytes:
+    """Worksheet XML made of the tags that decide the cheap bound, written the usual way most of
+    the time and in every other way a reader accepts some of the time."""
+
+    def ref() -> str:
+        letters = "".join(rng.choice("ABCXYZ") for _ in range(rng.choice((1, 1, 1, 1, 1, 1, 2, 3))))
+        digits = rng.choice((1, 2, 3, 4, 4, 5, 6, 7))
+        number = str(rng.randrange(10 ** (digits - 1), 10**digits))
+        return (letters.lower() if rng.random() < 0.03 else letters) + number
+
+    def cell() -> str:
+        r = ref()
+        return rng.choice(
+            [f'<c r="{r}" s="1"><v>1</v></c>'] * 12
+            + [
+                f'<c r="{r}"/>',
+                f'<c r="{r}" t="s"><v>0</v></c>',
+                f"<c r='{r}'><v>1</v></c>",
+                f'<c r = "{r}"><v>1</v></c>',
+                f'<c  r="{r}"><v>1</v></c>',
+                f'<c\tr="{r}"><v>1</v></c>',
+                f'<c s="1" r="{r}"><v>1</v></c>',
+                f'<x:c r="{r}"><x:v>1</x:v></x:c>',
+                "<c><v>1</v></c>",
+                "<c/>",
+                '<c s="2"><v>1</v></c>',
+                '<col min="1" max="3"/>',
+                '<cfRule type="x"/>',
+            ]
+        )
+
+    def row(number: str) -> str:
+        cells = "".join(cell() for _ in range(rng.randrange(0, 5)))
+        return rng.choice(
+            [f'<row r="{number}" spans="1:3">{cells}</row>'] * 12
+            + [
+                f'<row r="{number}"/>',
+                f"<row r='{number}'>{cells}</row>",
+                f"<row>{cells}</row>",
+                f'<row spans="1:2">{cells}</row>',
+                f'<x:row r="{number}">{cells}</x:row>',
+                f'<row\nr="{number}">{cells}</row>',
+                f"<rowBreaks/>{cells}",
+            ]
+        )
+
+    rows = []
+    for _ in range(rng.randrange(0, 12)):
+        digits = rng.choice((1, 2, 3, 4, 4, 5, 6, 7))
+        rows.append(row(str(rng.randrange(10 ** (digits - 1), 10**digits))))
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org'
+        b'/spreadsheetml/2006/main" xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006'
+        b'/main"><sheetData>' + "".join(rows).encode() + b"</sheetData></worksheet>"
+    )
+
+
+def test_the_cheap_sheet_bound_never_falls_below_the_exact_one() -> None:
+    # sheet_bound answers FAST_BOUND without building lists when every cell and row tag is
+    # written the usual way within A1:Z9999; otherwise it is _SheetExtent's bound itself
+    import random
+
+    rng = random.Random(11)
+    fast = 0
+    for _ in range(3000):
+        xml = _random_sheet_xml(rng)
+        bound, exact = safety.sheet_bound(xml), _exact_bound(xml)
+        if bound == safety.FAST_BOUND:
+            fast += 1
+            assert exact[0] <= bound[0] and exact[1] <= bound[1], xml
+        else:
+            assert bound == exact, xml
+    assert fast > 100  # the cheap answer was given, and checked, many times
+    for xml in MILLION_ROW_SHEETS.values():
+        assert safety.sheet_bound(xml) == _exact_bound(xml)
+
+
+def test_every_template_sheet_takes_the_cheap_bound() -> None:
+    for form_id in FORMS:
+        data = template_bytes(form_id)
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for name in zf.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    xml = zf.read(name)
+                    assert safety.sheet_bound(xml) == safety.FAST_BOUND, (form_id, name)
+                    exact = _exact_bound(xml)
+                    assert exact[0] <= 9_999 and exact[1] <= 26
+
+
+def test_the_reader_never_loads_more_than_the_bound_let_through() -> None:
+    # what python-calamine actually loads from the random sheets that the check lets through
+    import random
+
+    rng = random.Random(12)
+    data = template_bytes("annex4_progress")
+    checked = 0
+    for _ in range(300):
+        xml = _random_sheet_xml(rng)
+        rows, cols = safety.sheet_bound(xml)
+        try:
+            safety.check_extent("sheet", rows, cols)
+        except safety.Refused:
+            continue
+        book = rewrite_zip(data, {"xl/worksheets/sheet1.xml": xml})
+        parsed = safety.parse_workbook(book)
+        sheet = parsed.sheets[0]
+        if sheet.rows is None:
+            continue  # XML the reader refuses
+        checked += 1
+        assert len(sheet.rows) <= rows, xml
+        assert all(len(line) <= max(cols, 1) for line in sheet.rows), xml
+    assert checked > 50
+
+
+def _zip_variants() -> Iterator[bytes]:
+    """Each template as written, re-zipped stored and at several compression levels."""
+    for form_id in FORMS:
+        data = template_bytes(form_id)
+        yield data
+        src = zipfile.ZipFile(io.BytesIO(data))
+        for method, level in ((zipfile.ZIP_STORED, None), (zipfile.ZIP_DEFLATED, 1)):
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", method, compresslevel=level) as out:
+                for info in src.infolist():
+                    out.writestr(info.filename, src.read(info.filename))
+            yield buffer.getvalue()
+        # written as a stream: sizes and CRC after the data (data descriptors), not in the header
+        stream = _Unseekable()
+        with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as out:
+            for info in src.infolist():
+                with out.open(info.filename, "w") as part:
+                    part.write(src.read(info.filename))
+        streamed = stream.getvalue()
+        assert any(i.flag_bits & 0x08 for i in zipfile.ZipFile(io.BytesIO(streamed)).infolist())
+        yield streamed
+
+
+class _Unseekable(io.BytesIO):
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, *_args: Any) -> int:
+        raise OSError("not seekable")
+
+    def tell(self) -> int:
+        raise OSError("not seekable")
+
+
+def test_a_part_inflated_in_one_piece_is_what_zipfile_reads() -> None:
+    for data in _zip_variants():
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        for info in zf.infolist():
+            assert safety._inflate_whole(data, info) == zf.read(info), info.filename
+
+
+def test_a_damaged_part_is_left_to_zipfile() -> None:
+    # whenever a part is inflated in one piece, zipfile reads the very same bytes without
+    # complaint; any damage (bytes flipped anywhere, a lying directory) is left to zipfile,
+    # which then says what it always said
+    import random
+
+    rng = random.Random(5)
+    given = 0
+    for data in _zip_variants():
+        for _ in range(60):
+            damaged = bytearray(data)
+            for _flip in range(rng.choice((1, 1, 2, 8))):
+                at = rng.randrange(len(damaged))
+                damaged[at] = rng.randrange(256)
+            try:
+                zf = zipfile.ZipFile(io.BytesIO(bytes(damaged)))
+                infos = zf.infolist()
+            except Exception:
+                continue
+            for info in infos:
+                got = safety._inflate_whole(bytes(damaged), info)
+                if got is None:
+                    continue
+                given += 1
+                try:
+                    assert zf.read(info) == got, info.filename
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                    raise AssertionError(f"{info.filename}: zipfile says {exc}") from None
+    assert given > 1000
+    liar = bytearray(deflate_bomb(64 * 1024 * 1024))
+    for magic, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        pos = liar.rfind(magic)
+        liar[pos + at : pos + at + 4] = (1024).to_bytes(4, "little")
+    for info in zipfile.ZipFile(io.BytesIO(bytes(liar))).infolist():
+        if info.file_size == 1024:
+            assert safety._inflate_whole(bytes(liar), info) is None
+
+
+def test_a_part_seen_clean_is_not_inflated_again_but_any_other_is(
+    counting: dict[str, int],
+) -> None:
+    # the styles, theme and relationships of every file made from one template are the same
+    # bytes: once inflated and found clean they are not inflated again; a part differing in any
+    # byte (a DTD slipped into it) is inflated and refused as ever
+    safety._CLEAN_PARTS.clear()
+    data = template_bytes("annex1_gas")
+    safety.check_bytes(data)
+    first = counting["inflated"]
+    safety.check_bytes(data)
+    again = counting["inflated"] - first
+    sheets = sum(
+        i.file_size
+        for i in zipfile.ZipFile(io.BytesIO(data)).infolist()
+        if i.filename.startswith("xl/worksheets/")
+    )
+    assert sheets <= again < first  # worksheets are always inflated, the rest was known
+    safety.check_bytes(template_bytes("annex4_progress"))  # its styles.xml is now known clean
+    with pytest.raises(safety.Refused) as refused:
+        safety.check_bytes(entity_bomb("xl/styles.xml", BILLION_LAUGHS))
+    assert refused.value.code == "file-xml-dtd"
+    assert len(safety._CLEAN_PARTS) <= safety._CLEAN_PARTS_KEPT
 
 
 def test_the_parsing_child_cannot_take_more_memory_than_its_cap() -> None:

@@ -273,3 +273,161 @@ def test_credit_code_problems(code: str, fragment: str) -> None:
 
 def test_credit_code_is_folded_and_uppercased() -> None:
     assert to_credit_code(" ９１３５０１００ｍａ２ ") == "91350100MA2"
+
+
+# --- fast paths agree with the plain definitions ------------------------------------------------
+
+# Cell values of every kind python-calamine returns, and the awkward ones: invisible and odd
+# whitespace characters, numbers that compare equal across types (1, 1.0, True; 0.0, -0.0,
+# False), NaN, naive and aware datetimes that are equal instants.
+_CST = dt.timezone(dt.timedelta(hours=8))
+AWKWARD_VALUES: list[object] = [
+    None,
+    "",
+    " ",
+    "\u3000",
+    "\xa0",
+    "\t\n",
+    "\u200b",
+    "\ufeff",
+    "\u200b \u200c",
+    "\x1c",
+    "\x85",
+    "a",
+    " a ",
+    "\u200ba\u200b",
+    "a\u200bb",
+    "张三",
+    " 张三（组长） ",
+    "\u3000张三\u3000",
+    "✔️",
+    "ｘ",
+    "整改中",
+    " 整改 中 ",
+    "市级",
+    "有",
+    "是",
+    "否",
+    "没有",
+    "2023-06-05",
+    "２０２３－０６－０５",
+    "2023年6月5日",
+    "6月5日",
+    "12.5",
+    "１２",
+    "12万元",
+    "约5",
+    "91350100MA2YQ9R94L",
+    " ９１３５０１００ｍａ２ ",
+    "=1+1",
+    "\t=1+1",
+    0,
+    1,
+    2,
+    -3,
+    20230605,
+    45082,
+    0.0,
+    -0.0,
+    1.0,
+    12.5,
+    0.1 + 0.2,
+    45082.75,
+    -1.5,
+    float("nan"),
+    float("inf"),
+    True,
+    False,
+    dt.date(2023, 6, 5),
+    dt.date(1923, 6, 5),
+    dt.datetime(2023, 6, 5),
+    dt.datetime(2023, 6, 5, 9, 30),
+    dt.datetime(2023, 6, 5, 9, 30, fold=1),
+    dt.datetime(2023, 6, 5, 8, 0, tzinfo=_CST),
+    dt.datetime(2023, 6, 5, 0, 0, tzinfo=dt.UTC),
+    dt.time(9, 30),
+]
+
+
+def _clean_text_by_definition(value: object) -> str | None:
+    """clean_text as first written: is_blank, then strip_invisible or display."""
+    from pipeline.normalize import display, is_blank, strip_invisible
+
+    if is_blank(value):
+        return None
+    if isinstance(value, str):
+        return strip_invisible(value)
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        return value.date().isoformat()
+    return display(value)
+
+
+@pytest.mark.parametrize("value", AWKWARD_VALUES, ids=repr)
+def test_clean_text_fast_path_agrees_with_its_definition(value: object) -> None:
+    assert clean_text(value) == _clean_text_by_definition(value)
+
+
+def test_clean_text_fast_path_agrees_on_every_character() -> None:
+    # each character alone, between letters and around spaces: whitespace, invisible or not
+    for code in [*range(0x0, 0x3000), *range(0x3000, 0x3100), *range(0xFE00, 0xFF00)]:
+        ch = chr(code)
+        for text in (ch, f"a{ch}b", f" {ch} ", f"{ch}x{ch}"):
+            assert clean_text(text) == _clean_text_by_definition(text), repr(text)
+
+
+def _outcome(convert: object, value: object) -> tuple[str, object]:
+    """("ok", result) or ("error", (code, reason)) of convert(value), comparing exactly: a
+    Decimal by its text, so Decimal("-0") and Decimal("0") differ."""
+    assert callable(convert)
+    try:
+        result = convert(value)
+    except NormalizeError as exc:
+        return "error", (exc.code, exc.reason)
+    return "ok", (type(result), str(result) if isinstance(result, Decimal) else result)
+
+
+CONVERTERS = {
+    "clean_text": clean_text,
+    "to_date": to_date,
+    "to_number": lambda v: to_number(v, money=True),
+    "to_choice": lambda v: to_choice(v, ("整改中", "已整改待验收", "有", "市")),
+    "to_credit_code": to_credit_code,
+    "repr": repr,  # tells every value apart: no two values may share a conversion
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONVERTERS))
+def test_convert_column_agrees_with_converting_each_value(name: str) -> None:
+    from pipeline.normalize import convert_column
+
+    convert = CONVERTERS[name]
+    # the values repeated, shuffled, in whole columns of one kind and in mixed columns
+    import random
+
+    rng = random.Random(6)
+    mixed = AWKWARD_VALUES * 3
+    rng.shuffle(mixed)
+    columns = [
+        mixed,
+        [v for v in AWKWARD_VALUES if isinstance(v, str) or v is None] * 2,
+        [v for v in AWKWARD_VALUES if type(v) in (int, str, dt.date) or v is None] * 2,
+        [v for v in AWKWARD_VALUES if type(v) in (float, str, dt.date) or v is None] * 2,
+        [1.0, 2.5, 12.5, 2.5, None, ""],  # floats without a zero: converted once each
+        [0.0, -0.0, 0.0, 1.0],
+        [1, 1.0, True, 1],
+        [dt.datetime(2023, 6, 5, 8, 0, tzinfo=_CST), dt.datetime(2023, 6, 5, 0, 0, tzinfo=dt.UTC)],
+        [],
+    ]
+    for values in columns:
+        results, errors = convert_column(convert, values)
+        assert len(results) == len(values)
+        for i, value in enumerate(values):
+            expected = _outcome(convert, value)
+            if i in errors:
+                exc = errors[i]
+                assert ("error", (exc.code, exc.reason)) == expected, (name, value)
+                assert results[i] is None
+            else:
+                got = results[i]
+                shown = str(got) if isinstance(got, Decimal) else got
+                assert ("ok", (type(got), shown)) == expected, (name, value)

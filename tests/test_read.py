@@ -10,6 +10,7 @@ import struct
 import zipfile
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -666,6 +667,106 @@ def test_ledger_skips_empty_rows_in_between(tmp_path: Path) -> None:
     assert list(ret.ledger["_row"]) == [4, 7]
 
 
+def _ledger_by_row(form: Any, grid: Any, header_row: int, columns: dict[str, int]) -> tuple:
+    """The ledger rows as first read, one row and one cell at a time: (records, issues)."""
+    from pipeline import read
+    from pipeline.model import Return
+    from pipeline.normalize import NormalizeError, is_blank
+
+    ret = Return(path=Path("x.xlsx"), rel="x.xlsx")
+    records = []
+    for r in range(header_row + 1, grid.height):
+        raw = {key: grid.get(r, c) for key, c in columns.items()}
+        if all(is_blank(v) for v in raw.values()):
+            continue
+        record: dict[str, Any] = {c.key: None for c in form.columns}
+        for column in form.columns:
+            if column.key not in columns:
+                continue
+            value = raw[column.key]
+            try:
+                record[column.key] = read._ledger_value(column.type, column.choices, value)
+            except NormalizeError as exc:
+                cell = read.a1(r, columns[column.key])
+                label = f"第 {r + 1} 行{column.label}"
+                ret.add(read._value_issue(exc, grid.name, cell, value, label, row=r + 1))
+        record["_sheet"] = grid.name
+        record["_row"] = r + 1
+        records.append(record)
+    return records, ret.issues
+
+
+def _exactly(value: Any) -> Any:
+    """A value compared with its type, a Decimal by its text (Decimal("-0") is not "0")."""
+    return (type(value), str(value) if isinstance(value, Decimal) else value)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("ragged", [False, True])
+@pytest.mark.parametrize("missing", [(), ("credit_code", "remarks")])
+def test_ledger_read_by_column_agrees_with_reading_row_by_row(
+    seed: int, ragged: bool, missing: tuple[str, ...]
+) -> None:
+    # awkward values in every column (errors in several rows and columns, blank rows, values
+    # equal across types, invisible characters), read column by column and row by row
+    import random
+
+    from pipeline import read
+    from pipeline.model import Return
+
+    form = load_forms()["ledger"]
+    rng = random.Random(seed)
+    pool: list[Any] = [
+        "", "", "", None, " ", "\u200b", "GL-1", " GL-2 ", "整改中", " 整改 中 ", "已整改待验收",
+        "有", "无", "没有", "是", "否", "市级", "省", "建筑施工", "燃气", "2023-06-05",
+        "2023年6月5日", "6月5日", "下周", "12.5", "约5", "3.5万元", "１２", "91350100MA2YQ9R94L",
+        " ９１３５０１００ｍａ２ ", "=1+1", 0, 1, 45082, 20230605, 0.0, -0.0, 1.0, 12.5, 0.1 + 0.2,
+        float("nan"), True, False, dt.date(2023, 6, 5), dt.datetime(2023, 6, 5),
+        dt.datetime(2023, 6, 5, 9, 30), dt.time(9, 30),
+    ]  # fmt: skip
+    header = [c.label for c in form.columns if c.key not in missing]
+    width = len(header) + 2
+    lines: list[list[Any]] = [["台账"] + [""] * (width - 1), [""] * width, [*header, "", ""]]
+    for _ in range(120):
+        kind = rng.random()
+        if kind < 0.1:
+            line = [""] * width  # a blank row
+        elif kind < 0.15:
+            line = [rng.choice(["", None, " ", "\u200b"]) for _ in range(width)]
+        elif kind < 0.4:
+            line = [""] * width  # one value alone on its row (an unreadable one, often)
+            line[rng.randrange(width)] = rng.choice(pool)
+        else:
+            line = [rng.choice(pool) for _ in range(width)]
+        if ragged and rng.random() < 0.3:
+            line = line[: rng.randrange(0, width)]
+        lines.append(line)
+    grid = read.Grid("隐患台账", lines, True)
+    ret = Return(path=Path("x.xlsx"), rel="x.xlsx")
+    read._read_ledger(ret, form, grid)
+    frame = ret.ledger
+    assert frame is not None
+    columns = frame.attrs["columns"]
+    records, issues = _ledger_by_row(form, grid, 2, columns)
+    assert [
+        (i.rule, i.cell, i.value, i.message)
+        for i in ret.issues
+        if i.rule != "ledger-column-missing"
+    ] == [(i.rule, i.cell, i.value, i.message) for i in issues]
+    keys = [*(c.key for c in form.columns), "_sheet", "_row"]
+    assert list(frame.columns) == keys
+    assert str(frame["_row"].dtype) == "int64"
+    assert all(str(frame[key].dtype) == "object" for key in keys[:-1])
+    assert len(frame) == len(records) > 50
+    for key in keys:
+        got = [_exactly(v) for v in frame[key].tolist()]
+        expected = [_exactly(rec[key]) for rec in records]
+        if key == "_row":
+            assert frame[key].tolist() == [rec["_row"] for rec in records]
+        else:
+            assert got == expected, key
+
+
 def test_reading_never_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import pipeline.read as read
 
@@ -820,6 +921,28 @@ def test_sandbox_parses_like_the_reader_in_process() -> None:
         sandbox.close()
 
 
+def test_the_instructions_sheet_is_listed_but_not_parsed() -> None:
+    from pipeline.layout import INSTRUCTIONS_SHEET
+
+    data = template_bytes("annex2_construction")
+    full = safety.parse_workbook(data)
+    skip = (INSTRUCTIONS_SHEET,)
+    part = safety.parse_workbook(data, skip)
+    assert [s.name for s in part.sheets] == [s.name for s in full.sheets]
+    assert INSTRUCTIONS_SHEET in [s.name for s in full.sheets]
+    for mine, every in zip(part.sheets, full.sheets, strict=True):
+        if mine.name == INSTRUCTIONS_SHEET:
+            assert mine.skipped and mine.rows is None and every.rows
+        else:
+            assert mine == every
+    sandbox = safety.Sandbox()
+    try:
+        assert sandbox.parse(data, skip) == part
+        assert sandbox.parse(data) == full
+    finally:
+        sandbox.close()
+
+
 def test_a_reader_that_dies_costs_one_file_not_the_run() -> None:
     # what calamine does on some damaged .xls: asks for terabytes and aborts the process
     dying = safety.Sandbox(command=["-c", "import os, sys; sys.stdin.buffer.read(8); os.abort()"])
@@ -845,7 +968,7 @@ def test_a_dead_sandbox_is_reported_on_its_file(
     monkeypatch.setattr(
         safety,
         "parse_isolated",
-        lambda _data: safety.Parsed(error="读取程序因文件内部数据损坏而异常退出"),
+        lambda _data, skip=(): safety.Parsed(error="读取程序因文件内部数据损坏而异常退出"),
     )
     ret = read_one(make_return(tmp_path / "inbox", "annex4_progress"))
     assert errors(ret) == [("file-unreadable", "")]
@@ -915,3 +1038,34 @@ def test_wps_and_binary_extensions_are_judged_by_content(tmp_path: Path) -> None
     got = {r.rel: (r.status, rules(r)) for r in read_inbox(inbox)}
     assert got[path.name] == ("accepted", ["file-extension-mismatch"])
     assert got["b.xlsb"] == ("rejected", ["file-format-unsupported"])
+
+
+def test_plain_ticks_read_as_every_tick_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # _read_ticks takes a row of empty or plainly ticked cells at a glance; any other row goes
+    # through to_tick cell by cell. Both must give the same answers and the same issues.
+    import itertools
+
+    from pipeline import read
+    from pipeline.model import Return
+
+    marks: list[Any] = ["", None, "√", "✓", "✔", "v", "V", "1", "是", "☑", "✅"]
+    odd: list[Any] = [" √", "✔️", "x", "×", "√√", "?", "0", "/", 1, 1.0, 0, True, False]
+    columns = [("是", 1), ("否", 2), ("不涉及", 3)]
+
+    def read_row(values: tuple[Any, ...], plain: frozenset[str]) -> tuple[Any, ...]:
+        monkeypatch.setattr(read, "TICK_MARKS", plain)
+        grid = read.Grid("附件2", [["1", *values]], True)
+        ret = Return(path=Path("x.xlsx"), rel="x.xlsx")
+        ticks, error = read._read_ticks(ret, grid, 0, columns, 1, read.TICK_LABEL)
+        return ticks, error, [(i.rule, i.cell, i.severity, i.message) for i in ret.issues]
+
+    import pipeline.normalize as normalize
+
+    rows = [*itertools.product(marks[:5], repeat=3), *itertools.product(marks + odd, repeat=2)]
+    for values in rows:
+        values = tuple(values) + ("",) * (3 - len(values))
+        fast = read_row(values, normalize.TICK_MARKS)
+        slow = read_row(values, frozenset())  # nothing is plain: every cell through to_tick
+        assert fast == slow, values
+    monkeypatch.setattr(read, "TICK_MARKS", normalize.TICK_MARKS)
+    assert read_row(("√", "", None), normalize.TICK_MARKS)[:2] == (["是"], False)
