@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import itertools
 import json
 import math
@@ -46,7 +47,7 @@ from pipeline.forms import (
     period_label,
     progress_form,
 )
-from pipeline.fsutil import atomic_write
+from pipeline.fsutil import ForkedFiles, atomic_write
 from pipeline.layout import a1, col_letter, progress_layout
 from pipeline.messages import CATALOGUE
 from pipeline.model import Return
@@ -130,10 +131,19 @@ def form_name(form_id: str) -> str:
 # --- the entry point -------------------------------------------------------------------------
 
 
+# Below this many table cells (CSV plus the ledger sheet) the outputs are written in one
+# process; above it a forked helper renders the CSVs and the JSON while this one writes the
+# workbook (a fork costs a few milliseconds; a province's tables take seconds).
+FORK_MIN_CELLS = 200_000
+
+
 def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
     """Write the workbook, the CSVs and the JSON for `result` into `out_dir`; return their paths.
 
     Keys: workbook, csv (the 附件4 figures), ledger_csv, checklist_csv, anomalies_csv, json.
+    Files are replaced one at a time in that order, each atomically. For big results a forked
+    helper process renders the CSVs and the JSON into temporary files meanwhile; this process
+    still renames each into place in turn (and writes any the helper did not deliver itself).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = output_stem(result.period)
@@ -145,14 +155,35 @@ def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
         "anomalies_csv": out_dir / f"{stem}_异常标记.csv",
         "json": out_dir / f"{stem}.json",
     }
-    _atomic(paths["workbook"], lambda tmp: write_workbook(result, tmp))
-    for key, table in csv_tables(result).items():
+    tables = functools.cache(lambda: csv_tables(result))
 
-        def write_table(tmp: Path, t: CsvTable = table) -> None:
-            write_csv(tmp, t)
+    def render_table(tmp: Path, key: str) -> None:
+        _render_csv(tmp, tables()[key])
 
-        _atomic(paths[key], write_table)
-    _atomic(paths["json"], lambda tmp: _render_json(tmp, result))
+    jobs: dict[str, Callable[[Path], object]] = {
+        key: functools.partial(render_table, key=key)
+        for key in ("csv", "ledger_csv", "checklist_csv", "anomalies_csv")
+    }
+    jobs["json"] = lambda tmp: _render_json(tmp, result)
+    cells = (len(result.ledger) + 1) * 27 + len(result.checklist) * 13 + len(result.figures) * 15
+    with ForkedFiles(out_dir, jobs, fork=cells >= FORK_MIN_CELLS) as helper:
+        _atomic(paths["workbook"], lambda tmp: write_workbook(result, tmp))
+        for key in ("csv", "ledger_csv", "checklist_csv", "anomalies_csv"):
+
+            def write_table(tmp: Path, key: str = key) -> None:
+                rendered = helper.take(key)
+                write_csv(tmp, RenderedFile(rendered) if rendered else tables()[key])
+
+            _atomic(paths[key], write_table)
+
+        def write_json(tmp: Path) -> None:
+            rendered = helper.take("json")
+            if rendered:
+                os.replace(rendered, tmp)
+            else:
+                _render_json(tmp, result)
+
+        _atomic(paths["json"], write_json)
     return paths
 
 
@@ -274,6 +305,13 @@ class CsvTable:
     columns: list[list[Any]]
 
 
+@dataclass(frozen=True)
+class RenderedFile:
+    """A file already rendered in full (by the helper process); writing it is a rename."""
+
+    path: Path
+
+
 def csv_safe(value: str) -> str:
     """OWASP CSV injection: text starting with = + - @ tab or CR gets a leading single quote."""
     return "'" + value if value.startswith(CSV_DANGEROUS) else value
@@ -365,9 +403,13 @@ def _render_csv(path: Path, table: CsvTable) -> None:
             fh.write(text)
 
 
-def write_csv(path: Path, table: CsvTable) -> None:
-    """UTF-8 with BOM (Excel opens it), CRLF rows; text cells neutralised."""
-    _render_csv(path, table)
+def write_csv(path: Path, table: CsvTable | RenderedFile) -> None:
+    """UTF-8 with BOM (Excel opens it), CRLF rows; text cells neutralised. A RenderedFile (the
+    same table, rendered by the helper process) is renamed to `path`."""
+    if isinstance(table, RenderedFile):
+        os.replace(table.path, path)
+    else:
+        _render_csv(path, table)
 
 
 def _frame_columns(df: pd.DataFrame, names: Sequence[str]) -> list[list[Any]]:

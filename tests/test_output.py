@@ -8,7 +8,10 @@ import datetime as dt
 import io
 import json
 import math
+import os
 import re
+import threading
+import time
 import zipfile
 from collections.abc import Callable
 from decimal import Decimal
@@ -34,8 +37,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 from xlsxwriter import Workbook
 from xlsxwriter.format import Format
 
+from pipeline import output
 from pipeline.consolidate import Consolidation, consolidate
 from pipeline.forms import ledger_form, progress_form
+from pipeline.fsutil import ForkedFiles
 from pipeline.layout import a1, col_letter, progress_layout
 from pipeline.output import (
     DATE_FORMAT,
@@ -705,3 +710,153 @@ def test_written_ledger_sheet_is_the_cell_by_cell_one(
     monkeypatch.setattr("pipeline.output._sheet_ledger", _reference_sheet_ledger)
     write_workbook(result, tmp_path / "slow.xlsx")
     assert (tmp_path / "slow.xlsx").read_bytes() == written["workbook"].read_bytes()
+
+
+# --- the helper process ----------------------------------------------------------------------
+
+
+def _job(text: str) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.write_text(f"{text} {os.getpid()}", encoding="utf-8")
+
+    return write
+
+
+def _broken(path: Path) -> None:
+    path.write_text("half", encoding="utf-8")
+    raise OSError(28, "No space left on device")
+
+
+def test_forked_files_are_written_by_a_child_and_handed_over(tmp_path: Path) -> None:
+    with ForkedFiles(tmp_path, {"a": _job("A"), "b": _job("B")}) as helper:
+        b, a = helper.take("b"), helper.take("a")
+        assert a is not None and b is not None
+        text, pid = a.read_text(encoding="utf-8").split()
+        assert text == "A" and int(pid) != os.getpid()  # written by another process
+        assert b.read_text(encoding="utf-8").split()[0] == "B"
+        assert helper.take("a") is None  # handed over once
+        a.rename(tmp_path / "a.txt")
+    # b was taken but not renamed into place: removed with the rest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_a_failing_job_leaves_its_file_and_the_later_ones_to_the_caller(tmp_path: Path) -> None:
+    with ForkedFiles(tmp_path, {"a": _job("A"), "b": _broken, "c": _job("C")}) as helper:
+        a = helper.take("a")
+        assert a is not None
+        assert helper.take("c") is None and helper.take("b") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_closing_stops_the_child_and_removes_every_file_not_taken(tmp_path: Path) -> None:
+    def endless(path: Path) -> None:
+        path.write_text("started", encoding="utf-8")
+        time.sleep(3600)
+
+    with pytest.raises(RuntimeError), ForkedFiles(tmp_path, {"a": _job("A"), "b": endless}):
+        raise RuntimeError("the caller failed")  # before taking anything
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ChildProcessError):
+        os.wait()  # no child left, not even a zombie
+
+
+def test_no_fork_when_not_asked_or_with_another_thread_alive(tmp_path: Path) -> None:
+    with ForkedFiles(tmp_path, {"a": _job("A")}, fork=False) as helper:
+        assert list(tmp_path.iterdir()) == []
+        assert helper.take("a") is None
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        with ForkedFiles(tmp_path, {"a": _job("A")}) as helper:
+            assert list(tmp_path.iterdir()) == []
+            assert helper.take("a") is None
+    finally:
+        stop.set()
+        thread.join()
+
+
+@pytest.fixture
+def taken(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Every output is big enough for the helper process; records what it delivered."""
+    monkeypatch.setattr("pipeline.output.FORK_MIN_CELLS", 0)
+    log: list[tuple[str, bool]] = []
+    real = ForkedFiles.take
+
+    def take(self: ForkedFiles, key: str) -> Path | None:
+        path = real(self, key)
+        log.append((key, path is not None))
+        return path
+
+    monkeypatch.setattr(ForkedFiles, "take", take)
+    return log
+
+
+HELPED = ["csv", "ledger_csv", "checklist_csv", "anomalies_csv", "json"]
+
+
+def test_outputs_rendered_by_the_helper_process_are_the_same(
+    result: Consolidation,
+    written: dict[str, Path],
+    tmp_path: Path,
+    taken: list[tuple[str, bool]],
+) -> None:
+    again = write_outputs(result, tmp_path)
+    assert taken == [(key, True) for key in HELPED]
+    for key, path in written.items():
+        assert again[key].read_bytes() == path.read_bytes(), key
+        assert again[key].stat().st_mode == path.stat().st_mode, key
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in again.values())
+
+
+def test_what_the_helper_fails_to_render_is_written_here(
+    result: Consolidation,
+    written: dict[str, Path],
+    tmp_path: Path,
+    taken: list[tuple[str, bool]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parent = os.getpid()
+    real = output._render_csv
+
+    def render(path: Path, table: CsvTable) -> None:
+        if os.getpid() != parent and len(table.columns) == 13:  # the checklist CSV, in the child
+            _broken(path)
+        real(path, table)
+
+    monkeypatch.setattr("pipeline.output._render_csv", render)
+    again = write_outputs(result, tmp_path)
+    assert taken == [("csv", True), ("ledger_csv", True)] + [(k, False) for k in HELPED[2:]]
+    for key, path in written.items():
+        assert again[key].read_bytes() == path.read_bytes(), key
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in again.values())
+
+
+@pytest.mark.parametrize(("writer", "failing_call"), [("write_workbook", 1), ("write_csv", 2)])
+def test_a_failed_write_with_the_helper_keeps_old_outputs_and_leaves_no_temp_files(
+    result: Consolidation,
+    tmp_path: Path,
+    taken: list[tuple[str, bool]],
+    monkeypatch: pytest.MonkeyPatch,
+    writer: str,
+    failing_call: int,
+) -> None:
+    old = {p.name: p.read_bytes() for p in write_outputs(result, tmp_path).values()}
+    taken.clear()
+    real = getattr(output, writer)
+    calls = {"n": 0}
+
+    def half_then_fail(*args: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == failing_call:
+            cast(Path, args[0] if writer == "write_csv" else args[1]).write_bytes(b"PK half")
+            raise OSError(28, "No space left on device")
+        real(*args)
+
+    monkeypatch.setattr(f"pipeline.output.{writer}", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        write_outputs(result, tmp_path)
+    assert calls["n"] == failing_call
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old
+    with pytest.raises(ChildProcessError):
+        os.wait()  # the helper was stopped and reaped
