@@ -90,20 +90,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
 class ForkedFiles:
     """Files rendered by a forked helper process while this process does other work.
 
-    `jobs` maps a key to a function writing one file at the path it is given. When `fork` is true
-    and a fork is safe (Linux, no other thread alive), a child process runs the jobs in order,
-    each into a new file in `folder` created here beforehand (so this process knows every name to
-    clean up), and reports each key once its file is complete. `take(key)` waits for that report
-    and hands over the finished file, or returns None when the helper failed, was not started or
-    was stopped: the caller then writes the file itself, so whatever goes wrong in the helper, the
-    caller's own writing (and its errors) decide the outcome. `close()` stops the child if it is
-    still running and removes every file not renamed away (taken or not); use the object as a
-    context manager.
+    `jobs` maps a key to a function writing one file at the path it is given. `start()` forks
+    (if `fork` is true and a fork is safe: Linux, no other thread alive) a child that runs the
+    jobs in order, each into a new file created beforehand (so this process knows every name to
+    clean up), by default in `folder`, and reports each key once its file is complete.
+    `take(key)` waits for that report and hands over the finished file, or returns None when
+    the helper failed, was not started or was stopped: the caller then writes the file itself,
+    so whatever goes wrong in the helper, the caller's own writing (and its errors) decide the
+    outcome. `close()` stops the child if it is still running and removes every file not
+    renamed away (taken or not); use the object as a context manager.
     """
 
     def __init__(
         self, folder: Path, jobs: dict[str, Callable[[Path], object]], *, fork: bool = True
     ) -> None:
+        self._folder = folder
+        self._jobs = jobs
+        self._fork = fork
         self._files: dict[str, Path] = {}
         self._done: set[str] = set()
         self._taken: set[str] = set()
@@ -111,12 +114,27 @@ class ForkedFiles:
         self._fd = -1
         self._buffer = b""
         self._frozen = False
-        if not (fork and jobs and _can_fork()):
+        self._started = False
+
+    def start(
+        self,
+        first: dict[str, Callable[[Path], object]] | None = None,
+        *,
+        first_folder: Path | None = None,
+    ) -> None:
+        """Fork the helper (once), with the `first` jobs (files in `first_folder`) before the
+        others."""
+        if self._started:
+            return
+        self._started = True
+        jobs = {**(first or {}), **self._jobs}
+        if not (self._fork and jobs and _can_fork()):
             return
         assert all(key and "\n" not in key for key in jobs)
         read_fd = write_fd = -1
         try:
             for key in jobs:
+                folder = first_folder if first and key in first and first_folder else self._folder
                 self._files[key] = temp_file(folder)
             read_fd, write_fd = os.pipe()
             # the objects both processes share stay out of garbage collections (which would

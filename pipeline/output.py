@@ -17,6 +17,8 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -167,7 +169,9 @@ def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
     jobs["json"] = lambda tmp: _render_json(tmp, result)
     cells = (len(result.ledger) + 1) * 27 + len(result.checklist) * 13 + len(result.figures) * 15
     with ForkedFiles(out_dir, jobs, fork=cells >= FORK_MIN_CELLS) as helper:
-        _atomic(paths["workbook"], lambda tmp: write_workbook(result, tmp))
+        # started by the ledger sheet, with its rows as the first job
+        _atomic(paths["workbook"], lambda tmp: write_workbook(result, tmp, helper=helper))
+        helper.start()  # (when the workbook's writer did not)
         for key in ("csv", "ledger_csv", "checklist_csv", "anomalies_csv"):
 
             def write_table(tmp: Path, key: str = key) -> None:
@@ -560,8 +564,11 @@ def _print_setup(
         ws.repeat_rows(*repeat_rows)
 
 
-def write_workbook(result: Consolidation, path: Path) -> None:
-    """The output workbook, sheets in SHEETS order. Same result, same bytes."""
+def write_workbook(result: Consolidation, path: Path, *, helper: ForkedFiles | None = None) -> None:
+    """The output workbook, sheets in SHEETS order. Same result, same bytes.
+
+    With a `helper`, the ledger sheet starts it with the rendering of its rows as the first
+    job, and takes them from it when the workbook is closed."""
     # a fresh copy each time: xlsxwriter mutates the options it is given
     wb = Workbook(str(path), copy.deepcopy(WORKBOOK_OPTIONS))
     created = dt.datetime.combine(result.due_date, dt.time())
@@ -583,7 +590,7 @@ def write_workbook(result: Consolidation, path: Path) -> None:
     _sheet_submissions(wb, st, result)
     # the status board as of the due date (not today), so identical inputs give identical bytes
     write_status_sheet(wb, status_from_consolidation(result, today=result.due_date))
-    _sheet_ledger(wb, st, result)
+    _sheet_ledger(wb, st, result, helper)
     _sheet_checklists(wb, st, result)
     _sheet_charts(wb, st, result)
     _sheet_sources(wb, st, result)
@@ -1043,7 +1050,9 @@ def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None
 # 隐患台账汇总 ---------------------------------------------------------------------------------
 
 
-def _sheet_ledger(wb: Workbook, st: _Styles, result: Consolidation) -> None:
+def _sheet_ledger(
+    wb: Workbook, st: _Styles, result: Consolidation, helper: ForkedFiles | None = None
+) -> None:
     ws = cast(_XmlRowsWorksheet, wb.add_worksheet("隐患台账汇总", _XmlRowsWorksheet))
     lform = ledger_form()
     headers: list[tuple[str, float]] = [("单位", 10)]
@@ -1087,7 +1096,7 @@ def _sheet_ledger(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     cols.append(_LedgerColumn(overdue.astype(np.intp), ["否", "是", None], text_s))
     cols += [column(key) for key in ("ledger_period", "file", "_sheet")]
     rownos = [f"{int(r)}" for r in led["_row"].to_numpy(dtype=object)[order].tolist()]
-    rows = _ledger_rows(ws, cols, rownos, overdue, red_row)
+    rows = _ledger_rows(ws, cols, rownos, overdue, red_row, helper)
     ws.autofilter(0, 0, max(rows, 1), len(headers) - 1)
     _print_setup(ws, repeat_rows=(0, 0))
 
@@ -1218,6 +1227,7 @@ def _ledger_rows(
     rownos: Sequence[str],
     overdue: npt.NDArray[np.bool_],
     red_row: int,
+    helper: ForkedFiles | None = None,
 ) -> int:
     """The ledger's data rows (from row 2), columns A onwards, then the 行号 column; returns the
     last row. Text goes into the shared strings now, in the order xlsxwriter would add it (row
@@ -1287,9 +1297,30 @@ def _ledger_rows(
             fh.write("".join(pieces.ravel().tolist()))
 
     parts_codes = [col.codes for col in cols]
-    if n_rows:
-        ws._check_dimensions(n_rows, len(cols))
+    if not n_rows:
+        return 0
+    ws._check_dimensions(n_rows, len(cols))
+    if helper is None:
         ws.xml_rows = write
+        return n_rows
+
+    def render(path: Path) -> None:
+        with path.open("w", encoding="ascii") as fh:
+            write(fh)
+
+    # the helper process renders the rows (a local temporary file, like xlsxwriter's own)
+    helper.start({"ledger_rows": render}, first_folder=Path(tempfile.gettempdir()))
+
+    def rows_xml(fh: Any) -> None:
+        rendered = helper.take("ledger_rows")
+        if rendered is None or not hasattr(fh, "buffer"):
+            write(fh)
+            return
+        fh.flush()
+        with rendered.open("rb") as src:
+            shutil.copyfileobj(src, fh.buffer, 1 << 20)
+
+    ws.xml_rows = rows_xml
     return n_rows
 
 

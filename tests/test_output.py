@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import tempfile
 import threading
 import time
 import zipfile
@@ -334,7 +335,7 @@ def test_outputs_replace_atomically_and_leave_no_temp_files(
     paths = write_outputs(result, tmp_path)
     before = paths["workbook"].read_bytes()
 
-    def broken(_result: Consolidation, path: Path) -> None:
+    def broken(_result: Consolidation, path: Path, **_options: object) -> None:
         path.write_bytes(b"half a workbook")
         raise OSError("disk full")
 
@@ -489,7 +490,12 @@ _Op = tuple[int, int, str, object, Format | None]
 
 
 def _reference_sheet_ledger(
-    wb: Workbook, st: _Styles, result: Consolidation, *, public: bool = False
+    wb: Workbook,
+    st: _Styles,
+    result: Consolidation,
+    _helper: object = None,
+    *,
+    public: bool = False,
 ) -> None:
     """隐患台账汇总 as it was written cell by cell, row by row: as ready XML, or (`public`)
     through xlsxwriter's own write_string/write_number/write_blank and set_row."""
@@ -729,6 +735,8 @@ def _broken(path: Path) -> None:
 
 def test_forked_files_are_written_by_a_child_and_handed_over(tmp_path: Path) -> None:
     with ForkedFiles(tmp_path, {"a": _job("A"), "b": _job("B")}) as helper:
+        assert helper.take("a") is None and list(tmp_path.iterdir()) == []  # not started yet
+        helper.start()
         b, a = helper.take("b"), helper.take("a")
         assert a is not None and b is not None
         text, pid = a.read_text(encoding="utf-8").split()
@@ -742,6 +750,7 @@ def test_forked_files_are_written_by_a_child_and_handed_over(tmp_path: Path) -> 
 
 def test_a_failing_job_leaves_its_file_and_the_later_ones_to_the_caller(tmp_path: Path) -> None:
     with ForkedFiles(tmp_path, {"a": _job("A"), "b": _broken, "c": _job("C")}) as helper:
+        helper.start()
         a = helper.take("a")
         assert a is not None
         assert helper.take("c") is None and helper.take("b") is None
@@ -753,15 +762,24 @@ def test_closing_stops_the_child_and_removes_every_file_not_taken(tmp_path: Path
         path.write_text("started", encoding="utf-8")
         time.sleep(3600)
 
-    with pytest.raises(RuntimeError), ForkedFiles(tmp_path, {"a": _job("A"), "b": endless}):
-        raise RuntimeError("the caller failed")  # before taking anything
-    assert list(tmp_path.iterdir()) == []
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with (
+        pytest.raises(RuntimeError),
+        ForkedFiles(tmp_path, {"a": _job("A"), "b": endless}) as helper,
+    ):
+        helper.start({"first": _job("F")}, first_folder=elsewhere)
+        first = helper.take("first")
+        assert first is not None and first.parent == elsewhere
+        raise RuntimeError("the caller failed")  # before taking the others
+    assert list(tmp_path.iterdir()) == [elsewhere] and list(elsewhere.iterdir()) == []
     with pytest.raises(ChildProcessError):
         os.wait()  # no child left, not even a zombie
 
 
 def test_no_fork_when_not_asked_or_with_another_thread_alive(tmp_path: Path) -> None:
     with ForkedFiles(tmp_path, {"a": _job("A")}, fork=False) as helper:
+        helper.start()
         assert list(tmp_path.iterdir()) == []
         assert helper.take("a") is None
     stop = threading.Event()
@@ -769,6 +787,7 @@ def test_no_fork_when_not_asked_or_with_another_thread_alive(tmp_path: Path) -> 
     thread.start()
     try:
         with ForkedFiles(tmp_path, {"a": _job("A")}) as helper:
+            helper.start()
             assert list(tmp_path.iterdir()) == []
             assert helper.take("a") is None
     finally:
@@ -777,9 +796,12 @@ def test_no_fork_when_not_asked_or_with_another_thread_alive(tmp_path: Path) -> 
 
 
 @pytest.fixture
-def taken(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """Every output is big enough for the helper process; records what it delivered."""
+def taken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, bool]]:
+    """Every output is big enough for the helper process; records what it delivered. Local
+    temporary files (the ledger rows', xlsxwriter's) go to tmp_path/tmp."""
     monkeypatch.setattr("pipeline.output.FORK_MIN_CELLS", 0)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     log: list[tuple[str, bool]] = []
     real = ForkedFiles.take
 
@@ -792,7 +814,7 @@ def taken(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     return log
 
 
-HELPED = ["csv", "ledger_csv", "checklist_csv", "anomalies_csv", "json"]
+HELPED = ["ledger_rows", "csv", "ledger_csv", "checklist_csv", "anomalies_csv", "json"]
 
 
 def test_outputs_rendered_by_the_helper_process_are_the_same(
@@ -801,12 +823,15 @@ def test_outputs_rendered_by_the_helper_process_are_the_same(
     tmp_path: Path,
     taken: list[tuple[str, bool]],
 ) -> None:
-    again = write_outputs(result, tmp_path)
+    again = write_outputs(result, tmp_path / "out")
     assert taken == [(key, True) for key in HELPED]
     for key, path in written.items():
         assert again[key].read_bytes() == path.read_bytes(), key
         assert again[key].stat().st_mode == path.stat().st_mode, key
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in again.values())
+    assert sorted(p.name for p in again["csv"].parent.iterdir()) == sorted(
+        p.name for p in again.values()
+    )
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_what_the_helper_fails_to_render_is_written_here(
@@ -825,11 +850,14 @@ def test_what_the_helper_fails_to_render_is_written_here(
         real(path, table)
 
     monkeypatch.setattr("pipeline.output._render_csv", render)
-    again = write_outputs(result, tmp_path)
-    assert taken == [("csv", True), ("ledger_csv", True)] + [(k, False) for k in HELPED[2:]]
+    again = write_outputs(result, tmp_path / "out")
+    assert taken == [(k, True) for k in HELPED[:3]] + [(k, False) for k in HELPED[3:]]
     for key, path in written.items():
         assert again[key].read_bytes() == path.read_bytes(), key
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in again.values())
+    assert sorted(p.name for p in again["csv"].parent.iterdir()) == sorted(
+        p.name for p in again.values()
+    )
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 @pytest.mark.parametrize(("writer", "failing_call"), [("write_workbook", 1), ("write_csv", 2)])
@@ -841,22 +869,24 @@ def test_a_failed_write_with_the_helper_keeps_old_outputs_and_leaves_no_temp_fil
     writer: str,
     failing_call: int,
 ) -> None:
-    old = {p.name: p.read_bytes() for p in write_outputs(result, tmp_path).values()}
+    out = tmp_path / "out"
+    old = {p.name: p.read_bytes() for p in write_outputs(result, out).values()}
     taken.clear()
     real = getattr(output, writer)
     calls = {"n": 0}
 
-    def half_then_fail(*args: object) -> None:
+    def half_then_fail(*args: object, **options: object) -> None:
         calls["n"] += 1
         if calls["n"] == failing_call:
             cast(Path, args[0] if writer == "write_csv" else args[1]).write_bytes(b"PK half")
             raise OSError(28, "No space left on device")
-        real(*args)
+        real(*args, **options)
 
     monkeypatch.setattr(f"pipeline.output.{writer}", half_then_fail)
     with pytest.raises(OSError, match="No space left"):
-        write_outputs(result, tmp_path)
+        write_outputs(result, out)
     assert calls["n"] == failing_call
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == old
+    assert list((tmp_path / "tmp").iterdir()) == []
     with pytest.raises(ChildProcessError):
         os.wait()  # the helper was stopped and reaped
