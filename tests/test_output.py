@@ -14,11 +14,11 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import openpyxl
 import pandas as pd
@@ -771,10 +771,12 @@ def test_closing_stops_the_child_and_removes_every_file_not_taken(tmp_path: Path
         helper.start({"first": _job("F")}, first_folder=elsewhere)
         first = helper.take("first")
         assert first is not None and first.parent == elsewhere
+        child = helper._pid
         raise RuntimeError("the caller failed")  # before taking the others
     assert list(tmp_path.iterdir()) == [elsewhere] and list(elsewhere.iterdir()) == []
+    assert child and not helper._pid
     with pytest.raises(ChildProcessError):
-        os.wait()  # no child left, not even a zombie
+        os.waitpid(child, os.WNOHANG)  # killed and reaped: not even a zombie left
 
 
 def test_no_fork_when_not_asked_or_with_another_thread_alive(tmp_path: Path) -> None:
@@ -796,22 +798,35 @@ def test_no_fork_when_not_asked_or_with_another_thread_alive(tmp_path: Path) -> 
 
 
 @pytest.fixture
-def taken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, bool]]:
+def taken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[tuple[str, bool]]]:
     """Every output is big enough for the helper process; records what it delivered. Local
-    temporary files (the ledger rows', xlsxwriter's) go to tmp_path/tmp."""
+    temporary files (the ledger rows', xlsxwriter's) go to tmp_path/tmp. Afterwards, every
+    helper has been stopped and reaped."""
     monkeypatch.setattr("pipeline.output.FORK_MIN_CELLS", 0)
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     log: list[tuple[str, bool]] = []
-    real = ForkedFiles.take
+    helpers: list[ForkedFiles] = []
+    real_take, real_start = ForkedFiles.take, ForkedFiles.start
 
     def take(self: ForkedFiles, key: str) -> Path | None:
-        path = real(self, key)
+        path = real_take(self, key)
         log.append((key, path is not None))
         return path
 
+    def start(self: ForkedFiles, *args: Any, **kwargs: Any) -> None:
+        real_start(self, *args, **kwargs)
+        helpers.append(self)
+
     monkeypatch.setattr(ForkedFiles, "take", take)
-    return log
+    monkeypatch.setattr(ForkedFiles, "start", start)
+    yield log
+    children = [h._pid for h in helpers]
+    for helper in helpers:
+        helper.close()  # a no-op if write_outputs closed it
+    for child in filter(None, children):
+        with pytest.raises(ChildProcessError):
+            os.waitpid(child, os.WNOHANG)
 
 
 HELPED = ["ledger_rows", "csv", "ledger_csv", "checklist_csv", "anomalies_csv", "json"]
@@ -888,5 +903,3 @@ def test_a_failed_write_with_the_helper_keeps_old_outputs_and_leaves_no_temp_fil
     assert calls["n"] == failing_call
     assert {p.name: p.read_bytes() for p in out.iterdir()} == old
     assert list((tmp_path / "tmp").iterdir()) == []
-    with pytest.raises(ChildProcessError):
-        os.wait()  # the helper was stopped and reaped
