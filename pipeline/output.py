@@ -133,9 +133,10 @@ def form_name(form_id: str) -> str:
 # --- the entry point -------------------------------------------------------------------------
 
 
-# Below this many table cells (CSV plus the ledger sheet) the outputs are written in one
-# process; above it a forked helper renders the CSVs and the JSON while this one writes the
-# workbook (a fork costs a few milliseconds; a province's tables take seconds).
+# Below this many table cells (the CSVs' and the ledger sheet's) the outputs are written in one
+# process; above it a forked helper renders the ledger sheet's rows, the CSVs and the JSON
+# while this one writes the rest of the workbook (a fork costs milliseconds; a province's
+# tables take seconds).
 FORK_MIN_CELLS = 200_000
 
 
@@ -143,9 +144,10 @@ def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
     """Write the workbook, the CSVs and the JSON for `result` into `out_dir`; return their paths.
 
     Keys: workbook, csv (the 附件4 figures), ledger_csv, checklist_csv, anomalies_csv, json.
-    Files are replaced one at a time in that order, each atomically. For big results a forked
-    helper process renders the CSVs and the JSON into temporary files meanwhile; this process
-    still renames each into place in turn (and writes any the helper did not deliver itself).
+    Files are replaced one at a time in that order, each atomically. For big results a helper
+    process, forked once the ledger sheet's shared strings are known, renders that sheet's rows,
+    the CSVs and the JSON into temporary files meanwhile; this process still renames each file
+    into place in turn (and renders whatever the helper did not deliver itself).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = output_stem(result.period)
@@ -167,11 +169,13 @@ def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
         for key in ("csv", "ledger_csv", "checklist_csv", "anomalies_csv")
     }
     jobs["json"] = lambda tmp: _render_json(tmp, result)
-    cells = (len(result.ledger) + 1) * 27 + len(result.checklist) * 13 + len(result.figures) * 15
+    lform = ledger_form()
+    ledger_cells = 2 * (len(lform.columns) + 6) * len(result.ledger)  # in the CSV and the sheet
+    cells = ledger_cells + 13 * len(result.checklist) + 15 * len(result.figures)
     with ForkedFiles(out_dir, jobs, fork=cells >= FORK_MIN_CELLS) as helper:
-        # started by the ledger sheet, with its rows as the first job
+        # the ledger sheet starts the helper, with its rows as the first job
         _atomic(paths["workbook"], lambda tmp: write_workbook(result, tmp, helper=helper))
-        helper.start()  # (when the workbook's writer did not)
+        helper.start()  # a no-op once started
         for key in ("csv", "ledger_csv", "checklist_csv", "anomalies_csv"):
 
             def write_table(tmp: Path, key: str = key) -> None:
@@ -1256,7 +1260,8 @@ def _ledger_rows(
 
     letters = [col_letter(c) for c in range(len(cols) + 1)]
     red_rows = bool(overdue.any())
-    # per column: the cell's opening '<c r="B' (or nothing) and what follows the row number
+    # per column: the cell's opening '<c r="B' (or nothing) and, per distinct cell (and plain or
+    # overdue row), what follows the row number and whether there is a cell at all
     parts: list[tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[np.bool_]]] = []
     for j, col in enumerate(cols):
         variants = [col.styles[0], col.styles[1]] if red_rows else [col.styles[0]]
@@ -1285,8 +1290,8 @@ def _ledger_rows(
             pieces[:, 0] = '<row r="'
             pieces[:, 1] = ns
             pieces[:, 2] = opening[start:stop]
-            for j, (refs, tails, shown) in enumerate(parts):
-                codes = parts_codes[j][start:stop]
+            for j, (col, (refs, tails, shown)) in enumerate(zip(cols, parts, strict=True)):
+                codes = col.codes[start:stop]
                 on = shown[red, codes]
                 pieces[:, 3 * j + 3] = refs[on.astype(np.intp)]
                 pieces[:, 3 * j + 4] = np.where(on, ns, "")
@@ -1296,8 +1301,9 @@ def _ledger_rows(
             pieces[:, -1] = closing[start:stop]
             fh.write("".join(pieces.ravel().tolist()))
 
-    parts_codes = [col.codes for col in cols]
     if not n_rows:
+        if helper is not None:
+            helper.start()  # for the CSVs and the JSON
         return 0
     ws._check_dimensions(n_rows, len(cols))
     if helper is None:

@@ -903,3 +903,17 @@ def test_a_failed_write_with_the_helper_keeps_old_outputs_and_leaves_no_temp_fil
     assert calls["n"] == failing_call
     assert {p.name: p.read_bytes() for p in out.iterdir()} == old
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_without_ledger_rows_the_helper_still_renders_the_tables(
+    tmp_path: Path, taken: list[tuple[str, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rets = [progress_return(GL, "2023-07", {"B1": "3"}), ledger_return(GL, "2023-07", [])]
+    res = consolidate(rets, units=fixture_units()[:1])
+    forked = write_outputs(res, tmp_path / "forked")
+    assert taken == [(key, True) for key in HELPED[1:]]
+    monkeypatch.setattr("pipeline.output.FORK_MIN_CELLS", 10**9)
+    alone = write_outputs(res, tmp_path / "alone")
+    assert taken[len(HELPED) - 1 :] == [(key, False) for key in HELPED[1:]]
+    for key, path in forked.items():
+        assert path.read_bytes() == alone[key].read_bytes(), key
