@@ -10,18 +10,24 @@ period, never from the clock). County text is only ever written as a string cell
 from __future__ import annotations
 
 import copy
-import csv
 import datetime as dt
+import functools
+import itertools
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from xlsxwriter import Workbook
 from xlsxwriter.format import Format
@@ -43,7 +49,7 @@ from pipeline.forms import (
     period_label,
     progress_form,
 )
-from pipeline.fsutil import atomic_write
+from pipeline.fsutil import ForkedFiles, atomic_write
 from pipeline.layout import a1, col_letter, progress_layout
 from pipeline.messages import CATALOGUE
 from pipeline.model import Return
@@ -96,8 +102,11 @@ CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame's rows as plain dicts keyed by column name."""
-    return cast(list[dict[str, Any]], df.to_dict("records"))
+    """A frame's rows as plain dicts keyed by column name (as to_dict("records") gives them,
+    built column-wise: much faster for big frames)."""
+    names = list(df.columns)
+    columns = [df.iloc[:, i].tolist() for i in range(len(names))]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -124,10 +133,21 @@ def form_name(form_id: str) -> str:
 # --- the entry point -------------------------------------------------------------------------
 
 
+# Below this many table cells (the CSVs' and the ledger sheet's) the outputs are written in one
+# process; above it a forked helper renders the ledger sheet's rows, the CSVs and the JSON
+# while this one writes the rest of the workbook (a fork costs milliseconds; a province's
+# tables take seconds).
+FORK_MIN_CELLS = 200_000
+
+
 def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
     """Write the workbook, the CSVs and the JSON for `result` into `out_dir`; return their paths.
 
     Keys: workbook, csv (the 附件4 figures), ledger_csv, checklist_csv, anomalies_csv, json.
+    Files are replaced one at a time in that order, each atomically. For big results a helper
+    process, forked once the ledger sheet's shared strings are known, renders that sheet's rows,
+    the CSVs and the JSON into temporary files meanwhile; this process still renames each file
+    into place in turn (and renders whatever the helper did not deliver itself).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = output_stem(result.period)
@@ -139,16 +159,45 @@ def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
         "anomalies_csv": out_dir / f"{stem}_异常标记.csv",
         "json": out_dir / f"{stem}.json",
     }
-    _atomic(paths["workbook"], lambda tmp: write_workbook(result, tmp))
-    for key, (header, rows) in csv_tables(result).items():
+    tables = functools.cache(lambda: csv_tables(result))
 
-        def write_table(tmp: Path, h: list[str] = header, r: list[list[Any]] = rows) -> None:
-            write_csv(tmp, h, r)
+    def render_table(tmp: Path, key: str) -> None:
+        _render_csv(tmp, tables()[key])
 
-        _atomic(paths[key], write_table)
-    text = json.dumps(to_json(result), ensure_ascii=False, indent=2) + "\n"
-    _atomic(paths["json"], lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    jobs: dict[str, Callable[[Path], object]] = {
+        key: functools.partial(render_table, key=key)
+        for key in ("csv", "ledger_csv", "checklist_csv", "anomalies_csv")
+    }
+    jobs["json"] = lambda tmp: _render_json(tmp, result)
+    lform = ledger_form()
+    ledger_cells = 2 * (len(lform.columns) + 6) * len(result.ledger)  # in the CSV and the sheet
+    cells = ledger_cells + 13 * len(result.checklist) + 15 * len(result.figures)
+    with ForkedFiles(out_dir, jobs, fork=cells >= FORK_MIN_CELLS) as helper:
+        # the ledger sheet starts the helper, with its rows as the first job
+        _atomic(paths["workbook"], lambda tmp: write_workbook(result, tmp, helper=helper))
+        helper.start()  # a no-op once started
+        for key in ("csv", "ledger_csv", "checklist_csv", "anomalies_csv"):
+
+            def write_table(tmp: Path, key: str = key) -> None:
+                rendered = helper.take(key)
+                write_csv(tmp, RenderedFile(rendered) if rendered else tables()[key])
+
+            _atomic(paths[key], write_table)
+
+        def write_json(tmp: Path) -> None:
+            rendered = helper.take("json")
+            if rendered:
+                os.replace(rendered, tmp)
+            else:
+                _render_json(tmp, result)
+
+        _atomic(paths["json"], write_json)
     return paths
+
+
+def _render_json(path: Path, result: Consolidation) -> None:
+    text = json.dumps(to_json(result), ensure_ascii=False, indent=2) + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 def _atomic(path: Path, write: Callable[[Path], object]) -> None:
@@ -256,6 +305,21 @@ def summary_lines(
 # --- CSV -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CsvTable:
+    """A tidy table column-wise: the header and one list of values per column."""
+
+    header: list[str]
+    columns: list[list[Any]]
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """A file already rendered in full (by the helper process); writing it is a rename."""
+
+    path: Path
+
+
 def csv_safe(value: str) -> str:
     """OWASP CSV injection: text starting with = + - @ tab or CR gets a leading single quote."""
     return "'" + value if value.startswith(CSV_DANGEROUS) else value
@@ -279,69 +343,141 @@ def _csv_cell(value: Any) -> str:
     return csv_safe(str(value))
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """UTF-8 with BOM (Excel opens it), CRLF rows; text cells neutralised."""
+_YES_NO = {True: "是", False: "否"}
+_NoneType = type(None)
+
+
+def _csv_texts(values: list[str]) -> list[str]:
+    """csv_safe over a column of text, looking at each value only if one needs it."""
+    joined = "\0".join(values)
+    if (
+        values
+        and joined.count("\0") == len(values) - 1  # NUL only as the separator
+        and not any(joined.startswith(c) or f"\0{c}" in joined for c in CSV_DANGEROUS)
+    ):
+        return values
+    return [("'" + v) if v.startswith(CSV_DANGEROUS) else v for v in values]
+
+
+def csv_column(values: list[Any]) -> list[str]:
+    """One column of cells as _csv_cell writes them, by the column's value types: a column of
+    one plain type is converted in one pass for that type, any other column cell by cell."""
+    kinds = set(map(type, values))
+    if kinds <= {str}:
+        return _csv_texts(values)
+    if kinds <= {str, _NoneType}:
+        return _csv_texts(["" if v is None else v for v in values])
+    if kinds <= {bool}:
+        return list(map(_YES_NO.__getitem__, values))
+    if kinds <= {int}:
+        return list(map(str, values))
+    if kinds <= {Decimal}:
+        return list(map(fmt_decimal, values))
+    if kinds <= {dt.date, _NoneType}:
+        return ["" if v is None else v.isoformat() for v in values]
+    return [_csv_cell(v) for v in values]
+
+
+_CSV_QUOTED = re.compile(r'[,"\r\n]')
+
+
+def _csv_quoted(fields: list[str]) -> list[str]:
+    """Fields as csv.writer's excel dialect writes them: quoted when they hold a comma, a
+    double quote, CR or LF (quotes doubled), otherwise as they are."""
+    if not _CSV_QUOTED.search("".join(fields)):
+        return fields
+    return [
+        '"' + f.replace('"', '""') + '"' if _CSV_QUOTED.search(f) is not None else f for f in fields
+    ]
+
+
+def csv_lines(table: CsvTable, chunk: int = 20_000) -> Iterator[str]:
+    """The CSV text of `table` in pieces of whole CRLF-ended lines, as csv.writer writes it:
+    the header and text cells neutralised, the columns converted one at a time."""
+    header = _csv_quoted([csv_safe(h) for h in table.header])
+    cols = [_csv_quoted(csv_column(values)) for values in table.columns]
+    if len(cols) == 1:  # csv.writer quotes the lone empty field of a one-column row
+        cols = [[f or '""' for f in cols[0]]]
+    yield ",".join(header) + "\r\n"
+    rows = zip(*cols, strict=True)
+    while lines := list(map(",".join, itertools.islice(rows, chunk))):
+        lines.append("")
+        yield "\r\n".join(lines)
+
+
+def _render_csv(path: Path, table: CsvTable) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([csv_safe(h) for h in header])
-        for row in rows:
-            writer.writerow([_csv_cell(v) for v in row])
+        for text in csv_lines(table):
+            fh.write(text)
 
 
-def _columns(df: pd.DataFrame, names: Sequence[str]) -> list[list[Any]]:
-    """Rows of the named columns as plain Python values (column-wise: fast for big frames)."""
-    return [list(row) for row in zip(*(df[n].tolist() for n in names), strict=True)]
+def write_csv(path: Path, table: CsvTable | RenderedFile) -> None:
+    """UTF-8 with BOM (Excel opens it), CRLF rows; text cells neutralised. A RenderedFile (the
+    same table, rendered by the helper process) is renamed to `path`."""
+    if isinstance(table, RenderedFile):
+        os.replace(table.path, path)
+    else:
+        _render_csv(path, table)
 
 
-def csv_tables(result: Consolidation) -> dict[str, tuple[list[str], list[list[Any]]]]:
-    """The tidy tables of the model, as (header, rows), keyed like write_outputs' paths."""
+def _frame_columns(df: pd.DataFrame, names: Sequence[str]) -> list[list[Any]]:
+    """The named columns as lists of plain Python values."""
+    return [df[n].tolist() for n in names]
+
+
+def csv_tables(result: Consolidation) -> dict[str, CsvTable]:
+    """The tidy tables of the model, keyed like write_outputs' paths."""
     form = progress_form()
-    fig = result.figures.copy()
-    fig["label"] = fig["code"].map({v.code: form.item_of(v.code).label for v in form.values})
-    fig["measure"] = fig["code"].map({v.code: v.unit for v in form.values})
-    figures = (
+    fig = result.figures
+    labels = {v.code: form.item_of(v.code).label for v in form.values}
+    units = {v.code: v.unit for v in form.values}
+    codes = fig["code"].tolist()
+    figures = CsvTable(
         ["期间", "单位", "单位代码", "项目代码", "项目", "计量单位", "累计数", "上月累计",
          "本月新增", "是否沿用", "数据期间", "来源文件", "工作表", "单元格", "SHA-256"],
-        _columns(fig, ["period", "unit", "unit_code", "code", "label", "measure", "value",
-                       "previous", "increment", "carried", "source_period", "file", "sheet",
-                       "cell", "sha256"]),
+        [*_frame_columns(fig, ["period", "unit", "unit_code", "code"]),
+         [labels.get(c) for c in codes], [units.get(c) for c in codes],
+         *_frame_columns(fig, ["value", "previous", "increment", "carried", "source_period",
+                               "file", "sheet", "cell", "sha256"])],
     )  # fmt: skip
     lform = ledger_form()
-    ledger = (
+    ledger = CsvTable(
         ["单位", "单位代码", *(c.label for c in lform.columns), "是否逾期", "台账期间", "来源文件",
          "工作表", "行号"],
-        _columns(result.ledger, ["unit", "unit_code", *(c.key for c in lform.columns), "overdue",
-                                 "ledger_period", "file", "_sheet", "_row"]),
+        _frame_columns(result.ledger, ["unit", "unit_code", *(c.key for c in lform.columns),
+                                       "overdue", "ledger_period", "file", "_sheet", "_row"]),
     )  # fmt: skip
-    chk = result.checklist.copy()
-    chk["annex"] = chk["form"].map({f.id: f.annex for f in checklist_forms()})
+    chk = result.checklist
+    annexes = {f.id: f.annex for f in checklist_forms()}
+    forms = chk["form"].tolist()
     # 是否重大隐患 only for forms with that column; 附件1/附件3 (重大隐患描述) leave it blank
     with_major = {f.id for f in checklist_forms() if f.has_major_column}
-    chk["major_shown"] = pd.Series(
-        [
-            m if f in with_major else None
-            for f, m in zip(chk["form"], chk["major"].tolist(), strict=True)
-        ],
-        index=chk.index,
-        dtype=object,
-    )
-    checklist = (
+    checklist = CsvTable(
         ["期间", "单位", "单位代码", "表单", "文件", "工作表", "检查对象", "检查时间", "序号",
          "检查结果", "是否隐患", "是否重大隐患", "单元格"],
-        _columns(chk, ["period", "unit", "unit_code", "annex", "file", "sheet", "subject",
-                       "inspection_date", "item", "answer", "hazard", "major_shown", "cell"]),
+        [*_frame_columns(chk, ["period", "unit", "unit_code"]),
+         [annexes.get(f) for f in forms],
+         *_frame_columns(chk, ["file", "sheet", "subject", "inspection_date", "item", "answer",
+                               "hazard"]),
+         [m if f in with_major else None
+          for f, m in zip(forms, chk["major"].tolist(), strict=True)],
+         chk["cell"].tolist()],
     )  # fmt: skip
-    anomalies = (
-        ["严重程度", "规则代码", "规则名称", "单位", "项目", "上月值/对照值", "本期值", "说明",
-         "来源文件", "工作表", "单元格"],
+    anomaly_header = ["严重程度", "规则代码", "规则名称", "单位", "项目", "上月值/对照值", "本期值",
+                      "说明", "来源文件", "工作表", "单元格"]  # fmt: skip
+    anomaly_rows = [
         [
-            [
-                SEVERITY_NAMES[a.severity], a.rule, CATALOGUE[a.rule].title, a.unit, a.item,
-                a.previous, a.current, a.message, a.file, a.sheet, a.cell,
-            ]
-            for a in result.anomalies
-        ],
-    )  # fmt: skip
+            SEVERITY_NAMES[a.severity], a.rule, CATALOGUE[a.rule].title, a.unit, a.item,
+            a.previous, a.current, a.message, a.file, a.sheet, a.cell,
+        ]
+        for a in result.anomalies
+    ]  # fmt: skip
+    anomalies = CsvTable(
+        anomaly_header,
+        [list(col) for col in zip(*anomaly_rows, strict=True)]
+        if anomaly_rows
+        else [[] for _ in anomaly_header],
+    )
     return {
         "csv": figures,
         "ledger_csv": ledger,
@@ -432,8 +568,11 @@ def _print_setup(
         ws.repeat_rows(*repeat_rows)
 
 
-def write_workbook(result: Consolidation, path: Path) -> None:
-    """The output workbook, sheets in SHEETS order. Same result, same bytes."""
+def write_workbook(result: Consolidation, path: Path, *, helper: ForkedFiles | None = None) -> None:
+    """The output workbook, sheets in SHEETS order. Same result, same bytes.
+
+    With a `helper`, the ledger sheet starts it with the rendering of its rows as the first
+    job, and takes them from it when the workbook is closed."""
     # a fresh copy each time: xlsxwriter mutates the options it is given
     wb = Workbook(str(path), copy.deepcopy(WORKBOOK_OPTIONS))
     created = dt.datetime.combine(result.due_date, dt.time())
@@ -455,7 +594,7 @@ def write_workbook(result: Consolidation, path: Path) -> None:
     _sheet_submissions(wb, st, result)
     # the status board as of the due date (not today), so identical inputs give identical bytes
     write_status_sheet(wb, status_from_consolidation(result, today=result.due_date))
-    _sheet_ledger(wb, st, result)
+    _sheet_ledger(wb, st, result, helper)
     _sheet_checklists(wb, st, result)
     _sheet_charts(wb, st, result)
     _sheet_sources(wb, st, result)
@@ -915,7 +1054,9 @@ def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None
 # 隐患台账汇总 ---------------------------------------------------------------------------------
 
 
-def _sheet_ledger(wb: Workbook, st: _Styles, result: Consolidation) -> None:
+def _sheet_ledger(
+    wb: Workbook, st: _Styles, result: Consolidation, helper: ForkedFiles | None = None
+) -> None:
     ws = cast(_XmlRowsWorksheet, wb.add_worksheet("隐患台账汇总", _XmlRowsWorksheet))
     lform = ledger_form()
     headers: list[tuple[str, float]] = [("单位", 10)]
@@ -934,23 +1075,32 @@ def _sheet_ledger(wb: Workbook, st: _Styles, result: Consolidation) -> None:
         "date": st(bg_color=OVERDUE_FILL, num_format=DATE_FORMAT),
         "money": st(bg_color=OVERDUE_FILL, num_format=MONEY_FORMAT),
     }
-    kinds = [
-        ("date" if c.type == "date" else "money" if c.type == "money" else "text")
-        for c in lform.columns
-    ]
-    keys = [c.key for c in lform.columns]
+    # xlsxwriter numbers formats as they are first asked for their index: ask in a fixed order
+    plain_s = {kind: _style(fmt) for kind, fmt in plain.items()}
+    red_s = {kind: _style(fmt) for kind, fmt in red.items()}
+    red_row = red["text"]._get_xf_index()
     led = result.ledger
     unit_rank = {u.name: i for i, u in enumerate(result.units)}
-    columns: dict[str, list[Any]] = {
-        k: led[k].tolist()
-        for k in [*keys, "unit", "overdue", "ledger_period", "file", "_sheet", "_row"]
-    }
-    order = sorted(
-        range(len(led)),
-        key=lambda i: (unit_rank.get(columns["unit"][i], len(unit_rank)), columns["_row"][i]),
-    )
-    tail = ("ledger_period", "file", "_sheet")
-    rows = _ledger_rows_xml(ws, order, columns, keys, kinds, plain, red, tail)
+    # by unit in report order, then by the row in the county's ledger (a stable sort)
+    rank = [unit_rank.get(u, len(unit_rank)) for u in led["unit"].tolist()]
+    order = np.lexsort((led["_row"].to_numpy(), np.asarray(rank, dtype=np.int64)))
+
+    def column(key: str, kind: str = "text", blank: bool = True) -> _LedgerColumn:
+        values = led[key].to_numpy(dtype=object)
+        styles = (plain_s[kind], red_s[kind])
+        return _ledger_column(values, order, kind, styles, blank=blank)
+
+    overdue = led["overdue"].to_numpy(dtype=bool)[order]
+    cols = [column("unit")]
+    for c in lform.columns:
+        kind = "date" if c.type == "date" else "money" if c.type == "money" else "text"
+        cols.append(column(c.key, kind, blank=False))
+    # 是否逾期: 否 or 是
+    text_s = (plain_s["text"], red_s["text"])
+    cols.append(_LedgerColumn(overdue.astype(np.intp), ["否", "是", None], text_s))
+    cols += [column(key) for key in ("ledger_period", "file", "_sheet")]
+    rownos = [f"{int(r)}" for r in led["_row"].to_numpy(dtype=object)[order].tolist()]
+    rows = _ledger_rows(ws, cols, rownos, overdue, red_row, helper)
     ws.autofilter(0, 0, max(rows, 1), len(headers) - 1)
     _print_setup(ws, repeat_rows=(0, 0))
 
@@ -959,21 +1109,21 @@ class _XmlRowsWorksheet(Worksheet):
     """A worksheet whose data rows, after those written the usual way, come as ready XML.
 
     xlsxwriter keeps every cell as a Python object and renders it at close (about 5 us and
-    100 bytes a cell); a province's ledger sheet has four million cells. Its rows are rendered
-    straight into a temporary file instead; text still goes into the workbook's shared strings
-    and every format through the workbook, so the cells are what xlsxwriter would write.
+    100 bytes a cell); a province's ledger sheet has four million cells. Its rows are prepared
+    column by column instead and written straight into the sheet's XML at close; text still
+    goes into the workbook's shared strings (when the rows are added, in cell order) and every
+    format through the workbook, so the cells are what xlsxwriter would write.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.xml_rows: Any = None  # a text file of <row> elements, appended after the others
+        # writes the <row> elements that follow the others into the sheet's XML file
+        self.xml_rows: Callable[[Any], None] | None = None
 
     def _write_rows(self) -> None:
         super()._write_rows()
         if self.xml_rows is not None:
-            self.xml_rows.seek(0)
-            shutil.copyfileobj(self.xml_rows, self.fh)
-            self.xml_rows.close()
+            self.xml_rows(self.fh)
             self.xml_rows = None
 
 
@@ -996,91 +1146,200 @@ def _excel_text(text: str) -> str:
     return text
 
 
-def _ledger_rows_xml(
+def _style(fmt: Format | None) -> str:
+    return f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
+
+
+# What a ledger cell holds: a text (to go into the shared strings), a number or date as the
+# text of its <v> element, a blank that only shows its format, or nothing at all.
+_Number = tuple[str, str]  # ("n", "45123")
+_BLANK = ("b", "")
+_Cell = str | _Number | None
+
+# value types whose equal values show the same (and equal no value of another type that shows
+# differently): a column of them is keyed by value
+_SAME_WHEN_EQUAL = {str, _NoneType, dt.date}
+
+
+def _ledger_cell(value: Any, kind: str, blank: bool) -> _Cell:
+    """What one value becomes on the ledger sheet (as _write would write it, without borders)."""
+    if blank:  # 单位 and the source columns: any text, or a blank
+        return _excel_text(value) if value else _BLANK
+    if value is None or value == "":
+        return None
+    if type(value) is str:
+        return _excel_text(value)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dt.date):
+        if kind == "date" and isinstance(value, dt.datetime):
+            value = value.date()
+        return ("n", f"{_excel_serial(value):.16G}")
+    if isinstance(value, Decimal | int | float):
+        if isinstance(value, float) and math.isnan(value):
+            return _BLANK
+        return ("n", f"{float(value):.16G}")
+    return str(value) or _BLANK
+
+
+@dataclass
+class _LedgerColumn:
+    """One column of the ledger sheet: for each row (in sheet order) a code into `cells`, what
+    the column's distinct values show (code -1, the last cell: an empty value), and the plain
+    and the overdue-row s="…" attribute (or "")."""
+
+    codes: npt.NDArray[np.intp]
+    cells: list[_Cell]
+    styles: tuple[str, str]
+
+
+def _ledger_column(
+    values: npt.NDArray[Any],
+    order: npt.NDArray[np.intp],
+    kind: str,
+    styles: tuple[str, str],
+    *,
+    blank: bool,
+) -> _LedgerColumn:
+    """A ledger column from its values (frame order) and the sheet's row order. `blank`: an
+    empty value is a formatted blank in an overdue row (the 单位 and source columns), not no
+    cell at all (the ledger's own columns). Values are grouped by equality only where equal
+    values show the same; any other column is grouped by what each value shows."""
+    codes, uniques = pd.factorize(values)
+    distinct = uniques.tolist()
+    missing = values[codes < 0].tolist()  # None, and NaN (which shows differently)
+    kinds = set(map(type, distinct)) | set(map(type, missing))
+    if kinds <= _SAME_WHEN_EQUAL:
+        cells = [_ledger_cell(v, kind, blank) for v in distinct]
+    elif (
+        not blank
+        and set(map(type, values.tolist())) <= {Decimal, int}
+        and not any(v == 0 for v in distinct)
+    ):  # amounts: equal amounts show the same, but for zero (Decimal("-0") shows as -0)
+        cells = [("n", f"{float(v):.16G}") for v in distinct]
+    else:  # True == 1 == Decimal(1): group by what each value shows
+        shows = (_ledger_cell(v, kind, blank) for v in values.tolist())
+        codes, uniques = pd.factorize(np.fromiter(shows, dtype=object, count=len(values)))
+        cells = uniques.tolist()
+    cells.append(_ledger_cell(None, kind, blank))
+    return _LedgerColumn(codes[order], cells, styles)
+
+
+def _ledger_rows(
     ws: _XmlRowsWorksheet,
-    order: Sequence[int],
-    columns: dict[str, list[Any]],
-    keys: Sequence[str],
-    kinds: Sequence[str],
-    plain: dict[str, Format | None],
-    red: dict[str, Format | None],
-    tail: Sequence[str],
+    cols: Sequence[_LedgerColumn],
+    rownos: Sequence[str],
+    overdue: npt.NDArray[np.bool_],
+    red_row: int,
+    helper: ForkedFiles | None = None,
 ) -> int:
-    """The ledger's data rows (from row 2) as XML in `ws.xml_rows`; returns the last row.
+    """The ledger's data rows (from row 2), columns A onwards, then the 行号 column; returns the
+    last row. Text goes into the shared strings now, in the order xlsxwriter would add it (row
+    by row, left to right); the rows' XML is written when the workbook is closed.
 
-    Each cell as _write writes it: empty values skipped (a formatted blank where the format
-    fills the cell), dates without their time in date columns, numbers and dates with their
-    format, anything else as a shared string; an overdue row has the red fill as row format."""
-    index_of = ws.str_table._get_shared_string_index
-    letters = [col_letter(c) for c in range(len(keys) + 6)]
+    Each column's distinct cells are rendered once, as the XML around the row number; a row
+    is then its cells' pieces with the row number in between, joined in large chunks."""
+    n_rows = len(rownos)
+    table = ws.str_table
+    known = table.string_table
+    n_text = 0  # cells holding text: each counts once in the shared strings' total
+    firsts: list[tuple[int, int, str]] = []  # (first row, column, text) of each new text
+    for j, col in enumerate(cols):
+        is_text = np.fromiter((type(c) is str for c in col.cells), dtype=bool)
+        n_text += int(np.count_nonzero(is_text[col.codes]))
+        new = [k for k, c in enumerate(col.cells) if type(c) is str and c not in known]
+        if new:
+            first = np.full(len(col.cells), n_rows, dtype=np.intp)
+            np.minimum.at(first, col.codes, np.arange(n_rows))
+            firsts += [(int(first[k]), j, cast(str, col.cells[k])) for k in new]
+    firsts.sort()
+    for _row, _col, text in firsts:
+        table._get_shared_string_index(text)
+    table.count += n_text - len(firsts)
+    index = table.string_table
 
-    def style(fmt: Format | None) -> str:
-        return f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
+    letters = [col_letter(c) for c in range(len(cols) + 1)]
+    red_rows = bool(overdue.any())
+    # per column: the cell's opening '<c r="B' (or nothing) and, per distinct cell (and plain or
+    # overdue row), what follows the row number and whether there is a cell at all
+    parts: list[tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[np.bool_]]] = []
+    for j, col in enumerate(cols):
+        variants = [col.styles[0], col.styles[1]] if red_rows else [col.styles[0]]
+        tails = np.empty((len(variants), len(col.cells)), dtype=object)
+        for v, s in enumerate(variants):
+            tails[v] = [_cell_tail(cell, s, index) for cell in col.cells]
+        shown = tails != ""
+        parts.append((np.array(["", f'<c r="{letters[j]}'], dtype=object), tails, shown))
+    tail_s, red_tail_s = cols[0].styles
+    closing = np.array([f'"{tail_s}><v>{r}</v></c></row>' for r in rownos], dtype=object)
+    opening = np.array(['">'] * n_rows, dtype=object)
+    if red_rows:
+        closing[overdue] = [
+            f'"{red_tail_s}><v>{rownos[i]}</v></c></row>' for i in np.flatnonzero(overdue).tolist()
+        ]
+        opening[overdue] = f'" s="{red_row}" customFormat="1">'
+    numbers = np.array([str(n) for n in range(2, n_rows + 2)], dtype=object)
+    last_ref = f'<c r="{letters[-1]}'
 
-    plain_s = {kind: style(fmt) for kind, fmt in plain.items()}
-    red_s = {kind: style(fmt) for kind, fmt in red.items()}
-    red_row = red["text"]._get_xf_index() if red["text"] is not None else 0
-    flag_col = len(keys) + 1
-    # handed to the worksheet, which copies and closes it when the workbook is written
-    out = tempfile.TemporaryFile("w+", encoding="ascii")  # noqa: SIM115
-    parts: list[str] = []
-    append = parts.append
+    def write(fh: Any, chunk: int = 10_000) -> None:
+        for start in range(0, n_rows, chunk):
+            stop = min(start + chunk, n_rows)
+            ns = numbers[start:stop]
+            red = overdue[start:stop].astype(np.intp) if red_rows else 0
+            pieces = np.empty((stop - start, 3 * len(cols) + 6), dtype=object)
+            pieces[:, 0] = '<row r="'
+            pieces[:, 1] = ns
+            pieces[:, 2] = opening[start:stop]
+            for j, (col, (refs, tails, shown)) in enumerate(zip(cols, parts, strict=True)):
+                codes = col.codes[start:stop]
+                on = shown[red, codes]
+                pieces[:, 3 * j + 3] = refs[on.astype(np.intp)]
+                pieces[:, 3 * j + 4] = np.where(on, ns, "")
+                pieces[:, 3 * j + 5] = tails[red, codes]
+            pieces[:, -3] = last_ref
+            pieces[:, -2] = ns
+            pieces[:, -1] = closing[start:stop]
+            fh.write("".join(pieces.ravel().tolist()))
 
-    def text(ref: str, value: str | None, s: str) -> None:
-        if value:
-            append(f'<c r="{ref}"{s} t="s"><v>{index_of(_excel_text(value))}</v></c>')
-        elif s:
-            append(f'<c r="{ref}"{s}/>')
+    if not n_rows:
+        if helper is not None:
+            helper.start()  # for the CSVs and the JSON
+        return 0
+    ws._check_dimensions(n_rows, len(cols))
+    if helper is None:
+        ws.xml_rows = write
+        return n_rows
 
-    # per ledger column: its values, kind and letter (the inner loop runs four million times)
-    cells = [(columns[key], kinds[j], letters[1 + j]) for j, key in enumerate(keys)]
-    units, flags, rownos = columns["unit"], columns["overdue"], columns["_row"]
-    tails = [(columns[key], letters[flag_col + k]) for k, key in enumerate(tail, start=1)]
-    flag_letter, row_letter = letters[flag_col], letters[flag_col + 4]
-    row = 0
-    for i in order:
-        row += 1
-        n = row + 1
-        overdue = bool(flags[i])
-        s = red_s if overdue else plain_s
-        s_text = s["text"]
-        append(f'<row r="{n}" s="{red_row}" customFormat="1">' if overdue else f'<row r="{n}">')
-        text(f"A{n}", units[i], s_text)
-        for values, kind, letter in cells:
-            value = values[i]
-            if value is None or value == "":
-                continue
-            if type(value) is str:
-                if len(value) > 16383:
-                    value = _excel_text(value)
-                append(f'<c r="{letter}{n}"{s[kind]} t="s"><v>{index_of(value)}</v></c>')
-            elif isinstance(value, bool):
-                text(f"{letter}{n}", "是" if value else "否", s[kind])
-            elif isinstance(value, dt.date):
-                if kind == "date" and isinstance(value, dt.datetime):
-                    value = value.date()
-                append(f'<c r="{letter}{n}"{s[kind]}><v>{_excel_serial(value):.16G}</v></c>')
-            elif isinstance(value, Decimal | int | float):
-                if isinstance(value, float) and math.isnan(value):
-                    text(f"{letter}{n}", None, s[kind])
-                else:
-                    append(f'<c r="{letter}{n}"{s[kind]}><v>{float(value):.16G}</v></c>')
-            else:
-                text(f"{letter}{n}", str(value), s[kind])
-        text(f"{flag_letter}{n}", "是" if overdue else "否", s_text)
-        for values, letter in tails:
-            text(f"{letter}{n}", values[i], s_text)
-        append(f'<c r="{row_letter}{n}"{s_text}><v>{int(rownos[i])}</v></c></row>')
-        if len(parts) > 50_000:
-            out.write("".join(parts))
-            parts.clear()
-    out.write("".join(parts))
-    if row:
-        ws._check_dimensions(row, flag_col + 4)
-        ws.xml_rows = out
-    else:
-        out.close()
-    return row
+    def render(path: Path) -> None:
+        with path.open("w", encoding="ascii") as fh:
+            write(fh)
+
+    # the helper process renders the rows (a local temporary file, like xlsxwriter's own)
+    helper.start({"ledger_rows": render}, first_folder=Path(tempfile.gettempdir()))
+
+    def rows_xml(fh: Any) -> None:
+        rendered = helper.take("ledger_rows")
+        if rendered is None or not hasattr(fh, "buffer"):
+            write(fh)
+            return
+        fh.flush()
+        with rendered.open("rb") as src:
+            shutil.copyfileobj(src, fh.buffer, 1 << 20)
+
+    ws.xml_rows = rows_xml
+    return n_rows
+
+
+def _cell_tail(cell: _Cell, s: str, index: dict[str, int]) -> str:
+    """What follows a cell's row number in its XML ('<c r="B' + row + tail), given what it
+    shows and its style attribute; "" for no cell."""
+    if cell is None:
+        return ""
+    if type(cell) is str:
+        return f'"{s} t="s"><v>{index[cell]}</v></c>'
+    if cell[0] == "n":
+        return f'"{s}><v>{cell[1]}</v></c>'
+    return f'"{s}/>' if s else ""
 
 
 # 检查清单统计 ---------------------------------------------------------------------------------
@@ -1123,32 +1382,29 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
         _string(ws, head_row, len(fixed) + j, f"{name}\n发现隐患", st.header())
     ws.set_row(head_row, 30)
     ws.freeze_panes(head_row + 1, 4)
-    # one pass over the answers: counts per (form, item) and per (form, item, unit)
-    counts: dict[tuple[str, int], list[int]] = {}
-    per_unit: dict[tuple[str, int, str], int] = {}
-    for form_id, item, unit, answer, hazard, major in zip(
-        chk["form"],
-        chk["item"],
-        chk["unit"],
-        chk["answer"],
-        chk["hazard"],
-        chk["major"],
-        strict=True,
-    ):
-        c = counts.setdefault((form_id, int(item)), [0, 0, 0, 0])
-        c[0] += 1
-        c[1] += answer != "不涉及"
-        c[2] += bool(hazard)
-        c[3] += bool(major)
-        if hazard:
-            per_unit[(form_id, int(item), unit)] = per_unit.get((form_id, int(item), unit), 0) + 1
+    # counts per (form, item) and per (form, item, unit), column-wise
+    form_ids = chk["form"].tolist()
+    unit_names = chk["unit"].tolist()
+    hazards = [bool(h) for h in chk["hazard"].tolist()]
+    majors = [bool(m) for m in chk["major"].tolist()]
+    keys = list(zip(form_ids, map(int, chk["item"].tolist()), strict=True))
+    involved = [a != "不涉及" for a in chk["answer"].tolist()]
+    tallies = (
+        Counter(keys),
+        Counter(itertools.compress(keys, involved)),
+        Counter(itertools.compress(keys, hazards)),
+        Counter(itertools.compress(keys, majors)),
+    )
+    per_unit = Counter(
+        itertools.compress(((f, i, u) for (f, i), u in zip(keys, unit_names, strict=True)), hazards)
+    )
     row = head_row
     wrap = st.cell(text_wrap=True, valign="top")
     plain = st.cell(valign="top")
     for cform in checklist_forms():
         for item in cform.items:
             row += 1
-            c = counts.get((cform.id, item.no), [0, 0, 0, 0])
+            c = [tally[(cform.id, item.no)] for tally in tallies]
             matter = f"{item.matter}：{item.content}" if item.content else item.matter
             _string(ws, row, 0, cform.annex, plain)
             ws.write_number(row, 1, item.no, plain)
@@ -1157,9 +1413,7 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
             for k in range(4):
                 ws.write_number(row, 4 + k, c[k], plain)
             for j, name in enumerate(units):
-                ws.write_number(
-                    row, len(fixed) + j, per_unit.get((cform.id, item.no, name), 0), plain
-                )
+                ws.write_number(row, len(fixed) + j, per_unit[(cform.id, item.no, name)], plain)
             ws.set_row(row, min(_lines(matter, 48), 8) * _line_height() + 4)
     ws.autofilter(head_row, 0, row, last)
 
@@ -1185,31 +1439,26 @@ def _sheet_checklists(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     for k in range(len(forms)):
         for m, text in enumerate(("检查份数", "发现隐患", "重大隐患")):
             _string(ws, row, 1 + 3 * k + m, text, st.header())
-    # one pass again: inspections (distinct sheets), hazards, majors per unit (None: all) and form
-    per_form: dict[tuple[str | None, str], list[int]] = {}
-    sheets: set[tuple[Any, Any]] = set()
-    for form_id, unit, file, sheet, hazard, major in zip(
-        chk["form"],
-        chk["unit"],
-        chk["file"],
-        chk["sheet"],
-        chk["hazard"],
-        chk["major"],
-        strict=True,
-    ):
-        first = (file, sheet) not in sheets
-        sheets.add((file, sheet))
-        for key in ((unit, form_id), (None, form_id)):
-            c = per_form.setdefault(key, [0, 0, 0])
-            c[0] += first
-            c[1] += bool(hazard)
-            c[2] += bool(major)
+    # inspections (distinct sheets, counted where first seen), hazards and majors per unit
+    # (None: all units) and form
+    sheets = list(zip(chk["file"].tolist(), chk["sheet"].tolist(), strict=True))
+    first_row = dict(zip(reversed(sheets), range(len(sheets) - 1, -1, -1), strict=True))
+    firsts = [False] * len(sheets)
+    for i in first_row.values():
+        firsts[i] = True
+    unit_forms = list(zip(unit_names, form_ids, strict=True))
+    all_forms = [(None, f) for f in form_ids]
+    per_form: list[Counter[tuple[str | None, str]]] = []
+    for flags in (firsts, hazards, majors):
+        tally = Counter(itertools.compress(unit_forms, flags))
+        tally.update(itertools.compress(all_forms, flags))
+        per_form.append(tally)
     for name, unit_key in [*((u, u) for u in units), ("合计", None)]:
         row += 1
         fmt = st.cell(bold=True, bg_color=HEADER_FILL) if unit_key is None else plain
         _string(ws, row, 0, name, fmt)
         for k, cform in enumerate(forms):
-            c = per_form.get((unit_key, cform.id), [0, 0, 0])
+            c = [tally[(unit_key, cform.id)] for tally in per_form]
             ws.write_number(row, 1 + 3 * k, c[0], fmt)
             ws.write_number(row, 2 + 3 * k, c[1], fmt)
             ws.write_number(row, 3 + 3 * k, c[2], fmt)

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import csv
+import datetime as dt
+import io
 import json
+import math
+import os
+import re
+import tempfile
+import threading
+import time
 import zipfile
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import openpyxl
+import pandas as pd
 import pytest
 from fixtures_consolidate import (
     CITY_2023_07,
@@ -22,17 +35,38 @@ from fixtures_consolidate import (
     progress_return,
 )
 from openpyxl.worksheet.worksheet import Worksheet
+from xlsxwriter import Workbook
+from xlsxwriter.format import Format
 
+from pipeline import output
 from pipeline.consolidate import Consolidation, consolidate
-from pipeline.forms import progress_form
-from pipeline.layout import a1, progress_layout
+from pipeline.forms import ledger_form, progress_form
+from pipeline.fsutil import ForkedFiles
+from pipeline.layout import a1, col_letter, progress_layout
 from pipeline.output import (
+    DATE_FORMAT,
+    MONEY_FORMAT,
+    OVERDUE_FILL,
     SHEETS,
+    WORKBOOK_OPTIONS,
+    CsvTable,
+    _csv_cell,
+    _excel_serial,
+    _excel_text,
+    _print_setup,
+    _sheet_ledger,
+    _string,
+    _Styles,
+    _XmlRowsWorksheet,
     csv_safe,
+    csv_tables,
     output_stem,
+    records,
     to_json,
     workbook_name,
+    write_csv,
     write_outputs,
+    write_workbook,
 )
 
 HYPERLINK = '=HYPERLINK("http://x")'  # typed by a clerk as 企业名称 of 鼓楼区 G-003
@@ -301,7 +335,7 @@ def test_outputs_replace_atomically_and_leave_no_temp_files(
     paths = write_outputs(result, tmp_path)
     before = paths["workbook"].read_bytes()
 
-    def broken(_result: Consolidation, path: Path) -> None:
+    def broken(_result: Consolidation, path: Path, **_options: object) -> None:
         path.write_bytes(b"half a workbook")
         raise OSError("disk full")
 
@@ -381,3 +415,505 @@ def test_checklist_csv_leaves_major_blank_for_forms_without_that_column(
     cs3 = {k: v for k, v in major.items() if k[1] == "附件3"}
     assert len(cs3) == 7 and set(cs3.values()) == {""}  # 附件3 has no 是否重大隐患 column
     assert {r["是否隐患"] for r in rows if r["表单"] == "附件3" and r["序号"] == "2"} == {"是"}
+
+
+# --- the fast paths against the cell-by-cell code they replace --------------------------------
+#
+# The CSVs and the 隐患台账汇总 sheet are rendered a column at a time (values grouped, formatted
+# once per distinct value). The references below are the cell-by-cell code they replaced; both
+# must give the same bytes for values of every type, empty ones and overdue rows included.
+
+LONG_TEXT = "隐" * 40_000  # beyond Excel's 32,767 UTF-16 units: truncated
+WEIRD: list[object] = [
+    "文本", "", None, "=HYPERLINK(\"http://x\")", "-5", "a,b", 'say "hi"', "two\nlines", "\rx",
+    "\tx", "@x", "+86", "x\0y", LONG_TEXT, True, False, 0, 1, -3, Decimal("1"), Decimal("1.0"),
+    Decimal("-0"), Decimal("0"), Decimal("0.7001"), 2.5, -0.0, 0.0,
+    float("nan"), dt.date(2023, 7, 5), dt.datetime(2023, 7, 5, 13, 30), dt.datetime(1900, 1, 1),
+    dt.date(1900, 3, 1), Path("a/b"), "文本",
+]  # fmt: skip
+
+
+def _reference_csv(table: CsvTable) -> bytes:
+    """A table as the cell-by-cell writer wrote it: csv.writer, one _csv_cell per value."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow([csv_safe(h) for h in table.header])
+    for row in zip(*table.columns, strict=True):
+        writer.writerow([_csv_cell(v) for v in row])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _written_csv(table: CsvTable, tmp_path: Path) -> bytes:
+    path = tmp_path / "t.csv"
+    write_csv(path, table)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        [WEIRD, list(reversed(WEIRD))],  # every type in one column: cell by cell
+        [[w for w in WEIRD if isinstance(w, str)], [f"第{i}行" for i in range(14)]],
+        [["a", None, "", "=x"], [True, False, True, True], [1, -2, 3, 0], [1, 2.5, None, 0.0]],
+        [[Decimal("1.50"), Decimal("-0"), Decimal("7"), Decimal("NaN")],
+         [dt.date(2023, 1, 2), None, None, dt.date(2023, 1, 3)], ["x", "y", "z", "-"]],
+        [["", "a", ""]],  # one column: csv.writer quotes a lone empty field
+        [[], []],
+    ],
+)  # fmt: skip
+def test_csv_columns_render_as_the_cell_by_cell_writer(
+    columns: list[list[object]], tmp_path: Path
+) -> None:
+    table = CsvTable([f"列{i}" for i in range(len(columns) - 1)] + ["=头"], columns)
+    assert _written_csv(table, tmp_path) == _reference_csv(table)
+
+
+def test_written_csv_tables_match_the_cell_by_cell_writer(
+    result: Consolidation, written: dict[str, Path]
+) -> None:
+    for key, table in csv_tables(result).items():
+        assert written[key].read_bytes() == _reference_csv(table), key
+
+
+def test_records_are_to_dict_records(result: Consolidation) -> None:
+    for frame in (result.submissions, result.unit_figures(), result.ledger, result.checklist):
+        assert records(frame) == frame.to_dict("records")
+
+
+class _ReferenceRows(_XmlRowsWorksheet):
+    pass
+
+
+# A ledger cell as the cell-by-cell code wrote it: (row, column, what, value, format) where what
+# is "s" (text), "n" (a number or a date's serial) or "b" (a formatted blank).
+_Op = tuple[int, int, str, object, Format | None]
+
+
+def _reference_sheet_ledger(
+    wb: Workbook,
+    st: _Styles,
+    result: Consolidation,
+    _helper: object = None,
+    *,
+    public: bool = False,
+) -> None:
+    """隐患台账汇总 as it was written cell by cell, row by row: as ready XML, or (`public`)
+    through xlsxwriter's own write_string/write_number/write_blank and set_row."""
+    ws = cast(_XmlRowsWorksheet, wb.add_worksheet("隐患台账汇总", _ReferenceRows))
+    lform = ledger_form()
+    headers: list[tuple[str, float]] = [("单位", 10)]
+    headers += [(c.label, c.width) for c in lform.columns]
+    headers += [("是否逾期", 8), ("台账期间", 9), ("来源文件", 36), ("工作表", 10), ("行号", 6)]
+    for i, (text, width) in enumerate(headers):
+        ws.set_column(i, i, width)
+        _string(ws, 0, i, text, st.header())
+    ws.set_row(0, 30)
+    ws.freeze_panes(1, 2)
+    plain = {"text": None, "date": st(num_format=DATE_FORMAT), "money": st(num_format=MONEY_FORMAT)}
+    red = {
+        "text": st(bg_color=OVERDUE_FILL),
+        "date": st(bg_color=OVERDUE_FILL, num_format=DATE_FORMAT),
+        "money": st(bg_color=OVERDUE_FILL, num_format=MONEY_FORMAT),
+    }
+    kinds = [
+        ("date" if c.type == "date" else "money" if c.type == "money" else "text")
+        for c in lform.columns
+    ]
+    keys = [c.key for c in lform.columns]
+    led = result.ledger
+    unit_rank = {u.name: i for i, u in enumerate(result.units)}
+    columns = {
+        k: led[k].tolist()
+        for k in [*keys, "unit", "overdue", "ledger_period", "file", "_sheet", "_row"]
+    }
+    order = sorted(
+        range(len(led)),
+        key=lambda i: (unit_rank.get(columns["unit"][i], len(unit_rank)), columns["_row"][i]),
+    )
+    for fmt in [*plain.values(), *red.values()]:  # formats numbered in this order
+        if fmt is not None:
+            fmt._get_xf_index()
+    flag_col = len(keys) + 1
+    ops: list[_Op] = []
+    red_rows: list[int] = []
+
+    def text(row: int, col: int, value: str | None, fmt: Format | None) -> None:
+        if value:
+            ops.append((row, col, "s", _excel_text(value), fmt))
+        elif fmt is not None:
+            ops.append((row, col, "b", None, fmt))
+
+    row = 0
+    for i in order:
+        row += 1
+        overdue = bool(columns["overdue"][i])
+        f = red if overdue else plain
+        if overdue:
+            red_rows.append(row)
+        text(row, 0, columns["unit"][i], f["text"])
+        for j, key in enumerate(keys):
+            value, kind = columns[key][i], kinds[j]
+            if value is None or value == "":
+                continue
+            if type(value) is str:
+                text(row, 1 + j, value, f[kind])
+            elif isinstance(value, bool):
+                text(row, 1 + j, "是" if value else "否", f[kind])
+            elif isinstance(value, dt.date):
+                if kind == "date" and isinstance(value, dt.datetime):
+                    value = value.date()
+                ops.append((row, 1 + j, "n", _excel_serial(value), f[kind]))
+            elif isinstance(value, Decimal | int | float):
+                if isinstance(value, float) and math.isnan(value):
+                    text(row, 1 + j, None, f[kind])
+                else:
+                    ops.append((row, 1 + j, "n", float(value), f[kind]))
+            else:
+                text(row, 1 + j, str(value), f[kind])
+        text(row, flag_col, "是" if overdue else "否", f["text"])
+        for k, key in enumerate(("ledger_period", "file", "_sheet"), start=1):
+            text(row, flag_col + k, columns[key][i], f["text"])
+        ops.append((row, flag_col + 4, "n", int(columns["_row"][i]), f["text"]))
+    if public:
+        for r in red_rows:
+            ws.set_row(r, None, red["text"])
+        for r, c, what, value, fmt in ops:
+            if what == "s":
+                ws.write_string(r, c, cast(str, value), fmt)
+            elif what == "n":
+                ws.write_number(r, c, cast(float, value), fmt)
+            else:
+                ws.write_blank(r, c, None, fmt)
+    elif row:
+        index_of = ws.str_table._get_shared_string_index
+        red_row = red["text"]._get_xf_index()
+        xml: list[str] = []
+        current = 0
+        for r, c, what, value, fmt in ops:
+            if r != current:  # every row has cells: 是否逾期 and 行号 at least
+                opened = f' s="{red_row}" customFormat="1"' if r in red_rows else ""
+                xml.append(
+                    f'</row><row r="{r + 1}"{opened}>' if current else f'<row r="2"{opened}>'
+                )
+                current = r
+            s = f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
+            ref = f"{col_letter(c)}{r + 1}"
+            if what == "s":
+                xml.append(f'<c r="{ref}"{s} t="s"><v>{index_of(cast(str, value))}</v></c>')
+            elif what == "n":
+                xml.append(f'<c r="{ref}"{s}><v>{value:.16G}</v></c>')
+            else:
+                xml.append(f'<c r="{ref}"{s}/>')
+        xml.append("</row>")
+        ws._check_dimensions(row, flag_col + 4)
+        ws.xml_rows = lambda fh: fh.write("".join(xml))
+    ws.autofilter(0, 0, max(row, 1), len(headers) - 1)
+    _print_setup(ws, repeat_rows=(0, 0))
+
+
+def _ledger_frame(result: Consolidation, kind: str) -> pd.DataFrame:
+    """A ledger of the fixture's units (and one unknown) with values of one kind per column:
+    as read ("plain"), every type everywhere ("mixed"), values equal across types but shown
+    differently ("equal": True == 1 == Decimal(1), -0.0 == 0) or no rows at all ("empty")."""
+    keys = [c.key for c in ledger_form().columns]
+    units = [u.name for u in result.units]
+    n = 0 if kind == "empty" else 3 * len(WEIRD)
+    cols: dict[str, list[object]] = {
+        "unit": [[*reversed(units), "外县", ""][i % 6] for i in range(n)],
+        "_row": [4 + (i * 7) % 11 for i in range(n)],  # repeats: ties keep the frame's order
+        "overdue": [i % 3 == 0 or i % 7 == 0 for i in range(n)],
+        "ledger_period": [["2023-07", "", None][i % 3] if kind == "mixed" else "2023-07"
+                          for i in range(n)],
+        "file": [f"{i % 4}/台账.xlsx" for i in range(n)],
+        "_sheet": ["隐患台账"] * n,
+    }  # fmt: skip
+    equal: list[list[object]] = [
+        [Decimal("0"), Decimal("-0"), Decimal("1"), Decimal("1.0"), 3, Decimal("2.50")],
+        [True, 1, Decimal(1), 1.0, False, 0, Decimal("0"), -0.0, 0.0],
+        [-0.0, 0.0, 1.0, 1],
+        [Decimal("2"), True, 1, Decimal("3")],
+        ["文本", None, "", "是", True, dt.date(2023, 7, 5), dt.datetime(2023, 7, 5)],
+    ]
+    for j, key in enumerate(keys):
+        if kind == "equal":
+            pool = equal[0 if key == "funds" else j % len(equal)]
+            cols[key] = [pool[(i * (j + 1)) % len(pool)] for i in range(n)]
+        elif kind == "mixed":
+            cols[key] = [WEIRD[(i * (j + 3)) % len(WEIRD)] for i in range(n)]
+        elif key == "funds":
+            cols[key] = [Decimal(i % 9 + 1) / 4 for i in range(n)]  # no zero: grouped by value
+        elif key.endswith("date") or key == "deadline":
+            cols[key] = [dt.date(2023, 7, 1 + i % 20) if i % 4 else None for i in range(n)]
+        else:
+            cols[key] = [f"{key}{i % 13}" if i % 5 else [None, ""][i % 2] for i in range(n)]
+    frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in cols.items()})
+    return frame.astype({"_row": "int64", "overdue": "bool"})
+
+
+def _ledger_workbook(
+    path: Path, result: Consolidation, sheet: Callable[[Workbook, _Styles, Consolidation], None]
+) -> bytes:
+    """A workbook with text before and after the ledger sheet (the shared strings go on)."""
+    wb = Workbook(str(path), copy.deepcopy(WORKBOOK_OPTIONS))
+    wb.set_properties({"created": dt.datetime(2023, 8, 1)})
+    st = _Styles(wb)
+    before = wb.add_worksheet("前")
+    for i, text in enumerate(["文本", "是", "2023-07", "单位", "domain3"]):
+        before.write_string(i, 0, text, st.cell())
+    sheet(wb, st, result)
+    after = wb.add_worksheet("后")
+    for i, text in enumerate(["否", "新的", "site4", "文本"]):
+        after.write_string(i, 0, text, st.cell(bold=True))
+    wb.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["plain", "mixed", "equal", "empty"])
+def test_ledger_sheet_renders_as_the_cell_by_cell_code(
+    result: Consolidation, tmp_path: Path, kind: str
+) -> None:
+    ledger = _ledger_frame(result, kind)
+    res = cast(Consolidation, SimpleNamespace(ledger=ledger, units=result.units))
+    fast = _ledger_workbook(tmp_path / "fast.xlsx", res, _sheet_ledger)
+    slow = _ledger_workbook(tmp_path / "slow.xlsx", res, _reference_sheet_ledger)
+    assert fast == slow
+    if kind != "empty":  # the rows are there, the long text cut where Excel cuts it
+        sheet = openpyxl.load_workbook(tmp_path / "fast.xlsx")["隐患台账汇总"]
+        assert sheet.max_row == len(ledger) + 1
+        texts = {c.value for row in sheet.iter_rows() for c in row}
+        assert (LONG_TEXT[:32767] in texts) == (kind == "mixed")
+
+
+def _cells(xlsx: bytes, part: str) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as z:
+        return re.findall(r"<c [^>]*?(?:/>|>.*?</c>)", z.read(part).decode())
+
+
+def test_ledger_cells_are_those_xlsxwriter_writes(result: Consolidation, tmp_path: Path) -> None:
+    """The ledger's rows bypass xlsxwriter's cell API (its shared strings table and format
+    numbering are used directly): the cells, shared strings and formats must be those
+    xlsxwriter writes through its public API. Fails if a new xlsxwriter changes them."""
+    ledger = _ledger_frame(result, "plain")
+    assert ledger["overdue"].any() and not ledger["overdue"].all()
+    res = cast(Consolidation, SimpleNamespace(ledger=ledger, units=result.units))
+    fast = _ledger_workbook(tmp_path / "fast.xlsx", res, _sheet_ledger)
+    public = _ledger_workbook(
+        tmp_path / "public.xlsx",
+        res,
+        lambda wb, st, r: _reference_sheet_ledger(wb, st, r, public=True),
+    )
+    for part in ("xl/sharedStrings.xml", "xl/styles.xml", "xl/worksheets/sheet3.xml"):
+        with zipfile.ZipFile(io.BytesIO(fast)) as f, zipfile.ZipFile(io.BytesIO(public)) as p:
+            assert f.read(part) == p.read(part), part
+    cells = _cells(fast, "xl/worksheets/sheet2.xml")
+    assert len(cells) > 20 * len(ledger)
+    assert cells == _cells(public, "xl/worksheets/sheet2.xml")
+
+
+def test_written_ledger_sheet_is_the_cell_by_cell_one(
+    result: Consolidation, written: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipeline.output._sheet_ledger", _reference_sheet_ledger)
+    write_workbook(result, tmp_path / "slow.xlsx")
+    assert (tmp_path / "slow.xlsx").read_bytes() == written["workbook"].read_bytes()
+
+
+# --- the helper process ----------------------------------------------------------------------
+
+
+def _job(text: str) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.write_text(f"{text} {os.getpid()}", encoding="utf-8")
+
+    return write
+
+
+def _broken(path: Path) -> None:
+    path.write_text("half", encoding="utf-8")
+    raise OSError(28, "No space left on device")
+
+
+def test_forked_files_are_written_by_a_child_and_handed_over(tmp_path: Path) -> None:
+    with ForkedFiles(tmp_path, {"a": _job("A"), "b": _job("B")}) as helper:
+        assert helper.take("a") is None and list(tmp_path.iterdir()) == []  # not started yet
+        helper.start()
+        b, a = helper.take("b"), helper.take("a")
+        assert a is not None and b is not None
+        text, pid = a.read_text(encoding="utf-8").split()
+        assert text == "A" and int(pid) != os.getpid()  # written by another process
+        assert b.read_text(encoding="utf-8").split()[0] == "B"
+        assert helper.take("a") is None  # handed over once
+        a.rename(tmp_path / "a.txt")
+    # b was taken but not renamed into place: removed with the rest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_a_failing_job_leaves_its_file_and_the_later_ones_to_the_caller(tmp_path: Path) -> None:
+    with ForkedFiles(tmp_path, {"a": _job("A"), "b": _broken, "c": _job("C")}) as helper:
+        helper.start()
+        a = helper.take("a")
+        assert a is not None
+        assert helper.take("c") is None and helper.take("b") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_closing_stops_the_child_and_removes_every_file_not_taken(tmp_path: Path) -> None:
+    def endless(path: Path) -> None:
+        path.write_text("started", encoding="utf-8")
+        time.sleep(3600)
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with (
+        pytest.raises(RuntimeError),
+        ForkedFiles(tmp_path, {"a": _job("A"), "b": endless}) as helper,
+    ):
+        helper.start({"first": _job("F")}, first_folder=elsewhere)
+        first = helper.take("first")
+        assert first is not None and first.parent == elsewhere
+        child = helper._pid
+        raise RuntimeError("the caller failed")  # before taking the others
+    assert list(tmp_path.iterdir()) == [elsewhere] and list(elsewhere.iterdir()) == []
+    assert child and not helper._pid
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # killed and reaped: not even a zombie left
+
+
+def test_no_fork_when_not_asked_or_with_another_thread_alive(tmp_path: Path) -> None:
+    with ForkedFiles(tmp_path, {"a": _job("A")}, fork=False) as helper:
+        helper.start()
+        assert list(tmp_path.iterdir()) == []
+        assert helper.take("a") is None
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        with ForkedFiles(tmp_path, {"a": _job("A")}) as helper:
+            helper.start()
+            assert list(tmp_path.iterdir()) == []
+            assert helper.take("a") is None
+    finally:
+        stop.set()
+        thread.join()
+
+
+@pytest.fixture
+def taken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[tuple[str, bool]]]:
+    """Every output is big enough for the helper process; records what it delivered. Local
+    temporary files (the ledger rows', xlsxwriter's) go to tmp_path/tmp. Afterwards, every
+    helper has been stopped and reaped."""
+    monkeypatch.setattr("pipeline.output.FORK_MIN_CELLS", 0)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    log: list[tuple[str, bool]] = []
+    helpers: list[ForkedFiles] = []
+    real_take, real_start = ForkedFiles.take, ForkedFiles.start
+
+    def take(self: ForkedFiles, key: str) -> Path | None:
+        path = real_take(self, key)
+        log.append((key, path is not None))
+        return path
+
+    def start(self: ForkedFiles, *args: Any, **kwargs: Any) -> None:
+        real_start(self, *args, **kwargs)
+        helpers.append(self)
+
+    monkeypatch.setattr(ForkedFiles, "take", take)
+    monkeypatch.setattr(ForkedFiles, "start", start)
+    yield log
+    children = [h._pid for h in helpers]
+    for helper in helpers:
+        helper.close()  # a no-op if write_outputs closed it
+    for child in filter(None, children):
+        with pytest.raises(ChildProcessError):
+            os.waitpid(child, os.WNOHANG)
+
+
+HELPED = ["ledger_rows", "csv", "ledger_csv", "checklist_csv", "anomalies_csv", "json"]
+
+
+def test_outputs_rendered_by_the_helper_process_are_the_same(
+    result: Consolidation,
+    written: dict[str, Path],
+    tmp_path: Path,
+    taken: list[tuple[str, bool]],
+) -> None:
+    again = write_outputs(result, tmp_path / "out")
+    assert taken == [(key, True) for key in HELPED]
+    for key, path in written.items():
+        assert again[key].read_bytes() == path.read_bytes(), key
+        assert again[key].stat().st_mode == path.stat().st_mode, key
+    assert sorted(p.name for p in again["csv"].parent.iterdir()) == sorted(
+        p.name for p in again.values()
+    )
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_what_the_helper_fails_to_render_is_written_here(
+    result: Consolidation,
+    written: dict[str, Path],
+    tmp_path: Path,
+    taken: list[tuple[str, bool]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parent = os.getpid()
+    real = output._render_csv
+
+    def render(path: Path, table: CsvTable) -> None:
+        if os.getpid() != parent and len(table.columns) == 13:  # the checklist CSV, in the child
+            _broken(path)
+        real(path, table)
+
+    monkeypatch.setattr("pipeline.output._render_csv", render)
+    again = write_outputs(result, tmp_path / "out")
+    assert taken == [(k, True) for k in HELPED[:3]] + [(k, False) for k in HELPED[3:]]
+    for key, path in written.items():
+        assert again[key].read_bytes() == path.read_bytes(), key
+    assert sorted(p.name for p in again["csv"].parent.iterdir()) == sorted(
+        p.name for p in again.values()
+    )
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize(("writer", "failing_call"), [("write_workbook", 1), ("write_csv", 2)])
+def test_a_failed_write_with_the_helper_keeps_old_outputs_and_leaves_no_temp_files(
+    result: Consolidation,
+    tmp_path: Path,
+    taken: list[tuple[str, bool]],
+    monkeypatch: pytest.MonkeyPatch,
+    writer: str,
+    failing_call: int,
+) -> None:
+    out = tmp_path / "out"
+    old = {p.name: p.read_bytes() for p in write_outputs(result, out).values()}
+    taken.clear()
+    real = getattr(output, writer)
+    calls = {"n": 0}
+
+    def half_then_fail(*args: object, **options: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == failing_call:
+            cast(Path, args[0] if writer == "write_csv" else args[1]).write_bytes(b"PK half")
+            raise OSError(28, "No space left on device")
+        real(*args, **options)
+
+    monkeypatch.setattr(f"pipeline.output.{writer}", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        write_outputs(result, out)
+    assert calls["n"] == failing_call
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == old
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_without_ledger_rows_the_helper_still_renders_the_tables(
+    tmp_path: Path, taken: list[tuple[str, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rets = [progress_return(GL, "2023-07", {"B1": "3"}), ledger_return(GL, "2023-07", [])]
+    res = consolidate(rets, units=fixture_units()[:1])
+    forked = write_outputs(res, tmp_path / "forked")
+    assert taken == [(key, True) for key in HELPED[1:]]
+    monkeypatch.setattr("pipeline.output.FORK_MIN_CELLS", 10**9)
+    alone = write_outputs(res, tmp_path / "alone")
+    assert taken[len(HELPED) - 1 :] == [(key, False) for key in HELPED[1:]]
+    for key, path in forked.items():
+        assert path.read_bytes() == alone[key].read_bytes(), key
