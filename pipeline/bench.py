@@ -11,8 +11,11 @@ for a second inspection). The values are the scenario's, so every return is a va
 return and validation does its real work.
 
 Each measured stage runs in a fresh subprocess, so its wall time, CPU time (the process and every
-worker it waited for, via wait4) and peak memory (the resident set of the whole process tree,
-sampled every 10 ms, never less than the largest single process) are its own:
+worker it waited for, via wait4) and peak memory are its own. Memory is the proportional set
+size (PSS) of the whole process tree, sampled every 10 ms: a page that forked workers share
+with their parent is counted once, not once per process as summed resident sets would (where
+/proc/<pid>/smaps_rollup is missing, the resident set); never less than the largest single
+process's resident set:
 
 - the end-to-end `python -m pipeline consolidate` and `validate` commands, writing their outputs;
 - the bare parse: python-calamine reading every sheet of every file into Python values;
@@ -587,7 +590,7 @@ class Measure:
     label: str
     wall: float
     cpu: float
-    peak_rss: int  # bytes
+    peak_memory: int  # bytes: the process tree's PSS (see the module docstring)
     files: int
     note: str = ""
     extrapolated: bool = False
@@ -613,18 +616,31 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of `pid` and all its descendants (Linux /proc; 0 elsewhere)."""
+def _process_memory(pid: int, page: int) -> int:
+    """PSS of one process (Linux smaps_rollup), else its resident set (statm); 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * page
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _tree_memory(pid: int) -> int:
+    """Memory of `pid` and all its descendants: the sum of their PSS (see the module
+    docstring; 0 where /proc is missing)."""
     total = 0
     stack = [pid]
     page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
     while stack:
         p = stack.pop()
-        try:
-            with open(f"/proc/{p}/statm") as fh:
-                total += int(fh.read().split()[1]) * page
-        except (OSError, ValueError, IndexError):
-            continue
+        total += _process_memory(p, page)
         stack += _children(p)
     return total
 
@@ -632,9 +648,9 @@ def _tree_rss(pid: int) -> int:
 def run_measured(
     cmd: Sequence[str], env: dict[str, str], *, stdout: Any = subprocess.DEVNULL
 ) -> tuple[float, float, int, int]:
-    """Run `cmd`; return (wall s, CPU s of it and its waited-for descendants, peak tree RSS
-    bytes, exit code). The tree is sampled every 10 ms; the peak is never below the largest
-    single process that wait4 reports."""
+    """Run `cmd`; return (wall s, CPU s of it and its waited-for descendants, peak tree memory
+    bytes (PSS, see the module docstring), exit code). The tree is sampled every 10 ms; the
+    peak is never below the largest single process that wait4 reports."""
     started = time.perf_counter()
     proc = subprocess.Popen(list(cmd), env=env, cwd=REPO_ROOT, stdout=stdout)
     peak = 0
@@ -642,7 +658,7 @@ def run_measured(
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        peak = max(peak, _tree_rss(proc.pid))
+        peak = max(peak, _tree_memory(proc.pid))
         time.sleep(0.01)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -919,7 +935,7 @@ def table(measures: Sequence[Measure]) -> list[str]:
             m.label + ("（外推）" if m.extrapolated else ""),
             f"{m.wall:.2f}",
             f"{m.cpu:.2f}",
-            f"{m.peak_rss / 2**20:.0f}",
+            f"{m.peak_memory / 2**20:.0f}",
             f"{m.files_per_second:.0f}",
         ]
         for m in measures
@@ -998,8 +1014,8 @@ def _orchestrate(args: argparse.Namespace) -> int:
             f"{ratio_slow_parallel:.1f}（目标 ≥ 4，{_verdict(ratio_slow_parallel >= 4)}）"
         )
         print(
-            f"端到端峰值内存 {e2e.peak_rss / 2**20:.0f} MiB"
-            f"（目标 < 1024 MiB，{_verdict(e2e.peak_rss < 2**30)}）"
+            f"端到端峰值内存 {e2e.peak_memory / 2**20:.0f} MiB"
+            f"（目标 < 1024 MiB，{_verdict(e2e.peak_memory < 2**30)}）"
         )
         phases: list[dict[str, Any]] = []
         if not args.no_phases:
@@ -1065,7 +1081,7 @@ def _growth(
         line = (
             f"  {inbox.n_files:>5} 个文件，台账 {inbox.ledger_rows:>7,} 行，"
             f"{inbox.size_bytes / 1e6:>4.0f} MB：端到端 {e2e.wall:6.2f} 秒"
-            f"（峰值 {e2e.peak_rss / 2**20:4.0f} MiB），纯解析 {bare.wall:6.2f} 秒"
+            f"（峰值 {e2e.peak_memory / 2**20:4.0f} MiB），纯解析 {bare.wall:6.2f} 秒"
         )
         print(line)
         out.append(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +35,7 @@ def test_tiny_benchmark_runs_and_reports_every_stage(
         'pandas.read_excel(engine="openpyxl")',
     }
     for m in measures.values():
-        assert m["wall"] > 0 and m["cpu"] > 0 and m["peak_rss"] > 10 * 2**20
+        assert m["wall"] > 0 and m["cpu"] > 0 and m["peak_memory"] > 10 * 2**20
         assert m["files"] == 2 * (2 + 2)  # 附件4, ledger and two checklists per unit
     assert measures["纯解析 python-calamine"]["detail"]["cells"] > 0
     assert data["province"]["ratios"]["e2e_over_bare"] > 0
@@ -82,3 +84,36 @@ def test_fast_writer_gives_the_returns_that_filling_the_template_gives(tmp_path:
             assert a.ledger.to_dict("records") == b.ledger.to_dict("records")
     assert len(files) == 3 and len(files[-1].inspections) == 2
     assert any(d for i in files[-1].inspections for d in i.details.values())  # hazards filled
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/smaps_rollup").exists(), reason="PSS needs Linux /proc smaps_rollup"
+)
+def test_memory_of_a_forked_tree_counts_shared_pages_once() -> None:
+    from pipeline.bench import _children, _tree_memory
+
+    block = bytearray(os.urandom(1024)) * (64 * 1024)  # 64 MiB, resident and shared on fork
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child only holds the inherited pages until the parent has measured
+        os.close(writer)
+        os.read(reader, 1)
+        os._exit(0)
+    os.close(reader)
+    try:
+        time.sleep(0.05)
+        page = os.sysconf("SC_PAGE_SIZE")
+        tree, stack = [], [os.getpid()]
+        while stack:  # this process and its descendants: the child, any reading sandbox
+            tree.append(stack.pop())
+            stack += _children(tree[-1])
+        assert pid in tree
+        rss = sum(int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page for p in tree)
+        pss = _tree_memory(os.getpid())
+        assert len(block) == 64 * 2**20
+        # summed resident sets count the shared 64 MiB twice; PSS once
+        assert rss - pss > 48 * 2**20
+    finally:
+        os.write(writer, b"x")
+        os.close(writer)
+        os.waitpid(pid, 0)
