@@ -120,7 +120,7 @@ def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> 
     receipts, log_issues = _receipt_log(inbox, names)
     to_read = [e for e in entries if e.ignore is None]
     out: list[Return] = []
-    with _collector_paused():
+    with collector_paused():
         pending = _read_all([e.path for e in to_read], inbox, jobs)
         for entry in entries:
             if entry.ignore is not None:
@@ -138,10 +138,12 @@ def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> 
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while the Returns pile up: every Return is kept, so a
-    collection frees nothing, yet each one walked all of them (half the parent's CPU time at
-    province scale). Reading makes no reference cycles worth collecting early."""
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a stage that piles up objects it keeps: reading
+    (every Return is kept, so a collection frees nothing, yet each one walked all of them: half
+    the parent's CPU time at province scale) and validating a batch (its frames make hundreds of
+    thousands of small objects, each full pass walking every object of the read returns). Both
+    leave little cyclic garbage, collected as usual once the collector is back on."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -172,7 +174,7 @@ def _read_all(paths: list[Path], inbox: Path, jobs: int) -> Iterator[Return]:
 def _worker_init() -> None:
     safety.IN_PROCESS = True  # a worker is expendable: it parses without a sandbox of its own
     safety.limit_memory()  # ... but a file asking for gigabytes must not take the machine down
-    gc.enable()  # the parent pauses its collector while reading (_collector_paused) ...
+    gc.enable()  # the parent pauses its collector while reading (collector_paused) ...
     gc.freeze()  # ... and what the worker inherits from it is never garbage: left out of it
 
 

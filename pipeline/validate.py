@@ -12,12 +12,10 @@ most one issue, and one that already has a reading error is not reported again.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import operator
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -58,7 +56,7 @@ from pipeline.layout import LedgerLayout, a1
 from pipeline.messages import make_issue
 from pipeline.model import Issue, Return
 from pipeline.normalize import credit_code_problem, display
-from pipeline.read import OnFile, progress_label, read_inbox
+from pipeline.read import OnFile, collector_paused, progress_label, read_inbox
 
 MAX_COUNT = Decimal(100_000)  # a county's cumulative count above this is a typing error
 MAX_MONEY = Decimal(100_000)  # 万元, i.e. 10 亿元
@@ -81,7 +79,7 @@ def validate_returns(returns: list[Return]) -> None:
             groups.setdefault(str(ret.form_id), []).append(ret)
     for form_id, batch in groups.items():
         try:
-            with _collector_paused():
+            with collector_paused():
                 _validate_batch(forms[form_id], batch)
         except Exception:
             # a bug must not stop the run: find the return that trips it and say so on it
@@ -114,21 +112,6 @@ def validate_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1)
     returns = read_inbox(inbox, on_file=on_file, jobs=jobs)
     validate_returns(returns)
     return returns
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is validated. Building a batch's frames makes
-    hundreds of thousands of small objects, which sets the collector off again and again, and
-    each full pass walks every object of the read returns (a second of a province's run); the
-    batch leaves little cyclic garbage, collected as usual once the collector is back on."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _unreadable(ret: Return) -> bool:
