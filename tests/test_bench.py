@@ -25,7 +25,7 @@ def test_tiny_benchmark_runs_and_reports_every_stage(
     args += ["--cache", str(tmp_path / "cache"), "--json", str(report)]
     assert bench.main(args) == 0
     out = capsys.readouterr().out
-    assert "端到端 ÷ 纯解析" in out and "openpyxl 读取 ÷ 端到端" in out
+    assert "端到端 ÷ 纯解析" in out and "openpyxl 逐个读 ÷ 端到端" in out
     assert "按每种表随机抽取的 4 个文件（种子 20230520）外推" in out
     data = json.loads(report.read_text(encoding="utf-8"))
     measures = {m["label"].split("（")[0]: m for m in data["province"]["measures"]}
@@ -39,6 +39,7 @@ def test_tiny_benchmark_runs_and_reports_every_stage(
         assert m["files"] == 2 * (2 + 2)  # 附件4, ledger and two checklists per unit
     assert measures["纯解析 python-calamine"]["detail"]["cells"] > 0
     assert data["province"]["ratios"]["e2e_over_bare"] > 0
+    assert data["province"]["ratios"]["openpyxl_over_e2e"] > 0
     phases = [p["phase"] for p in data["province"]["phases"]]
     assert phases[0] == "导入模块" and phases[1] == "读取（2 个进程）" and len(phases) == 6
     assert "端到端分解" in out
@@ -50,6 +51,15 @@ def test_tiny_benchmark_runs_and_reports_every_stage(
     assert bench.load_inbox(tmp_path / "cache" / scale.cache_name(), replace(scale, seed=1)) is None
     units = (inbox.schemas / "units.csv").read_text(encoding="utf-8")
     assert "基准县001" in units and "基准县002" in units
+
+    # --openpyxl-sample 0 leaves the openpyxl path out, and its ratio with it
+    args = [*args[: args.index("--openpyxl-sample")], "--openpyxl-sample", "0", "--no-phases"]
+    args += ["--cache", str(tmp_path / "cache"), "--json", str(report)]
+    assert bench.main(args) == 0
+    out = capsys.readouterr().out
+    assert "端到端 ÷ 纯解析" in out and "openpyxl" not in out.split("省级规模")[1]
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert set(data["province"]["ratios"]) == {"e2e_over_bare"}
 
 
 def test_fast_writer_gives_the_returns_that_filling_the_template_gives(tmp_path: Path) -> None:
