@@ -156,11 +156,24 @@ _XLSX_ROW = re.compile(rb'<row r="([0-9]{1,7})"[^<>]*?(/?)>')
 _F_TAG = re.compile(rb"<f(?: |>|/>)")
 # The cheap bound of a whole worksheet (sheet_bound): a cell tag not written <c r="A1"…
 # (one letter, 1 to 4 digits), a row tag not written <row r="1"…, a tag with a namespace
-# prefix. Each pattern starts with a literal and looks at most 14 bytes further: linear.
+# prefix. Each pattern starts with a literal and looks no further than its own tag: linear.
 FAST_BOUND = (9_999, 26)
-_ODD_CELL = re.compile(rb'<c(?=[\s/>])(?! r="[A-Z][0-9]{1,4}")')
-_ODD_ROW = re.compile(rb'<row(?=[\s/>])(?! r="[0-9]{1,4}")')
+# The tags are matched whole, with the attributes spreadsheet programs write: any other, a
+# second r among them (a reader takes the last r, these patterns read the first), sends the
+# sheet to the exact scan.
+_ODD_CELL = re.compile(
+    rb'<c(?=[\s/>])(?! r="[A-Z][0-9]{1,4}"(?: (?:s|t|cm|vm|ph)="[^"<>]*")* ?/?>)'
+)
+_ODD_ROW = re.compile(
+    rb'<row(?=[\s/>])(?! r="[0-9]{1,4}"(?: (?:spans|s|customFormat|ht|hidden|customHeight'
+    rb'|outlineLevel|collapsed|thickTop|thickBot|ph|x14ac:dyDescent)="[^"<>]*")* ?/?>)'
+)
 _PREFIXED_TAG = re.compile(rb":(?:c|row)[\s/>]")
+# The window scan (_SheetExtent) reads the first r of a tag too: _one_r_per_tag counts r="
+# (each r="… ends so) less the attribute names ending in r that worksheets carry. Counting too
+# many (text, other names) only sends a window to the exact scan.
+_NOT_R = (b'error="', b'operator="', b'header="', b'footer="', b'xmlns:r="')
+_R_SPACED = re.compile(rb"r[ \t\r\n]+=")
 
 
 class Refused(Exception):
@@ -564,10 +577,19 @@ def _note_formulas(name: str, xml: bytes, formulas: dict[str, dict[str, str]]) -
                 formulas.setdefault(name, {})[ref.decode()] = error.decode(errors="replace")
 
 
+def _one_r_per_tag(xml: bytes) -> bool:
+    """Every r attribute is the one of a <c r="… or <row r="… tag: no tag carries a second."""
+    if xml.count(b"r=") != xml.count(b'r="') or _R_SPACED.search(xml):
+        return False  # r='…', r= "…", r = …: for the exact scan
+    attributes = xml.count(b'r="') - sum(xml.count(name) for name in _NOT_R)
+    return attributes == xml.count(b'<c r="') + xml.count(b'<row r="')
+
+
 def sheet_bound(xml: bytes) -> tuple[int, int]:
     """(rows, columns) no cell of a whole worksheet part can lie beyond: _SheetExtent's bound,
     or, when every cell tag is written <c r="A1" (one letter, at most 4 digits) and every row
-    tag <row r="1" (at most 4 digits), with no prefixed tags, FAST_BOUND, which is then within
+    tag <row r="1" (at most 4 digits), each with only the attributes spreadsheet programs
+    write (so no second r), with no prefixed tags, FAST_BOUND, which is then within
     the limits. The common case costs a few searches over the XML, with no list built."""
     rows, cols = FAST_BOUND
     if (
@@ -599,9 +621,12 @@ class _SheetExtent:
         # writers put r first (<c r="B7" …>): the simple pattern, unless some cell is written
         # otherwise (<c>, <c/>, <x:c …>, <c s="1" r="B7">, r="b7")
         written = window.count(b'<c r="')
+        one_r = _one_r_per_tag(window)
         numbers: list[bytes] | None = None
-        if len(_C_TAG.findall(window)) == written and not (
-            b":c" in window and _C_PREFIXED.search(window)
+        if (
+            one_r
+            and len(_C_TAG.findall(window)) == written
+            and not (b":c" in window and _C_PREFIXED.search(window))
         ):
             numbers = _FAST_ROWS.findall(window)
         if numbers is not None and len(numbers) == written:
@@ -612,7 +637,7 @@ class _SheetExtent:
             self.max_row = max(self.max_row, max(map(int, numbers)))
             widest = max(set(letters), key=lambda b: (len(b), b))  # few distinct columns
             self.max_col = max(self.max_col, _col_number(widest))
-        if window.count(b"<row") == window.count(b'<row r="') and b":row" not in window:
+        if one_r and window.count(b"<row") == window.count(b'<row r="') and b":row" not in window:
             rows = _XLSX_ROW.findall(window)
             if rows:
                 self.any_row = max(self.any_row, max(int(r) for r, _slash in rows))

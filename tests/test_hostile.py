@@ -930,6 +930,10 @@ MILLION_ROW_SHEETS = {
     b"</x:row>",
     "slash in an attribute": b'<row r="1000000" x="/"><c r="A1000000" x="/>"><v>1</v></c></row>',
     "row without r after a jump": b'<row r="999999"/><row><c r="A1"><v>1</v></c></row>',
+    # a second r: the reader takes the last, a scan reading only the first would miss it
+    "a second r in a cell tag": b'<row r="39"><c r="A1" r="A1000000"><v>1</v></c></row>',
+    "a second r, no space": b'<row r="39"><c r="A1"r="A1000000"><v>1</v></c></row>',
+    "a second r in a row tag": b'<row r="39" r="1000000"><c><v>1</v></c></row>',
 }
 
 
@@ -942,6 +946,14 @@ def test_a_million_row_sheet_is_refused_before_the_reader_allocates_it(
     ret = read_one(path)
     assert errors(ret) == [("file-sheet-too-large", "")]
     assert "1000000 行" in ret.issues[0].message
+
+
+@pytest.mark.parametrize("how", sorted(MILLION_ROW_SHEETS))
+def test_the_window_scan_of_big_parts_bounds_the_same_sheets(how: str) -> None:
+    # parts over 16 MB are scanned window by window (_SheetExtent), not by sheet_bound
+    extent = safety._SheetExtent()
+    extent.feed(b"<sheetData>" + MILLION_ROW_SHEETS[how] + b"</sheetData>")
+    assert extent.bound()[0] >= 1_000_000
 
 
 def test_a_million_rows_without_any_r_are_counted(tmp_path: Path, counting: dict[str, int]) -> None:
