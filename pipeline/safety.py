@@ -31,6 +31,7 @@ import io
 import math
 import os
 import pickle
+import posixpath
 import re
 import select
 import struct
@@ -282,10 +283,13 @@ def _check_zip(data: bytes) -> Checked:
     fmt = _zip_kind(zf, names, data)
     total = 0
     formulas: dict[str, dict[str, str]] = {}
+    # the workbook may point a reader at a worksheet outside xl/worksheets/: checked as one too
+    elsewhere = _linked_sheets(zf) if fmt in ("xlsx", "xlsm") else set()
     for info in infos:
-        if info.is_dir() or not _is_xml_part(info.filename):
+        linked = info.filename.lower() in elsewhere
+        if info.is_dir() or not (linked or _is_xml_part(info.filename)):
             continue
-        total = _scan_part(zf, info, fmt, total, formulas, data)
+        total = _scan_part(zf, info, fmt, total, formulas, data, linked=linked)
     if fmt == "ods":
         _scan_ods(zf)
     by_sheet: dict[str, dict[str, str]] = {}
@@ -295,6 +299,20 @@ def _check_zip(data: bytes) -> Checked:
             sheet_names[part]: cells for part, cells in formulas.items() if part in sheet_names
         }
     return Checked(fmt, by_sheet)
+
+
+def _linked_sheets(zf: zipfile.ZipFile) -> set[str]:
+    """Lower-case part names the workbook's sheets link to, as a reader may resolve each link
+    (relative to xl/, from the root, with ./ and ../ folded): parts that are worksheets to
+    calamine wherever they lie."""
+    out: set[str] = set()
+    for part in _sheet_parts(zf):
+        lower = part.lower()
+        out.add(lower)
+        out.add(posixpath.normpath(lower).lstrip("/"))
+        if lower.startswith("xl/"):
+            out.add(lower.removeprefix("xl/"))  # a link written from the root, without /
+    return out
 
 
 def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
@@ -406,6 +424,8 @@ def _scan_part(
     total: int,
     formulas: dict[str, dict[str, str]],
     data: bytes = b"",
+    *,
+    linked: bool = False,
 ) -> int:
     """Inflate one part in chunks under the global cap; refuse DTDs and oversized sheets;
     note worksheet cells whose formula has no value or an error value.
@@ -417,10 +437,8 @@ def _scan_part(
     name = info.filename
     lower = name.lower()
     # calamine reads any part the workbook names under xl/worksheets/, matching case-blind
-    is_sheet = (
-        fmt in ("xlsx", "xlsm")
-        and lower.startswith("xl/worksheets/")
-        and not lower.endswith(".rels")
+    is_sheet = fmt in ("xlsx", "xlsm") and (
+        linked or (lower.startswith("xl/worksheets/") and not lower.endswith(".rels"))
     )
     whole = is_sheet and info.file_size <= WHOLE_SHEET_BYTES
     raw = _raw_part(data, info) if info.file_size <= WHOLE_SHEET_BYTES else None

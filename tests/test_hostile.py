@@ -990,6 +990,34 @@ def test_a_sheet_part_without_the_xml_extension_is_still_checked(
     assert errors(read_one(path)) == [("file-sheet-too-large", "")]
 
 
+@pytest.mark.parametrize(
+    ("part", "target"),
+    [
+        ("xl/data.xml", "data.xml"),  # beside the workbook
+        ("sheets/s1.bin", "/sheets/s1.bin"),  # from the root, not even named .xml
+        ("xl/sheets/s1.xml", "./worksheets/../sheets/s1.xml"),  # a path to fold
+    ],
+)
+def test_a_sheet_part_outside_the_worksheets_folder_is_still_checked(
+    tmp_path: Path, counting: dict[str, int], part: str, target: str
+) -> None:
+    # the workbook's link decides where a reader finds a sheet, not the folder name
+    data = template_bytes("annex4_progress")
+    src = zipfile.ZipFile(io.BytesIO(data))
+    entries = []
+    for info in src.infolist():
+        body = src.read(info.filename)
+        name = info.filename
+        if name == "xl/worksheets/sheet1.xml":
+            name, body = part, far_cell(body)
+        elif name == "xl/_rels/workbook.xml.rels":
+            body = body.replace(b'"worksheets/sheet1.xml"', f'"{target}"'.encode())
+        entries.append((name, body))
+    path = tmp_path / "elsewhere.xlsx"
+    path.write_bytes(zip_bytes(entries))
+    assert errors(read_one(path)) == [("file-sheet-too-large", "")]
+
+
 def test_sheet_xml_built_to_make_patterns_backtrack_is_scanned_in_one_pass(
     tmp_path: Path,
 ) -> None:
