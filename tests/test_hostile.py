@@ -971,22 +971,27 @@ def test_a_million_rows_without_any_r_are_counted(tmp_path: Path, counting: dict
     assert errors(ret) == [("file-sheet-too-large", "")]
 
 
-def test_a_sheet_part_without_the_xml_extension_is_still_checked(
-    tmp_path: Path, counting: dict[str, int]
-) -> None:
-    data = template_bytes("annex4_progress")
-    src = zipfile.ZipFile(io.BytesIO(data))
+def _far_sheet_moved(part: str, target: str) -> bytes:
+    """A 附件4 whose sheet, with a value at row 1,000,000, is stored as `part` and linked from
+    the workbook as `target`."""
+    src = zipfile.ZipFile(io.BytesIO(template_bytes("annex4_progress")))
     entries = []
     for info in src.infolist():
         body = src.read(info.filename)
         name = info.filename
         if name == "xl/worksheets/sheet1.xml":
-            name, body = "xl/worksheets/SHEET1.DAT", far_cell(body)
+            name, body = part, far_cell(body)
         elif name == "xl/_rels/workbook.xml.rels":
-            body = body.replace(b"worksheets/sheet1.xml", b"worksheets/sheet1.dat")
+            body = body.replace(b'"worksheets/sheet1.xml"', f'"{target}"'.encode())
         entries.append((name, body))
+    return zip_bytes(entries)
+
+
+def test_a_sheet_part_without_the_xml_extension_is_still_checked(
+    tmp_path: Path, counting: dict[str, int]
+) -> None:
     path = tmp_path / "renamed-part.xlsx"
-    path.write_bytes(zip_bytes(entries))
+    path.write_bytes(_far_sheet_moved("xl/worksheets/SHEET1.DAT", "worksheets/sheet1.dat"))
     assert errors(read_one(path)) == [("file-sheet-too-large", "")]
 
 
@@ -1002,19 +1007,8 @@ def test_a_sheet_part_outside_the_worksheets_folder_is_still_checked(
     tmp_path: Path, counting: dict[str, int], part: str, target: str
 ) -> None:
     # the workbook's link decides where a reader finds a sheet, not the folder name
-    data = template_bytes("annex4_progress")
-    src = zipfile.ZipFile(io.BytesIO(data))
-    entries = []
-    for info in src.infolist():
-        body = src.read(info.filename)
-        name = info.filename
-        if name == "xl/worksheets/sheet1.xml":
-            name, body = part, far_cell(body)
-        elif name == "xl/_rels/workbook.xml.rels":
-            body = body.replace(b'"worksheets/sheet1.xml"', f'"{target}"'.encode())
-        entries.append((name, body))
     path = tmp_path / "elsewhere.xlsx"
-    path.write_bytes(zip_bytes(entries))
+    path.write_bytes(_far_sheet_moved(part, target))
     assert errors(read_one(path)) == [("file-sheet-too-large", "")]
 
 
