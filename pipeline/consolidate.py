@@ -690,7 +690,7 @@ def _plain_values(series: pd.Series) -> list[Any]:
     return cast(list[Any], series.tolist())
 
 
-def _object_series(values: list[Any]) -> pd.Series:
+def _none_for_missing(values: list[Any]) -> pd.Series:
     """An object column with None where pandas sees a missing value (NaN, NaT, pd.NA)."""
     series = pd.Series(values, dtype=object)
     missing = series.isna()
@@ -720,14 +720,14 @@ def _ledger_columns(rets: Sequence[Return]) -> dict[str, list[Any]]:
             columns["_row"] += rows.tolist()
         else:
             columns["_row"] += [0] * n
-    sheets = _object_series(columns["_sheet"]).tolist()
+    sheets = _none_for_missing(columns["_sheet"]).tolist()
     columns["_sheet"] = ["" if v is None else str(v) for v in sheets]
     return columns
 
 
 def _ledger_table(columns: dict[str, list[Any]]) -> pd.DataFrame:
     data: dict[str, pd.Series] = {
-        key: _object_series(values) for key, values in columns.items() if key not in LEDGER_META
+        key: _none_for_missing(values) for key, values in columns.items() if key not in LEDGER_META
     }
     data["_sheet"] = pd.Series(columns["_sheet"], dtype="str")
     data["_row"] = pd.Series(columns["_row"], dtype="int64")
