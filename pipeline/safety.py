@@ -42,7 +42,7 @@ import xml.sax
 import xml.sax.handler
 import zipfile
 import zlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -284,7 +284,8 @@ def _check_zip(data: bytes) -> Checked:
     total = 0
     formulas: dict[str, dict[str, str]] = {}
     # the workbook may point a reader at a worksheet outside xl/worksheets/: checked as one too
-    elsewhere = _linked_sheets(zf) if fmt in ("xlsx", "xlsm") else set()
+    sheet_names = _sheet_parts(zf) if fmt in ("xlsx", "xlsm") else {}
+    elsewhere = _linked_sheets(sheet_names)
     for info in infos:
         linked = info.filename.lower() in elsewhere
         if info.is_dir() or not (linked or _is_xml_part(info.filename)):
@@ -294,19 +295,18 @@ def _check_zip(data: bytes) -> Checked:
         _scan_ods(zf)
     by_sheet: dict[str, dict[str, str]] = {}
     if formulas:
-        sheet_names = _sheet_parts(zf)
         by_sheet = {
             sheet_names[part]: cells for part, cells in formulas.items() if part in sheet_names
         }
     return Checked(fmt, by_sheet)
 
 
-def _linked_sheets(zf: zipfile.ZipFile) -> set[str]:
-    """Lower-case part names the workbook's sheets link to, as a reader may resolve each link
-    (relative to xl/, from the root, with ./ and ../ folded): parts that are worksheets to
-    calamine wherever they lie."""
+def _linked_sheets(sheet_parts: Iterable[str]) -> set[str]:
+    """Lower-case part names the workbook's sheets link to (the parts of _sheet_parts), as a
+    reader may resolve each link (relative to xl/, from the root, with ./ and ../ folded):
+    parts that are worksheets to calamine wherever they lie."""
     out: set[str] = set()
-    for part in _sheet_parts(zf):
+    for part in sheet_parts:
         lower = part.lower()
         out.add(lower)
         out.add(posixpath.normpath(lower).lstrip("/"))
