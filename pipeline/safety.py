@@ -159,12 +159,16 @@ _F_TAG = re.compile(rb"<f(?: |>|/>)")
 # (one letter, 1 to 4 digits), a row tag not written <row r="1"…, a tag with a namespace
 # prefix. Each pattern starts with a literal and looks no further than its own tag: linear.
 FAST_BOUND = (9_999, 26)
-# The tags are matched whole, with the attributes spreadsheet programs write: any other, a
-# second r among them (a reader takes the last r, these patterns read the first), sends the
-# sheet to the exact scan.
-_ODD_CELL = re.compile(
-    rb'<c(?=[\s/>])(?! r="[A-Z][0-9]{1,4}"(?: (?:s|t|cm|vm|ph)="[^"<>]*")* ?/?>)'
-)
+# A cell tag must start <c r="A1" (then a space, "/" or ">"). A second r in a tag (a reader
+# takes the last r, these patterns read the first) is an r attribute anywhere but first in a
+# cell or row tag: _STRAY_R finds every r attribute (a name r after no name character: a
+# space, a prefix, a quote; spaces around "=") except <c r= and <row r= written so and the
+# r namespace declaration; one in text or any other place only sends the sheet to the exact
+# scan. Row tags are
+# matched whole, with the attributes spreadsheet programs write. _STRAY_R starts with a
+# literal and looks back a fixed width: linear, and cheaper than matching every cell tag whole.
+_ODD_CELL = re.compile(rb'<c(?! r="[A-Z][0-9]{1,4}"[ />])[\s/>]')
+_STRAY_R = re.compile(rb"r(?<![\w.-]r)(?<!<c r)(?<!<row r)(?<!xmlns:r)\s*=")
 _ODD_ROW = re.compile(
     rb'<row(?=[\s/>])(?! r="[0-9]{1,4}"(?: (?:spans|s|customFormat|ht|hidden|customHeight'
     rb'|outlineLevel|collapsed|thickTop|thickBot|ph|x14ac:dyDescent)="[^"<>]*")* ?/?>)'
@@ -284,7 +288,7 @@ def _check_zip(data: bytes) -> Checked:
     total = 0
     formulas: dict[str, dict[str, str]] = {}
     # the workbook may point a reader at a worksheet outside xl/worksheets/: checked as one too
-    sheet_names = _sheet_parts(zf) if fmt in ("xlsx", "xlsm") else {}
+    sheet_names = _sheet_parts(zf, data) if fmt in ("xlsx", "xlsm") else {}
     elsewhere = _linked_sheets(sheet_names)
     for info in infos:
         linked = info.filename.lower() in elsewhere
@@ -315,8 +319,45 @@ def _linked_sheets(sheet_parts: Iterable[str]) -> set[str]:
     return out
 
 
-def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
-    """Worksheet part name -> sheet name, from xl/workbook.xml and its relationships."""
+# _sheet_parts' answers by the stored bytes of xl/workbook.xml and its relationships (every
+# file made from one template has the same two): equal stored bytes inflate to equal parts.
+# Bounded like _CLEAN_PARTS.
+_SHEET_PARTS: dict[tuple[bytes, ...], dict[str, str]] = {}
+
+
+def _sheet_parts(zf: zipfile.ZipFile, data: bytes = b"") -> dict[str, str]:
+    """Worksheet part name -> sheet name, from xl/workbook.xml and its relationships (`data`,
+    the zip's bytes, lets an answer found before for the same two parts be reused)."""
+    key = _stored_key(zf, data, ("xl/workbook.xml", "xl/_rels/workbook.xml.rels"))
+    if key is not None and key in _SHEET_PARTS:
+        return dict(_SHEET_PARTS[key])
+    parts = _read_sheet_parts(zf)
+    if key is not None and parts:
+        if len(_SHEET_PARTS) >= _CLEAN_PARTS_KEPT:
+            _SHEET_PARTS.clear()
+        _SHEET_PARTS[key] = dict(parts)
+    return parts
+
+
+def _stored_key(zf: zipfile.ZipFile, data: bytes, names: Sequence[str]) -> tuple[bytes, ...] | None:
+    """The stored bytes of these parts, each with its method, size and CRC-32, when every one
+    is plainly stored or deflated and at most _CLEAN_PART_MAX bytes; None otherwise."""
+    if not data:
+        return None
+    key = []
+    for name in names:
+        try:
+            info = zf.getinfo(name)
+        except KeyError:
+            return None
+        raw = _raw_part(data, info) if info.compress_size <= _CLEAN_PART_MAX else None
+        if raw is None:
+            return None
+        key.append(b"%d:%d:%d:" % (info.compress_type, info.file_size, info.CRC) + raw)
+    return tuple(key)
+
+
+def _read_sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
     try:
         book = safe_et.fromstring(_read_small(zf, "xl/workbook.xml", 8 * 1024 * 1024))
         rels = safe_et.fromstring(_read_small(zf, "xl/_rels/workbook.xml.rels", 8 * 1024 * 1024))
@@ -605,15 +646,16 @@ def _one_r_per_tag(xml: bytes) -> bool:
 
 def sheet_bound(xml: bytes) -> tuple[int, int]:
     """(rows, columns) no cell of a whole worksheet part can lie beyond: _SheetExtent's bound,
-    or, when every cell tag is written <c r="A1" (one letter, at most 4 digits) and every row
-    tag <row r="1" (at most 4 digits), each with only the attributes spreadsheet programs
-    write (so no second r), with no prefixed tags, FAST_BOUND, which is then within
-    the limits. The common case costs a few searches over the XML, with no list built."""
+    or, when every cell tag starts <c r="A1" (one letter, at most 4 digits) and every row tag
+    is <row r="1" (at most 4 digits) with only the attributes spreadsheet programs write,
+    with no r attribute anywhere else (so no second r in a tag) and no prefixed tags,
+    FAST_BOUND, which is then within the limits. The common case costs a few searches over the XML, with no list built."""
     rows, cols = FAST_BOUND
     if (
         rows <= MAX_SHEET_ROWS
         and rows * cols <= MAX_SHEET_CELLS
         and not _ODD_CELL.search(xml)
+        and not _STRAY_R.search(xml)
         and not _ODD_ROW.search(xml)
         and not _PREFIXED_TAG.search(xml)
     ):

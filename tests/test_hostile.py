@@ -934,6 +934,9 @@ MILLION_ROW_SHEETS = {
     "a second r in a cell tag": b'<row r="39"><c r="A1" r="A1000000"><v>1</v></c></row>',
     "a second r, no space": b'<row r="39"><c r="A1"r="A1000000"><v>1</v></c></row>',
     "a second r in a row tag": b'<row r="39" r="1000000"><c><v>1</v></c></row>',
+    "a second r after another attribute, no space": b'<row r="39"><c r="A1" s="0"r="A1000000">'
+    b"<v>1</v></c></row>",
+    "a second r after a tab": b'<row r="39"><c r="A1"\tr="A1000000"><v>1</v></c></row>',
 }
 
 
@@ -1279,6 +1282,37 @@ def test_a_part_seen_clean_is_not_inflated_again_but_any_other_is(
         safety.check_bytes(entity_bomb("xl/styles.xml", BILLION_LAUGHS))
     assert refused.value.code == "file-xml-dtd"
     assert len(safety._CLEAN_PARTS) <= safety._CLEAN_PARTS_KEPT
+
+
+def test_the_sheet_links_of_a_workbook_seen_before_are_not_parsed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # every file made from one template has the same workbook.xml and its relationships: their
+    # sheet links are parsed once; a workbook linking its sheet elsewhere gets its own answer
+    safety._SHEET_PARTS.clear()
+    parsed: list[int] = []
+    real = safety._read_sheet_parts
+
+    def counted(zf: zipfile.ZipFile) -> dict[str, str]:
+        parsed.append(1)
+        return real(zf)
+
+    monkeypatch.setattr(safety, "_read_sheet_parts", counted)
+
+    def links(data: bytes) -> dict[str, str]:
+        return safety._sheet_parts(zipfile.ZipFile(io.BytesIO(data)), data)
+
+    data = template_bytes("annex4_progress")
+    first = links(data)
+    assert first == real(zipfile.ZipFile(io.BytesIO(data))) and len(parsed) == 1
+    first["xl/worksheets/sheet1.xml"] = "changed by the caller"
+    assert links(data) == real(zipfile.ZipFile(io.BytesIO(data))) and len(parsed) == 1
+    moved = _far_sheet_moved("xl/elsewhere/sheet1.xml", "elsewhere/sheet1.xml")
+    assert "xl/elsewhere/sheet1.xml" in links(moved) and len(parsed) == 2
+    # and the moved sheet is still found and refused, whatever was remembered
+    with pytest.raises(safety.Refused) as refused:
+        safety.check_bytes(moved)
+    assert refused.value.code == "file-sheet-too-large"
 
 
 def test_the_parsing_child_cannot_take_more_memory_than_its_cap() -> None:
