@@ -734,9 +734,21 @@ def _ledger_table(columns: dict[str, list[Any]]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def ledger_table(ret: Return) -> pd.DataFrame:
-    """One ledger return's rows: every ledger column (object, None for blanks), _sheet, _row."""
-    return _ledger_table(_ledger_columns([ret]))
+def _ledger_records(ret: Return) -> list[dict[str, Any]]:
+    """One ledger return's rows as dicts: every ledger column (None for blanks), _sheet and
+    _row; the rows _ledger_table would hold, without building a frame (a city's month-on-month
+    comparison reads two ledgers per unit and period)."""
+    columns = _ledger_columns([ret])
+    for key, values in columns.items():
+        if key not in LEDGER_META and any(_is_missing(v) for v in values):
+            columns[key] = [None if _is_missing(v) else v for v in values]
+    keys = list(columns)
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def _is_missing(value: Any) -> bool:
+    """What pandas reads as missing (NaN, NaT, pd.NA), None included."""
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
 def _ledger_frame(sel: _Selection, units: Sequence[Unit], period: str) -> pd.DataFrame:
@@ -1293,14 +1305,12 @@ def _ledger_flags(
         before = _last_return(sel, unit.name, LEDGER_ID, shift_period(period, -1))
         if before is None:
             continue
-        now_rows = {
-            str(r["hazard_id"]): r for r in _records(ledger_table(current)) if r["hazard_id"]
-        }
+        now_rows = {str(r["hazard_id"]): r for r in _ledger_records(current) if r["hazard_id"]}
         labels = {
             "period_label": period_label(period),
             "prev_period_label": period_label(before.period or ""),
         }
-        for old in _records(ledger_table(before)):
+        for old in _ledger_records(before):
             hid = str(old["hazard_id"] or "")
             if not hid:
                 continue

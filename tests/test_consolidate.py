@@ -30,6 +30,9 @@ from pipeline.consolidate import (
     Consolidation,
     NothingToConsolidate,
     _figures_schema,
+    _ledger_columns,
+    _ledger_records,
+    _ledger_table,
     consolidate,
     ledger_counts,
     submissions_table,
@@ -200,6 +203,23 @@ def test_ledger_counts_follow_the_stated_definition() -> None:
         "A1": 2, "A2": 1, "A3": 1, "A4": 1,  # 举报 is neither A1 nor A3
         "A5": 2, "A6": 2,  # 挂牌督办 whatever the way it was found
     }  # fmt: skip
+
+
+def test_ledger_records_are_the_rows_of_the_ledger_table() -> None:
+    # the month-on-month flags read a ledger's rows as dicts without building its frame: the
+    # same rows, with None (not NaN) wherever pandas sees a blank
+    rows = [
+        hazard("1", "企业自查", "整改中", found="2023-07-01", deadline="2023-08-01"),
+        hazard("2", "企业自查", "已验收销号", found="2023-07-02", deadline="2023-08-01"),
+    ]
+    ret = ledger_return(GL, "2023-07", rows)
+    assert ret.ledger is not None and ret.ledger["remarks"].isna().all()
+    records = _ledger_records(ret)
+    table = _ledger_table(_ledger_columns([ret])).to_dict("records")
+    assert records == table
+    assert [r["remarks"] for r in records] == [None, None]
+    assert [r["accepted_by"] for r in records] == [None, "李四"]
+    assert [(r["_sheet"], r["_row"]) for r in records] == [("隐患台账", 4), ("隐患台账", 5)]
 
 
 def test_every_planted_anomaly_fires_and_nothing_else(result: Consolidation) -> None:
