@@ -108,6 +108,9 @@ ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 SPREADSHEET_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".et", ".xlsb")
 
 _CHUNK = 1024 * 1024
+# A big worksheet is scanned piece by piece, each cut before a "<": one tag or text of more
+# than this (a cell's text is at most 32,767 characters) is not a spreadsheet program's
+_MAX_RUN = 4 * _CHUNK
 # worksheet parts up to this size are checked as one piece once inflated (see _scan_part)
 WHOLE_SHEET_BYTES = 16 * MB
 # What zipfile raises on damaged data (ValueError covers bad seeks and undecodable names)
@@ -516,7 +519,7 @@ def _scan_part(
             _CLEAN_PARTS.add(known)
         return total
     pieces: list[bytes] = []
-    extent = _SheetExtent()
+    big = _BigSheetScan(name)
     size = 0
     tail = b""
     try:
@@ -537,8 +540,7 @@ def _scan_part(
                 if whole:
                     pieces.append(chunk)
                 elif is_sheet:
-                    extent.feed(window)
-                    check_extent(_sheet_label(name), *extent.bound())  # refuse early
+                    big.feed(chunk)  # refuses early
                     _note_formulas(name, window, formulas)
                 tail = window[-4096:]
     except Refused:
@@ -550,8 +552,43 @@ def _scan_part(
         check_extent(_sheet_label(name), *sheet_bound(sheet))
         _note_formulas(name, sheet, formulas)
     elif is_sheet:
-        check_extent(_sheet_label(name), *extent.bound())
+        big.finish()
     return total
+
+
+class _BigSheetScan:
+    """The extent check of a worksheet part too big to hold whole, fed as it inflates. Each
+    piece scanned is cut before its last "<" (which XML allows in no tag and no value), the
+    rest scanned with what follows: every tag is seen whole and once, however long."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.extent = _SheetExtent()
+        self.carry = b""  # from the last "<" on: a tag (or text) perhaps not finished yet
+
+    def feed(self, chunk: bytes) -> None:
+        """Scan what `chunk` completes; refuse the sheet as soon as it is seen to be too big."""
+        # the run from the held "<" to the next: any other run lies within the chunk
+        ends = chunk.find(b"<")
+        if len(self.carry) + (len(chunk) if ends < 0 else ends) > _MAX_RUN:
+            raise Refused(
+                "file-corrupt",
+                detail=f"部件 {self.name} 中有超过 {human_size(_MAX_RUN)} 的单个标记或文本，"
+                "不是表格软件写出的工作表",
+            )
+        piece = self.carry + chunk
+        cut = piece.rfind(b"<")
+        if cut > 0:
+            self.extent.feed(piece[:cut])
+            piece = piece[cut:]
+        self.carry = piece
+        check_extent(_sheet_label(self.name), *self.extent.bound())
+
+    def finish(self) -> None:
+        """Scan the rest; refuse the sheet if it is too big."""
+        self.extent.feed(self.carry)
+        self.carry = b""
+        check_extent(_sheet_label(self.name), *self.extent.bound())
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader
@@ -667,17 +704,16 @@ def sheet_bound(xml: bytes) -> tuple[int, int]:
 
 class _SheetExtent:
     """An upper bound of the rows and columns python-calamine allocates for one worksheet part,
-    from the windows of it seen so far. Windows overlap: a tag counted twice only raises it."""
+    from the pieces of it fed so far: in order, each cut before a "<", so that no tag is cut."""
 
     def __init__(self) -> None:
         self.max_row = self.max_col = 0  # from r attributes of cells and of rows with content
         self.any_row = 0  # the highest r of any row tag, self-closing ones included
         self.rless_rows = 0  # row tags without r: each is the row after the previous one
         self.rless_cols = 0  # most cells without r in one row: each is the previous cell + 1
+        self.open_rless = 0  # cells without r so far in the row the last piece ended in
 
     def feed(self, window: bytes) -> None:
-        # a tag cut at the end of the window is read whole with the next one (the overlap)
-        window = window[: window.rfind(b">") + 1]
         # writers put r first (<c r="B7" …>): the simple pattern, unless some cell is written
         # otherwise (<c>, <c/>, <x:c …>, <c s="1" r="B7">, r="b7")
         written = window.count(b'<c r="')
@@ -691,6 +727,8 @@ class _SheetExtent:
             numbers = _FAST_ROWS.findall(window)
         if numbers is not None and len(numbers) == written:
             letters = _FAST_COLUMNS.findall(window)
+            if _ROW_SPLIT.search(window):
+                self.open_rless = 0  # every cell here has its r: none after the last row start
         else:
             letters, numbers = self._cells_slowly(window)
         if numbers:
@@ -722,9 +760,11 @@ class _SheetExtent:
         """(column letters, row numbers) of every cell reference in an r attribute anywhere
         (over-estimating is safe); counts the cells without one, row by row."""
         refs = _R_CELL.findall(window)
-        for part in _ROW_SPLIT.split(window):
+        # the first part goes on with the row the previous piece ended in
+        for i, part in enumerate(_ROW_SPLIT.split(window)):
             rless = sum(1 for attrs in _C_SEGMENT.findall(part) if not _R_CELL.search(attrs))
-            self.rless_cols = max(self.rless_cols, rless)
+            self.open_rless = rless + (self.open_rless if i == 0 else 0)
+            self.rless_cols = max(self.rless_cols, self.open_rless)
         return [c.upper() for c, _r in refs], [r for _c, r in refs]
 
     def bound(self) -> tuple[int, int]:

@@ -1143,6 +1143,91 @@ def test_the_cheap_sheet_bound_never_falls_below_the_exact_one() -> None:
         assert safety.sheet_bound(xml) == _exact_bound(xml)
 
 
+def _pieces_bound(xml: bytes, sizes: Any) -> tuple[int, int]:
+    """The bound of a big sheet's scan fed `xml` in chunks of the given sizes (cycled)."""
+    scan = safety._BigSheetScan("xl/worksheets/sheet1.xml")
+    at = 0
+    for size in sizes:
+        if at >= len(xml):
+            break
+        scan.feed(xml[at : at + size])
+        at += size
+    scan.finish()
+    return scan.extent.bound()
+
+
+def test_a_big_sheet_scanned_in_pieces_is_bounded_as_the_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a worksheet over 16 MB is scanned as it inflates: a tag cut between two chunks, however
+    # long, and a row of cells without r spread over many chunks count as in one piece (the
+    # random sheets in pieces: test_the_reader_never_loads_more_than_the_bound_let_through)
+    import itertools
+
+    monkeypatch.setattr(safety, "check_extent", lambda *a: None)
+    # 3,000 cells without r in one row: 3,000 columns, in chunks of 1 KB as in one piece
+    row = b'<sheetData><row r="1">' + b"<c/>" * 3000 + b"</row></sheetData>"
+    assert _pieces_bound(row, itertools.repeat(1024)) == _exact_bound(row) == (1, 3001)
+    # a reference early in a tag of 8 KB of attributes that a chunk boundary cuts
+    tag = b'<row r="2"><c r="A1000000" x="' + b"ab" * 4096 + b'"><v>1</v></c></row>'
+    xml = b"<sheetData>" + b'<row r="1"><c r="A1"/></row>' * 400 + tag + b"</sheetData>"
+    assert _pieces_bound(xml, itertools.repeat(12 * 1024))[0] == 1_000_000
+
+
+def test_a_long_tag_of_a_big_sheet_is_refused_with_its_far_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same through the reader, with "big" and its chunks made small: the far cell's tag
+    # starts 8 KB before a chunk boundary and its attributes run on 20 KB past it
+    import random
+
+    monkeypatch.setattr(safety, "WHOLE_SHEET_BYTES", 64 * 1024)
+    monkeypatch.setattr(safety, "_CHUNK", 64 * 1024)
+    rng = random.Random(5)
+
+    def noise(n: int) -> bytes:  # random, so that no compression-ratio check steps in
+        return b"%x" % rng.getrandbits(4 * n) if n else b""
+
+    def edit(sheet: bytes) -> bytes:
+        at = sheet.index(b"</sheetData>")
+        start = b'<row r="40"><c r="A40" x="'
+        end = b'"><v>1</v></c></row>'
+        filler = 3 * 64 * 1024 - 8000 - at - len(start) - len(end)
+        pad = noise(filler)[:filler]
+        far = b'<row r="41"><c r="A1000000" x="' + noise(28_000)[:28_000] + end
+        return sheet[:at] + start + pad + end + far + sheet[at:]
+
+    path = tmp_path / "long-tag.xlsx"
+    path.write_bytes(with_sheet_xml("annex4_progress", edit))
+    ret = read_one(path)
+    assert errors(ret) == [("file-sheet-too-large", "")]
+    assert "1000000 行" in ret.issues[0].message
+
+
+def test_a_run_of_megabytes_without_a_tag_end_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no spreadsheet program writes a single tag or text of megabytes: the scan of a big
+    # sheet, which keeps the unfinished tag, refuses it rather than hold it
+    import random
+
+    monkeypatch.setattr(safety, "WHOLE_SHEET_BYTES", 64 * 1024)
+    monkeypatch.setattr(safety, "_CHUNK", 64 * 1024)
+    monkeypatch.setattr(safety, "_MAX_RUN", 256 * 1024)
+    rng = random.Random(6)
+    value = b"%x" % rng.getrandbits(4 * 300 * 1024)
+    path = tmp_path / "long-run.xlsx"
+    path.write_bytes(
+        with_sheet_xml(
+            "annex4_progress",
+            lambda s: _rows(s, b'<row r="40"><c r="A40" x="' + value + b'"><v>1</v></c></row>'),
+        )
+    )
+    ret = read_one(path)
+    assert errors(ret) == [("file-corrupt", "")]
+    assert "超过 256 KB 的单个标记或文本" in ret.issues[0].message
+
+
 def test_every_template_sheet_takes_the_cheap_bound() -> None:
     for form_id in FORMS:
         data = template_bytes(form_id)
@@ -1155,8 +1240,12 @@ def test_every_template_sheet_takes_the_cheap_bound() -> None:
                     assert exact[0] <= 9_999 and exact[1] <= 26
 
 
-def test_the_reader_never_loads_more_than_the_bound_let_through() -> None:
-    # what python-calamine actually loads from the random sheets that the check lets through
+@pytest.mark.parametrize("how", ["whole", "in pieces"])
+def test_the_reader_never_loads_more_than_the_bound_let_through(how: str) -> None:
+    # what python-calamine actually loads from the random sheets that the check lets through,
+    # the sheet checked whole (up to 16 MB) or as it inflates (_BigSheetScan), in chunks of
+    # random sizes
+    import itertools
     import random
 
     rng = random.Random(12)
@@ -1164,9 +1253,13 @@ def test_the_reader_never_loads_more_than_the_bound_let_through() -> None:
     checked = 0
     for _ in range(300):
         xml = _random_sheet_xml(rng)
-        rows, cols = safety.sheet_bound(xml)
+        sizes = itertools.cycle([rng.randrange(1, 200) for _ in range(5)])
         try:
-            safety.check_extent("sheet", rows, cols)
+            if how == "whole":
+                rows, cols = safety.sheet_bound(xml)
+                safety.check_extent("sheet", rows, cols)
+            else:
+                rows, cols = _pieces_bound(xml, sizes)
         except safety.Refused:
             continue
         book = rewrite_zip(data, {"xl/worksheets/sheet1.xml": xml})
