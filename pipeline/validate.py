@@ -168,10 +168,29 @@ def _run(
             schema.validate(frame, lazy=True, inplace=True)
         return
     except SchemaErrors as exc:
-        # a cell gets one issue: a column's own check (type, choice) before a cross-column rule
-        cases = exc.failure_cases.sort_values(
-            "schema_context", key=lambda s: s != "Column", kind="stable"
+        # a cell gets one issue: a column's own check (type, choice) before a cross-column
+        # rule, each kind in the order the schema declares it. Sorted here, stably, on every
+        # key: pandera lists the failures sorted by context with an unstable sort, so which
+        # check won a cell (and the issues' order) depended on how many failures there were.
+        cases = exc.failure_cases
+        by_column = (cases["schema_context"] == "Column").to_numpy()
+        positions = {name: i for i, name in enumerate(frame.columns)}
+        order = pd.DataFrame(
+            {
+                "context": ~by_column,
+                # a row-wide check's failures name every column of the row: not a key there
+                "column": [
+                    positions.get(c, -1) if own else -1
+                    for c, own in zip(cases["column"], by_column, strict=True)
+                ],
+                "check": pd.to_numeric(cases["check_number"], errors="coerce")
+                .fillna(-1)
+                .to_numpy(),
+                "row": pd.to_numeric(cases["index"], errors="coerce").fillna(-1).to_numpy(),
+            }
         )
+        keys = ["context", "column", "check", "row"]
+        cases = cases.iloc[order.sort_values(keys, kind="stable").index.to_numpy()]
     owners = frame[RET].tolist()
     flagged: dict[int, set[tuple[str, str]]] = {}
     seen: set[tuple[str, str | None, int]] = set()

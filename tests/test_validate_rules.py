@@ -77,6 +77,54 @@ def ledger(tmp_path: Path, *changes: dict[str, Any]) -> Return:
     return read_one(make_return(tmp_path / "inbox", "ledger", ledger_rows=rows))
 
 
+def test_which_check_names_a_cell_does_not_depend_on_pandera_s_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a cell failing several checks gets the issue of the first the schema declares; pandera
+    # lists failures in an order that changes with their number (an unstable sort), so the
+    # runner sorts them itself: the same issues whatever order pandera gives
+    import copy
+    import random
+
+    import pandera.pandas as pa
+    from pandera.errors import SchemaErrors
+
+    from pipeline.validate import validate_returns
+
+    money = next(c.key for c in LL.form.columns if c.type == "money")
+    rows = good_ledger_rows()
+    for row in rows:  # too many decimals and too large, on every row
+        row[money] = Decimal("123456.12345")
+    rows[0]["status"] = "已完成"  # and a choice failing beside a row-wide rule
+    ret = read_one(make_return(tmp_path / "inbox", "ledger", ledger_rows=rows), validate=False)
+    real = pa.DataFrameSchema.validate
+    rng = random.Random(3)
+
+    def shuffled(self: Any, frame: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return real(self, frame, *args, **kwargs)
+        except SchemaErrors as exc:
+            exc.failure_cases = exc.failure_cases.sample(frac=1, random_state=rng.randrange(99))
+            raise
+
+    def issues(shuffle: bool) -> list[tuple[str, str, str]]:
+        with monkeypatch.context() as m:
+            if shuffle:
+                m.setattr(pa.DataFrameSchema, "validate", shuffled)
+            one = copy.deepcopy(ret)
+            validate_returns([one])
+        return [(i.rule, i.sheet, i.cell) for i in one.issues]
+
+    expected = issues(shuffle=False)
+    cells = {cell: rule for rule, _sheet, cell in expected}
+    assert [cells[_ledger_cell(i, money)] for i in range(len(rows))] == [
+        "value-too-many-decimals"
+    ] * len(rows)
+    assert cells[_ledger_cell(0, "status")] == "ledger-choice-invalid"
+    for _ in range(8):
+        assert issues(shuffle=True) == expected
+
+
 # --- good returns -----------------------------------------------------------------------------
 
 
