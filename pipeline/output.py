@@ -1176,9 +1176,10 @@ def _ledger_cell(value: Any, kind: str, blank: bool) -> _Cell:
             value = value.date()
         return ("n", f"{_excel_serial(value):.16G}")
     if isinstance(value, Decimal | int | float):
-        if isinstance(value, float) and math.isnan(value):
+        number = float(value)
+        if not math.isfinite(number):  # no spreadsheet number (NaN, ±∞, of either type)
             return _BLANK
-        return ("n", f"{float(value):.16G}")
+        return ("n", f"{number:.16G}")
     return str(value) or _BLANK
 
 
@@ -1214,7 +1215,7 @@ def _ledger_column(
     elif (
         not blank
         and set(map(type, values.tolist())) <= {Decimal, int}
-        and not any(v == 0 for v in distinct)
+        and not any(v == 0 or (type(v) is Decimal and not v.is_finite()) for v in distinct)
     ):  # amounts: equal amounts show the same, but for zero (Decimal("-0") shows as -0)
         cells = [("n", f"{float(v):.16G}") for v in distinct]
     else:  # True == 1 == Decimal(1): group by what each value shows

@@ -684,6 +684,25 @@ def test_ledger_sheet_renders_as_the_cell_by_cell_code(
         assert (LONG_TEXT[:32767] in texts) == (kind == "mixed")
 
 
+def test_amounts_that_are_no_number_are_written_blank(
+    result: Consolidation, tmp_path: Path
+) -> None:
+    # NaN and infinities have no spreadsheet number (a <v>NAN</v> makes the file unreadable):
+    # such an amount, Decimal or float, shows as a blank cell, the others as their number
+    ledger = _ledger_frame(result, "plain")
+    odd = [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), float("inf")]
+    funds = [*odd, Decimal("2.5")]
+    ledger["funds"] = pd.Series([funds[i % len(funds)] for i in range(len(ledger))], dtype=object)
+    res = cast(Consolidation, SimpleNamespace(ledger=ledger, units=result.units))
+    _ledger_workbook(tmp_path / "odd.xlsx", res, _sheet_ledger)
+    sheet = openpyxl.load_workbook(tmp_path / "odd.xlsx")["隐患台账汇总"]
+    header = [c.value for c in sheet[1]]
+    col = header.index(next(c.label for c in ledger_form().columns if c.key == "funds")) + 1
+    shown = [sheet.cell(row=2 + k, column=col).value for k in range(len(ledger))]
+    blanks = sum(1 for i in range(len(ledger)) if i % len(funds) < len(odd))
+    assert shown.count(None) == blanks and shown.count(2.5) == len(ledger) - blanks
+
+
 def _cells(xlsx: bytes, part: str) -> list[str]:
     with zipfile.ZipFile(io.BytesIO(xlsx)) as z:
         return re.findall(r"<c [^>]*?(?:/>|>.*?</c>)", z.read(part).decode())
