@@ -54,6 +54,7 @@ from pipeline.layout import a1, col_letter, progress_layout
 from pipeline.messages import CATALOGUE
 from pipeline.model import Return
 from pipeline.status import status_from_consolidation, write_status_sheet
+from pipeline.zipwrite import parallel_parts
 
 BODY_FONT = "宋体"
 TITLE_FONT = "黑体"
@@ -607,7 +608,8 @@ def write_workbook(result: Consolidation, path: Path, *, helper: ForkedFiles | N
     _sheet_checklists(wb, st, result)
     _sheet_charts(wb, st, result)
     _sheet_sources(wb, st, result)
-    wb.close()
+    with parallel_parts():  # the ledger sheet's 160 MB of XML, at province scale
+        wb.close()
 
 
 # 调度表 ---------------------------------------------------------------------------------------
