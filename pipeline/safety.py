@@ -131,14 +131,19 @@ _DTD_WIDE = re.compile(
 # so scanning stays linear whatever the county file holds: sheet XML is scanned in this
 # process, before the sandbox, and a pattern that backtracks would let one file hang the run.
 _C_TAG = re.compile(rb"<c[\s/>]")
-_C_PREFIXED = re.compile(rb"<[\w.-]+:c[\s/>]")
-# a cell or row start tag and what follows it up to the next tag (its attributes and more)
-_C_SEGMENT = re.compile(rb"<(?:[\w.-]+:)?c(?=[\s/>])([^<]*)")
-_ROW_SEGMENT = re.compile(rb"<(?:[\w.-]+:)?row(?=[\s/>])([^<]*)")
-_ROW_SPLIT = re.compile(rb"<(?:[\w.-]+:)?row[\s/>]")
 # an r attribute anywhere: a cell reference, a row number
-_R_CELL = re.compile(rb"""(?<![\w.:-])r\s*=\s*["']([A-Za-z]{1,3})([0-9]{1,7})["']""")
-_R_ROW = re.compile(rb"""(?<![\w.:-])r\s*=\s*["']([0-9]{1,7})["']""")
+# (any number of letters and digits, leading zeros included: python-calamine reads them all;
+# _row_number and _col_number turn them into numbers, capped beyond every limit)
+_R_CELL = re.compile(rb"""(?<![\w.:-])r\s*=\s*["']([A-Za-z]+)([0-9]+)["']""")
+_R_ROW = re.compile(rb"""(?<![\w.:-])r\s*=\s*["']([0-9]+)["']""")
+# a cell or row tag, start or end, and what follows it up to the next tag
+# (a prefix of any name characters, non-ASCII ones included: the reader reads the local name)
+_CELL_OR_ROW = re.compile(rb"""<(/?)(?:[^\s<>/:=!?"']+:)?(row|c)(?=[\s/>])([^<]*)""")
+# Markup that can hide a tag from the reader while a scan sees it: a comment, CDATA or
+# processing instruction (other than the XML declaration), a "<" inside a tag, a ">" inside
+# a quoted attribute value (after which a "<" may still be inside the value). Spreadsheet
+# programs write none of them; where they are, _SheetExtent only ever raises its position.
+_ODD_MARKUP = re.compile(rb"""<!|<\?(?!xml\s)|<[^<>]*<|=\s*"[^"<>]*>|=\s*'[^'<>]*>""")
 # A cell holding a formula and no value (files written by tools that do not calculate)
 _XLSX_NO_RESULT = re.compile(
     rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^<>/]*>\s*<f(?:\s[^<>]*)?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
@@ -152,10 +157,8 @@ _T_ERROR = re.compile(rb'(?<![\w.:-])t="e"')
 # Every cell tag starts <c r="…" (what Excel, WPS and LibreOffice write): its r, self-closing
 # (styled but empty) cells included
 # (one group each: lists of bytes are cheaper than lists of pairs)
-_FAST_COLUMNS = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
-_FAST_ROWS = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
-# Every row tag starts <row r="…": its r, and "/" when it is self-closing (no cells)
-_XLSX_ROW = re.compile(rb'<row r="([0-9]{1,7})"[^<>]*?(/?)>')
+_FAST_COLUMNS = re.compile(rb'<c r="([A-Z]+)[0-9]')
+_FAST_ROWS = re.compile(rb'<c r="[A-Z]+([0-9]+)"')
 # A formula element as the formula patterns above look for it
 _F_TAG = re.compile(rb"<f(?: |>|/>)")
 # The cheap bound of a whole worksheet (sheet_bound): a cell tag not written <c r="A1"…
@@ -579,7 +582,10 @@ class _BigSheetScan:
         piece = self.carry + chunk
         cut = piece.rfind(b"<")
         if cut > 0:
-            self.extent.feed(piece[:cut])
+            fed = piece[:cut]
+            self.extent.feed(fed)
+            if fed.rfind(b"<") > fed.rfind(b">"):  # a "<" inside a tag: odd (_ODD_MARKUP)
+                self.extent.odd = True
             piece = piece[cut:]
         self.carry = piece
         check_extent(_sheet_label(self.name), *self.extent.bound())
@@ -698,81 +704,102 @@ def sheet_bound(xml: bytes) -> tuple[int, int]:
     ):
         return FAST_BOUND
     extent = _SheetExtent()
-    extent.feed(xml)
+    extent.feed(xml, whole=True)
     return extent.bound()
 
 
 class _SheetExtent:
     """An upper bound of the rows and columns python-calamine allocates for one worksheet part,
-    from the pieces of it fed so far: in order, each cut before a "<", so that no tag is cut."""
+    from the pieces of it fed so far (in order, each cut before a "<", so that no tag is cut).
+
+    The reader is followed through the cell and row tags (1-based here): a row tag with r
+    sets the current row; the end of a row moves to the next row and back to column 1; a cell
+    with r sits where it says and sets the current column; a cell without r sits at the
+    current row and column; every cell moves the column on by one. A row tag without r does
+    nothing. Where a reader may take a self-closing tag for an element or ignore it, the
+    larger outcome is kept. Every r anywhere counts as a cell there too. Where a tag may be
+    one the reader does not see (_ODD_MARKUP: inside a comment or a value; a tag inside a
+    cell), each step from then on may only raise the current row and column: the bound can
+    then only be too large, never too small.
+    """
 
     def __init__(self) -> None:
-        self.max_row = self.max_col = 0  # from r attributes of cells and of rows with content
-        self.any_row = 0  # the highest r of any row tag, self-closing ones included
-        self.rless_rows = 0  # row tags without r: each is the row after the previous one
-        self.rless_cols = 0  # most cells without r in one row: each is the previous cell + 1
-        self.open_rless = 0  # cells without r so far in the row the last piece ended in
+        self.max_row = self.max_col = 0  # the farthest cell so far
+        self.row = self.col = 1  # where the next cell without r goes
+        self.odd = False  # a tag may be one the reader does not see
+        self.in_cell = False  # inside a <c>…</c> the last piece left open
 
-    def feed(self, window: bytes) -> None:
-        # writers put r first (<c r="B7" …>): the simple pattern, unless some cell is written
-        # otherwise (<c>, <c/>, <x:c …>, <c s="1" r="B7">, r="b7")
-        written = window.count(b'<c r="')
-        one_r = _one_r_per_tag(window)
-        numbers: list[bytes] | None = None
+    def feed(self, window: bytes, *, whole: bool = False) -> None:
+        """Take in the next piece; `whole`: the piece is the whole sheet."""
+        if whole and self._every_cell_placed(window):
+            return
+        if not self.odd and _ODD_MARKUP.search(window):
+            self.odd = True
+        for letters, digits in _R_CELL.findall(window):
+            self._cell(_row_number(digits), _col_number(letters.upper()))
+        for digits in _R_ROW.findall(window):
+            self.max_row = max(self.max_row, _row_number(digits))
+        for end, name, rest in _CELL_OR_ROW.findall(window):
+            head = rest.split(b">", 1)[0]
+            if name == b"c" and end:
+                self.in_cell = False
+                continue
+            if self.in_cell:
+                self.odd = True  # a tag inside a cell's value: the reader skips it
+            empty = not end and head.rstrip().endswith(b"/")
+            if name == b"row":
+                self._row_tag(end, empty or self.odd, rest if self.odd else head)
+            else:
+                self._cell_tag(empty, rest if self.odd else head)
+                self.in_cell = not empty
+
+    def _row_tag(self, end: bytes, empty: bool, attrs: bytes) -> None:
+        if end:
+            self.row += 1
+            if not self.odd:
+                self.col = 1
+            return
+        found = [_row_number(d) for d in _R_ROW.findall(attrs)]
+        if empty:  # ignored by the reader, or a row begun and ended
+            self.row = max(self.row, (max(found) if found else self.row) + 1)
+        elif found:
+            self.row = max(self.row, max(found)) if self.odd else max(found)
+
+    def _cell_tag(self, empty: bool, attrs: bytes) -> None:
+        found = [(_row_number(d), _col_number(c.upper())) for c, d in _R_CELL.findall(attrs)]
+        if found:
+            col = max(c for _r, c in found)
+            self.col = max(self.col, col) if (self.odd or empty) else col
+        else:
+            self._cell(self.row, self.col)
+        self.col += 1  # an empty cell: ignored by the reader, or a cell: the larger
+
+    def _cell(self, row: int, col: int) -> None:
+        self.max_row = max(self.max_row, row)
+        self.max_col = max(self.max_col, col)
+
+    def _every_cell_placed(self, xml: bytes) -> bool:
+        """For a whole sheet whose every cell tag is written <c r="A1" (one r each, no
+        prefix): each cell is where its r says, and nothing else places one. Takes them in."""
+        written = xml.count(b'<c r="')
         if (
-            one_r
-            and len(_C_TAG.findall(window)) == written
-            and not (b":c" in window and _C_PREFIXED.search(window))
+            not _one_r_per_tag(xml)
+            or len(_C_TAG.findall(xml)) != written
+            or _PREFIXED_TAG.search(xml)
         ):
-            numbers = _FAST_ROWS.findall(window)
-        if numbers is not None and len(numbers) == written:
-            letters = _FAST_COLUMNS.findall(window)
-            if _ROW_SPLIT.search(window):
-                self.open_rless = 0  # every cell here has its r: none after the last row start
-        else:
-            letters, numbers = self._cells_slowly(window)
+            return False
+        numbers = _FAST_ROWS.findall(xml)
+        if len(numbers) != written:
+            return False
         if numbers:
-            self.max_row = max(self.max_row, max(map(int, numbers)))
+            letters = _FAST_COLUMNS.findall(xml)
             widest = max(set(letters), key=lambda b: (len(b), b))  # few distinct columns
-            self.max_col = max(self.max_col, _col_number(widest))
-        if one_r and window.count(b"<row") == window.count(b'<row r="') and b":row" not in window:
-            rows = _XLSX_ROW.findall(window)
-            if rows:
-                self.any_row = max(self.any_row, max(int(r) for r, _slash in rows))
-                # a row with cells (a self-closing one only carries a style)
-                content = [int(r) for r, slash in rows if not slash]
-                if content:
-                    self.max_row = max(self.max_row, max(content))
-                    self.max_col = max(self.max_col, 1)
-        else:
-            # any r anywhere counts (over-estimating is safe); rows without one are counted
-            numbers = _R_ROW.findall(window)
-            if numbers:
-                highest = max(map(int, numbers))
-                self.any_row = max(self.any_row, highest)
-                self.max_row = max(self.max_row, highest)
-                self.max_col = max(self.max_col, 1)
-            self.rless_rows += sum(
-                1 for attrs in _ROW_SEGMENT.findall(window) if not _R_ROW.search(attrs)
-            )
-
-    def _cells_slowly(self, window: bytes) -> tuple[list[bytes], list[bytes]]:
-        """(column letters, row numbers) of every cell reference in an r attribute anywhere
-        (over-estimating is safe); counts the cells without one, row by row."""
-        refs = _R_CELL.findall(window)
-        # the first part goes on with the row the previous piece ended in
-        for i, part in enumerate(_ROW_SPLIT.split(window)):
-            rless = sum(1 for attrs in _C_SEGMENT.findall(part) if not _R_CELL.search(attrs))
-            self.open_rless = rless + (self.open_rless if i == 0 else 0)
-            self.rless_cols = max(self.rless_cols, self.open_rless)
-        return [c.upper() for c, _r in refs], [r for _c, r in refs]
+            self._cell(max(map(_row_number, numbers)), _col_number(widest))
+        return True
 
     def bound(self) -> tuple[int, int]:
         """(rows, columns) no cell of the sheet can lie beyond."""
-        if not (self.rless_rows or self.rless_cols):
-            return self.max_row, self.max_col
-        rows = max(self.max_row, self.any_row + self.rless_rows)
-        return rows, max(self.max_col, 1) + self.rless_cols
+        return self.max_row, self.max_col
 
 
 def _sheet_label(part: str) -> str:
@@ -790,10 +817,20 @@ def check_extent(where: str, rows: int, cols: int) -> None:
 
 
 def _col_number(letters: bytes) -> int:
+    """The column of upper-case letters (A = 1); beyond every limit for more than 7."""
+    if len(letters) > 7:
+        return 26**8
     n = 0
     for ch in letters:
         n = n * 26 + (ch - 64)
     return n
+
+
+def _row_number(digits: bytes) -> int:
+    """The row of a string of digits, leading zeros and all; beyond every limit for more than
+    10 significant digits (int() of thousands of digits is slow, or refused)."""
+    significant = digits.lstrip(b"0")
+    return int(significant) if len(significant) <= 10 else 10**11
 
 
 # --- OLE compound files: .xls, and Office files encrypted with a password ---------------------
