@@ -1210,7 +1210,6 @@ def test_a_big_sheet_scanned_in_pieces_is_bounded_as_the_whole(
     # a worksheet over 16 MB is scanned as it inflates: a tag cut between two chunks, however
     # long, and a row of cells without r spread over many chunks count as in one piece (the
     # random sheets in pieces: test_the_reader_never_loads_more_than_the_bound_let_through)
-    import itertools
 
     monkeypatch.setattr(safety, "check_extent", lambda *a: None)
     # 3,000 cells without r in one row: 3,000 columns, in chunks of 1 KB as in one piece
@@ -1293,7 +1292,6 @@ def test_the_reader_never_loads_more_than_the_bound_let_through(how: str) -> Non
     # what python-calamine actually loads from the random sheets that the check lets through,
     # the sheet checked whole (up to 16 MB) or as it inflates (_BigSheetScan), in chunks of
     # random sizes
-    import itertools
     import random
 
     rng = random.Random(12)
