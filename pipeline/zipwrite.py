@@ -7,7 +7,7 @@ deflated in threads (zlib lets go of the GIL while it works) and joined in order
 does: every block but the last ends on a byte boundary (a sync flush) and is primed with the
 32 KB before it (deflate's whole window), so the stream is one valid deflate stream, nearly
 as small as a single pass. The bytes depend only on the data, never on the threads or their
-timing: the same result still gives the same workbook.
+timing, nor on how many cores the machine has: the same result gives the same workbook.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import collections
 import contextlib
 import os
 import shutil
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -102,7 +103,7 @@ class ParallelZipFile(zipfile.ZipFile):
     """zipfile.ZipFile whose write() deflates a file above PARALLEL_MIN_BYTES with
     ParallelDeflate (every other write, and every read, is zipfile's own)."""
 
-    threads = 1  # set by parallel_parts
+    threads = 1  # set by parallel_parts; with one, the same blocks (so the same bytes)
 
     def write(
         self,
@@ -113,8 +114,7 @@ class ParallelZipFile(zipfile.ZipFile):
     ) -> None:
         method = self.compression if compress_type is None else compress_type
         if (
-            self.threads < 2
-            or method != zipfile.ZIP_DEFLATED
+            method != zipfile.ZIP_DEFLATED
             or not os.path.isfile(filename)
             or os.path.getsize(filename) < PARALLEL_MIN_BYTES
         ):
@@ -140,16 +140,20 @@ class ParallelZipFile(zipfile.ZipFile):
             deflate.close()
 
 
+_SWAP = threading.Lock()  # one block at a time swaps xlsxwriter's ZipFile
+
+
 @contextlib.contextmanager
 def parallel_parts(threads: int | None = None) -> Iterator[None]:
     """xlsxwriter's workbooks closed in this block deflate their big parts on `threads`
     threads (default: every core). xlsxwriter zips through the name ZipFile in its workbook
     module (xlsxwriter is pinned; a test checks that it still does)."""
     count = cores() if threads is None else threads
-    saved = xlsxwriter.workbook.ZipFile
     zip_class = type("_ParallelZipFile", (ParallelZipFile,), {"threads": count})
-    xlsxwriter.workbook.ZipFile = zip_class
-    try:
-        yield
-    finally:
-        xlsxwriter.workbook.ZipFile = saved
+    with _SWAP:
+        saved = xlsxwriter.workbook.ZipFile
+        xlsxwriter.workbook.ZipFile = zip_class
+        try:
+            yield
+        finally:
+            xlsxwriter.workbook.ZipFile = saved

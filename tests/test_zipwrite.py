@@ -74,6 +74,13 @@ def test_a_big_file_is_zipped_in_parallel_and_a_small_one_as_ever(
         zf.write(small, "small.xml")
         zf.write(big, "xl/worksheets/sheet1.xml")
     assert sum(calls) == big.stat().st_size  # zipfile's own compressor was swapped for ours
+    # one core: the same blocks, so the same archive
+    single = tmp_path / "single.zip"
+    with ParallelZipFile(single, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.threads = 1
+        zf.write(small, "small.xml")
+        zf.write(big, "xl/worksheets/sheet1.xml")
+    assert single.read_bytes() == target.read_bytes()
     with zipfile.ZipFile(target) as zf:
         assert zf.testzip() is None  # every CRC-32 checks out
         assert zf.read("xl/worksheets/sheet1.xml") == big.read_bytes()
