@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import defusedxml.ElementTree as safe_et
-import defusedxml.sax as defused_sax
 from defusedxml import DefusedXmlException
 
 MB = 1024 * 1024
@@ -1091,6 +1090,9 @@ class _OdsExtent(xml.sax.handler.ContentHandler):
 
 
 def _scan_ods(zf: zipfile.ZipFile) -> None:
+    # loaded here: defusedxml.sax brings in urllib and http (some 25 ms), needed for .ods only
+    import defusedxml.sax as defused_sax
+
     parser = defused_sax.make_parser()
     parser.setFeature(xml.sax.handler.feature_namespaces, True)
     parser.setContentHandler(_OdsExtent())
