@@ -144,13 +144,18 @@ _CELL_OR_ROW = re.compile(rb"""<(/?)(?:[^\s<>/:=!?"']+:)?(row|c)(?=[\s/>])([^<]*
 # programs write none of them; where they are, _SheetExtent only ever raises its position.
 _ODD_MARKUP = re.compile(rb"""<!|<\?(?!xml\s)|<[^<>]*<|=\s*"[^"<>]*>|=\s*'[^'<>]*>""")
 # A cell holding a formula and no value (files written by tools that do not calculate)
+# (the runs of spaces are matched possessively: a long run with no match after it must not be
+# tried again at every split between two of them, which made these patterns quadratic in its
+# length; "[^<>]*" before "/>" must stay able to give back its "/")
 _XLSX_NO_RESULT = re.compile(
-    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^<>/]*>\s*<f(?:\s[^<>]*)?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"[^<>/]*+>\s*+<f(?:\s[^<>]*)?(?:/>|>[^<]*+</f>)\s*+'
+    rb"(?:<v\s*+/>|<v>\s*+</v>)?\s*+</c>"
 )
 # A cell with its attributes and value: an error such as #DIV/0! when t="e" is among them
 # (calamine reads it as empty)
 _XLSX_ERROR = re.compile(
-    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"([^<>]*)>\s*(?:<f[^<>]*/>|<f[^<>]*>[^<]*</f>)?\s*<v>([^<]{0,32})</v>'
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"([^<>]*+)>\s*+(?:<f[^<>]*/>|<f[^<>]*+>[^<]*+</f>)?\s*+'
+    rb"<v>([^<]{0,32})</v>"
 )
 _T_ERROR = re.compile(rb'(?<![\w.:-])t="e"')
 # Every cell tag starts <c r="…" (what Excel, WPS and LibreOffice write): its r, self-closing

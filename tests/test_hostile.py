@@ -1454,6 +1454,27 @@ def test_the_sheet_links_of_a_workbook_seen_before_are_not_parsed_again(
     assert refused.value.code == "file-sheet-too-large"
 
 
+def test_the_formula_patterns_never_backtrack_over_a_run_of_spaces() -> None:
+    # the scan for formulas without values runs before the sandbox, with no time limit: two
+    # greedy runs of spaces around an optional part were quadratic in the run's length (100k
+    # spaces after <c … t="e"> took 12 s). Every run of spaces is matched possessively now.
+    for pattern in (safety._XLSX_NO_RESULT, safety._XLSX_ERROR):
+        source = pattern.pattern.replace(rb"\s*+", b"")
+        assert rb"\s*" not in source and rb"\s+" not in source, pattern.pattern
+    # and the cells they find are the ones they always found, shared formulas included
+    xml = (
+        b'<c r="B2"><f>1/0</f><v>#DIV/0!</v></c><c r="C3" t="e"><f>1/0</f><v>#DIV/0!</v></c>'
+        b'<c r="D4"><f>SUM(A1)</f></c><c r="E5"><f>X</f> <v></v> </c>'
+        b'<c r="F6"><f t="shared" si="0"/></c><c r="G7" t="e"><f t="shared" si="0"/><v>#N/A</v></c>'
+        b'<c r="H8" t="e">' + b" " * 100_000 + b"x</c>"
+    )
+    found: dict[str, dict[str, str]] = {}
+    safety._note_formulas("xl/worksheets/sheet1.xml", xml, found)
+    assert found == {
+        "xl/worksheets/sheet1.xml": {"D4": "", "E5": "", "F6": "", "C3": "#DIV/0!", "G7": "#N/A"}
+    }
+
+
 def test_the_parsing_child_cannot_take_more_memory_than_its_cap() -> None:
     code = (
         "from pipeline import safety\n"
