@@ -130,19 +130,43 @@ _DTD_WIDE = re.compile(
 # so scanning stays linear whatever the county file holds: sheet XML is scanned in this
 # process, before the sandbox, and a pattern that backtracks would let one file hang the run.
 _C_TAG = re.compile(rb"<c[\s/>]")
-# an r attribute anywhere: a cell reference, a row number
-# (any number of letters and digits, leading zeros included: python-calamine reads them all;
-# _row_number and _col_number turn them into numbers, capped beyond every limit)
-_R_CELL = re.compile(rb"""(?<![\w.:-])r\s*=\s*["']([A-Za-z]+)([0-9]+)["']""")
-_R_ROW = re.compile(rb"""(?<![\w.:-])r\s*=\s*["']([0-9]+)["']""")
-# a cell or row tag, start or end, and what follows it up to the next tag
-# (a prefix of any name characters, non-ASCII ones included: the reader reads the local name)
-_CELL_OR_ROW = re.compile(rb"""<(/?)(?:[^\s<>/:=!?"']+:)?(row|c)(?=[\s/>])([^<]*)""")
-# Markup that can hide a tag from the reader while a scan sees it: a comment, CDATA or
+# a cell or row tag, start or end, its prefix, and what follows it up to the next tag. Loose
+# on purpose, so that no tag the reader sees is missed: any prefix (the reader takes the
+# local name after the first ":"), any whitespace after the name.
+_CELL_OR_ROW = re.compile(rb"""<(/?)([^\s<>:]*:)?(row|c)(?=[\s/>])([^<]*)""")
+# A start tag exactly as the reader splits it (its whitespace is space, tab, CR and LF; names
+# plain; values quoted, with no "<" or ">"), up to its ">": anything else makes the scan odd.
+_WS = rb"[ \t\r\n]"
+_CLEAN_TAG = re.compile(
+    rb"((?:"
+    + _WS
+    + rb"+[A-Za-z_][A-Za-z0-9_.-]*"
+    + _WS
+    + rb"*="
+    + _WS
+    + rb"""*(?:"[^"<>]*"|'[^'<>]*'))*)"""
+    + _WS
+    + rb"*(/?)>"
+)
+_ATTRIBUTE = re.compile(
+    rb"([A-Za-z_][A-Za-z0-9_.-]*)" + _WS + rb"*=" + _WS + rb"""*(?:"([^"<>]*)"|'([^'<>]*)')"""
+)
+_CLEAN_END = re.compile(_WS + rb"*>")
+_CELL_REF = re.compile(rb"([A-Za-z]+)([0-9]+)")
+_ROW_REF = re.compile(rb"[0-9]+")
+# any r value anywhere, quoted or not, read loosely by _loose_ref (letters and digits wherever
+# they are in it; any number of them, leading zeros included: the reader reads them all, and
+# _row_number and _col_number cap them beyond every limit)
+_R_VALUE = re.compile(rb"""(?<![\w.:-])r\s*=\s*(?:"([^"<>]*)|'([^'<>]*)|([^\s"'<>]+))""")
+_LETTERS = re.compile(rb"[A-Za-z]+")
+_DIGITS = re.compile(rb"[0-9]+")
+# The XML declaration at the very start of a part (after a byte-order mark, if any)
+_DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml[^<>]*\?>")
+# Markup that can hide a tag from the reader while a scan sees it: a comment, CDATA, a
 # processing instruction (other than the XML declaration), a "<" inside a tag, a ">" inside
 # a quoted attribute value (after which a "<" may still be inside the value). Spreadsheet
 # programs write none of them; where they are, _SheetExtent only ever raises its position.
-_ODD_MARKUP = re.compile(rb"""<!|<\?(?!xml\s)|<[^<>]*<|=\s*"[^"<>]*>|=\s*'[^'<>]*>""")
+_ODD_MARKUP = re.compile(rb"""<!|<\?|<[^<>]*<|=\s*"[^"<>]*>|=\s*'[^'<>]*>""")
 # A cell holding a formula and no value (files written by tools that do not calculate)
 # (the runs of spaces are matched possessively: a long run with no match after it must not be
 # tried again at every split between two of them, which made these patterns quadratic in its
@@ -721,66 +745,97 @@ class _SheetExtent:
     with r sits where it says and sets the current column; a cell without r sits at the
     current row and column; every cell moves the column on by one. A row tag without r does
     nothing. Where a reader may take a self-closing tag for an element or ignore it, the
-    larger outcome is kept. Every r anywhere counts as a cell there too. Where a tag may be
-    one the reader does not see (_ODD_MARKUP: inside a comment or a value; a tag inside a
-    cell), each step from then on may only raise the current row and column: the bound can
-    then only be too large, never too small.
+    larger outcome is kept. Every r value anywhere counts as a cell there too.
+
+    Only a tag written exactly as the reader splits it (_CLEAN_TAG) may move the position back
+    (a row's end, a cell's or a row's own r). Anything else (a prefix, odd whitespace, a
+    second r, a malformed tag, _ODD_MARKUP, a tag inside a cell) makes the scan odd: from
+    then on each step may only raise the current row and column, reading r values loosely,
+    so the bound can only be too large, never too small. A sheet with more cell and row tags
+    than one within the limits can hold is refused outright, which also bounds the work.
     """
 
     def __init__(self) -> None:
         self.max_row = self.max_col = 0  # the farthest cell so far
         self.row = self.col = 1  # where the next cell without r goes
-        self.odd = False  # a tag may be one the reader does not see
+        self.odd = False  # a tag may be one the reader does not see, or sees otherwise
         self.in_cell = False  # inside a <c>…</c> the last piece left open
+        self.tags = 0  # cell and row tags seen
+        self.started = False  # a piece was fed (the XML declaration may open the first only)
 
     def feed(self, window: bytes, *, whole: bool = False) -> None:
         """Take in the next piece; `whole`: the piece is the whole sheet."""
+        first, self.started = not self.started, True
         if whole and self._every_cell_placed(window):
             return
-        if not self.odd and _ODD_MARKUP.search(window):
-            self.odd = True
-        for letters, digits in _R_CELL.findall(window):
-            self._cell(_row_number(digits), _col_number(letters.upper()))
-        for digits in _R_ROW.findall(window):
-            self.max_row = max(self.max_row, _row_number(digits))
-        for end, name, rest in _CELL_OR_ROW.findall(window):
-            head = rest.split(b">", 1)[0]
+        if not self.odd:
+            body = window
+            if first and (declaration := _DECLARATION.match(window)):
+                body = window[declaration.end() :]
+            self.odd = bool(_ODD_MARKUP.search(body))
+        for value in _R_VALUE.findall(window):
+            self._cell(*_loose_ref(b"".join(value)))
+        tags = _CELL_OR_ROW.findall(window)
+        self.tags += len(tags)
+        # a sheet within the limits has at most a start and an end tag per cell and per row
+        most = 2 * (MAX_SHEET_CELLS + MAX_SHEET_ROWS)
+        if self.tags > most:
+            raise Refused(
+                "file-sheet-too-large",
+                detail=f"工作表中的单元格和行标记超过 {most:,} 个",
+            )
+        for i, (end, prefix, name, rest) in enumerate(tags):
+            if i and not i % 8192 and self._too_large():
+                return  # refused whatever follows (the caller checks the bound)
             if name == b"c" and end:
                 self.in_cell = False
                 continue
             if self.in_cell:
                 self.odd = True  # a tag inside a cell's value: the reader skips it
-            empty = not end and head.rstrip().endswith(b"/")
-            if name == b"row":
-                self._row_tag(end, empty or self.odd, rest if self.odd else head)
+            clean = None if (prefix or self.odd) else _clean_tag(end, name, rest)
+            if clean is None:
+                self.odd = True
+                self._odd_step(end, name, rest)
             else:
-                self._cell_tag(empty, rest if self.odd else head)
-                self.in_cell = not empty
+                self._exact_step(end, name, *clean)
+            if name == b"c":
+                self.in_cell = not rest.split(b">", 1)[0].rstrip().endswith(b"/")
 
-    def _row_tag(self, end: bytes, empty: bool, attrs: bytes) -> None:
-        if end:
-            self.row += 1
-            if not self.odd:
-                self.col = 1
+    def _exact_step(self, end: bytes, name: bytes, empty: bool, ref: bytes | None) -> None:
+        if name == b"row":
+            if end:
+                self.row, self.col = self.row + 1, 1
+            elif empty:  # ignored by the reader, or a row begun and ended: the larger
+                self.row = max(self.row, (_row_number(ref) if ref else self.row) + 1)
+            elif ref:
+                self.row = _row_number(ref)
             return
-        found = [_row_number(d) for d in _R_ROW.findall(attrs)]
-        if empty:  # ignored by the reader, or a row begun and ended
-            self.row = max(self.row, (max(found) if found else self.row) + 1)
-        elif found:
-            self.row = max(self.row, max(found)) if self.odd else max(found)
-
-    def _cell_tag(self, empty: bool, attrs: bytes) -> None:
-        found = [(_row_number(d), _col_number(c.upper())) for c, d in _R_CELL.findall(attrs)]
-        if found:
-            col = max(c for _r, c in found)
-            self.col = max(self.col, col) if (self.odd or empty) else col
+        if ref:
+            letters = _CELL_REF.fullmatch(ref)
+            assert letters is not None  # _clean_tag let only a reference through
+            col = _col_number(letters.group(1).upper())
+            self.col = max(self.col, col) if empty else col
         else:
             self._cell(self.row, self.col)
         self.col += 1  # an empty cell: ignored by the reader, or a cell: the larger
 
+    def _odd_step(self, end: bytes, name: bytes, rest: bytes) -> None:
+        refs = [_loose_ref(b"".join(value)) for value in _R_VALUE.findall(rest)]
+        if name == b"row":
+            if end:
+                self.row += 1
+            else:  # as a self-closing row, whatever it looks like: the larger
+                self.row = max(self.row, max((r for r, _c in refs), default=self.row) + 1)
+            return
+        self._cell(self.row, self.col)  # with or without an r the reader would take
+        self.col = max(self.col, max((c for _r, c in refs), default=0)) + 1
+
     def _cell(self, row: int, col: int) -> None:
         self.max_row = max(self.max_row, row)
         self.max_col = max(self.max_col, col)
+
+    def _too_large(self) -> bool:
+        return self.max_row > MAX_SHEET_ROWS or self.max_row * self.max_col > MAX_SHEET_CELLS
 
     def _every_cell_placed(self, xml: bytes) -> bool:
         """For a whole sheet whose every cell tag is written <c r="A1" (one r each, no
@@ -804,6 +859,46 @@ class _SheetExtent:
     def bound(self) -> tuple[int, int]:
         """(rows, columns) no cell of the sheet can lie beyond."""
         return self.max_row, self.max_col
+
+
+def _clean_tag(end: bytes, name: bytes, rest: bytes) -> tuple[bool, bytes | None] | None:
+    """(self-closing, its r) of a tag written exactly as the reader splits it, from what
+    follows its name; None for any other (see _SheetExtent). Remembered for tags written
+    alike (a sheet repeats them), within a bounded table."""
+    key = (end, name, rest)
+    if key in _CLEAN_TAGS:
+        return _CLEAN_TAGS[key]
+    if len(_CLEAN_TAGS) >= 4096:
+        _CLEAN_TAGS.clear()
+    _CLEAN_TAGS[key] = answer = _read_clean_tag(end, name, rest)
+    return answer
+
+
+_CLEAN_TAGS: dict[tuple[bytes, bytes, bytes], tuple[bool, bytes | None] | None] = {}
+
+
+def _read_clean_tag(end: bytes, name: bytes, rest: bytes) -> tuple[bool, bytes | None] | None:
+    if end:
+        return (False, None) if _CLEAN_END.match(rest) else None
+    tag = _CLEAN_TAG.match(rest)
+    if tag is None:
+        return None
+    refs = [a or b for key, a, b in _ATTRIBUTE.findall(tag.group(1)) if key == b"r"]
+    if len(refs) > 1:
+        return None
+    ref = refs[0] if refs else None
+    if ref is not None and not (_CELL_REF if name == b"c" else _ROW_REF).fullmatch(ref):
+        return None
+    return tag.group(2) == b"/", ref
+
+
+def _loose_ref(value: bytes) -> tuple[int, int]:
+    """(row, column) an r value may stand for, read loosely: its largest run of digits, its
+    first run of letters (0 where there is none)."""
+    digits = _DIGITS.findall(value)
+    letters = _LETTERS.search(value)
+    row = max(map(_row_number, digits)) if digits else 0
+    return row, _col_number(letters.group().upper()) if letters else 0
 
 
 def _sheet_label(part: str) -> str:
