@@ -152,6 +152,12 @@ _ATTRIBUTE = re.compile(
     rb"([A-Za-z_][A-Za-z0-9_.-]*)" + _WS + rb"*=" + _WS + rb"""*(?:"([^"<>]*)"|'([^'<>]*)')"""
 )
 _CLEAN_END = re.compile(_WS + rb"*>")
+# a cell or row tag, start or end, not written as _CLEAN_TAG and _CLEAN_END would take it
+_UNCLEAN_TAG = re.compile(
+    rb"<(?:c|row)(?=[\s/>])(?!" + _CLEAN_TAG.pattern + rb")|</(?:c|row)(?!" + _WS + rb"*>)"
+)
+_ROW_END = re.compile(rb"</(?:[^\s<>:]*:)?row(?=[\s/>])")
+_ROW_START = re.compile(rb"<(?:[^\s<>:]*:)?row(?=[\s/>])[^<>]*")
 _CELL_REF = re.compile(rb"([A-Za-z]+)([0-9]+)")
 _ROW_REF = re.compile(rb"[0-9]+")
 # any r value anywhere, quoted or not, read loosely by _loose_ref (letters and digits wherever
@@ -773,6 +779,8 @@ class _SheetExtent:
             if first and (declaration := _DECLARATION.match(window)):
                 body = window[declaration.end() :]
             self.odd = bool(_ODD_MARKUP.search(body))
+        if not (whole or self.odd) and self._placed_piece(window):
+            return
         for value in _R_VALUE.findall(window):
             self._cell(*_loose_ref(b"".join(value)))
         tags = _CELL_OR_ROW.findall(window)
@@ -853,7 +861,40 @@ class _SheetExtent:
         if numbers:
             letters = _FAST_COLUMNS.findall(xml)
             widest = max(set(letters), key=lambda b: (len(b), b))  # few distinct columns
-            self._cell(max(map(_row_number, numbers)), _col_number(widest))
+            self._cell(max(map(_row_number, set(numbers))), _col_number(widest))
+        return True
+
+    def _placed_piece(self, piece: bytes) -> bool:
+        """For a piece of a big sheet (markup not odd) whose every cell tag is written
+        <c r="A1" (one r each, no prefix): its cells are where their r says. Takes them in
+        without the walk, leaving a current position no lower than the reader's: the highest
+        row r in the piece plus one per row end in it, the column after the farthest one."""
+        rows_before = self.row
+        # an unclean tag (a stray quote, say) may hide what follows from the reader: walked
+        if _UNCLEAN_TAG.search(piece) or not self._every_cell_placed(piece):
+            return False
+        self.tags += 2 * piece.count(b'<c r="')
+        most = 2 * (MAX_SHEET_CELLS + MAX_SHEET_ROWS)
+        if self.tags > most:
+            raise Refused(
+                "file-sheet-too-large",
+                detail=f"工作表中的单元格和行标记超过 {most:,} 个",
+            )
+        # any number in any row start tag (its r among them): no lower than the row it sets;
+        # then a row more for each end, and for each start (a self-closing row ends too)
+        starts = _ROW_START.findall(piece)
+        numbers = _DIGITS.findall(b"".join(starts))
+        highest = max(map(_row_number, set(numbers)), default=0)
+        ends = len(_ROW_END.findall(piece)) + len(starts)
+        self.row = max(rows_before, highest) + ends
+        self.col = max(self.col, self.max_col + 1)
+        # (a tag inside a cell's value changes nothing here: only the cells' r place them)
+        start, end = piece.rfind(b'<c r="'), piece.rfind(b"</c")
+        if start > end:  # the piece ends inside a cell, unless its tag closes itself
+            close = piece.find(b">", start)
+            self.in_cell = close > 0 and piece[close - 1 : close] != b"/"
+        elif end >= 0:
+            self.in_cell = False
         return True
 
     def bound(self) -> tuple[int, int]:
