@@ -140,7 +140,7 @@ _WS = rb"[ \t\r\n]"
 _CLEAN_TAG = re.compile(
     rb"((?:"
     + _WS
-    + rb"+[A-Za-z_][A-Za-z0-9_.-]*"
+    + rb"+[A-Za-z_][A-Za-z0-9_.:-]*"
     + _WS
     + rb"*="
     + _WS
@@ -149,7 +149,7 @@ _CLEAN_TAG = re.compile(
     + rb"*(/?)>"
 )
 _ATTRIBUTE = re.compile(
-    rb"([A-Za-z_][A-Za-z0-9_.-]*)" + _WS + rb"*=" + _WS + rb"""*(?:"([^"<>]*)"|'([^'<>]*)')"""
+    rb"([A-Za-z_][A-Za-z0-9_.:-]*)" + _WS + rb"*=" + _WS + rb"""*(?:"([^"<>]*)"|'([^'<>]*)')"""
 )
 _CLEAN_END = re.compile(_WS + rb"*>")
 # a cell or row tag, start or end, not written as _CLEAN_TAG and _CLEAN_END would take it
@@ -172,7 +172,12 @@ _DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml[^<>]*\?>")
 # processing instruction (other than the XML declaration), a "<" inside a tag, a ">" inside
 # a quoted attribute value (after which a "<" may still be inside the value). Spreadsheet
 # programs write none of them; where they are, _SheetExtent only ever raises its position.
-_ODD_MARKUP = re.compile(rb"""<!|<\?|<[^<>]*<|=\s*"[^"<>]*>|=\s*'[^'<>]*>""")
+# Any start tag, of any element, not written as _CLEAN_TAG takes it is odd too: a stray quote
+# in a <v> tag makes the reader read on to the next quote, past the tags a scan sees.
+_ODD_MARKUP = re.compile(
+    rb"""<!|<\?|<[^<>]*<|=\s*"[^"<>]*>|=\s*'[^'<>]*>"""
+    rb"|<[A-Za-z_][A-Za-z0-9_.:-]*(?=[\s/>])(?!" + _CLEAN_TAG.pattern + rb")"
+)
 # A cell holding a formula and no value (files written by tools that do not calculate)
 # (the runs of spaces are matched possessively: a long run with no match after it must not be
 # tried again at every split between two of them, which made these patterns quadratic in its

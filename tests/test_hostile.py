@@ -1010,6 +1010,7 @@ READ_OTHERWISE = {
     b"<row><c><v>1</v></c></row>",
     "an XML declaration in the middle": _ROW3 % b'<?xml a>b</row><row r="1"> ?>',
     "a stray quote in a row tag": _ROW3 % b'<row r="1" "></row><row r=\'1\'>">',
+    "a stray quote in a value tag": _ROW3 % b'<c><v a="1" "></v></c></row><row r="1">">1</v></c>',
     # pieces whose every cell has its r are taken in without the walk: the position they
     # leave must be no lower than the reader's (a self-closing row ends a row too)
     "a self-closing row, then cells without r": b'<row r="40"/><row><c s="1" r="A7"></c>'
