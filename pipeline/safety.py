@@ -152,10 +152,9 @@ _ATTRIBUTE = re.compile(
     rb"([A-Za-z_][A-Za-z0-9_.:-]*)" + _WS + rb"*=" + _WS + rb"""*(?:"([^"<>]*)"|'([^'<>]*)')"""
 )
 _CLEAN_END = re.compile(_WS + rb"*>")
-# a cell or row tag, start or end, not written as _CLEAN_TAG and _CLEAN_END would take it
-_UNCLEAN_TAG = re.compile(
-    rb"<(?:c|row)(?=[\s/>])(?!" + _CLEAN_TAG.pattern + rb")|</(?:c|row)(?!" + _WS + rb"*>)"
-)
+# a cell or row end tag not written as _CLEAN_END takes it (a start tag written otherwise
+# than _CLEAN_TAG takes it is _ODD_MARKUP)
+_UNCLEAN_END = re.compile(rb"</(?:c|row)(?!" + _WS + rb"*>)")
 _ROW_END = re.compile(rb"</(?:[^\s<>:]*:)?row(?=[\s/>])")
 _ROW_START = re.compile(rb"<(?:[^\s<>:]*:)?row(?=[\s/>])[^<>]*")
 _CELL_REF = re.compile(rb"([A-Za-z]+)([0-9]+)")
@@ -209,9 +208,9 @@ FAST_BOUND = (9_999, 26)
 # cell or row tag: _STRAY_R finds every r attribute (a name r after no name character: a
 # space, a prefix, a quote; spaces around "=") except <c r= and <row r= written so and the
 # r namespace declaration; one in text or any other place only sends the sheet to the exact
-# scan. Row tags are
-# matched whole, with the attributes spreadsheet programs write. _STRAY_R starts with a
-# literal and looks back a fixed width: linear, and cheaper than matching every cell tag whole.
+# scan. Row tags are matched whole, with the attributes spreadsheet programs write. _STRAY_R
+# starts with a literal and looks back a fixed width: linear, and cheaper than matching every
+# cell tag whole.
 _ODD_CELL = re.compile(rb'<c(?! r="[A-Z][0-9]{1,4}"[ />])[\s/>]')
 _STRAY_R = re.compile(rb"r(?<![\w.-]r)(?<!<c r)(?<!<row r)(?<!xmlns:r)\s*=")
 _ODD_ROW = re.compile(
@@ -789,14 +788,7 @@ class _SheetExtent:
         for value in _R_VALUE.findall(window):
             self._cell(*_loose_ref(b"".join(value)))
         tags = _CELL_OR_ROW.findall(window)
-        self.tags += len(tags)
-        # a sheet within the limits has at most a start and an end tag per cell and per row
-        most = 2 * (MAX_SHEET_CELLS + MAX_SHEET_ROWS)
-        if self.tags > most:
-            raise Refused(
-                "file-sheet-too-large",
-                detail=f"工作表中的单元格和行标记超过 {most:,} 个",
-            )
+        self._count_tags(len(tags))
         for i, (end, prefix, name, rest) in enumerate(tags):
             if i and not i % 8192 and self._too_large():
                 return  # refused whatever follows (the caller checks the bound)
@@ -873,25 +865,19 @@ class _SheetExtent:
         """For a piece of a big sheet (markup not odd) whose every cell tag is written
         <c r="A1" (one r each, no prefix): its cells are where their r says. Takes them in
         without the walk, leaving a current position no lower than the reader's: the highest
-        row r in the piece plus one per row end in it, the column after the farthest one."""
-        rows_before = self.row
-        # an unclean tag (a stray quote, say) may hide what follows from the reader: walked
-        if _UNCLEAN_TAG.search(piece) or not self._every_cell_placed(piece):
+        row r in the piece plus one per row tag in it, the column after the farthest one.
+        (Its start tags are clean: the piece is not odd. An unclean end tag sends it to the
+        walk.)"""
+        if _UNCLEAN_END.search(piece) or not self._every_cell_placed(piece):
             return False
-        self.tags += 2 * piece.count(b'<c r="')
-        most = 2 * (MAX_SHEET_CELLS + MAX_SHEET_ROWS)
-        if self.tags > most:
-            raise Refused(
-                "file-sheet-too-large",
-                detail=f"工作表中的单元格和行标记超过 {most:,} 个",
-            )
+        self._count_tags(2 * piece.count(b'<c r="'))
         # any number in any row start tag (its r among them): no lower than the row it sets;
         # then a row more for each end, and for each start (a self-closing row ends too)
         starts = _ROW_START.findall(piece)
         numbers = _DIGITS.findall(b"".join(starts))
         highest = max(map(_row_number, set(numbers)), default=0)
         ends = len(_ROW_END.findall(piece)) + len(starts)
-        self.row = max(rows_before, highest) + ends
+        self.row = max(self.row, highest) + ends
         self.col = max(self.col, self.max_col + 1)
         # (a tag inside a cell's value changes nothing here: only the cells' r place them)
         start, end = piece.rfind(b'<c r="'), piece.rfind(b"</c")
@@ -901,6 +887,17 @@ class _SheetExtent:
         elif end >= 0:
             self.in_cell = False
         return True
+
+    def _count_tags(self, count: int) -> None:
+        """Refuse the sheet once it has more cell and row tags than one within the limits can
+        hold (a start and an end tag per cell and per row): this bounds the walk."""
+        self.tags += count
+        most = 2 * (MAX_SHEET_CELLS + MAX_SHEET_ROWS)
+        if self.tags > most:
+            raise Refused(
+                "file-sheet-too-large",
+                detail=f"工作表中的单元格和行标记超过 {most:,} 个",
+            )
 
     def bound(self) -> tuple[int, int]:
         """(rows, columns) no cell of the sheet can lie beyond."""
