@@ -740,15 +740,10 @@ def _ledger_records(ret: Return) -> list[dict[str, Any]]:
     comparison reads two ledgers per unit and period)."""
     columns = _ledger_columns([ret])
     for key, values in columns.items():
-        if key not in LEDGER_META and any(_is_missing(v) for v in values):
-            columns[key] = [None if _is_missing(v) else v for v in values]
+        if key not in LEDGER_META:
+            columns[key] = _none_for_missing(values).tolist()
     keys = list(columns)
     return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-
-
-def _is_missing(value: Any) -> bool:
-    """What pandas reads as missing (NaN, NaT, pd.NA), None included."""
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
 def _ledger_frame(sel: _Selection, units: Sequence[Unit], period: str) -> pd.DataFrame:
