@@ -1065,27 +1065,45 @@ def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None
 # 隐患台账汇总 ---------------------------------------------------------------------------------
 
 
-def _sheet_ledger(
-    wb: Workbook, st: _Styles, result: Consolidation, helper: ForkedFiles | None = None
-) -> None:
-    ws = cast(_XmlRowsWorksheet, wb.add_worksheet("隐患台账汇总", _XmlRowsWorksheet))
-    lform = ledger_form()
+_KindFormats = dict[str, Format | None]
+
+
+def _ledger_sheet(
+    wb: Workbook, st: _Styles, sheet_class: type[_XmlRowsWorksheet]
+) -> tuple[_XmlRowsWorksheet, int, _KindFormats, dict[str, Format]]:
+    """隐患台账汇总 with its header row: the sheet, its number of columns, and the plain and the
+    overdue-row format of each kind of cell (_ledger_kind).
+
+    A data sheet that may hold a province's 200,000 rows: no borders, and only non-empty
+    cells are written; an overdue row is filled through its row format, blanks included."""
+    ws = cast(_XmlRowsWorksheet, wb.add_worksheet("隐患台账汇总", sheet_class))
     headers: list[tuple[str, float]] = [("单位", 10)]
-    headers += [(c.label, c.width) for c in lform.columns]
+    headers += [(c.label, c.width) for c in ledger_form().columns]
     headers += [("是否逾期", 8), ("台账期间", 9), ("来源文件", 36), ("工作表", 10), ("行号", 6)]
     for i, (text, width) in enumerate(headers):
         ws.set_column(i, i, width)
         _string(ws, 0, i, text, st.header())
     ws.set_row(0, 30)
     ws.freeze_panes(1, 2)
-    # A data sheet that may hold a province's 200,000 rows: no borders, and only non-empty
-    # cells are written; an overdue row is filled through its row format, blanks included.
     plain = {"text": None, "date": st(num_format=DATE_FORMAT), "money": st(num_format=MONEY_FORMAT)}
     red = {
         "text": st(bg_color=OVERDUE_FILL),
         "date": st(bg_color=OVERDUE_FILL, num_format=DATE_FORMAT),
         "money": st(bg_color=OVERDUE_FILL, num_format=MONEY_FORMAT),
     }
+    return ws, len(headers), plain, red
+
+
+def _ledger_kind(column: Any) -> str:
+    """A ledger column's kind of cell on the sheet: date, money or text."""
+    return "date" if column.type == "date" else "money" if column.type == "money" else "text"
+
+
+def _sheet_ledger(
+    wb: Workbook, st: _Styles, result: Consolidation, helper: ForkedFiles | None = None
+) -> None:
+    ws, width, plain, red = _ledger_sheet(wb, st, _XmlRowsWorksheet)
+    lform = ledger_form()
     # xlsxwriter numbers formats as they are first asked for their index: ask in a fixed order
     plain_s = {kind: _style(fmt) for kind, fmt in plain.items()}
     red_s = {kind: _style(fmt) for kind, fmt in red.items()}
@@ -1104,15 +1122,14 @@ def _sheet_ledger(
     overdue = led["overdue"].to_numpy(dtype=bool)[order]
     cols = [column("unit")]
     for c in lform.columns:
-        kind = "date" if c.type == "date" else "money" if c.type == "money" else "text"
-        cols.append(column(c.key, kind, blank=False))
+        cols.append(column(c.key, _ledger_kind(c), blank=False))
     # 是否逾期: 否 or 是
     text_s = (plain_s["text"], red_s["text"])
     cols.append(_LedgerColumn(overdue.astype(np.intp), ["否", "是", None], text_s))
     cols += [column(key) for key in ("ledger_period", "file", "_sheet")]
     rownos = [f"{int(r)}" for r in led["_row"].to_numpy(dtype=object)[order].tolist()]
     rows = _ledger_rows(ws, cols, rownos, overdue, red_row, helper)
-    ws.autofilter(0, 0, max(rows, 1), len(headers) - 1)
+    ws.autofilter(0, 0, max(rows, 1), width - 1)
     _print_setup(ws, repeat_rows=(0, 0))
 
 

@@ -44,18 +44,16 @@ from pipeline.forms import ledger_form, progress_form
 from pipeline.fsutil import ForkedFiles
 from pipeline.layout import a1, col_letter, progress_layout
 from pipeline.output import (
-    DATE_FORMAT,
-    MONEY_FORMAT,
-    OVERDUE_FILL,
     SHEETS,
     WORKBOOK_OPTIONS,
     CsvTable,
     _csv_cell,
     _excel_serial,
     _excel_text,
+    _ledger_kind,
+    _ledger_sheet,
     _print_setup,
     _sheet_ledger,
-    _string,
     _Styles,
     _XmlRowsWorksheet,
     csv_safe,
@@ -499,26 +497,11 @@ def _reference_sheet_ledger(
 ) -> None:
     """隐患台账汇总 as it was written cell by cell, row by row: as ready XML, or (`public`)
     through xlsxwriter's own write_string/write_number/write_blank and set_row."""
-    ws = cast(_XmlRowsWorksheet, wb.add_worksheet("隐患台账汇总", _ReferenceRows))
+    # the sheet, its header row and formats as the fast writer makes them: the rows are
+    # what this reference renders its own way
+    ws, width, plain, red = _ledger_sheet(wb, st, _ReferenceRows)
     lform = ledger_form()
-    headers: list[tuple[str, float]] = [("单位", 10)]
-    headers += [(c.label, c.width) for c in lform.columns]
-    headers += [("是否逾期", 8), ("台账期间", 9), ("来源文件", 36), ("工作表", 10), ("行号", 6)]
-    for i, (text, width) in enumerate(headers):
-        ws.set_column(i, i, width)
-        _string(ws, 0, i, text, st.header())
-    ws.set_row(0, 30)
-    ws.freeze_panes(1, 2)
-    plain = {"text": None, "date": st(num_format=DATE_FORMAT), "money": st(num_format=MONEY_FORMAT)}
-    red = {
-        "text": st(bg_color=OVERDUE_FILL),
-        "date": st(bg_color=OVERDUE_FILL, num_format=DATE_FORMAT),
-        "money": st(bg_color=OVERDUE_FILL, num_format=MONEY_FORMAT),
-    }
-    kinds = [
-        ("date" if c.type == "date" else "money" if c.type == "money" else "text")
-        for c in lform.columns
-    ]
+    kinds = [_ledger_kind(c) for c in lform.columns]
     keys = [c.key for c in lform.columns]
     led = result.ledger
     unit_rank = {u.name: i for i, u in enumerate(result.units)}
@@ -607,7 +590,7 @@ def _reference_sheet_ledger(
         xml.append("</row>")
         ws._check_dimensions(row, flag_col + 4)
         ws.xml_rows = lambda fh: fh.write("".join(xml))
-    ws.autofilter(0, 0, max(row, 1), len(headers) - 1)
+    ws.autofilter(0, 0, max(row, 1), width - 1)
     _print_setup(ws, repeat_rows=(0, 0))
 
 
