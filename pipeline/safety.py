@@ -366,7 +366,7 @@ def _linked_sheets(sheet_parts: Iterable[str]) -> set[str]:
 # _sheet_parts' answers by the stored bytes of xl/workbook.xml and its relationships (every
 # file made from one template has the same two): equal stored bytes inflate to equal parts.
 # Bounded like _CLEAN_PARTS.
-_SHEET_PARTS: dict[tuple[bytes, ...], dict[str, str]] = {}
+_SHEET_PARTS: dict[tuple[_PartKey, ...], dict[str, str]] = {}
 
 
 def _sheet_parts(zf: zipfile.ZipFile, data: bytes = b"") -> dict[str, str]:
@@ -383,9 +383,11 @@ def _sheet_parts(zf: zipfile.ZipFile, data: bytes = b"") -> dict[str, str]:
     return parts
 
 
-def _stored_key(zf: zipfile.ZipFile, data: bytes, names: Sequence[str]) -> tuple[bytes, ...] | None:
-    """The stored bytes of these parts, each with its method, size and CRC-32, when every one
-    is plainly stored or deflated and at most _CLEAN_PART_MAX bytes; None otherwise."""
+def _stored_key(
+    zf: zipfile.ZipFile, data: bytes, names: Sequence[str]
+) -> tuple[_PartKey, ...] | None:
+    """The _part_key of each of these parts, when every one is plainly stored or deflated and
+    at most _CLEAN_PART_MAX bytes; None otherwise."""
     if not data:
         return None
     key = []
@@ -397,7 +399,7 @@ def _stored_key(zf: zipfile.ZipFile, data: bytes, names: Sequence[str]) -> tuple
         raw = _raw_part(data, info) if info.compress_size <= _CLEAN_PART_MAX else None
         if raw is None:
             return None
-        key.append(b"%d:%d:%d:" % (info.compress_type, info.file_size, info.CRC) + raw)
+        key.append(_part_key(info, raw))
     return tuple(key)
 
 
@@ -530,7 +532,7 @@ def _scan_part(
     # a part other than a worksheet whose very bytes were inflated and found clean before
     # (the styles, theme, relationships … of every file made from one template) is clean
     known = (
-        (info.compress_type, info.file_size, info.CRC, raw)
+        _part_key(info, raw)
         if raw is not None and not is_sheet and len(raw) <= _CLEAN_PART_MAX
         else None
     )
@@ -639,9 +641,15 @@ _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader
 # Parts other than worksheets found clean (no DTD, inflated to their size and CRC), by
 # (method, size, CRC, stored bytes): equal stored bytes inflate to equal bytes, so the verdict
 # stands. Bounded: at most _CLEAN_PARTS_KEPT parts of at most _CLEAN_PART_MAX stored bytes.
-_CLEAN_PARTS: set[tuple[int, int, int, bytes]] = set()
+_PartKey = tuple[int, int, int, bytes]  # method, size, CRC-32, stored bytes
+_CLEAN_PARTS: set[_PartKey] = set()
 _CLEAN_PARTS_KEPT = 512
 _CLEAN_PART_MAX = 16 * 1024
+
+
+def _part_key(info: zipfile.ZipInfo, raw: bytes) -> _PartKey:
+    """What fixes a part's inflated bytes: equal keys inflate to equal bytes."""
+    return info.compress_type, info.file_size, info.CRC, raw
 
 
 def _inflate_whole(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
