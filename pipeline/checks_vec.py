@@ -460,16 +460,6 @@ def credit_codes_valid(codes: list[str]) -> Bools:
     return ok
 
 
-def credit_code_problems(codes: Values) -> list[str | None]:
-    """normalize.credit_code_problem of every code (a str): the verdict worked out with numpy,
-    the reason asked of credit_code_problem for the codes that have a problem."""
-    items = objects(codes).tolist()
-    exact = [i for i, c in enumerate(items) if type(c) is str]
-    ok = np.zeros(len(items), dtype=bool)
-    ok[exact] = credit_codes_valid([items[i] for i in exact])
-    return [None if good else credit_code_problem(c) for c, good in zip(items, ok, strict=True)]
-
-
 def credit_code_mask(values: Values | Column) -> Bools:
     """`is_na(v) or credit_code_problem(v) is None` for every value."""
 
