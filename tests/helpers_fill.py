@@ -39,9 +39,13 @@ def template_bytes(form_id: str, unit: str | None = UNIT, period: str | None = P
 
 @cache
 def _scratch() -> str:
+    import atexit
+    import shutil
     import tempfile
 
-    return tempfile.mkdtemp(prefix="helpers-fill-")
+    path = tempfile.mkdtemp(prefix="helpers-fill-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)  # one per test process, not left in /tmp
+    return path
 
 
 def template(
