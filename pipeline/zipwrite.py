@@ -27,6 +27,10 @@ import xlsxwriter.workbook
 
 BLOCK_BYTES = 1 << 20
 PARALLEL_MIN_BYTES = 4 * BLOCK_BYTES
+# zlib level for a big part when the writer asks for none: on the province ledger sheet's
+# 166 MB of XML, level 5 deflates to 19.33 MB in 1.5 CPU s, level 6 (zlib's default) to
+# 18.98 MB in 2.5 s, level 4 to 22.1 MB in 1.0 s: 40% less work for 2% more bytes
+BIG_PART_LEVEL = 5
 _WINDOW = 32 * 1024  # deflate looks back at most this far
 
 
@@ -127,9 +131,7 @@ class ParallelZipFile(zipfile.ZipFile):
         zinfo.compress_type = method
         level = compresslevel if compresslevel is not None else self.compresslevel
         zinfo._compresslevel = level  # type: ignore[attr-defined]
-        deflate = ParallelDeflate(
-            self.threads, zlib.Z_DEFAULT_COMPRESSION if level is None else level
-        )
+        deflate = ParallelDeflate(self.threads, BIG_PART_LEVEL if level is None else level)
         try:
             with open(filename, "rb") as src, self.open(zinfo, "w") as dest:
                 # zipfile's writer counts the size and CRC-32 and writes what its compressor

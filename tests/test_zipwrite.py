@@ -58,10 +58,12 @@ def test_a_big_file_is_zipped_in_parallel_and_a_small_one_as_ever(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
+    levels: set[int] = set()
     real = zipwrite._deflate
 
     def counted(block: bytes, primer: bytes, level: int) -> bytes:
         calls.append(len(block))
+        levels.add(level)
         return real(block, primer, level)
 
     monkeypatch.setattr(zipwrite, "_deflate", counted)
@@ -74,6 +76,7 @@ def test_a_big_file_is_zipped_in_parallel_and_a_small_one_as_ever(
         zf.write(small, "small.xml")
         zf.write(big, "xl/worksheets/sheet1.xml")
     assert sum(calls) == big.stat().st_size  # zipfile's own compressor was swapped for ours
+    assert levels == {zipwrite.BIG_PART_LEVEL}  # xlsxwriter asks for no level: ours, not 6
     # one core: the same blocks, so the same archive
     single = tmp_path / "single.zip"
     with ParallelZipFile(single, "w", compression=zipfile.ZIP_DEFLATED) as zf:
