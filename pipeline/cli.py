@@ -153,6 +153,30 @@ def templates(period: str | None, out: Path) -> None:
 # --- consolidate (pipeline.consolidate, pipeline.output) --------------------------------------
 
 
+def _check_period_has_returns(returns: list[Any], period: str) -> None:
+    """Exit 2 when the inbox holds no return at all (accepted or rejected, of any form) for the
+    period asked for: a mistyped --period must not give a report in which every unit is
+    carried forward. Like the other nothing-to-consolidate case, nothing is written."""
+    from pipeline.console import OutputError
+
+    read = [r for r in returns if r.status in ("accepted", "rejected")]
+    held = sorted({r.period for r in read if r.period})
+    if period in held:
+        return
+    if held:
+        labels = "、".join(period_label(p) for p in held)
+        found = f"收件箱中的报表属于{labels}（最新为{period_label(held[-1])}）。"
+    else:
+        found = "收件箱中没有能确定期间的报表。"
+    unknown = sum(1 for r in read if not r.period)
+    if unknown:
+        found += f"另有 {unknown} 个文件无法确定期间（运行 make validate 查看）。"
+    raise OutputError(
+        f"收件箱中没有{period_label(period)}的任何报表（已接收的和退回的都没有）。{found}"
+        f"请检查 PERIOD 或 --period 是否写错（本次为 {period}），以及收件箱路径。"
+    )
+
+
 @main.command()
 @inbox_argument
 @click.option(
@@ -176,7 +200,7 @@ def consolidate(
     """汇总收件箱中已接收的报表，生成市级调度表、分县明细、异常标记、报送情况和台账汇总。
 
     写出汇总表时退出码为 0（退回的文件在表中和屏幕上列出）；加 --strict 时本期有退回的文件
-    则为 1；用法错误或找不到可汇总的进展情况调度表时为 2。
+    则为 1；用法错误、收件箱中没有所指期间的任何报表或找不到可汇总的进展情况调度表时为 2。
     """
     from pipeline.console import (
         OutputError,
@@ -190,6 +214,8 @@ def consolidate(
     from pipeline.report import ANNOTATED_DIR, REPORT_NAME, write_validation_report
 
     returns = _read_returns(inbox, jobs, out=out)
+    if period is not None:
+        _check_period_has_returns(returns, period)
     try:
         result = consolidate_returns(returns, period)
     except NothingToConsolidate:

@@ -114,6 +114,68 @@ def test_nothing_usable_exits_2_with_a_chinese_message(
     assert "Traceback" not in result.output
 
 
+def test_a_period_without_any_return_exits_2_and_names_the_periods_held(
+    inbox: Path, tmp_path: Path
+) -> None:
+    """A mistyped --period (the fixture inbox goes to 2023-07) must not give a report in which
+    every unit is carried forward; like the nothing-usable case, nothing is written."""
+    out = tmp_path / "out"
+    result = _run(str(inbox), "--period", "2023-08", "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert "收件箱中没有2023年8月的任何报表" in result.stderr
+    assert "2023年5月、2023年6月、2023年7月（最新为2023年7月）" in result.stderr
+    assert "PERIOD 或 --period" in result.stderr and "2023-08" in result.stderr
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+def test_a_period_whose_only_return_was_rejected_is_still_consolidated(
+    inbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some return for the period, even a rejected one: the report is written as before, the
+    unit carried forward and the rejection listed."""
+    returns = [r for r in build_returns() if r.period != "2023-07" or r.status == "rejected"]
+    assert {r.status for r in returns if r.period == "2023-07"} == {"rejected"}
+
+    def fake_validate_inbox(_inbox: Path, *, on_file: Any = None, jobs: int = 1) -> list[Return]:
+        return returns
+
+    monkeypatch.setattr("pipeline.validate.validate_inbox", fake_validate_inbox)
+    out = tmp_path / "out"
+    result = _run(str(inbox), "--period", "2023-07", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["period"] == "2023-07"
+    assert {"unit": TJ, "status": "rejected"}.items() <= next(
+        s for s in doc["submissions"] if s["unit"] == TJ and s["form"] == "annex4_progress"
+    ).items()
+    assert (out / workbook_name("2023-07")).is_file()
+
+
+def test_a_period_with_no_return_on_real_files_exits_2(tmp_path: Path) -> None:
+    """The audit's case end to end: real 附件4 files for June only, --period 2023-08."""
+    from pipeline.forms import load_units
+    from pipeline.templates import template_filename, write_template
+
+    form = progress_form()
+    inbox = tmp_path / "inbox"
+    unit = load_units()[0]
+    path = inbox / template_filename(form, unit, "2023-06")
+    write_template(form, path, unit=unit, period="2023-06")
+    book = openpyxl.load_workbook(path)
+    sheet = book[form.sheet_name]
+    for cell in progress_layout(form).value_cells.values():
+        sheet[cell.a1] = 0
+    book.save(path)
+    out = tmp_path / "out"
+    assert _run(str(inbox), "--period", "2023-06", "--out", str(out)).exit_code == 0
+    result = _run(str(inbox), "--period", "2023-08", "--out", str(tmp_path / "out8"))
+    assert result.exit_code == 2, result.output
+    assert "收件箱中没有2023年8月的任何报表" in result.stderr
+    assert "最新为2023年6月" in result.stderr
+    assert not (tmp_path / "out8").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
