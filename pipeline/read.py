@@ -8,8 +8,9 @@ them and, when a clerk inserted rows or columns, found again by their label text
 raises for bad data: every problem becomes an Issue on the Return. Nothing in the inbox is
 ever written.
 
-Receipt time: from a receipt log in the inbox root (收文登记.csv or receipt_log.csv; columns
-文件名 = path relative to the inbox or bare file name, 收到时间 = "2023-06-30 17:20" or ISO 8601),
+Receipt time: from a receipt log in the inbox root (收文登记.csv or receipt_log.csv, or the
+same kept as a workbook, 收文登记.xlsx/.xls/.ods; columns 文件名 = path relative to the inbox
+or bare file name, 收到时间 = "2023-06-30 17:20", ISO 8601 or a date-and-time cell),
 else the file's modification time. Both are naive datetimes in China Standard Time (UTC+8, no
 daylight saving), the time the city clerk's clock shows.
 """
@@ -85,7 +86,15 @@ from pipeline.normalize import (
     unit_mismatch,
 )
 
-RECEIPT_LOG_NAMES = ("收文登记.csv", "receipt_log.csv")
+# the log as a CSV, or as the workbook a clerk keeps it in (the first one found is used)
+RECEIPT_LOG_NAMES = (
+    "收文登记.csv",
+    "receipt_log.csv",
+    "收文登记.xlsx",
+    "收文登记.xls",
+    "收文登记.ods",
+    "receipt_log.xlsx",
+)
 RECEIPT_NAME_COLUMN = "文件名"
 RECEIPT_TIME_COLUMN = "收到时间"
 JUNK_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini", ".ds_store", "icon\r"})
@@ -266,18 +275,23 @@ def _receipt_log(inbox: Path, names: Sequence[str]) -> tuple[dict[str, dt.dateti
         raw = path.read_bytes()[: safety.MAX_FILE_BYTES]
     except OSError as exc:
         return {}, [make_issue("receipt-log-unreadable", reason=exc.strerror or str(exc))]
-    text = None
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    if text is None:
-        return {}, [
-            make_issue("receipt-log-unreadable", reason="编码无法识别，请存为 UTF-8 的 CSV")
-        ]
-    rows = list(csv.reader(io.StringIO(text)))
+    if path.suffix.lower() == ".csv":
+        text = None
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = raw.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        if text is None:
+            return {}, [
+                make_issue("receipt-log-unreadable", reason="编码无法识别，请存为 UTF-8 的 CSV")
+            ]
+        rows = list(csv.reader(io.StringIO(text)))
+    else:
+        rows, reason = _receipt_log_sheet(raw)
+        if reason:
+            return {}, [make_issue("receipt-log-unreadable", reason=reason)]
     if not rows:
         return {}, [make_issue("receipt-log-unreadable", reason="文件为空")]
     header = [fold(h) for h in rows[0]]
@@ -320,6 +334,31 @@ def _receipt_log(inbox: Path, names: Sequence[str]) -> tuple[dict[str, dt.dateti
             # a file logged twice keeps its first (earliest) receipt
             out[rel] = min(out.get(rel, when), when)
     return out, issues
+
+
+def _receipt_log_sheet(data: bytes) -> tuple[list[list[str]], str]:
+    """The first visible sheet of a receipt log kept as a workbook, as rows of text (a date and
+    time cell as "2023-06-30 17:20:00"), or why it cannot be read. Checked and parsed as
+    defensively as any return."""
+    try:
+        safety.check_bytes(data)
+    except safety.Refused as refused:
+        return [], _refusal(refused).message.rstrip("。")
+    parsed = safety.parse_isolated(data)
+    if parsed.encrypted or parsed.error:
+        return [], "文件已加密或已损坏"
+    sheet = next((sh for sh in parsed.sheets if sh.visible and sh.rows is not None), None)
+    if sheet is None or sheet.rows is None:
+        return [], "没有可读取的工作表"
+
+    def text(value: Any) -> str:
+        if isinstance(value, dt.datetime | dt.date):
+            return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else str(value)
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return "" if value is None else str(value)
+
+    return [[text(v) for v in row] for row in sheet.rows], ""
 
 
 _RECEIVED = re.compile(

@@ -159,6 +159,36 @@ def test_receipt_log_sets_received_by_relative_path_or_bare_name(
     ]
 
 
+def test_receipt_log_kept_as_a_workbook_is_read_like_the_csv(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress", "鼓楼区/a4.xlsx")
+    make_return(inbox, "ledger", "鼓楼区/台账.xlsx")
+    make_return(inbox, "annex1_gas", "附件1.xlsx")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["文件名", "收到时间"])
+    ws.append(["鼓楼区/a4.xlsx", dt.datetime(2023, 6, 30, 17, 20)])  # a date-and-time cell
+    ws.append(["台账.xlsx", "2023/7/1 08:05:09"])  # typed as text
+    ws.append(["附件1.xlsx", "昨天"])
+    wb.save(inbox / "收文登记.xlsx")
+    returns = {r.rel: r for r in read_inbox(inbox)}
+    assert returns["鼓楼区/a4.xlsx"].received == dt.datetime(2023, 6, 30, 17, 20)
+    assert returns["鼓楼区/a4.xlsx"].received_source == "log"
+    assert returns["鼓楼区/台账.xlsx"].received == dt.datetime(2023, 7, 1, 8, 5, 9)
+    assert returns["附件1.xlsx"].received_source == "mtime"
+    logged = returns["收文登记.xlsx"]
+    assert logged.status == "ignored"  # not a return to send back
+    assert rules(logged) == ["file-ignored-receipt-log", "receipt-log-row-invalid"]
+    # a damaged one is reported, and the times fall back to the files' own
+    (inbox / "收文登记.xlsx").write_bytes(b"PK\x03\x04 truncated")
+    returns = {r.rel: r for r in read_inbox(inbox)}
+    assert rules(returns["收文登记.xlsx"]) == [
+        "file-ignored-receipt-log",
+        "receipt-log-unreadable",
+    ]
+    assert returns["鼓楼区/a4.xlsx"].received_source == "mtime"
+
+
 def test_receipt_log_without_its_columns_is_reported(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     make_return(inbox, "annex4_progress")
