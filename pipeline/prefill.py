@@ -1,8 +1,10 @@
 """Next month's templates prefilled from each unit's last accepted returns.
 
 The 附件4 template for the next period shows the unit's last accepted cumulative figures as locked
-captions ("上月 12") beside the empty inputs; the ledger template carries the unit's last
-accepted ledger rows, still editable, so the clerk updates statuses and adds new hazards. Which
+captions beside the empty inputs, naming the month they come from ("上月 12" when that is the
+month just before the template's, "2023年6月 12" for a unit that was silent or rejected since);
+the ledger template carries the unit's last accepted ledger rows, still editable, so the clerk
+updates statuses and adds new hazards. Each template's 填表说明 says where its data come from. Which
 return counts is consolidate's decision: its month-end figures and ledger (carried forward for a
 silent unit) are read from its model and handed to `templates.write_template`.
 """
@@ -111,13 +113,17 @@ def write_unit_template(
     from pipeline.templates import write_template
 
     sd = schemas_dir if schemas_dir is not None else forms_mod.SCHEMAS_DIR
+    progress, ledger = isinstance(form, ProgressForm), isinstance(form, LedgerForm)
     write_template(
         form,
         path,
         unit=data.unit,
         period=data.period,
-        reference=data.reference if isinstance(form, ProgressForm) and data.reference else None,
-        ledger_rows=data.ledger_rows if isinstance(form, LedgerForm) and data.ledger_rows else None,
+        # the months the data come from, so the template names them (never "上月" for older)
+        reference=data.reference if progress and data.reference else None,
+        reference_period=(data.reference_period or None) if progress else None,
+        ledger_rows=data.ledger_rows if ledger and data.ledger_rows else None,
+        ledger_period=(data.ledger_period or None) if ledger else None,
         schemas_dir=sd,
     )
     return path

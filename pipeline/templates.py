@@ -1,10 +1,11 @@
 """Official Excel templates of every form, written with xlsxwriter from the form data and layout.
 
 `generate_templates` writes one workbook per unit and form for a period plus a blank set;
-`write_template` writes one workbook (optionally with last month's 附件4 figures as captions, or
-ledger rows prefilled). Every cell position comes from pipeline.layout, every label from the form
-definition, so the reader finds exactly what the writer put. Output is byte-identical for the same
-inputs: no timestamps, a fixed creation date derived from the period, fixed zip entry dates.
+`write_template` writes one workbook (optionally with a unit's last accepted 附件4 figures as
+captions naming their month, or ledger rows prefilled). Every cell position comes from
+pipeline.layout, every label from the form definition, so the reader finds exactly what the
+writer put. Output is byte-identical for the same inputs: no timestamps, a fixed creation date
+derived from the period, fixed zip entry dates.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pipeline.forms import (
     parse_period,
     period_end,
     period_label,
+    shift_period,
 )
 from pipeline.fsutil import atomic_write_bytes
 from pipeline.layout import (
@@ -144,18 +146,24 @@ def write_template(
     unit: Unit | None,
     period: str | None,
     reference: Mapping[str, Decimal] | None = None,
+    reference_period: str | None = None,
     ledger_rows: Sequence[Mapping[str, Any]] | None = None,
+    ledger_period: str | None = None,
     schemas_dir: Path = SCHEMAS_DIR,
 ) -> None:
     """Write one template workbook to `path` (atomically; parent folders are created).
 
     `unit`/`period` None leaves them as input cells with dropdowns (the blank template).
-    `reference` (附件4 only): last month's accepted figures by value code, shown as locked
-    captions such as "上月 12". `ledger_rows` (ledger only): rows keyed by column key, prefilled
-    into the data rows and still editable. Raises ValueError when these do not fit the form.
+    `reference` (附件4 only): the unit's last accepted figures by value code, from the month
+    `reference_period`, shown as locked captions: "上月 12" when that is the month just before
+    `period` (or not given), else naming it, "2023年6月 12". `ledger_rows` (ledger only): rows
+    keyed by column key, prefilled into the data rows and still editable; `ledger_period` is the
+    month of the ledger they come from. The 填表说明 sheet says where the prefilled data come
+    from. Raises ValueError when these do not fit the form.
     """
-    if period is not None:
-        parse_period(period)
+    for p in (period, reference_period, ledger_period):
+        if p is not None:
+            parse_period(p)
     if reference and not isinstance(form, ProgressForm):
         raise ValueError(f"reference figures only apply to 附件4, not {form.id}")
     if ledger_rows and not isinstance(form, LedgerForm):
@@ -174,10 +182,12 @@ def write_template(
     )
     ctx = _Context(workbook, form, unit, period, calendar, load_units(schemas_dir))
     if isinstance(form, ProgressForm):
+        ctx.reference_period = reference_period
         _write_progress(ctx, form, reference or {})
     elif isinstance(form, ChecklistForm):
         _write_checklist(ctx, form)
     else:
+        ctx.ledger_period = ledger_period
         _write_ledger(ctx, form, ledger_rows or ())
     _write_instructions(ctx)
     _write_meta(ctx)
@@ -212,6 +222,12 @@ class _Context:
         self.meta_ws = workbook.add_worksheet(META_SHEET)
         self._formats: dict[tuple[tuple[str, Any], ...], Format] = {}
         self._lists_col = 3  # meta sheet columns D… hold long dropdown lists
+        # What the sheet was prefilled with, for the 填表说明: reference figures shown (附件4) and
+        # the month they come from; ledger rows written and the month of their ledger.
+        self.reference_shown = False
+        self.reference_period: str | None = None
+        self.ledger_rows = 0
+        self.ledger_period: str | None = None
 
     def fmt(self, **props: Any) -> Format:
         """A cached format: body font, vertically centred, plus `props`."""
@@ -236,6 +252,26 @@ class _Context:
     @property
     def period_text(self) -> str:
         return period_label(self.period) if self.period else ""
+
+    @property
+    def reference_tag(self) -> str:
+        return reference_tag(self.period, self.reference_period)
+
+
+def reference_tag(period: str | None, reference_period: str | None) -> str:
+    """How a prefilled figure's month is named beside it: '上月' when it is the month just before
+    `period` (or unknown), else the month itself, '2023年6月' (a unit that did not report, or was
+    rejected, last month shows its older figures under their own month, never as 上月)."""
+    if reference_period is None or (
+        period is not None and reference_period == shift_period(period, -1)
+    ):
+        return "上月"
+    return period_label(reference_period)
+
+
+def _older_than_last_month(period: str | None, source: str | None) -> bool:
+    """Whether prefilled data from `source` skip at least one month before `period`."""
+    return period is not None and source is not None and source < shift_period(period, -1)
 
 
 def _text_units(text: str, size: float) -> float:
@@ -446,6 +482,8 @@ def _write_progress(ctx: _Context, form: ProgressForm, reference: Mapping[str, D
     # Codes the form does not have, and non-finite figures, are not shown.
     figures = {code: Decimal(str(value)) for code, value in reference.items()}
     reference = {c: v for c, v in figures.items() if c in form.value_codes and v.is_finite()}
+    ctx.reference_shown = bool(reference)
+    tag = ctx.reference_tag
     lay: ProgressLayout = progress_layout(form)
     ws = ctx.ws
     last = lay.last_col
@@ -566,9 +604,18 @@ def _write_progress(ctx: _Context, form: ProgressForm, reference: Mapping[str, D
             caption = value.sub_label or value.unit
             two = len(cells.inputs) > 1
             if code in reference:
-                previous = _decimal_text(reference[code])
-                caption = f"{caption}\n上月 {previous}" if two else f"{caption}（上月 {previous}）"
-            caption_lines = max(caption_lines, caption.count("\n") + 1)
+                previous = f"{tag} {_decimal_text(reference[code])}"
+                caption = f"{caption}\n{previous}" if two else f"{caption}（{previous}）"
+                # a caption naming an older month may wrap in its narrow cell
+                width = (
+                    _width(lay.columns, input_merge.first.col, input_merge.last.col)
+                    if input_merge is not None
+                    else lay.columns[caption_cell.col].width
+                )
+                lines = _line_count(caption, width, SMALL_SIZE)
+            else:
+                lines = caption.count("\n") + 1
+            caption_lines = max(caption_lines, lines)
             if input_merge is None:
                 ws.write_string(caption_cell.row, caption_cell.col, caption, caption_fmt)
             else:
@@ -950,6 +997,7 @@ def _write_ledger(ctx: _Context, form: LedgerForm, rows: Sequence[Mapping[str, A
         extra = sorted(set(row) - keys)
         if extra:
             raise ValueError(f"ledger row {i + 1}: unknown columns {', '.join(extra)}")
+    ctx.ledger_rows = len(rows)
     ws = ctx.ws
     last = lay.last_col
     for i, column in enumerate(form.columns):
@@ -1187,6 +1235,8 @@ def _instruction_lines(ctx: _Context) -> list[tuple[str, str]]:
             "“行政处罚”“公布典型案例”“辖区举报奖励”三项各有两个数，分别填在小字标注的两个格内。",
             "“时间”填填报日期，格式如 2023-06-05。",
         ]
+        if ctx.reference_shown:
+            how.append(_reference_line(ctx))
     elif isinstance(form, ChecklistForm):
         how += [
             f"检查结果在“是”“否”“不涉及”三栏中选一栏，点击该格后从下拉列表选择“{TICK_MARK}”，其余两栏留空。",
@@ -1201,6 +1251,8 @@ def _instruction_lines(ctx: _Context) -> list[tuple[str, str]]:
             "带下拉箭头的栏请从列表中选择；日期按 2023-06-05 的格式填写；金额只填数字（万元）。",
             "统一社会信用代码、隐患编号等请按文本填写，不要改成数字格式。",
         ]
+        if ctx.ledger_rows:
+            how.append(_prefilled_ledger_line(ctx))
     out.append(("head", "一、填写方法"))
     out += [("body", f"{i}. {t}") for i, t in enumerate(how, 1)]
 
@@ -1245,6 +1297,37 @@ def _instruction_lines(ctx: _Context) -> list[tuple[str, str]]:
     out.append(("body", ""))
     out.append(("body", f"{cal.city_unit}　{cal.document}"))
     return out
+
+
+def _reference_line(ctx: _Context) -> str:
+    """The 填表说明 line on the figures shown beside the 附件4 inputs, naming their month."""
+    tag = ctx.reference_tag
+    if tag == "上月":
+        month = f"（{period_label(shift_period(ctx.period, -1))}）" if ctx.period else ""
+        whose = f"贵单位上月{month}已接收的累计数"
+    else:
+        whose = f"贵单位最近一次已接收的附件4（{tag}）的累计数"
+        if _older_than_last_month(ctx.period, ctx.reference_period):
+            whose += "（此后各月未收到贵单位通过校验的附件4）"
+    return (
+        f"各项小字中的“{tag} 数字”是{whose}，仅供参考，已锁定；"
+        "请在其下方的格内填写截至本期月末的累计数（累计数一般不会少于参考数）。"
+    )
+
+
+def _prefilled_ledger_line(ctx: _Context) -> str:
+    """The 填表说明 line on the ledger rows prefilled from the unit's last accepted ledger."""
+    if ctx.ledger_period is None:
+        source = "贵单位已接收的台账"
+    else:
+        source = f"贵单位{period_label(ctx.ledger_period)}已接收的台账"
+        if _older_than_last_month(ctx.period, ctx.ledger_period):
+            source += "（此后各月未收到贵单位通过校验的台账）"
+    return (
+        f"表中已预填{source}中的 {ctx.ledger_rows} 条隐患：请逐条核对，更新整改状态、"
+        "整改完成日期、验收人、销号日期等；已预填的隐患不要删除，隐患编号不要改动；"
+        "本期新发现的隐患接在已有各行之后填写。"
+    )
 
 
 def _cn(n: int) -> str:

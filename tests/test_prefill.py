@@ -11,7 +11,7 @@ import pytest
 from fixtures_consolidate import CS, GL, MW, TJ, build_returns
 
 from pipeline.forms import ledger_form, progress_form, unit_by_name
-from pipeline.layout import LedgerLayout, progress_layout
+from pipeline.layout import INSTRUCTIONS_SHEET, LedgerLayout, progress_layout
 from pipeline.prefill import (
     PrefillError,
     next_period,
@@ -68,16 +68,72 @@ def test_progress_template_shows_last_accepted_figures_in_locked_captions(
         assert ws[cell].value is None, code  # the inputs stay empty for this month's figures
 
 
-def test_a_unit_whose_july_return_was_rejected_carries_its_june_figures(
+def _instructions(out: Path, unit: str, form_id: str) -> str:
+    form = progress_form() if form_id == "annex4_progress" else ledger_form()
+    path = out / NEXT / unit / template_filename(form, unit_by_name(unit), NEXT)
+    ws = openpyxl.load_workbook(path)[INSTRUCTIONS_SHEET]
+    return "\n".join(str(c.value) for c in ws["A"] if c.value)
+
+
+def test_a_unit_whose_july_return_was_rejected_carries_its_june_figures_named_as_june(
     written: tuple[Path, dict[str, object]],
 ) -> None:
     out, doc = written
-    caps = _captions(_progress_sheet(out, TJ))
-    assert caps["A1"][0] == "个（上月 2）"
-    assert caps["B1"][0] == "家（上月 8）"
+    ws = _progress_sheet(out, TJ)
+    caps = _captions(ws)
+    # June's figures in an August template are not "上月": the caption names their month
+    assert caps["A1"][0] == "个（2023年6月 2）"
+    assert caps["B1"][0] == "家（2023年6月 8）"
+    assert caps["C3b"][0] == "万元\n2023年6月 0.2"
+    assert not any("上月" in str(text) for text, _cap, _cell in caps.values())
+    # the caption rows are tall enough for the longer, wrapping captions
+    row = int("".join(ch for ch in caps["C3b"][1] if ch.isdigit()))
+    assert ws.row_dimensions[row].height >= 3 * 9 * 1.45
+    notes = _instructions(out, TJ, "annex4_progress")
+    assert "“2023年6月 数字”是贵单位最近一次已接收的附件4（2023年6月）的累计数" in notes
+    assert "此后各月未收到贵单位通过校验的附件4" in notes
+    assert "上月" not in notes.split("二、注意事项")[0]
     tj = next(u for u in doc["units"] if u["unit"] == TJ)  # type: ignore[attr-defined]
     assert tj["reference_period"] == "2023-06"
     assert tj["reference"]["A1"] == 2 and tj["reference"]["C3b"] == 0.2
+
+
+def test_last_months_figures_are_called_last_month_in_caption_and_instructions(
+    written: tuple[Path, dict[str, object]],
+) -> None:
+    out, _doc = written
+    notes = _instructions(out, GL, "annex4_progress")
+    assert "“上月 数字”是贵单位上月（2023年7月）已接收的累计数" in notes
+    assert "此后各月" not in notes
+
+
+def test_the_ledger_instructions_name_the_month_of_the_prefilled_rows(
+    written: tuple[Path, dict[str, object]],
+) -> None:
+    out, _doc = written
+    notes = _instructions(out, GL, "ledger")
+    assert "表中已预填贵单位2023年7月已接收的台账中的 6 条隐患" in notes
+    assert "此后各月" not in notes
+    # no prefilled rows, no such line
+    assert "已预填" not in _instructions(out, MW, "ledger")
+
+
+def test_a_ledger_carried_from_an_older_month_is_named_by_its_month(tmp_path: Path) -> None:
+    # 鼓楼区 without its July ledger: its June ledger (4 rows) is the last accepted one
+    returns = [
+        r
+        for r in build_returns()
+        if not (r.form_id == "ledger" and r.unit_name == GL and r.period == PERIOD)
+    ]
+    cycle = cycle_from_returns(returns, PERIOD)
+    result = prefill_next_period(cycle, tmp_path, units=[unit_by_name(GL)])  # type: ignore[list-item]
+    (gl,) = prefill_json(result)["units"]
+    assert (gl["ledger_period"], gl["ledger_rows"]) == ("2023-06", 4)
+    notes = _instructions(tmp_path, GL, "ledger")
+    assert (
+        "表中已预填贵单位2023年6月已接收的台账（此后各月未收到贵单位通过校验的台账）中的 4 条隐患"
+        in notes
+    )
 
 
 def test_a_unit_that_never_reported_gets_plain_captions(

@@ -336,6 +336,99 @@ def test_progress_reference_figures_show_as_locked_captions(tmp_path: Path) -> N
     assert value(ws, lay.period_cell) == "2023年6月"
 
 
+def _notes(path: Path) -> str:
+    return "\n".join(str(c.value) for c in book(path)[INSTRUCTIONS_SHEET]["A"] if c.value)
+
+
+@pytest.mark.parametrize(
+    ("reference_period", "tag"),
+    [(None, "上月"), ("2023-07", "上月"), ("2023-06", "2023年6月"), ("2023-05", "2023年5月")],
+)
+def test_reference_captions_name_the_month_unless_it_is_last_month(
+    tmp_path: Path, reference_period: str | None, tag: str
+) -> None:
+    form = FORMS["annex4_progress"]
+    assert isinstance(form, ProgressForm)
+    lay = progress_layout(form)
+    path = tmp_path / "a4.xlsx"
+    reference = {"A1": Decimal("9"), "C3b": Decimal("0.7001")}
+    write_template(
+        form,
+        path,
+        unit=UNIT,
+        period="2023-08",
+        reference=reference,
+        reference_period=reference_period,
+    )
+    ws = main_sheet(path)
+    captions = {code: cap for cells in lay.items for code, cap, _i, _m in cells.inputs}
+    assert ws[captions["A1"].a1].value == f"个（{tag} 9）"
+    assert ws[captions["C3b"].a1].value == f"万元\n{tag} 0.7001"
+    assert ws[captions["A2"].a1].value == "个"
+    notes = _notes(path)
+    assert f"各项小字中的“{tag} 数字”是贵单位" in notes
+    if tag == "上月":
+        assert "贵单位上月（2023年7月）已接收的累计数" in notes
+    else:
+        assert "上月" not in ws[captions["A1"].a1].value
+        assert f"贵单位最近一次已接收的附件4（{tag}）的累计数" in notes
+        assert "此后各月未收到贵单位通过校验的附件4" in notes
+
+
+def test_a_caption_that_wraps_gets_a_taller_row(tmp_path: Path) -> None:
+    form = FORMS["annex4_progress"]
+    assert isinstance(form, ProgressForm)
+    lay = progress_layout(form)
+    reference = {"C3a": Decimal("3"), "C3b": Decimal("0.7")}
+    heights = {}
+    for ref_period in ("2023-07", "2023-05"):
+        path = tmp_path / f"{ref_period}.xlsx"
+        write_template(
+            form,
+            path,
+            unit=UNIT,
+            period="2023-08",
+            reference=reference,
+            reference_period=ref_period,
+        )
+        ws = main_sheet(path)
+        cells = next(c for c in lay.items if c.code == "C3")
+        heights[ref_period] = ws.row_dimensions[cells.no_cell.row + 1].height
+    # "万元 / 2023年5月 0.7" takes three lines of the narrow cell, "万元 / 上月 0.7" two
+    assert heights["2023-05"] > heights["2023-07"]
+
+
+def test_templates_without_prefilled_data_say_nothing_about_it(
+    generated: dict[tuple[str, bool], Path],
+) -> None:
+    assert "小字中的" not in _notes(generated[("annex4_progress", False)])
+    assert "已预填" not in _notes(generated[("ledger", False)])
+
+
+def test_the_ledger_instructions_name_the_month_of_the_prefilled_rows(tmp_path: Path) -> None:
+    form = FORMS["ledger"]
+    rows = [{"hazard_id": "GL-001"}, {"hazard_id": "GL-002"}]
+    path = tmp_path / "last.xlsx"
+    write_template(
+        form, path, unit=UNIT, period="2023-08", ledger_rows=rows, ledger_period="2023-07"
+    )
+    notes = _notes(path)
+    assert "表中已预填贵单位2023年7月已接收的台账中的 2 条隐患" in notes
+    path = tmp_path / "older.xlsx"
+    write_template(
+        form, path, unit=UNIT, period="2023-08", ledger_rows=rows, ledger_period="2023-06"
+    )
+    assert (
+        "表中已预填贵单位2023年6月已接收的台账（此后各月未收到贵单位通过校验的台账）中的 2 条隐患"
+        in _notes(path)
+    )
+    with pytest.raises(ValueError):
+        write_template(
+            form, tmp_path / "x.xlsx", unit=UNIT, period="2023-08", ledger_rows=rows,
+            ledger_period="2023年6月",
+        )  # fmt: skip
+
+
 def test_a_long_unit_list_moves_to_the_hidden_sheet(tmp_path: Path) -> None:
     schemas = tmp_path / "schemas"
     shutil.copytree(SCHEMAS_DIR, schemas)
