@@ -2,7 +2,9 @@
 
 Each command parses its options, calls one stage function and turns its result into screen
 output, a JSON document (`--json`, stdout only) and an exit code (DESIGN §10). Progress and
-human-readable text go to stderr when `--json` is given, so stdout stays one JSON document.
+human-readable text go to stderr when `--json` is given, so stdout stays one JSON document;
+a command that stops with an error prints `{"error": {"exit_code": 2, "message": "…"}}` there
+(PipelineGroup) and its Chinese message on stderr.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +118,75 @@ def annotated_copies(returns: list[Any], out: Path, jobs: int) -> dict[str, Any]
     return write_annotated_copies(returns, out, jobs=jobs)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# ctx.meta key: whether the command line asked a command that has --json for it
+_JSON_REQUESTED = "pipeline.json_requested"
+
+
+def _json_requested(group: click.Group, args: Sequence[str]) -> bool:
+    """Whether the raw command line runs a command that has `--json` and gives it. Read from
+    the arguments themselves so that errors found while parsing them are covered too (the
+    group's own options take no values, so the first word is the command; a word that is the
+    value of an option, or follows `--`, is not the flag)."""
+    words = list(args)
+    at = next((i for i, w in enumerate(words) if not w.startswith("-")), None)
+    command = group.commands.get(words[at]) if at is not None else None
+    if at is None or command is None or not any(p.name == "as_json" for p in command.params):
+        return False
+    valued = {
+        name
+        for p in command.params
+        if isinstance(p, click.Option) and not p.is_flag and not p.count
+        for name in p.opts
+    }
+    rest = iter(words[at + 1 :])
+    for word in rest:
+        if word == "--":
+            break
+        if word == "--json":
+            return True
+        if word in valued:
+            next(rest, None)
+    return False
+
+
+def _echo_error_json(exc: click.ClickException) -> None:
+    from pipeline.console import echo_json, error_document
+
+    echo_json(error_document(exc.exit_code, exc.format_message()))
+
+
+class PipelineGroup(click.Group):
+    """The command group. With `--json`, stdout holds one JSON document also when a command
+    stops with an error (usage, bad value, nothing to consolidate, unwritable output): an
+    `{"error": {"exit_code", "message"}}` document; the Chinese message still goes to stderr."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        wants_json = _json_requested(self, args)
+        try:
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            if wants_json:
+                _echo_error_json(exc)
+            raise
+        ctx.meta[_JSON_REQUESTED] = wants_json
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if ctx.meta.get(_JSON_REQUESTED):
+                _echo_error_json(exc)
+            raise
+
+
+@click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pipeline")
 def main() -> None:
     """福州市建设系统重大事故隐患专项排查整治2023行动：报表模板生成、回收校验与汇总。"""

@@ -98,6 +98,12 @@ def echo_json(document: Any) -> None:
     click.echo(safe_text(json.dumps(document, ensure_ascii=False, indent=2, default=safe_text)))
 
 
+def error_document(exit_code: int, message: str) -> dict[str, Any]:
+    """What `--json` prints on stdout when a command stops with an error (the same Chinese
+    message also goes to stderr): `{"error": {"exit_code": 2, "message": "…"}}`."""
+    return {"error": {"exit_code": exit_code, "message": safe_text(message)}}
+
+
 def note(message: str) -> None:
     """A one-line note for the clerk on stderr (used when stdout carries JSON)."""
     click.echo(safe_text(message), err=True)

@@ -195,6 +195,64 @@ def test_usage_errors_exit_2(
     assert words in result.output
 
 
+def _error_document(result: Any) -> str:
+    """The `--json` error document of an exit-2 run: one JSON document on stdout, the same
+    Chinese message on stderr. Returns the message."""
+    assert result.exit_code == 2, result.output
+    doc = json.loads(result.stdout)
+    assert list(doc) == ["error"] and doc["error"]["exit_code"] == 2
+    message = doc["error"]["message"]
+    assert isinstance(message, str) and message
+    assert message in result.stderr
+    return message
+
+
+def test_json_when_nothing_usable_is_an_error_document(
+    inbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An inbox whose only 附件4 was rejected: exit 2, and stdout still parses as JSON."""
+    only_rejected = [r for r in build_returns() if r.status == "rejected"]
+
+    def fake_validate_inbox(_inbox: Path, *, on_file: Any = None, jobs: int = 1) -> list[Return]:
+        return only_rejected
+
+    monkeypatch.setattr("pipeline.validate.validate_inbox", fake_validate_inbox)
+    result = _run(str(inbox), "--out", str(tmp_path / "out"), "--json")
+    assert "没有可汇总的进展情况调度表" in _error_document(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["{inbox}", "--period", "2023-08", "--json"], "收件箱中没有2023年8月的任何报表"),
+        (["missing-folder", "--json"], "收件箱文件夹不存在"),
+        (["{inbox}", "--json", "--out", "{inbox}/out"], "输出文件夹不能放在收件箱里"),
+        (["{inbox}", "--json", "--period", "2023-7"], "期间须写成 YYYY-MM"),
+        (["{inbox}", "--period", "2023-04", "--json"], "不在专项行动的报送月份内"),
+        (["{inbox}", "--json", "--jobs", "x"], "--jobs"),
+        (["{inbox}", "--json", "--bogus"], "没有选项 '--bogus'"),
+    ],
+)
+def test_json_on_every_exit_2_path_is_an_error_document(
+    inbox: Path, tmp_path: Path, args: list[str], words: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _run(*(a.format(inbox=inbox) for a in args))
+    assert words in _error_document(result)
+    # without --json stdout stays empty on the same path
+    plain = _run(*(a.format(inbox=inbox) for a in args if a != "--json"))
+    assert plain.exit_code == 2 and plain.stdout == ""
+
+
+def test_json_given_as_a_value_or_after_double_dash_is_not_a_request(
+    inbox: Path, tmp_path: Path
+) -> None:
+    named = _run("--", "--json")  # an inbox folder literally named --json (it does not exist)
+    assert named.exit_code == 2 and named.stdout == ""
+    result = CliRunner().invoke(main, ["consolidate", "--out", "--json"])  # --out's value
+    assert result.exit_code == 2 and result.stdout == ""
+
+
 def test_help_is_chinese() -> None:
     result = CliRunner().invoke(main, ["consolidate", "--help"])
     assert result.exit_code == 0

@@ -210,6 +210,32 @@ def test_status_of_a_missing_inbox_exits_2(tmp_path: Path) -> None:
     assert "收件箱文件夹不存在" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["status", "{tmp}/nope", "--json"], "收件箱文件夹不存在"),
+        (["status", "{inbox}", "--json", "--today", "2023-13-01"], "日期须写成 YYYY-MM-DD"),
+        (["remind", "{inbox}", "--json", "--out", "{inbox}/out"], "输出文件夹不能放在收件箱里"),
+        (["prefill", "{inbox}", "--period", "2023-12", "--out", "{tmp}", "--json"], "最后一期"),
+        (["email", "--period", "2023-07", "--out", "{tmp}", "--json"], "未找到 2023年7月 的汇总表"),
+        (["email", "--out", "{tmp}", "--json"], "中没有汇总表"),
+    ],
+)
+def test_json_on_exit_2_is_one_error_document(
+    inbox: Path, tmp_path: Path, args: list[str], words: str
+) -> None:
+    """Every command with --json keeps stdout one JSON document when it stops with exit 2."""
+    argv = [a.format(inbox=inbox, tmp=tmp_path) for a in args]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    doc = json.loads(result.stdout)
+    assert doc == {"error": {"exit_code": 2, "message": doc["error"]["message"]}}
+    assert words in doc["error"]["message"]
+    assert doc["error"]["message"] in result.stderr
+    plain = CliRunner().invoke(main, [a for a in argv if a != "--json"])
+    assert plain.exit_code == 2 and plain.stdout == ""
+
+
 def test_remind_drafts_chase_the_missing_and_return_the_rejected(
     inbox: Path, tmp_path: Path, contact_schemas: Path
 ) -> None:

@@ -143,6 +143,28 @@ def test_missing_inbox_is_a_usage_error_in_chinese(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["{tmp}/nowhere", "--out", "{tmp}/out", "--json"], "收件箱文件夹不存在"),
+        (["{tmp}/inbox", "--json", "--out", "{tmp}/file/out"], "输出"),
+        (["{tmp}/inbox", "--json", "--jobs", "0"], "--jobs"),
+    ],
+)
+def test_json_on_exit_2_is_one_error_document(
+    tmp_path: Path, install: Install, args: list[str], words: str
+) -> None:
+    """A script reading stdout gets JSON also when validate stops with a usage error."""
+    install([_ret(tmp_path / "inbox", "a.xlsx", "accepted")])
+    (tmp_path / "file").write_text("x")
+    result = _run(*(a.format(tmp=tmp_path) for a in args))
+    assert result.exit_code == 2, result.output
+    doc = json.loads(result.stdout)
+    assert doc == {"error": {"exit_code": 2, "message": doc["error"]["message"]}}
+    assert words in doc["error"]["message"]
+    assert doc["error"]["message"] in result.stderr
+
+
 def test_inbox_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "inbox.xlsx").write_bytes(b"x")
     result = _run(str(tmp_path / "inbox.xlsx"), "--out", str(tmp_path / "out"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
@@ -35,3 +38,19 @@ def test_catalogue_keeps_the_placeholders() -> None:
     for english, chinese in ZH.items():
         fields = set(re.findall(r"\{[^}]*\}|%\([a-z]+\)s", english))
         assert fields == set(re.findall(r"\{[^}]*\}|%\([a-z]+\)s", chinese)), english
+
+
+def test_a_bad_limit_variable_with_json_prints_an_error_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The group refuses to run on an unusable FZ_* limit (exit 2); with --json stdout still
+    holds one JSON document."""
+    reason = "环境变量 FZ_MAX_FILE_MB（单个文件大小上限，单位：MB）应为正数，现为“abc”"
+    monkeypatch.setattr("pipeline.safety.LIMIT_ERRORS", [reason])
+    result = CliRunner().invoke(main, ["status", "inbox", "--json"])
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["error"]["exit_code"] == 2 and reason in doc["error"]["message"]
+    assert reason in result.stderr
+    plain = CliRunner().invoke(main, ["status", "inbox"])
+    assert plain.exit_code == 2 and plain.stdout == ""
