@@ -329,8 +329,11 @@ def test_prefill_then_fill_in_then_read_back(inbox: Path, tmp_path: Path) -> Non
     assert ws[caption["A1"]].value == "个（上月 3）"
     assert ws[caption["C3b"]].value == "万元\n上月 0.75"
     assert ws[caption["A1"]].protection.locked and ws.protection.sheet
-    # 台江区's July return was rejected: its June figures are the last accepted ones
-    assert openpyxl.load_workbook(tj_a4)[form.sheet_name][caption["A1"]].value == "个（上月 1）"
+    # 台江区's July return was rejected: its June figures are the last accepted ones, and the
+    # caption names their month rather than calling them 上月 (e0bc7c4)
+    assert (
+        openpyxl.load_workbook(tj_a4)[form.sheet_name][caption["A1"]].value == "个（2023年6月 1）"
+    )
 
     # The clerk types August's figures and keeps the prefilled ledger, adding one hazard.
     wb = openpyxl.load_workbook(gl_a4)
