@@ -7,7 +7,9 @@ once, lazily, against a schema generated from the form data (so thousands of ret
 handful of pandera calls), and every failure case becomes one Issue on its return with sheet, A1
 cell, rule code, value and the Chinese message of pipeline.messages. Each Check is named
 "<rule code>" or "<rule code>:<column key>" (the column whose cell is reported). A cell gets at
-most one issue, and one that already has a reading error is not reported again.
+most one issue (an error before a warning), and one that already has a reading error is not
+reported again. A rule between cells (A2 ≤ A1, dates in order …) is not reported for a row where
+one of the cells it compares already failed a check of its own: the clerk fixes that one cell.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,7 @@ from pipeline.forms import (
     period_end,
 )
 from pipeline.layout import LedgerLayout, a1
-from pipeline.messages import make_issue
+from pipeline.messages import CATALOGUE, make_issue
 from pipeline.model import Issue, Return
 from pipeline.normalize import credit_code_problem, display
 from pipeline.read import OnFile, collector_paused, progress_label, read_inbox
@@ -154,12 +156,33 @@ def _sort_issues(ret: Return) -> None:
 
 # (check name, failing column or None for a row-wide check, row position) -> issue or None
 Locator = Callable[[str, str | None, int], Issue | None]
+# a rule between cells: its check's name -> the frame columns it compares
+Operands = Mapping[str, frozenset[str]]
+
+
+def _operands(pairs: Iterable[tuple[str, Iterable[str]]]) -> dict[str, frozenset[str]]:
+    """Check name -> the columns it compares (a name given twice: the union)."""
+    out: dict[str, frozenset[str]] = {}
+    for name, columns in pairs:
+        out[name] = out.get(name, frozenset()) | frozenset(columns)
+    return out
 
 
 def _run(
-    batch: Sequence[Return], schema: pa.DataFrameSchema, frame: pd.DataFrame, locate: Locator
+    batch: Sequence[Return],
+    schema: pa.DataFrameSchema,
+    frame: pd.DataFrame,
+    locate: Locator,
+    operands: Operands | None = None,
 ) -> None:
-    """Validate lazily; each failure (check, column, row) becomes one issue on the row's return."""
+    """Validate lazily; each failure (check, column, row) becomes one issue on the row's return.
+
+    `operands` names the checks that compare cells and the columns each compares: such a
+    check's failure in a row is dropped when one of its columns failed an error check of its
+    own in that row (a column check, or a row-wide check named after that one column), since
+    the comparison then only echoes that error ("A2 > A1" for an A1 of -1).
+    """
+    operands = operands or {}
     if frame.empty:
         return
     try:
@@ -191,27 +214,47 @@ def _run(
         )
         keys = ["context", "column", "check", "row"]
         cases = cases.iloc[order.sort_values(keys, kind="stable").index.to_numpy()]
-    owners = frame[RET].tolist()
-    flagged: dict[int, set[tuple[str, str]]] = {}
-    seen: set[tuple[str, str | None, int]] = set()
+    failures: list[tuple[str, str | None, int]] = []
     for case in cases.itertuples(index=False):
         check = str(case.check)
         if case.index is None or (isinstance(case.index, float) and pd.isna(case.index)):
             # a check that itself failed: a bug, which validate_returns pins on a return
             raise RuntimeError(f"校验规则 {check} 运行出错：{case.failure_case}")
-        row = int(case.index)
         column = None if case.schema_context == "DataFrameSchema" else str(case.column)
+        failures.append((check, column, int(case.index)))
+    # (row, column) whose cell failed an error check of its own: rules comparing it are moot
+    wrong: set[tuple[int, str]] = set()
+    for check, column, row in failures:
+        code, key = _split(check)
+        rule = CATALOGUE.get(code)
+        own = check not in operands and (column or key)
+        if own and (rule is None or rule.severity == "error"):
+            wrong.add((row, column or key))
+    owners = frame[RET].tolist()
+    # per return, the cells holding an issue: True for an error (of this run or the reading
+    # stage), else this run's warning, which an error for the same cell replaces
+    placed: dict[int, dict[tuple[str, str], Issue | bool]] = {}
+    seen: set[tuple[str, str | None, int]] = set()
+    for check, column, row in failures:
         if (check, column, row) in seen:
             continue  # a row-wide check lists every column of a failing row
         seen.add((check, column, row))
+        if any((row, c) in wrong for c in operands.get(check, ())):
+            continue
         owner = int(owners[row])
         ret = batch[owner]
-        if owner not in flagged:
-            flagged[owner] = {(i.sheet, i.cell) for i in ret.issues if i.severity == "error"}
+        if owner not in placed:
+            placed[owner] = {(i.sheet, i.cell): True for i in ret.issues if i.severity == "error"}
         issue = locate(check, column, row)
-        if issue is None or (issue.sheet, issue.cell) in flagged[owner]:
+        if issue is None:
             continue
-        flagged[owner].add((issue.sheet, issue.cell))
+        where = (issue.sheet, issue.cell)
+        held = placed[owner].get(where)
+        if held is True or (held is not None and issue.severity != "error"):
+            continue
+        if isinstance(held, Issue):  # a warning of this run gives way to the error
+            ret.issues = [i for i in ret.issues if i is not held]
+        placed[owner][where] = True if issue.severity == "error" else issue
         ret.add(issue)
 
 
@@ -312,6 +355,13 @@ def progress_schema(form: ProgressForm) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns=columns, checks=rule_checks, name=form.id)
 
 
+def progress_operands(form: ProgressForm) -> dict[str, frozenset[str]]:
+    """Each [[rules]] check of progress_schema -> the two items it compares."""
+    return _operands(
+        (f"{rule.code}:{left}", (left, rule.right)) for rule in form.rules for left in rule.left
+    )
+
+
 def _rule_fn(kind: str, left: str, right: str) -> Callable[[pd.DataFrame], list[bool]]:
     def ok(lv: Any, rv: Any) -> bool:
         if _na(lv) or _na(rv):
@@ -350,7 +400,7 @@ def _validate_progress(batch: list[Return], form: ProgressForm) -> None:
             rule_code, sheet=sheet, cell=cell, value=_show(number), label=label, limit=limit
         )
 
-    _run(batch, progress_schema(form), frame, locate)
+    _run(batch, progress_schema(form), frame, locate, progress_operands(form))
 
 
 # --- 附件1–3 -----------------------------------------------------------------------------------
@@ -554,7 +604,13 @@ def ledger_schema(form: LedgerForm) -> pa.DataFrameSchema:
         if column.type == "money":
             checks += _number_checks(is_money=True)
         columns[column.key] = pa.Column(None, checks=checks, nullable=True, required=True)
-    return pa.DataFrameSchema(columns=columns, checks=_ledger_row_checks(form), name=form.id)
+    checks, _operands_of = _ledger_row_checks(form)
+    return pa.DataFrameSchema(columns=columns, checks=checks, name=form.id)
+
+
+def ledger_operands(form: LedgerForm) -> dict[str, frozenset[str]]:
+    """Each closure rule of ledger_schema that compares cells -> the columns it compares."""
+    return _ledger_row_checks(form)[1]
 
 
 def _member_of(allowed: tuple[str, ...]) -> Callable[[pd.Series], np.ndarray]:
@@ -580,9 +636,17 @@ def _open_needs(key: str, value: str = "") -> Callable[[pd.DataFrame], np.ndarra
     return fn
 
 
-def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
+def _ledger_row_checks(form: LedgerForm) -> tuple[list[pa.Check], dict[str, frozenset[str]]]:
+    """The row-wide checks, and for those comparing cells the columns each compares."""
     keys = {c.key for c in form.columns}
     start = load_calendar().start_date
+    checks: list[pa.Check] = []
+    pairs: list[tuple[str, tuple[str, ...]]] = []
+
+    def across(name: str, fn: Callable[[pd.DataFrame], Any], *others: str) -> None:
+        """A check reported at the column its name ends in that also reads `others`."""
+        checks.append(_check(name, fn))
+        pairs.append((name, (_split(name)[1], *others)))
 
     def has(df: pd.DataFrame, key: str) -> np.ndarray:
         return ~na_mask(df[key])
@@ -602,7 +666,6 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
         first = first_of_pairs(df[RET], id_codes(df["hazard_id"]))
         return first == np.arange(len(first))
 
-    checks: list[pa.Check] = []
     if "hazard_id" in keys:
         checks.append(_check("ledger-duplicate-id:hazard_id", unique_ids))
     for key in EVENT_DATES:
@@ -612,85 +675,77 @@ def _ledger_row_checks(form: LedgerForm) -> list[pa.Check]:
             # a year typed wrong (1923) is what this usually catches
             checks.append(_check(f"ledger-date-before-campaign:{key}", not_before_start(key)))
     if {"found_date", "rectified_date", "closed_date"} <= keys:
-        checks += [
-            _check(
-                "ledger-date-order:rectified_date",
-                lambda df: before(df, "found_date", "rectified_date"),
-            ),
-            _check(
-                "ledger-date-order:closed_date",
-                lambda df: before(df, "rectified_date", "closed_date"),
-            ),
-            _check(
-                "ledger-date-order:closed_date",
-                lambda df: ~na_mask(df["rectified_date"]) | before(df, "found_date", "closed_date"),
-            ),
-        ]
+        across(
+            "ledger-date-order:rectified_date",
+            lambda df: before(df, "found_date", "rectified_date"),
+            "found_date",
+        )
+        across(
+            "ledger-date-order:closed_date",
+            lambda df: before(df, "rectified_date", "closed_date"),
+            "rectified_date",
+        )
+        across(
+            "ledger-date-order:closed_date",
+            lambda df: ~na_mask(df["rectified_date"]) | before(df, "found_date", "closed_date"),
+            "found_date",
+            "rectified_date",
+        )
     if "status" in keys:
         for column in form.columns:
             if column.open_required:
-                checks.append(
-                    _check(f"ledger-open-incomplete:{column.key}", _open_needs(column.key))
-                )
+                across(f"ledger-open-incomplete:{column.key}", _open_needs(column.key), "status")
                 if column.open_required_value:
-                    checks.append(
-                        _check(
-                            f"ledger-open-no-plan:{column.key}",
-                            _open_needs(column.key, column.open_required_value),
-                        )
+                    across(
+                        f"ledger-open-no-plan:{column.key}",
+                        _open_needs(column.key, column.open_required_value),
+                        "status",
                     )
         if "rectified_date" in keys:
-            checks.append(
-                _check(
-                    "ledger-status-needs-date:rectified_date",
-                    lambda df: (
-                        ~compared(df["status"], "isin", (RECTIFIED, CLOSED))
-                        | has(df, "rectified_date")
-                    ),
-                )
+            across(
+                "ledger-status-needs-date:rectified_date",
+                lambda df: (
+                    ~compared(df["status"], "isin", (RECTIFIED, CLOSED)) | has(df, "rectified_date")
+                ),
+                "status",
             )
         if "accepted_by" in keys:
-            checks.append(
-                _check(
-                    "ledger-closed-needs-acceptor:accepted_by",
-                    lambda df: compared(df["status"], "!=", CLOSED) | has(df, "accepted_by"),
-                )
+            across(
+                "ledger-closed-needs-acceptor:accepted_by",
+                lambda df: compared(df["status"], "!=", CLOSED) | has(df, "accepted_by"),
+                "status",
             )
         if "closed_date" in keys:
-            checks.append(
-                _check(
-                    "ledger-closed-needs-date:closed_date",
-                    lambda df: compared(df["status"], "!=", CLOSED) | has(df, "closed_date"),
-                )
+            across(
+                "ledger-closed-needs-date:closed_date",
+                lambda df: compared(df["status"], "!=", CLOSED) | has(df, "closed_date"),
+                "status",
             )
     if {"supervised", "supervision_level"} <= keys:
-        checks.append(
-            _check(
-                "ledger-supervision-level-missing:supervision_level",
-                lambda df: compared(df["supervised"], "!=", YES) | has(df, "supervision_level"),
-            )
+        across(
+            "ledger-supervision-level-missing:supervision_level",
+            lambda df: compared(df["supervised"], "!=", YES) | has(df, "supervision_level"),
+            "supervised",
         )
         # an error, not a warning: 挂牌督办 decides whether the hazard counts in 附件4 A5/A6,
         # and which of the two cells is right cannot be guessed
-        checks.append(
-            _check(
-                "ledger-supervision-level-unexpected:supervision_level",
-                lambda df: compared(df["supervised"], "!=", NO) | ~has(df, "supervision_level"),
-            )
+        across(
+            "ledger-supervision-level-unexpected:supervision_level",
+            lambda df: compared(df["supervised"], "!=", NO) | ~has(df, "supervision_level"),
+            "supervised",
         )
     if {"found_date", "deadline"} <= keys:
-        checks.append(
-            _check(
-                "ledger-deadline-before-found:deadline",
-                lambda df: before(df, "found_date", "deadline"),
-            )
+        across(
+            "ledger-deadline-before-found:deadline",
+            lambda df: before(df, "found_date", "deadline"),
+            "found_date",
         )
     if "status" in keys:
         # a date of a step the status says has not happened yet
         for key, earlier in (("rectified_date", (OPEN,)), ("closed_date", (OPEN, RECTIFIED))):
             if key in keys:
-                checks.append(_check(f"ledger-status-date-conflict:{key}", _no_date(key, earlier)))
-    return checks
+                across(f"ledger-status-date-conflict:{key}", _no_date(key, earlier), "status")
+    return checks, _operands(pairs)
 
 
 def _no_date(key: str, statuses: tuple[str, ...]) -> Callable[[pd.DataFrame], np.ndarray]:
@@ -796,4 +851,4 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
             **extra,
         )
 
-    _run(batch, ledger_schema(form), frame, locate)
+    _run(batch, ledger_schema(form), frame, locate, ledger_operands(form))

@@ -217,6 +217,38 @@ def test_progress_rules_from_the_form_definition(
     assert issue.value == str(changes[left])
 
 
+_B_PARTS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8")
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        # the audit's file: A1 negative, A2 fine; "A2 > A1" would send the clerk to A2 too
+        ({"A1": -1, "A2": 1}, [("value-negative", "A1")]),
+        ({"A1": "-3", "A2": 1}, [("value-negative", "A1")]),
+        ({"A3": Decimal("2.5"), "A4": 3}, [("value-not-integer", "A3")]),
+        ({"A5": 200_000, "A6": 0}, [("value-too-large", "A5")]),
+        ({"B1": -1} | dict.fromkeys(_B_PARTS, 1), [("value-negative", "B1")]),
+        ({"C8a": Decimal("0.5"), "C8b": 1}, [("value-not-integer", "C8a")]),
+        ({"D5a": "1.23456", "D5b": 2}, [("value-too-many-decimals", "D5a")]),
+        ({"C3a": -2, "C3b": 5}, [("value-negative", "C3a")]),
+        # both operands wrong on their own: each cell its own issue, no rule on top
+        ({"A1": -1, "A2": Decimal("0.5")}, [("value-negative", "A1"), ("value-not-integer", "A2")]),
+    ],
+)
+def test_a_rule_between_items_is_not_checked_when_an_operand_is_itself_wrong(
+    tmp_path: Path, changes: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    ret = progress(tmp_path, **changes)
+    assert errors(ret) == [(rule, _cell(code)) for rule, code in expected]
+
+
+def test_a_rule_between_items_still_checks_the_other_pairs(tmp_path: Path) -> None:
+    # A1 wrong silences "A2 > A1" only: C8b > C8a in the same return is still reported
+    ret = progress(tmp_path, A1=-1, A2=1, C8a=1, C8b=2)
+    assert errors(ret) == [("value-negative", _cell("A1")), ("a4-c8b-gt-c8a", _cell("C8b"))]
+
+
 def test_rule_message_names_both_items(tmp_path: Path) -> None:
     ret = progress(tmp_path, A1=3, A2=5)
     assert first(ret, "a4-a2-gt-a1").message == (
@@ -522,9 +554,38 @@ def test_ledger_date_after_period(tmp_path: Path, key: str) -> None:
     late = dt.date(2023, 7, 3)
     changes = {key: late} | ({"closed_date": late} if key != "closed_date" else {})
     ret = ledger(tmp_path, {}, {}, changes)
-    cells = {c for r, c in errors(ret) if r == "ledger-date-after-period"}
-    assert _ledger_cell(2, key) in cells
-    assert {r for r, _c in errors(ret)} <= {"ledger-date-after-period", "ledger-date-order"}
+    # the later date (closed_date, set with it) is fine on its own; any "date order" issue on
+    # it would only echo the one wrong date
+    assert errors(ret) == [
+        ("ledger-date-after-period", _ledger_cell(2, k))
+        for k in ("found_date", "rectified_date", "closed_date")
+        if k in changes
+    ]
+
+
+@pytest.mark.parametrize(
+    ("index", "changes", "wrong"),
+    [
+        # 发现日期 after the period end, 整改完成日期 fine: not also "完成早于发现"
+        (1, {"found_date": dt.date(2023, 7, 3)}, "found_date"),
+        # 整改完成日期 after the period end, 销号日期 fine: not also "销号早于完成"
+        (2, {"rectified_date": dt.date(2023, 7, 3)}, "rectified_date"),
+        # 发现日期 after the period end, 整改期限 fine: not also "期限早于发现"
+        (0, {"found_date": dt.date(2023, 7, 20)}, "found_date"),
+    ],
+)
+def test_ledger_date_rules_skip_a_date_that_is_itself_wrong(
+    tmp_path: Path, index: int, changes: dict[str, Any], wrong: str
+) -> None:
+    ret = ledger(tmp_path, *([{}] * index), changes)
+    assert errors(ret) == [("ledger-date-after-period", _ledger_cell(index, wrong))]
+
+
+def test_ledger_date_order_is_not_hidden_by_a_warning_on_the_same_cell(tmp_path: Path) -> None:
+    # 1923 is a warning (before the campaign) and before the 发现日期: the order error wins
+    ret = ledger(tmp_path, {}, {"rectified_date": dt.date(1923, 6, 10)})
+    assert errors(ret) == [("ledger-date-order", _ledger_cell(1, "rectified_date"))]
+    assert ret.status == "rejected"
 
 
 def test_ledger_dates_before_the_campaign_are_warnings(tmp_path: Path) -> None:
@@ -665,6 +726,25 @@ def test_schemas_are_built_from_the_definitions() -> None:
     construction, _ = _checklist("annex2_construction")
     assert not any("major" in c.name for c in checklist_items_schema(gas).checks)
     assert any("major" in c.name for c in checklist_items_schema(construction).checks)
+
+
+def test_every_rule_between_cells_names_the_cells_it_compares() -> None:
+    # the runner skips such a rule when one of its cells is wrong on its own: it must know them
+    from pipeline.validate import ledger_operands, progress_operands
+
+    progress_ops = progress_operands(progress_form())
+    for rule in progress_form().rules:
+        for left in rule.left:
+            assert progress_ops[f"{rule.code}:{left}"] == {left, rule.right}
+    ledger_ops = ledger_operands(LEDGER)
+    assert ledger_ops["ledger-date-order:rectified_date"] == {"found_date", "rectified_date"}
+    assert ledger_ops["ledger-deadline-before-found:deadline"] == {"found_date", "deadline"}
+    single = ("ledger-duplicate-id", "ledger-date-after-period", "ledger-date-before-campaign")
+    for check in ledger_schema(LEDGER).checks:
+        if check.name.startswith(single):
+            assert check.name not in ledger_ops
+        else:
+            assert len(ledger_ops[check.name]) >= 2, check.name
 
 
 def test_every_validation_rule_is_tested() -> None:
@@ -832,7 +912,7 @@ def test_the_frames_keep_their_columns(tmp_path: Path, monkeypatch: pytest.Monke
 
     seen: dict[str, list[str]] = {}
 
-    def capture(batch: Any, schema: Any, frame: Any, locate: Any) -> None:
+    def capture(batch: Any, schema: Any, frame: Any, locate: Any, *_operands: Any) -> None:
         seen[schema.name] = list(frame.columns)
 
     monkeypatch.setattr(validate, "_run", capture)
