@@ -1181,17 +1181,21 @@ def _outlier_flags(
             )
         if zs and all(z > OUTLIER_Z for z in zs):
             rec = by[period][unit][code]
+            # previous/current are last month's and this month's cumulative figures, as for
+            # every flag on a 附件4 item (the cell holds the cumulative); the increment is
+            # their difference, named in the message
             flags.append(
                 _flag(
                     "increment-outlier",
                     unit,
                     code,
                     rec["previous"],
-                    x,
+                    rec["value"],
                     file=rec["file"],
                     sheet=rec["sheet"],
                     cell=rec["cell"],
                     label=labels[code],
+                    increment=fmt_decimal(x),
                     basis="；".join(bases),
                     floor=fmt_decimal(OUTLIER_MAD_FLOOR),
                     threshold=OUTLIER_Z,

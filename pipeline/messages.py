@@ -562,7 +562,8 @@ _RULES: list[Rule] = [
         "increment-outlier",
         "warning",
         "本月新增异常",
-        "{unit}“{label}”（{item}）本月新增 {current}（上月累计 {previous}），远超常态：{basis}。"
+        "{unit}“{label}”（{item}）本月新增 {increment}（本月累计 {current}，上月累计 {previous}），"
+        "远超常态：{basis}。"
         "判断方法：稳健 z 分数 = 0.6745 ×（本月新增 − 中位数）÷ MAD，MAD 是各值与中位数之差的绝对值的"
         "中位数（小于 {floor} 时按 {floor} 计，以免数字很小时误报）；与每个可比对象相比 z 都超过 "
         "{threshold} 才标记。请核实是否多填了数位或把累计数填成了新增。",

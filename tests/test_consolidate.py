@@ -249,6 +249,11 @@ def test_anomalies_carry_values_and_locations(result: Consolidation) -> None:
         "已整改待验收",
         "Q5",
     )
+    # like cumulative-decreased: last month's and this month's cumulative figures (20 -> 520),
+    # never a cumulative beside an increment; the increment (+500) is in the message
+    outlier = by[("increment-outlier", GL, "D3")]
+    assert (outlier.previous, outlier.current) == (Decimal(20), Decimal(520))
+    assert (outlier.file, outlier.cell) == ("2023-07/鼓楼区_附件4_修改.xlsx", "D32")
     major = by[("checklist-major-exceeds-ledger", GL, "")]
     assert (major.previous, major.current) == (Decimal(1), Decimal(2))
     major3 = by[("checklist-major-exceeds-ledger", CS, "")]
@@ -269,6 +274,8 @@ def test_flag_messages_are_rendered_from_the_catalogue(result: Consolidation) ->
     # the message explains the measure: median, MAD, the floor and the threshold
     for part in ("本月新增 500", "10、10", "中位数 10", "MAD", "0.6745", "小于 2 时按 2 计", "3.5"):
         assert part in outlier, part
+    # and names both cumulative figures the flag's 上月值/本期值 columns hold
+    assert "本月新增 500（本月累计 520，上月累计 20）" in outlier
     mismatch = by[("ledger-mismatch", CS, "A1")].message
     assert "企业自查" in mismatch and "举报" in mismatch
 

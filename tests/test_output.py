@@ -208,6 +208,14 @@ def test_anomaly_sheet_lists_every_flag_with_its_source(
     overdue = next(r for r in rows if r[2] == "ledger-overdue")
     assert overdue[9:] == ("2023-07/鼓楼区_台账.xlsx", "隐患台账", "M6")
     assert ws.auto_filter.ref == f"A1:L{len(rows) + 1}"
+    # 上月值/对照值 and 本期值 hold the same kind of number on every 附件4 item's row: the
+    # outlier's are both cumulative figures (as the decrease's), its +500 is in the message
+    assert header[6:8] == ["上月值/对照值", "本期值"]
+    down = next(r for r in rows if r[2] == "cumulative-decreased")
+    assert down[6:8] == (6, 5)
+    outlier = next(r for r in rows if r[2] == "increment-outlier")
+    assert outlier[6:8] == (20, 520)
+    assert "本月新增 500（本月累计 520，上月累计 20）" in outlier[8]
 
 
 def test_submission_sheet_lists_statuses_and_the_files_that_do_not_count(
