@@ -86,7 +86,7 @@ def jobs_option(help_text: str = JOBS_HELP) -> Any:
 def _read_returns(inbox: Path, jobs: int, *, out: Path | None = None) -> list[Any]:
     """Check the inbox (and the output folder), then read and validate every file in it with a
     progress bar on stderr. Usage problems exit 2 with a Chinese message."""
-    from pipeline.console import OutputError, advance, count_files, file_progress
+    from pipeline.console import OutputError, advance, count_files, file_progress, os_error_text
     from pipeline.validate import validate_inbox
 
     if not inbox.exists():
@@ -96,13 +96,17 @@ def _read_returns(inbox: Path, jobs: int, *, out: Path | None = None) -> list[An
     if out is not None:
         if out.exists() and not out.is_dir():
             raise click.UsageError(f"输出位置已有同名文件，不是文件夹：{out}")
+        # say so before reading the whole inbox, not when writing fails at the end
+        above = next((d for d in out.absolute().parents if d.exists()), None)
+        if above is not None and not above.is_dir():
+            raise click.UsageError(f"输出文件夹无法创建：{above} 是文件，不是文件夹（{out}）")
         if out.resolve().is_relative_to(inbox.resolve()):
             raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
     with file_progress(count_files(inbox), "读取报表") as progress:
         try:
             return validate_inbox(inbox, on_file=lambda ret: advance(progress, ret.rel), jobs=jobs)
         except OSError as exc:
-            raise OutputError(f"收件箱无法读取：{inbox}（{exc.strerror or exc}）") from None
+            raise OutputError(f"收件箱无法读取：{inbox}（{os_error_text(exc)}）") from None
 
 
 def annotated_copies(returns: list[Any], out: Path, jobs: int) -> dict[str, Any]:
@@ -209,6 +213,7 @@ def main() -> None:
 )
 def templates(period: str | None, out: Path) -> None:
     """为每个填报单位生成本期各表模板，另生成一套空白模板。"""
+    from pipeline.console import os_error_text
     from pipeline.templates import generate_templates
 
     try:
@@ -217,7 +222,7 @@ def templates(period: str | None, out: Path) -> None:
     except DefinitionError as exc:
         raise click.ClickException(f"表单定义有误：{exc}") from None
     except OSError as exc:
-        raise click.ClickException(f"无法写入模板文件夹 {out}：{exc.strerror or exc}") from None
+        raise click.ClickException(f"无法写入模板文件夹 {out}：{os_error_text(exc)}") from None
     click.echo(f"已生成 {len(paths)} 个模板（{period}），位于 {out}{'/' if out.name else ''}")
 
 
@@ -273,11 +278,7 @@ def consolidate(
     写出汇总表时退出码为 0（退回的文件在表中和屏幕上列出）；加 --strict 时本期有退回的文件
     则为 1；用法错误、收件箱中没有所指期间的任何报表或找不到可汇总的进展情况调度表时为 2。
     """
-    from pipeline.console import (
-        OutputError,
-        echo_json,
-        note,
-    )
+    from pipeline.console import OutputError, echo_json, note, os_error_text
     from pipeline.consolidate import NothingToConsolidate
     from pipeline.consolidate import consolidate as consolidate_returns
     from pipeline.forms import period_label
@@ -303,7 +304,7 @@ def consolidate(
         copies = annotated_copies(returns, out, jobs)
         report = write_validation_report(returns, out / REPORT_NAME, copies=copies)
     except OSError as exc:
-        raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
+        raise OutputError(f"输出文件夹无法写入：{out}（{os_error_text(exc)}）") from None
 
     returned = sum(1 for c in copies.values() if c.path is not None)
     if as_json:
@@ -337,12 +338,7 @@ def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
 
     全部接收时退出码为 0，有退回的文件时为 1，用法错误为 2。
     """
-    from pipeline.console import (
-        OutputError,
-        echo_json,
-        note,
-        stdout_console,
-    )
+    from pipeline.console import OutputError, echo_json, note, os_error_text, stdout_console
     from pipeline.report import ANNOTATED_DIR, REPORT_NAME, print_summary, validation_json
     from pipeline.report import write_validation_report as write_report
 
@@ -351,7 +347,7 @@ def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
         copies = annotated_copies(returns, out, jobs)
         report = write_report(returns, out / REPORT_NAME, copies=copies)
     except OSError as exc:
-        raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
+        raise OutputError(f"输出文件夹无法写入：{out}（{os_error_text(exc)}）") from None
 
     if as_json:
         echo_json(validation_json(returns))
@@ -381,12 +377,13 @@ def _m(value: object) -> str:
     return escape(safe_text(value))
 
 
-def _load_cycle(inbox: Path, period: str | None, jobs: int = 1) -> Any:
-    """Read, validate and consolidate the inbox with a progress bar on stderr."""
+def _load_cycle(inbox: Path, period: str | None, jobs: int = 1, *, out: Path | None = None) -> Any:
+    """Read, validate and consolidate the inbox with a progress bar on stderr (the output
+    folder, when there is one, checked first)."""
     from pipeline.console import OutputError
     from pipeline.status import cycle_from_returns, latest_period
 
-    returns = _read_returns(inbox, jobs)
+    returns = _read_returns(inbox, jobs, out=out)
     try:
         period = period or latest_period(returns, load_calendar())
         return cycle_from_returns(returns, period)
@@ -436,18 +433,16 @@ def remind(
     inbox: Path, period: str | None, out: Path, today: dt.date | None, as_json: bool, jobs: int
 ) -> None:
     """为未报送或被退回的单位生成催报/退回修改邮件草稿（.eml，附模板或标注副本），不发送。"""
-    from pipeline.console import OutputError, echo_json, note, stdout_console
+    from pipeline.console import OutputError, echo_json, note, os_error_text, stdout_console
     from pipeline.mail import write_reminders
     from pipeline.status import status_of_cycle
 
-    if out.resolve().is_relative_to(inbox.resolve()):
-        raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
-    cycle = _load_cycle(inbox, period, jobs)
+    cycle = _load_cycle(inbox, period, jobs, out=out)
     report = status_of_cycle(cycle, today=today or dt.date.today())
     try:
         drafts = write_reminders(cycle, report, out)
     except OSError as exc:
-        raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
+        raise OutputError(f"输出文件夹无法写入：{out}（{os_error_text(exc)}）") from None
     known = {u.name for u in report.units}
     nameless = sorted(
         s.file for s in report.submissions if s.status == "rejected" and s.unit not in known
@@ -541,23 +536,21 @@ def remind(
 @jobs_option()
 def prefill(inbox: Path, period: str | None, out: Path, as_json: bool, jobs: int) -> None:
     """生成下一期的模板：附件4 显示各单位上期已接收的累计数（锁定，供参考），台账预填已接收的隐患。"""
-    from pipeline.console import OutputError, echo_json, stdout_console
+    from pipeline.console import OutputError, echo_json, os_error_text, stdout_console
     from pipeline.prefill import PrefillError, next_period, prefill_json, prefill_next_period
 
-    if out.resolve().is_relative_to(inbox.resolve()):
-        raise click.UsageError(f"输出文件夹不能放在收件箱里（收件箱不得改动）：{out}")
     if period is not None:
         try:
             next_period(period)
         except PrefillError as exc:
             raise OutputError(str(exc)) from None
-    cycle = _load_cycle(inbox, period, jobs)
+    cycle = _load_cycle(inbox, period, jobs, out=out)
     try:
         result = prefill_next_period(cycle, out)
     except PrefillError as exc:
         raise OutputError(str(exc)) from None
     except OSError as exc:
-        raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
+        raise OutputError(f"输出文件夹无法写入：{out}（{os_error_text(exc)}）") from None
     if as_json:
         echo_json(prefill_json(result))
         return
@@ -620,7 +613,7 @@ def email(
 
     发送失败（连接、加密、身份验证）退出码为 1，.eml 保留；找不到汇总表或设置有误为 2。
     """
-    from pipeline.console import OutputError, echo_json, note
+    from pipeline.console import OutputError, echo_json, note, os_error_text
     from pipeline.forms import progress_form
     from pipeline.mail import (
         MailConfigError,
@@ -689,7 +682,7 @@ def email(
     try:
         eml = write_eml(msg, out / f"{workbook.stem}.eml")
     except OSError as exc:
-        raise OutputError(f"输出文件夹无法写入：{out}（{exc.strerror or exc}）") from None
+        raise OutputError(f"输出文件夹无法写入：{out}（{os_error_text(exc)}）") from None
     document: dict[str, Any] = {
         "period": period,
         "workbook": str(workbook),

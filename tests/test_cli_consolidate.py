@@ -3,7 +3,9 @@ the workbook; end to end on sample_inputs/ when the sample generator has written
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -251,6 +253,43 @@ def test_json_given_as_a_value_or_after_double_dash_is_not_a_request(
     assert named.exit_code == 2 and named.stdout == ""
     result = CliRunner().invoke(main, ["consolidate", "--out", "--json"])  # --out's value
     assert result.exit_code == 2 and result.stdout == ""
+
+
+def test_an_output_folder_under_a_file_is_refused_before_reading(
+    inbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_read(*_args: Any, **_kwargs: Any) -> list[Return]:
+        raise AssertionError("the inbox was read although the output folder cannot be made")
+
+    monkeypatch.setattr("pipeline.validate.validate_inbox", must_not_read)
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = _run(str(inbox), "--out", str(blocker / "sub"))
+    assert result.exit_code == 2
+    assert f"{blocker} 是文件，不是文件夹" in result.stderr
+    assert "Not a directory" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (errno.ENOENT, "文件或文件夹不存在"),
+        (errno.ENOSPC, "磁盘已满"),
+        (errno.EACCES, "没有权限"),
+        (errno.ESTALE, "系统错误 ESTALE"),
+    ],
+)
+def test_a_failed_write_names_the_reason_in_chinese(
+    inbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, words: str
+) -> None:
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(code, os.strerror(code), str(tmp_path / "out"))
+
+    monkeypatch.setattr("pipeline.output.write_outputs", refuse)
+    result = _run(str(inbox), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert f"输出文件夹无法写入：{tmp_path / 'out'}（{words}）" in result.stderr
+    assert os.strerror(code) not in result.output
 
 
 def test_help_is_chinese() -> None:

@@ -236,6 +236,18 @@ def test_json_on_exit_2_is_one_error_document(
     assert plain.exit_code == 2 and plain.stdout == ""
 
 
+@pytest.mark.parametrize("command", ["remind", "prefill"])
+def test_an_output_folder_under_a_file_is_refused_in_chinese(
+    inbox: Path, tmp_path: Path, command: str
+) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, [command, str(inbox), "--out", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert f"{blocker} 是文件，不是文件夹" in result.stderr
+    assert "Not a directory" not in result.output
+
+
 def test_remind_drafts_chase_the_missing_and_return_the_rejected(
     inbox: Path, tmp_path: Path, contact_schemas: Path
 ) -> None:

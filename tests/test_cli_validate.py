@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -236,7 +238,29 @@ def test_output_folder_that_cannot_be_written_is_exit_2(tmp_path: Path, install:
     blocker.write_text("x")
     result = _run(str(inbox), "--out", str(blocker / "out"))
     assert result.exit_code == 2
-    assert "输出文件夹无法写入" in result.output or "输出位置" in result.output
+    # said before the inbox is read, in Chinese (not the OS's "Not a directory")
+    assert f"输出文件夹无法创建：{blocker} 是文件，不是文件夹" in result.stderr
+    assert "Not a directory" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [(errno.EACCES, "没有权限"), (errno.ENOSPC, "磁盘已满"), (errno.EROFS, "只读文件系统")],
+)
+def test_a_failed_write_is_explained_in_chinese(
+    tmp_path: Path, install: Install, monkeypatch: pytest.MonkeyPatch, code: int, words: str
+) -> None:
+    inbox = tmp_path / "inbox"
+    install([_ret(inbox, "a.xlsx", "accepted")])
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise OSError(code, os.strerror(code), str(tmp_path / "out" / "校验报告.xlsx"))
+
+    monkeypatch.setattr("pipeline.report.write_validation_report", refuse)
+    result = _run(str(inbox), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert f"输出文件夹无法写入：{tmp_path / 'out'}（{words}" in result.stderr
+    assert os.strerror(code) not in result.output
 
 
 def _commands(group: click.Group) -> list[str]:

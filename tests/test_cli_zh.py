@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -54,3 +57,33 @@ def test_a_bad_limit_variable_with_json_prints_an_error_document(
     assert reason in result.stderr
     plain = CliRunner().invoke(main, ["status", "inbox"])
     assert plain.exit_code == 2 and plain.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ENOTDIR", "ENOENT", "EACCES", "EPERM", "EROFS", "ENOSPC", "EEXIST", "EISDIR", "ENAMETOOLONG"],
+)
+def test_os_errors_are_explained_in_chinese(name: str) -> None:
+    from pipeline.console import os_error_text
+
+    code = getattr(errno, name)
+    text = os_error_text(OSError(code, os.strerror(code), "/x"))
+    assert text and not any("a" <= ch.lower() <= "z" for ch in text), text
+
+
+def test_os_errors_without_a_chinese_text_fall_back_to_a_name_not_english_prose() -> None:
+    from pipeline.console import os_error_text
+
+    assert os_error_text(OSError(errno.ESTALE, os.strerror(errno.ESTALE))) == "系统错误 ESTALE"
+    assert os_error_text(OSError("something went wrong")) == "系统错误（OSError）"
+    assert os_error_text(TimeoutError()) == "超时"
+    assert os_error_text(OSError("收件箱里的文件太多")) == "收件箱里的文件太多"
+
+
+def test_templates_into_a_folder_under_a_file_says_why_in_chinese(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["templates", "--out", str(blocker / "sub")])
+    assert result.exit_code != 0
+    assert "路径中的某一级是文件，不是文件夹" in result.stderr
+    assert "Not a directory" not in result.output
