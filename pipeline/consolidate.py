@@ -150,8 +150,17 @@ class Consolidation:
         return f[f["period"] == (period or self.period)]
 
     def carried_units(self) -> list[str]:
+        """Units without an accepted 附件4 for the period (carried forward or never reported)."""
         rows = self.unit_figures()
         return sorted(set(rows.loc[rows["carried"], "unit"]), key=self.unit_order)
+
+    def carried_sources(self) -> dict[str, str]:
+        """Each of carried_units -> the period its figures come from, "" when it never
+        reported (it enters the total as zeros); in report order."""
+        rows = self.unit_figures()
+        rows = rows[rows["carried"]]
+        sources = dict(zip(rows["unit"], rows["source_period"], strict=True))
+        return {unit: sources[unit] for unit in sorted(sources, key=self.unit_order)}
 
     def unit_order(self, name: str) -> int:
         for i, u in enumerate(self.units):

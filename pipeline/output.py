@@ -276,7 +276,9 @@ def summary_lines(
 ) -> list[str]:
     """The short Chinese summary the CLI prints: who reported, rejections, flags, outputs."""
     end = period_end(result.period)
-    carried = result.carried_units()
+    sources = result.carried_sources()
+    carried = [unit for unit, source in sources.items() if source]
+    never = [unit for unit, source in sources.items() if not source]
     units = len(result.units)
     subs = result.submissions
     rejected = period_rejections(returns, result.period)
@@ -284,9 +286,11 @@ def summary_lines(
     lines = [
         f"{period_label(result.period)}汇总完成（截至{end.year}年{end.month}月{end.day}日的累计数）。"
     ]
-    reported = f"报送：{units} 个单位中 {units - len(carried)} 个已报送进展情况调度表"
+    reported = f"报送：{units} 个单位中 {units - len(sources)} 个已报送进展情况调度表"
     if carried:
         reported += f"，{len(carried)} 个未报送、沿用最近一次报送的数据（{'、'.join(carried)}）"
+    if never:
+        reported += f"，{len(never)} 个从未报送、按0计（{'、'.join(never)}）"
     lines.append(reported + "。")
     files = f"文件：退回修改 {len(rejected)} 个"
     if superseded:
@@ -685,14 +689,16 @@ def _sheet_table(wb: Workbook, st: _Styles, result: Consolidation) -> None:
         period_label(result.period),
         st(align="left", font_size=11, bottom=1),
     )
-    end = period_end(result.period)
-    carried = result.carried_units()
-    note = f"（自专项行动开始至{end.year}年{end.month}月{end.day}日的累计数，{len(result.units)}个单位合计"
-    note += f"；{'、'.join(carried)}本月未报送，沿用其最近一次报送的累计数）" if carried else "）"
+    note = _table_note(result)
     ws.merge_range(
         lay.period_cell.row, lay.period_cell.col + 1, lay.period_cell.row, last, note,
-        st(font_size=SMALL_SIZE, font_color=GREY, align="left"),
+        st(font_size=SMALL_SIZE, font_color=GREY, align="left", text_wrap=True),
     )  # fmt: skip
+    # the note wraps within the table's width: its row as tall as its lines (a merged cell is
+    # never fitted by Excel or LibreOffice), at least the row the template has
+    note_width = sum(c.width for c in lay.columns[lay.period_cell.col + 1 :])
+    note_height = _lines(note, note_width, SMALL_SIZE) * _line_height(SMALL_SIZE) + 6
+    ws.set_row(lay.period_cell.row, max(24.0, note_height))
 
     section_fmt = st.cell(align="center", text_wrap=True, bold=True)
     for code, merge in lay.section_merges:
@@ -768,6 +774,21 @@ def _sheet_table(wb: Workbook, st: _Styles, result: Consolidation) -> None:
     ws.activate()
 
 
+def _table_note(result: Consolidation) -> str:
+    """How the city figures were put together, under the period: which units' figures are
+    carried forward from which month, and which never reported and count as 0 (README 汇总口径)."""
+    end = period_end(result.period)
+    note = f"（自专项行动开始至{end.year}年{end.month}月{end.day}日的累计数，{len(result.units)}个单位合计"
+    by_source: dict[str, list[str]] = {}
+    for unit, source in result.carried_sources().items():
+        by_source.setdefault(source, []).append(unit)
+    for source in sorted((s for s in by_source if s), reverse=True):  # the latest month first
+        note += f"；{'、'.join(by_source[source])}本月未报送，沿用其{period_label(source)}的累计数"
+    if "" in by_source:
+        note += f"；{'、'.join(by_source[''])}从未报送，按0计"
+    return note + "）"
+
+
 # 分县明细 -------------------------------------------------------------------------------------
 
 
@@ -838,7 +859,7 @@ def _sheet_units(
     )  # fmt: skip
     ws.merge_range(
         1, 0, 1, last,
-        "灰色底纹：本月未报送，沿用最近一次报送的累计数；黄色底纹：有异常标记（见单元格批注和“异常标记”表）。"
+        "灰色底纹：本月未报送，沿用最近一次报送的累计数（从未报送的按0计）；黄色底纹：有异常标记（见单元格批注和“异常标记”表）。"
         "“合计”行等于“调度表”各项；本月新增 = 本月累计 − 上月累计。",
         st(font_size=SMALL_SIZE, font_color=GREY, align="left"),
     )  # fmt: skip

@@ -142,6 +142,64 @@ def test_table_sheet_has_the_city_figures_in_the_seed_layout(
     assert ws.page_setup.fitToHeight in (None, 1)  # one page tall, like the template
 
 
+def _carry_mix() -> Consolidation:
+    """鼓楼区 reports July; 台江区 last reported June, 仓山区 May; 马尾区 never did."""
+    rets = [
+        progress_return(GL, "2023-06", {"A1": "1"}),
+        progress_return(GL, "2023-07", {"A1": "2"}),
+        progress_return(TJ, "2023-06", {"A1": "3"}),
+        progress_return(CS, "2023-05", {"A1": "4"}),
+    ]
+    return consolidate(rets, "2023-07", units=fixture_units())
+
+
+def _note_cell(ws: Worksheet) -> Any:
+    lay = progress_layout(progress_form())
+    return ws.cell(lay.period_cell.row + 1, lay.period_cell.col + 2)
+
+
+def test_table_note_tells_carried_units_from_those_that_never_reported(tmp_path: Path) -> None:
+    path = tmp_path / "out.xlsx"
+    write_workbook(_carry_mix(), path)
+    note = _note_cell(_sheet(openpyxl.load_workbook(path), "调度表")).value
+    assert note == (
+        "（自专项行动开始至2023年7月31日的累计数，4个单位合计；"
+        "台江区本月未报送，沿用其2023年6月的累计数；仓山区本月未报送，沿用其2023年5月的累计数；"
+        "马尾区从未报送，按0计）"
+    )
+
+
+def test_table_note_wraps_and_its_row_is_tall_enough(tmp_path: Path) -> None:
+    # 13 units, 11 of them silent: the note is several lines long and must all be printed
+    from pipeline.forms import load_units
+
+    rets = [
+        progress_return(GL, "2023-07", {"A1": "2"}),
+        progress_return(TJ, "2023-07", {"A1": "1"}),
+        progress_return(CS, "2023-06", {"A1": "3"}),
+    ]
+    path = tmp_path / "out.xlsx"
+    write_workbook(consolidate(rets, "2023-07", units=load_units()), path)
+    ws = _sheet(openpyxl.load_workbook(path), "调度表")
+    cell = _note_cell(ws)
+    assert "仓山区本月未报送，沿用其2023年6月的累计数" in cell.value
+    assert "福州高新区从未报送，按0计）" in cell.value
+    assert cell.alignment.wrap_text
+    lay = progress_layout(progress_form())
+    merged = next(
+        r for r in ws.merged_cells.ranges if r.min_row == cell.row and r.min_col == cell.column
+    )
+    assert merged.max_col == lay.last_col + 1  # within the table's (and the print area's) width
+    # a CJK character at 9 pt is 12 px wide; a column width unit is 7 px
+    width_px = sum(
+        ws.column_dimensions[col_letter(c - 1)].width * 7
+        for c in range(cell.column, merged.max_col + 1)
+    )
+    lines = math.ceil(len(cell.value) * 12 / width_px)
+    assert lines >= 3
+    assert ws.row_dimensions[cell.row].height >= lines * 9 * 1.2
+
+
 def test_table_sheet_merges_follow_the_layout(book: openpyxl.Workbook) -> None:
     lay = progress_layout(progress_form())
     ws = _sheet(book, "调度表")
@@ -395,6 +453,23 @@ def test_json_document_shape_and_numbers(result: Consolidation, written: dict[st
         "status": "superseded",
         "late": False,
     }
+
+
+def test_summary_tells_carried_units_from_those_that_never_reported(tmp_path: Path) -> None:
+    from pipeline.output import summary_lines
+
+    paths = {"workbook": tmp_path / "out.xlsx", "csv": tmp_path / "out.csv"}
+    lines = summary_lines(_carry_mix(), paths, [])
+    assert lines[1] == (
+        "报送：4 个单位中 1 个已报送进展情况调度表，2 个未报送、沿用最近一次报送的数据"
+        f"（{TJ}、{CS}），1 个从未报送、按0计（{MW}）。"
+    )
+    only_carried = summary_lines(
+        consolidate(build_returns(), "2023-07", units=fixture_units()), paths, []
+    )
+    assert only_carried[1] == (
+        f"报送：4 个单位中 3 个已报送进展情况调度表，1 个未报送、沿用最近一次报送的数据（{TJ}）。"
+    )
 
 
 def test_a_quiet_month_with_one_unit_writes_every_sheet(tmp_path: Path) -> None:
