@@ -440,7 +440,7 @@ class IssueLine:
 
 @dataclass
 class Reminder:
-    """One draft to one unit about one form: missing (催报) or rejected (退回修改)."""
+    """One matter of a unit's reminder: one form not sent (催报) or one rejected return (退回修改)."""
 
     unit: Unit
     form: Form
@@ -463,84 +463,156 @@ class Reminder:
         return parse_address(self.unit.contact_email, self.unit.contact_name or self.unit.name)
 
 
-def reminder_subject(rem: Reminder) -> str:
-    tag = "催报" if rem.kind == "missing" else "退回修改"
-    what = "尚未报送" if rem.kind == "missing" else "未通过校验，请修改后重新报送"
-    return f"【{tag}】{rem.unit.name} {period_label(rem.period)} {form_display(rem.form)}{what}"
+@dataclass
+class Draft:
+    """One reminder .eml to one unit for one period, covering every form the unit has not sent
+    and every return of it that was rejected (`items`, all of the same unit and period)."""
+
+    items: list[Reminder]
+
+    def __post_init__(self) -> None:
+        if not self.items:
+            raise ValueError("a reminder draft needs at least one item")
+        first = self.items[0]
+        if any((r.unit, r.period) != (first.unit, first.period) for r in self.items):
+            raise ValueError("a reminder draft is for one unit and one period")
+
+    @property
+    def unit(self) -> Unit:
+        return self.items[0].unit
+
+    @property
+    def period(self) -> str:
+        return self.items[0].period
+
+    @property
+    def due(self) -> dt.date:
+        return self.items[0].due
+
+    @property
+    def today(self) -> dt.date:
+        return self.items[0].today
+
+    @property
+    def days_left(self) -> int:
+        return self.items[0].days_left
+
+    @property
+    def address(self) -> Address | None:
+        return self.items[0].address
+
+    @property
+    def missing(self) -> list[Reminder]:
+        return [r for r in self.items if r.kind == "missing"]
+
+    @property
+    def rejected(self) -> list[Reminder]:
+        return [r for r in self.items if r.kind == "rejected"]
+
+    @property
+    def tag(self) -> str:
+        """'催报', '退回修改' or '催报、退回修改': what the draft is about."""
+        return "、".join(
+            t for t, present in (("催报", self.missing), ("退回修改", self.rejected)) if present
+        )
 
 
-def reminder_body(rem: Reminder, calendar: Calendar) -> str:
-    """The Chinese text of a reminder: what is missing or wrong, the deadline and days left."""
-    label = period_label(rem.period)
-    greeting = f"{rem.unit.name}建设局" if rem.unit.kind in ("区", "县", "市") else rem.unit.name
-    if rem.unit.contact_name:
-        greeting += f" {rem.unit.contact_name}"
+def _forms_text(items: Sequence[Reminder]) -> str:
+    """'附件4《进展情况调度表》、《重大事故隐患台账》': each form once, in order."""
+    return "、".join(dict.fromkeys(form_display(r.form) for r in items))
+
+
+def reminder_subject(draft: Draft) -> str:
+    parts = []
+    if draft.missing:
+        parts.append(f"{_forms_text(draft.missing)}尚未报送")
+    if draft.rejected:
+        parts.append(f"{_forms_text(draft.rejected)}未通过校验，请修改后重新报送")
+    return f"【{draft.tag}】{draft.unit.name} {period_label(draft.period)} " + "；".join(parts)
+
+
+def _attached(rem: Reminder) -> str:
+    return rem.attachment_name or (rem.attachment.name if rem.attachment is not None else "")
+
+
+def reminder_body(draft: Draft, calendar: Calendar) -> str:
+    """The Chinese text of a unit's reminder: each form it has not sent (with the attached
+    template), each rejected return with its problems (with the annotated copy attached), the
+    deadline and the days left."""
+    label = period_label(draft.period)
+    unit = draft.unit
+    greeting = f"{unit.name}建设局" if unit.kind in ("区", "县", "市") else unit.name
+    if unit.contact_name:
+        greeting += f" {unit.contact_name}"
     lines = [f"{greeting}：", ""]
-    deadline = f"本期报送截止日期为 {date_label(rem.due)}，{days_left_text(rem.days_left)}。"
-    if rem.kind == "missing":
-        lines += [
+    missing, rejected = draft.missing, draft.rejected
+    both = bool(missing) and bool(rejected)
+    if missing:
+        if both:
+            lines.append("一、尚未报送的报表")
+        lines.append(
             f"根据{calendar.document}要求，各县（市）区建设局应于每月1日前上报截至上月末的累计情况。"
-            f"截至{date_label(rem.today)}，市建设局尚未收到贵单位 {label} 的{form_display(rem.form)}。",
-            deadline,
-            "",
-        ]
-        if rem.attachment is not None:
-            carried = (
-                f"（已预填贵单位 {period_label(rem.prefilled_from)} 已接收的数据，供参考和更新）"
-                if rem.prefilled_from
-                else ""
-            )
+            f"截至{date_label(draft.today)}，市建设局尚未收到贵单位 {label} 的以下报表："
+        )
+        for n, rem in enumerate(missing, 1):
+            name = _attached(rem)
+            if name:
+                carried = (
+                    f"（已预填贵单位 {period_label(rem.prefilled_from)} 已接收的数据，供参考和更新）"
+                    if rem.prefilled_from
+                    else ""
+                )
+                what = f"附件“{name}”是本期的模板{carried}。"
+            else:
+                what = "请按本期模板填写。"
+            lines.append(f"  {n}. {form_display(rem.form)}：{what}")
+        lines += ["请填写后回复本邮件；如已报送，请忽略此项。", ""]
+    if rejected:
+        if both:
+            lines.append("二、退回修改的报表")
+        lines.append(
+            f"贵单位报送的 {label} 以下报表未通过校验，需退回修改，请在原文件中改正后重新报送："
+        )
+        for n, rem in enumerate(rejected, 1):
             lines.append(
-                f"附件“{rem.attachment_name or rem.attachment.name}”是本期的模板{carried}，"
-                "请填写后回复本邮件。"
+                f"  {n}. {form_display(rem.form)}（文件：{rem.file}），共 {len(rem.issues)} 处问题："
             )
-        else:
-            lines.append("请按本期模板填写后回复本邮件。")
-        lines += ["如已报送，请忽略本邮件。"]
-    else:
-        lines += [
-            f"贵单位报送的 {label} {form_display(rem.form)}（文件：{rem.file}）未通过校验，"
-            f"需退回修改。共 {len(rem.issues)} 处问题：",
-            "",
-        ]
-        for n, issue in enumerate(rem.issues, 1):
-            where = "、".join(
-                p for p in (f"工作表“{issue.sheet}”" if issue.sheet else "", issue.cell) if p
-            )
-            lines.append(f"  {n}. {where + '：' if where else ''}{issue.message}")
+            for k, issue in enumerate(rem.issues, 1):
+                where = "、".join(
+                    p for p in (f"工作表“{issue.sheet}”" if issue.sheet else "", issue.cell) if p
+                )
+                lines.append(f"     ({k}) {where + '：' if where else ''}{issue.message}")
+            name = _attached(rem)
+            if name:
+                lines.append(f"     附件“{name}”是退回的报表，有问题的单元格已标红并附批注。")
         lines.append("")
-        if rem.attachment is not None:
-            lines.append(
-                f"附件“{rem.attachment_name or rem.attachment.name}”是退回的报表，"
-                "有问题的单元格已标红并附批注。请在原文件中改正后重新报送。"
-            )
-        else:
-            lines.append("请在原文件中改正以上问题后重新报送。")
-        lines.append(deadline)
-    lines += ["", calendar.city_unit, date_label(rem.today)]
+    lines.append(f"本期报送截止日期为 {date_label(draft.due)}，{days_left_text(draft.days_left)}。")
+    lines += ["", calendar.city_unit, date_label(draft.today)]
     return "\n".join(lines) + "\n"
 
 
-def reminder_message(rem: Reminder, calendar: Calendar) -> EmailMessage:
-    """The .eml draft for one reminder (To empty when the unit has no valid contact address)."""
+def reminder_message(draft: Draft, calendar: Calendar) -> EmailMessage:
+    """The .eml draft of a unit's reminder (To empty when the unit has no valid contact
+    address): every missing form's template and every rejected return's annotated copy attached."""
     sender = parse_address(calendar.city_email, calendar.city_unit) or calendar.city_email
-    to = [rem.address] if rem.address is not None else []
-    attachments = []
-    if rem.attachment is not None:
-        attachments.append(Attachment.from_path(rem.attachment, rem.attachment_name or None))
+    to = [draft.address] if draft.address is not None else []
+    attachments = [
+        Attachment.from_path(rem.attachment, rem.attachment_name or None)
+        for rem in (*draft.missing, *draft.rejected)
+        if rem.attachment is not None
+    ]
     return build_message(
         sender=sender,
         to=to,
-        subject=reminder_subject(rem),
-        body=reminder_body(rem, calendar),
+        subject=reminder_subject(draft),
+        body=reminder_body(draft, calendar),
         attachments=attachments,
     )
 
 
-def reminder_filename(rem: Reminder, seq: int = 0) -> str:
-    tag = "催报" if rem.kind == "missing" else "退回修改"
-    suffix = f"_{seq}" if seq else ""
-    return f"{rem.unit.code}_{rem.unit.name}_{rem.form.short_name}_{tag}{suffix}.eml"
+def reminder_filename(draft: Draft) -> str:
+    """'350104_仓山区_催报.eml', '350103_台江区_催报、退回修改.eml': one draft per unit."""
+    return f"{draft.unit.code}_{draft.unit.name}_{draft.tag}.eml"
 
 
 # --- SMTP ------------------------------------------------------------------------------------
@@ -758,11 +830,43 @@ REMINDER_DIR = "催报邮件"
 
 @dataclass
 class DraftResult:
-    """One reminder written: the draft's path and a warning when it has no recipient."""
+    """One unit's reminder written: the draft, its path and a warning when it has no recipient."""
 
-    reminder: Reminder
+    draft: Draft
     path: Path
     warning: str = ""
+
+    @property
+    def reminders(self) -> list[Reminder]:
+        """Every form the draft chases or returns."""
+        return self.draft.items
+
+    @property
+    def reminder(self) -> Reminder:
+        """The draft's first item. Only for callers written when a draft covered one form: a
+        draft now covers all of a unit's forms, see `reminders` and `draft_json`."""
+        return self.draft.items[0]
+
+
+def draft_json(result: DraftResult) -> dict[str, Any]:
+    """One draft as remind --json lists it: the unit, recipient, .eml and each form it covers."""
+    draft = result.draft
+    return {
+        "unit": draft.unit.name,
+        "code": draft.unit.code,
+        "to": draft.unit.contact_email if not result.warning else "",
+        "eml": str(result.path),
+        "warning": result.warning,
+        "items": [
+            {
+                "form": rem.form.id,
+                "kind": rem.kind,
+                "file": rem.file,
+                "attachment": _attached(rem),
+            }
+            for rem in draft.items
+        ],
+    }
 
 
 def _issue_lines(ret: Any) -> list[IssueLine]:
@@ -775,6 +879,7 @@ def reminders_for(
     """(Reminder, rejected Return or None) for each monthly form a unit has not sent and each
     rejected return (any form). Missing and rejected are consolidate's verdicts, read from the
     status report; a checklist is filed per inspection, so none in a month is not chased.
+    Grouped by unit, in the report's unit order.
     """
     by_rel = {r.rel: r for r in cycle.returns}
     out: list[tuple[Reminder, Any]] = []
@@ -802,10 +907,22 @@ def reminders_for(
     return out
 
 
+def _unique_name(name: str, used: set[str]) -> str:
+    """`name`, or '附件4（2）.xlsx' … when a draft already attaches a file of that name."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{stem}（{n}）{suffix}"
+    used.add(candidate)
+    return candidate
+
+
 def write_reminders(
     cycle: Any, report: Any, out_dir: Path, *, schemas_dir: Path | None = None
 ) -> list[DraftResult]:
-    """Write one .eml draft per reminder under out_dir/催报邮件/<期间>/ (old drafts there go).
+    """Write one .eml draft per unit under out_dir/催报邮件/<期间>/ (old drafts there go),
+    covering all of the unit's missing and rejected forms for the period.
 
     Rejected returns get their annotated copy attached (pipeline.annotate writes it under
     out_dir/退回修改/); missing forms get the period's template, prefilled from the unit's last
@@ -813,6 +930,7 @@ def write_reminders(
     warning in the result.
     """
     from pipeline import forms as forms_mod
+    from pipeline.annotate import write_annotated_copy
     from pipeline.forms import load_calendar, load_forms
     from pipeline.prefill import unit_prefill, write_unit_template
     from pipeline.templates import template_filename
@@ -826,40 +944,41 @@ def write_reminders(
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.eml"):
         old.unlink()
+    by_unit: dict[str, list[tuple[Reminder, Any]]] = {}
+    for rem, ret in reminders_for(cycle, report, schemas_dir=sd):
+        by_unit.setdefault(rem.unit.code, []).append((rem, ret))
     results: list[DraftResult] = []
-    used: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="fz-remind-") as tmp:
-        for rem, ret in reminders_for(cycle, report, schemas_dir=sd):
-            if rem.kind == "rejected" and ret is not None:
-                from pipeline.annotate import write_annotated_copy
-
-                rem.attachment = write_annotated_copy(ret, out_dir)
-            elif rem.kind == "missing":
-                data = unit_prefill(cycle.result, rem.unit, rem.period, ledger=ledger)
-                name = template_filename(rem.form, rem.unit, rem.period)
-                rem.attachment = write_unit_template(
-                    rem.form, Path(tmp) / rem.unit.code / name, data, schemas_dir=sd
-                )
-                rem.attachment_name = name
-                rem.prefilled_from = (
-                    data.reference_period
-                    if isinstance(rem.form, ProgressForm)
-                    else data.ledger_period
-                    if isinstance(rem.form, LedgerForm)
-                    else None
-                ) or ""
-            msg = reminder_message(rem, calendar)
-            seq = 0
-            while reminder_filename(rem, seq) in used:
-                seq += 1
-            fname = reminder_filename(rem, seq)
-            used.add(fname)
+        for items in by_unit.values():
+            names: set[str] = set()  # attachment names within this draft
+            for rem, ret in items:
+                if rem.kind == "rejected" and ret is not None:
+                    rem.attachment = write_annotated_copy(ret, out_dir)
+                    if rem.attachment is not None:
+                        rem.attachment_name = _unique_name(rem.attachment.name, names)
+                elif rem.kind == "missing":
+                    data = unit_prefill(cycle.result, rem.unit, rem.period, ledger=ledger)
+                    name = template_filename(rem.form, rem.unit, rem.period)
+                    rem.attachment = write_unit_template(
+                        rem.form, Path(tmp) / rem.unit.code / name, data, schemas_dir=sd
+                    )
+                    rem.attachment_name = _unique_name(name, names)
+                    rem.prefilled_from = (
+                        data.reference_period
+                        if isinstance(rem.form, ProgressForm)
+                        else data.ledger_period
+                        if isinstance(rem.form, LedgerForm)
+                        else None
+                    ) or ""
+            draft = Draft([rem for rem, _ret in items])
+            fname = reminder_filename(draft)
             warning = ""
-            if rem.address is None:
-                shown = rem.unit.contact_email or "（空）"
+            if draft.address is None:
+                shown = draft.unit.contact_email or "（空）"
                 warning = (
-                    f"{rem.unit.name} 没有有效的联系邮箱（schemas/units.csv 的 contact_email："
+                    f"{draft.unit.name} 没有有效的联系邮箱（schemas/units.csv 的 contact_email："
                     f"{shown}），草稿 {fname} 的收件人为空，请补填地址后再发送。"
                 )
-            results.append(DraftResult(rem, write_eml(msg, folder / fname), warning))
+            msg = reminder_message(draft, calendar)
+            results.append(DraftResult(draft, write_eml(msg, folder / fname), warning))
     return results

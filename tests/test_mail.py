@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import shutil
@@ -29,10 +30,12 @@ from pipeline.cli import main
 from pipeline.forms import Unit, load_calendar, load_units, progress_form
 from pipeline.layout import progress_layout
 from pipeline.mail import (
+    Draft,
     IssueLine,
     MailConfigError,
     Reminder,
     SmtpSettings,
+    draft_json,
     headline_totals,
     load_settings,
     message_bytes,
@@ -472,7 +475,7 @@ def test_reminder_for_a_missing_form_is_addressed_and_explains_the_deadline(tmp_
         today=dt.date(2023, 8, 3),
         attachment=attachment,
     )
-    msg = parse(message_bytes(reminder_message(rem, load_calendar())))
+    msg = parse(message_bytes(reminder_message(Draft([rem]), load_calendar())))
     assert [a.addr_spec for a in msg["To"].addresses] == ["gulou@example.cn"]
     assert msg["To"].addresses[0].display_name == "林晓"
     assert msg["From"].addresses[0].addr_spec == "zacscl@126.com"
@@ -495,12 +498,30 @@ def test_reminder_for_a_rejected_return_lists_each_problem_with_its_cell() -> No
         file="台江区/附件4.xlsx",
         issues=[IssueLine("调度表", "E6", "A2 大于 A1", "a4-a2-gt-a1")],
     )
-    msg = parse(message_bytes(reminder_message(rem, load_calendar())))
+    msg = parse(message_bytes(reminder_message(Draft([rem]), load_calendar())))
     assert msg["To"] is None
     assert msg["Subject"].startswith("【退回修改】台江区 2023年7月 附件4《进展情况调度表》")
     body = body_text(msg)
-    assert "1. 工作表“调度表”、E6：A2 大于 A1" in body
+    assert "1. 附件4《进展情况调度表》（文件：台江区/附件4.xlsx），共 1 处问题：" in body
+    assert "(1) 工作表“调度表”、E6：A2 大于 A1" in body
     assert "今天截止" in body
+    assert "尚未收到" not in body and "一、" not in body  # nothing missing, no sections
+
+
+def test_a_draft_is_for_one_unit_and_one_period() -> None:
+    common = {"form": progress_form(), "kind": "missing", "due": dt.date(2023, 8, 1)}
+    gl = Unit("350102", "鼓楼区", "区")
+    tj = Unit("350103", "台江区", "区")
+    day = dt.date(2023, 7, 30)
+    with pytest.raises(ValueError):
+        Draft([])
+    with pytest.raises(ValueError):
+        Draft(
+            [
+                Reminder(unit=gl, period=PERIOD, today=day, **common),  # type: ignore[arg-type]
+                Reminder(unit=tj, period=PERIOD, today=day, **common),  # type: ignore[arg-type]
+            ]
+        )
 
 
 def _rejected_inbox(inbox: Path, name: str = "附件4.xlsx") -> list[Any]:
@@ -535,7 +556,7 @@ def _rejected_inbox(inbox: Path, name: str = "附件4.xlsx") -> list[Any]:
     return [ok, bad]
 
 
-def test_write_reminders_drafts_one_eml_per_missing_or_rejected_form(
+def test_write_reminders_drafts_one_eml_per_unit_covering_all_its_forms(
     tmp_path: Path, contact_schemas: Path
 ) -> None:
     inbox, out = tmp_path / "inbox", tmp_path / "out"
@@ -543,37 +564,120 @@ def test_write_reminders_drafts_one_eml_per_missing_or_rejected_form(
     cycle = cycle_from_returns(returns, PERIOD)
     report = status_of_cycle(cycle, today=dt.date(2023, 7, 30))
     drafts = write_reminders(cycle, report, out)
-    by_key = {(d.reminder.unit.name, d.reminder.form.id, d.reminder.kind): d for d in drafts}
-    # monthly forms only: 13 units × (附件4, 台账), less 鼓楼区's accepted 附件4 and 台江区's
-    # rejected one (which gets a 退回修改 draft instead)
-    assert sum(1 for d in drafts if d.reminder.kind == "missing") == 13 * 2 - 2
-    assert all(d.reminder.form.kind != "checklist" for d in drafts)
+    # every unit owes something: 鼓楼区 its 台账, 台江区 its 台账 and a corrected 附件4, the
+    # others both monthly forms; one draft each
+    assert [d.draft.unit.name for d in drafts] == [u.name for u in load_units()]
+    by_unit = {d.draft.unit.name: d for d in drafts}
     folder = out / "催报邮件" / "2023年7月"
     assert sorted(p.name for p in folder.iterdir()) == sorted(d.path.name for d in drafts)
+    items = [(r.form.id, r.kind) for d in drafts for r in d.reminders]
+    # monthly forms only: 13 units × (附件4, 台账), less 鼓楼区's accepted 附件4 and 台江区's
+    # rejected one (which is returned instead)
+    assert sum(1 for _f, kind in items if kind == "missing") == 13 * 2 - 2
+    assert all(form_id in ("annex4_progress", "ledger") for form_id, _k in items)
 
-    rejected = by_key[("台江区", "annex4_progress", "rejected")]
-    msg = parse(rejected.path.read_bytes())
+    # 台江区: the rejected 附件4 and the missing 台账 in one draft, both files attached
+    tj = by_unit["台江区"]
+    assert tj.path.name == "350103_台江区_催报、退回修改.eml"
+    # items in the forms' order; the body and attachments put the missing ones first
+    assert [(r.form.id, r.kind) for r in tj.reminders] == [
+        ("annex4_progress", "rejected"),
+        ("ledger", "missing"),
+    ]
+    msg = parse(tj.path.read_bytes())
     assert [a.addr_spec for a in msg["To"].addresses] == ["taijiang@example.cn"]
+    assert msg["Subject"] == (
+        "【催报、退回修改】台江区 2023年7月 《重大事故隐患台账》尚未报送；"
+        "附件4《进展情况调度表》未通过校验，请修改后重新报送"
+    )
     annotated = out / "退回修改" / "台江区" / "附件4.xlsx"
     assert annotated.is_file()
-    assert attachments(msg) == [("附件4.xlsx", annotated.read_bytes())]
+    attached = dict(attachments(msg))
+    assert list(attached) == ["台账_重大事故隐患台账_台江区_2023年7月.xlsx", "附件4.xlsx"]
+    assert attached["附件4.xlsx"] == annotated.read_bytes()
+    assert attached["台账_重大事故隐患台账_台江区_2023年7月.xlsx"][:2] == b"PK"
+    body = body_text(msg)
+    a2 = progress_layout(progress_form()).value_cells["A2"].a1
+    assert body.index("一、尚未报送的报表") < body.index("二、退回修改的报表")
     assert (
-        f"工作表“调度表”、{progress_layout(progress_form()).value_cells['A2'].a1}：A2不能为负数"
-        in body_text(msg)
+        "1. 《重大事故隐患台账》：附件“台账_重大事故隐患台账_台江区_2023年7月.xlsx”是本期的模板"
+        in body
     )
-    assert rejected.warning == ""
+    assert "1. 附件4《进展情况调度表》（文件：台江区/附件4.xlsx），共 1 处问题：" in body
+    assert f"(1) 工作表“调度表”、{a2}：A2不能为负数" in body
+    assert "附件“附件4.xlsx”是退回的报表，有问题的单元格已标红并附批注。" in body
+    assert body.count("本期报送截止日期为 2023年8月1日，还剩 2 天。") == 1
+    assert tj.warning == ""
 
-    missing = by_key[("鼓楼区", "ledger", "missing")]
-    msg = parse(missing.path.read_bytes())
+    # 鼓楼区 only owes its 台账
+    gl = by_unit["鼓楼区"]
+    assert gl.path.name == "350102_鼓楼区_催报.eml"
+    msg = parse(gl.path.read_bytes())
+    assert msg["Subject"] == "【催报】鼓楼区 2023年7月 《重大事故隐患台账》尚未报送"
     assert [a.addr_spec for a in msg["To"].addresses] == ["gulou@example.cn"]
     ((name, data),) = attachments(msg)
     assert name == "台账_重大事故隐患台账_鼓楼区_2023年7月.xlsx"
     assert data[:2] == b"PK"
-    assert "还剩 2 天" in body_text(msg)
+    assert "还剩 2 天" in body_text(msg) and "退回修改" not in body_text(msg)
 
-    silent = by_key[("闽侯县", "annex4_progress", "missing")]
-    assert parse(silent.path.read_bytes())["To"] is None
-    assert "闽侯县 没有有效的联系邮箱" in silent.warning
+    # 闽侯县 owes both monthly forms: one draft, two templates, no address
+    mh = by_unit["闽侯县"]
+    msg = parse(mh.path.read_bytes())
+    assert msg["To"] is None
+    assert msg["Subject"] == (
+        "【催报】闽侯县 2023年7月 附件4《进展情况调度表》、《重大事故隐患台账》尚未报送"
+    )
+    assert [n for n, _d in attachments(msg)] == [
+        "附件4_进展情况调度表_闽侯县_2023年7月.xlsx",
+        "台账_重大事故隐患台账_闽侯县_2023年7月.xlsx",
+    ]
+    body = body_text(msg)
+    assert "  1. 附件4《进展情况调度表》：附件“附件4_进展情况调度表_闽侯县_2023年7月.xlsx”" in body
+    assert "  2. 《重大事故隐患台账》：附件“台账_重大事故隐患台账_闽侯县_2023年7月.xlsx”" in body
+    assert "闽侯县 没有有效的联系邮箱" in mh.warning and mh.path.name in mh.warning
+
+
+def test_draft_json_lists_each_form_of_the_draft(tmp_path: Path, contact_schemas: Path) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    returns = _rejected_inbox(inbox)
+    cycle = cycle_from_returns(returns, PERIOD)
+    drafts = write_reminders(cycle, status_of_cycle(cycle, today=dt.date(2023, 8, 2)), out)
+    docs = {d["unit"]: d for d in (draft_json(r) for r in drafts)}
+    assert len(docs) == 13
+    tj = docs["台江区"]
+    assert set(tj) == {"unit", "code", "to", "eml", "warning", "items"}
+    assert (tj["code"], tj["to"], tj["warning"]) == ("350103", "taijiang@example.cn", "")
+    assert Path(tj["eml"]).name == "350103_台江区_催报、退回修改.eml"
+    assert sorted(tj["items"], key=lambda i: i["form"]) == [
+        {"form": "annex4_progress", "kind": "rejected", "file": "台江区/附件4.xlsx",
+         "attachment": "附件4.xlsx"},
+        {"form": "ledger", "kind": "missing", "file": "",
+         "attachment": "台账_重大事故隐患台账_台江区_2023年7月.xlsx"},
+    ]  # fmt: skip
+    assert docs["闽侯县"]["to"] == "" and "没有有效的联系邮箱" in docs["闽侯县"]["warning"]
+
+
+def test_two_rejected_files_of_the_same_name_are_attached_under_distinct_names(
+    tmp_path: Path, contact_schemas: Path
+) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    ok, bad = _rejected_inbox(inbox)
+    # the same rejected workbook sent again from another folder, under the same file name
+    again = copy.copy(bad)
+    again.path = inbox / "台江区" / "重发" / "附件4.xlsx"
+    again.path.parent.mkdir(parents=True)
+    again.path.write_bytes(bad.path.read_bytes())
+    again.rel = "台江区/重发/附件4.xlsx"
+    again.issues = list(bad.issues)
+    cycle = cycle_from_returns([ok, bad, again], PERIOD)
+    drafts = write_reminders(cycle, status_of_cycle(cycle, today=dt.date(2023, 8, 2)), out)
+    tj = next(d for d in drafts if d.draft.unit.name == "台江区")
+    msg = parse(tj.path.read_bytes())
+    names = [n for n, _d in attachments(msg)]
+    assert len(names) == len(set(names)) == 3, names
+    assert {"附件4.xlsx", "附件4（2）.xlsx"} <= set(names)
+    body = body_text(msg)
+    assert "附件“附件4.xlsx”是退回的报表" in body and "附件“附件4（2）.xlsx”是退回的报表" in body
 
 
 def test_remind_command_warns_about_units_without_an_address(
@@ -593,7 +697,8 @@ def test_remind_command_warns_about_units_without_an_address(
     assert "警告：" in result.output and "永泰县 没有有效的联系邮箱" in result.output
     assert "退回修改" in result.output
     assert (out / "退回修改" / "台江区" / "附件4[1] [/b].xlsx").is_file()
-    assert len(list((out / "催报邮件" / "2023年7月").glob("*.eml"))) == 13 * 2 - 1
+    # one draft per unit: every unit owes at least its 台账
+    assert len(list((out / "催报邮件" / "2023年7月").glob("*.eml"))) == 13
 
 
 def test_email_of_the_real_output_workbook_carries_the_city_totals(tmp_path: Path) -> None:
