@@ -64,19 +64,24 @@ def _check_today(_ctx: click.Context, _param: click.Parameter, value: str | None
 
 
 # Options that several commands share, worded once.
-inbox_argument = click.argument("inbox", type=click.Path(path_type=Path))
+inbox_argument = click.argument("inbox", type=click.Path(path_type=Path), metavar="收件箱")
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="在标准输出只打印一个 JSON 文档。"
 )
 today_option = click.option(
-    "--today", callback=_check_today, help="按哪一天计算剩余天数 YYYY-MM-DD（默认：今天）。"
+    "--today",
+    metavar="年-月-日",
+    callback=_check_today,
+    help="按哪一天计算剩余天数 YYYY-MM-DD（默认：今天）。",
 )
 
 
 def jobs_option(help_text: str = JOBS_HELP) -> Any:
     return click.option(
         "--jobs",
-        type=click.IntRange(min=1),
+        cls=cli_zh.Option,
+        type=cli_zh.MinInt(1),
+        metavar="整数",
         default=DEFAULT_JOBS,
         show_default=True,
         help=help_text,
@@ -162,7 +167,16 @@ def _echo_error_json(exc: click.ClickException) -> None:
 class PipelineGroup(click.Group):
     """The command group. With `--json`, stdout holds one JSON document also when a command
     stops with an error (usage, bad value, nothing to consolidate, unwritable output): an
-    `{"error": {"exit_code", "message"}}` document; the Chinese message still goes to stderr."""
+    `{"error": {"exit_code", "message"}}` document; the Chinese message still goes to stderr.
+    Its commands' help and usage lines are Chinese throughout (cli_zh)."""
+
+    context_class = cli_zh.Context
+    command_class = cli_zh.Command
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("options_metavar", cli_zh.OPTIONS_METAVAR)
+        kwargs.setdefault("subcommand_metavar", cli_zh.SUBCOMMAND_METAVAR)
+        super().__init__(*args, **kwargs)
 
     def make_context(
         self,
@@ -202,10 +216,14 @@ def main() -> None:
 
 @main.command()
 @click.option(
-    "--period", callback=_check_period, help="报送期间 YYYY-MM（默认：专项行动日历的默认期间）。"
+    "--period",
+    metavar="年-月",
+    callback=_check_period,
+    help="报送期间 YYYY-MM（默认：专项行动日历的默认期间）。",
 )
 @click.option(
     "--out",
+    metavar="文件夹",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("template_workbooks"),
     show_default=True,
@@ -257,11 +275,13 @@ def _check_period_has_returns(returns: list[Any], period: str) -> None:
 @inbox_argument
 @click.option(
     "--period",
+    metavar="年-月",
     callback=_check_period,
     help="汇总期间 YYYY-MM（默认：收件箱中已接收的进展情况调度表的最新期间）。",
 )
 @click.option(
     "--out",
+    metavar="文件夹",
     type=click.Path(path_type=Path),
     default=Path("output"),
     show_default=True,
@@ -275,8 +295,10 @@ def consolidate(
 ) -> None:
     """汇总收件箱中已接收的报表，生成市级调度表、分县明细、异常标记、报送情况和台账汇总。
 
-    写出汇总表时退出码为 0（退回的文件在表中和屏幕上列出）；加 --strict 时本期有退回的文件
-    则为 1；用法错误、收件箱中没有所指期间的任何报表或找不到可汇总的进展情况调度表时为 2。
+    \b
+    写出汇总表时退出码为 0（退回的文件在表中和屏幕上列出）；
+    加 --strict 时本期有退回的文件则为 1；
+    用法错误、收件箱中没有所指期间的任何报表或找不到可汇总的进展情况调度表时为 2。
     """
     from pipeline.console import OutputError, echo_json, note, os_error_text
     from pipeline.consolidate import NothingToConsolidate
@@ -326,6 +348,7 @@ def consolidate(
 @inbox_argument
 @click.option(
     "--out",
+    metavar="文件夹",
     type=click.Path(path_type=Path),
     default=Path("output"),
     show_default=True,
@@ -394,7 +417,10 @@ def _load_cycle(inbox: Path, period: str | None, jobs: int = 1, *, out: Path | N
 @main.command()
 @inbox_argument
 @click.option(
-    "--period", callback=_check_period, help="报送期间 YYYY-MM（默认：收件箱中最新的期间）。"
+    "--period",
+    metavar="年-月",
+    callback=_check_period,
+    help="报送期间 YYYY-MM（默认：收件箱中最新的期间）。",
 )
 @today_option
 @json_option
@@ -417,10 +443,14 @@ def status(
 @main.command()
 @inbox_argument
 @click.option(
-    "--period", callback=_check_period, help="报送期间 YYYY-MM（默认：收件箱中最新的期间）。"
+    "--period",
+    metavar="年-月",
+    callback=_check_period,
+    help="报送期间 YYYY-MM（默认：收件箱中最新的期间）。",
 )
 @click.option(
     "--out",
+    metavar="文件夹",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("output"),
     show_default=True,
@@ -522,11 +552,13 @@ def remind(
 @inbox_argument
 @click.option(
     "--period",
+    metavar="年-月",
     callback=_check_period,
     help="刚汇总的期间 YYYY-MM（默认：收件箱中最新的期间）；生成其下一期的模板。",
 )
 @click.option(
     "--out",
+    metavar="文件夹",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("template_workbooks"),
     show_default=True,
@@ -582,10 +614,14 @@ def prefill(inbox: Path, period: str | None, out: Path, as_json: bool, jobs: int
 
 @main.command()
 @click.option(
-    "--period", callback=_check_period, help="报送期间 YYYY-MM（默认：输出文件夹中最新的汇总表）。"
+    "--period",
+    metavar="年-月",
+    callback=_check_period,
+    help="报送期间 YYYY-MM（默认：输出文件夹中最新的汇总表）。",
 )
 @click.option(
     "--out",
+    metavar="文件夹",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("output"),
     show_default=True,
@@ -593,10 +629,15 @@ def prefill(inbox: Path, period: str | None, out: Path, as_json: bool, jobs: int
 )
 @click.option("--send", is_flag=True, help="经 SMTP 发送（不加此项只生成 .eml，绝不发送）。")
 @click.option(
-    "--to", "to", multiple=True, help="收件人（可多次给出；优先于 FZ_MAIL_TO 和配置文件）。"
+    "--to",
+    "to",
+    metavar="地址",
+    multiple=True,
+    help="收件人（可多次给出；优先于 FZ_MAIL_TO 和配置文件）。",
 )
 @click.option(
     "--config",
+    metavar="文件",
     type=click.Path(dir_okay=False, path_type=Path),
     help="SMTP 配置文件（TOML，[smtp] 下 host/port/security/user/password/from/to；环境变量优先）。",
 )

@@ -8,6 +8,12 @@ instead, so every machine shows the same Chinese; unknown messages fall back to 
 from __future__ import annotations
 
 import importlib
+import unicodedata
+from typing import Any
+
+import click
+import click.exceptions
+import click.formatting
 
 ZH: dict[str, str] = {
     "Usage:": "用法：",
@@ -91,8 +97,96 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _PLURAL_FORMS.get(plural, plural)
 
 
+def display_width(text: str) -> int:
+    """Terminal columns `text` takes: CJK characters are two wide. Replaces click's `term_len`
+    in help formatting, so a Chinese placeholder such as 文件夹 keeps the help columns aligned."""
+    plain = click.unstyle(text)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in plain)
+
+
+# Placeholders in usage lines and help (click's are OPTIONS, COMMAND, TEXT, INTEGER RANGE …).
+OPTIONS_METAVAR = "[选项]"
+SUBCOMMAND_METAVAR = "命令 [参数]..."
+
+
+class HelpFormatter(click.HelpFormatter):
+    """click's help layout with Chinese punctuation: 用法：… and 选项： (not 用法： … / 选项:)."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, gettext("Usage:") if prefix is None else prefix)
+
+    def write_heading(self, heading: str) -> None:
+        self.write(f"{'':>{self.current_indent}}{heading}：\n")
+
+
+class Context(click.Context):
+    formatter_class = HelpFormatter
+
+
+class Command(click.Command):
+    """A command whose help and usage line are Chinese throughout."""
+
+    context_class = Context
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("options_metavar", OPTIONS_METAVAR)
+        super().__init__(*args, **kwargs)
+
+
+class MinInt(click.ParamType):
+    """A whole number not below `minimum`, refused in Chinese ("须为不小于 1 的整数，收到 0")
+    and shown in help as 至少 N (click's IntRange says "x>=1" and "0 不在范围 x>=1 内")."""
+
+    name = "整数"
+
+    def __init__(self, minimum: int) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                number = None
+        if number is None or number < self.minimum:
+            self.fail(f"须为不小于 {self.minimum} 的整数，收到 {value}", param, ctx)
+        return number
+
+
+class Option(click.Option):
+    """An option whose help brackets use Chinese separators and say 至少 N for a MinInt:
+    "[默认：2；至少 1]" (click writes "[默认：2; x>=1]")."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        if record is None:
+            return None
+        spec, text = record
+        extras: list[str] = []
+        head, bracket, tail = text.rpartition("  [")
+        if bracket and tail.endswith("]"):
+            text, extras = head, tail[:-1].split("; ")
+        if isinstance(self.type, MinInt):
+            extras.append(f"至少 {self.type.minimum}")
+        return spec, f"{text}  [{'；'.join(extras)}]" if extras else text
+
+
+_MISSING_MESSAGE = click.exceptions.MissingParameter.format_message
+
+
+def _missing_message(self: click.exceptions.MissingParameter) -> str:
+    """click ends "缺少参数 '收件箱'" with an ASCII full stop written into its code."""
+    text = _MISSING_MESSAGE(self)
+    stop = text.find(".")  # the first one follows the parameter's name
+    return text if stop < 0 else f"{text[:stop]}。{text[stop + 1 :].lstrip()}"
+
+
 def install() -> None:
     """Make click speak Chinese. Safe to call more than once."""
+    click.formatting.term_len = display_width  # type: ignore[assignment]
+    click.exceptions.MissingParameter.format_message = _missing_message  # type: ignore[method-assign]
     for name in _CLICK_MODULES:
         try:
             module = importlib.import_module(name)
