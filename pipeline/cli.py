@@ -229,19 +229,46 @@ def main() -> None:
     show_default=True,
     help="模板输出文件夹。",
 )
-def templates(period: str | None, out: Path) -> None:
+@json_option
+def templates(period: str | None, out: Path, as_json: bool) -> None:
     """为每个填报单位生成本期各表模板，另生成一套空白模板。"""
-    from pipeline.console import os_error_text
+    from pipeline.console import OutputError, echo_json, note, os_error_text
     from pipeline.templates import generate_templates
 
     try:
         period = period or load_calendar().default_period
         paths = generate_templates(period, out)
     except DefinitionError as exc:
-        raise click.ClickException(f"表单定义有误：{exc}") from None
+        raise OutputError(f"表单定义有误：{exc}") from None
     except OSError as exc:
-        raise click.ClickException(f"无法写入模板文件夹 {out}：{os_error_text(exc)}") from None
-    click.echo(f"已生成 {len(paths)} 个模板（{period}），位于 {out}{'/' if out.name else ''}")
+        raise OutputError(f"无法写入模板文件夹 {out}：{os_error_text(exc)}") from None
+    done = f"已生成 {len(paths)} 个模板（{period}），位于 {out}{'/' if out.name else ''}"
+    if not as_json:
+        click.echo(done)
+        return
+    echo_json(_templates_json(period, out, paths))
+    note(done)
+
+
+def _templates_json(period: str, out: Path, paths: list[Path]) -> dict[str, Any]:
+    """`templates --json`: each written template with its unit (null for the blank set) and
+    form, in the order written."""
+    from pipeline.forms import load_forms, load_units
+    from pipeline.templates import BLANK_DIR, template_filename
+
+    base = out / period
+    forms = load_forms().values()
+    made: dict[Path, tuple[str | None, str | None]] = {
+        base / BLANK_DIR / template_filename(form, None, None): (None, form.id) for form in forms
+    }
+    for unit in load_units():
+        for form in forms:
+            made[base / unit.name / template_filename(form, unit, period)] = (unit.name, form.id)
+    written = []
+    for path in paths:
+        unit_name, form_id = made.get(path, (None, None))
+        written.append({"unit": unit_name, "form": form_id, "path": str(path)})
+    return {"period": period, "out": str(out), "templates": written}
 
 
 # --- consolidate (pipeline.consolidate, pipeline.output) --------------------------------------

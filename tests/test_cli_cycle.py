@@ -141,6 +141,48 @@ def parse(path: Path) -> EmailMessage:
     return msg
 
 
+def test_templates_json_lists_every_template_written(tmp_path: Path) -> None:
+    """`templates --json`: one JSON document on stdout naming each file with its unit (null
+    for the blank set) and form; the Chinese summary goes to stderr."""
+    from pipeline.forms import load_forms, load_units
+
+    out = tmp_path / "tpl"
+    result = CliRunner().invoke(
+        main, ["templates", "--period", "2023-06", "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["period"], doc["out"]) == ("2023-06", str(out))
+    listed = doc["templates"]
+    assert sorted(t["path"] for t in listed) == sorted(str(p) for p in out.rglob("*.xlsx"))
+    forms, units = set(load_forms()), {u.name for u in load_units()}
+    assert {(t["unit"], t["form"]) for t in listed} == {
+        (u, f) for u in (*units, None) for f in forms
+    }
+    assert len(listed) == (len(units) + 1) * len(forms)
+    assert f"已生成 {len(listed)} 个模板（2023-06）" in result.stderr
+
+
+def test_templates_json_error_is_a_json_document(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["templates", "--out", str(blocker / "sub"), "--json"])
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert doc["error"]["exit_code"] == 2
+    assert "无法写入模板文件夹" in doc["error"]["message"]
+
+
+def test_the_readme_names_exactly_the_commands_that_take_json() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (listed,) = re.findall(r"`python -m pipeline ([a-z|]+) …`", readme)
+    assert "这七个命令都接受 `--json`" in readme
+    takes_json = {n for n, c in main.commands.items() if any(p.name == "as_json" for p in c.params)}
+    assert set(listed.split("|")) == takes_json == set(main.commands)
+
+
 def test_the_inbox_reads_as_planned(inbox: Path) -> None:
     got = {(r.unit_name, r.period, r.form_id): r.status for r in validate_inbox(inbox)}
     assert got == {
