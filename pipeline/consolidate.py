@@ -20,6 +20,7 @@ from typing import Any, cast
 import pandas as pd
 import pandera.pandas as pa
 
+from pipeline.filenames import claims
 from pipeline.forms import (
     TICKS,
     Calendar,
@@ -1120,6 +1121,7 @@ def find_anomalies(
         flags += _ledger_mismatch_flags(sel, unit.name, rows, ledger_ret, period, labels)
     flags += _ledger_flags(result, sel, reason)
     flags += _late_flags(result, sel)
+    flags += _misfiled_flags(result, sel, returns)
     flags += _checklist_major_flags(result)
     return _sorted_flags(flags, result)
 
@@ -1429,6 +1431,66 @@ def _late_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
                 received_source=source_names[ret.received_source],
             )
         )
+    return flags
+
+
+def _misfiled_flags(
+    result: Consolidation, sel: _Selection, returns: Sequence[Return]
+) -> list[Anomaly]:
+    """附件4 and ledger returns whose file name (or folder) names another period or unit than
+    their template: in the report of the period they were filed under, and (for a period) in
+    that of the period their name says, where the unit shows as not reported."""
+    period = result.period
+    forms = load_forms()
+    unit_names = [u.name for u in load_units()]
+    replaced: dict[str, list[str]] = {}
+    for old, new in sel.superseded.items():
+        replaced.setdefault(new, []).append(old)
+    flags = []
+    for ret in sorted(returns, key=lambda r: r.rel):
+        if (
+            ret.status != "accepted"
+            or ret.form_id not in (PROGRESS_ID, LEDGER_ID)
+            or not ret.period
+            or not ret.unit_name
+        ):
+            continue
+        named_periods, named_units, where = claims(ret.rel, unit_names, int(ret.period[:4]))
+        olds = sorted(replaced.get(ret.rel, []))
+        fields = {
+            "file": ret.rel,
+            "form_name": forms[ret.form_id].short_name,
+            "period_label": period_label(ret.period),
+            "replaced": f"，并替代了先收到的“{'”“'.join(olds)}”" if olds else "",
+        }
+        wrong_period = bool(named_periods) and ret.period not in named_periods
+        if wrong_period and (period == ret.period or period in named_periods):
+            named = "、".join(period_label(p) for p in sorted(named_periods))
+            actual = period_label(ret.period)
+            flags.append(
+                _flag(
+                    "return-name-period-mismatch",
+                    ret.unit_name,
+                    previous=named,
+                    current=actual,
+                    named=named,
+                    actual=actual,
+                    **fields,
+                )
+            )
+        if named_units and ret.unit_name not in named_units and period == ret.period:
+            named = "、".join(sorted(named_units, key=unit_names.index))
+            flags.append(
+                _flag(
+                    "return-name-unit-mismatch",
+                    ret.unit_name,
+                    previous=named,
+                    current=ret.unit_name,
+                    named=named,
+                    where=where,
+                    **fields,
+                )
+            )
     return flags
 
 

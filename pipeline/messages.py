@@ -607,6 +607,24 @@ _RULES: list[Rule] = [
         "{unit}台账隐患 {hazard_id}（{enterprise}）的整改状态由{prev_period_label}的“{previous}”"
         "变为{period_label}的“{current}”，状态倒退；请核实。",
     ),
+    # The template's metadata decides a return's unit and period; a file name or folder saying
+    # otherwise (last month's template reused, a neighbour's copied) is flagged, not rejected.
+    Rule(
+        "return-name-period-mismatch",
+        "warning",
+        "文件名与模板期间不符",
+        "文件“{file}”的文件名写的是{named}，但它用的是{unit}{actual}的模板（表内报送期间和隐藏的元数据都是"
+        "{actual}），已作为{actual}的{form_name}汇总{replaced}。如果这是{named}的数据，请让{unit}用"
+        "{named}的模板重新填报；如果只是文件名写错，可不处理。",
+    ),
+    Rule(
+        "return-name-unit-mismatch",
+        "warning",
+        "文件名与模板单位不符",
+        "文件“{file}”的{where}写的是{named}，但它用的是下发给{unit}的模板，已作为{unit}{period_label}的"
+        "{form_name}汇总{replaced}。如果这是{named}报送的，请让{named}用本单位的模板重新填报；"
+        "如果只是名称写错，可不处理。",
+    ),
     Rule(
         "return-late",
         "info",

@@ -456,3 +456,56 @@ def test_gas_and_confined_space_hazards_listed_in_the_ledger_raise_no_flag() -> 
     res = consolidate([*base, ledger_return(GL, "2023-07", rows[:1])], units=units)
     (flag,) = [a for a in res.anomalies if a.rule == "checklist-major-exceeds-ledger"]
     assert (flag.previous, flag.current) == (Decimal(1), Decimal(2))
+
+
+def _name_flags(res: Consolidation) -> list[tuple[str, str, object, object, str]]:
+    return [
+        (a.rule, a.unit, a.previous, a.current, a.file)
+        for a in res.anomalies
+        if a.rule.startswith("return-name-")
+    ]
+
+
+def test_a_file_named_for_another_month_is_flagged_in_both_months() -> None:
+    # 鼓楼区's July figures typed into June's template, saved as a July file: the metadata
+    # files it under June, where it replaces the real June return
+    june = progress_return(GL, "2023-06", {"A1": "3"}, rel="6月/鼓楼区_附件4_2023年6月.xlsx")
+    misfiled = progress_return(
+        GL,
+        "2023-06",
+        {"A1": "5"},
+        rel="7月/鼓楼区_附件4_2023年7月.xlsx",
+        received=dt.datetime(2023, 7, 31, 9, 0),
+    )
+    tj = [progress_return(TJ, p, {"A1": "1"}) for p in ("2023-06", "2023-07")]
+    units = fixture_units()[:2]
+    expected = ("return-name-period-mismatch", GL, "2023年7月", "2023年6月", misfiled.rel)
+    res_june = consolidate([june, misfiled, *tj], "2023-06", units=units)
+    assert _name_flags(res_june) == [expected]
+    flag = next(a for a in res_june.anomalies if a.rule == expected[0])
+    assert flag.severity == "warning"
+    assert "用的是鼓楼区2023年6月的模板" in flag.message
+    assert f"替代了先收到的“{june.rel}”" in flag.message
+    assert "用2023年7月的模板重新填报" in flag.message
+    # in July's report 鼓楼区 shows as not reported: the flag says where its file went
+    res_july = consolidate([june, misfiled, *tj], "2023-07", units=units)
+    assert _name_flags(res_july) == [expected]
+    assert "替代" in next(a for a in res_july.anomalies if a.rule == expected[0]).message
+    # neither in another month's report, nor for a file whose name agrees
+    assert _name_flags(consolidate([june, *tj], "2023-06", units=units)) == []
+
+
+def test_a_file_named_or_filed_for_another_unit_is_flagged() -> None:
+    named = progress_return(GL, "2023-07", {"A1": "2"}, rel="台江区_附件4_2023年7月.xlsx")
+    ledger = ledger_return(GL, "2023-07", [])
+    ledger.rel = "2023年7月/台江区/台账.xlsx"  # the name says nothing: the folder does
+    rejected = progress_return(GL, "2023-07", {}, rel="台江区_附件4_初稿.xlsx", status="rejected")
+    res = consolidate([named, ledger, rejected], "2023-07", units=fixture_units()[:2])
+    assert _name_flags(res) == [
+        ("return-name-unit-mismatch", GL, TJ, GL, ledger.rel),
+        ("return-name-unit-mismatch", GL, TJ, GL, named.rel),
+    ]
+    by_file = {a.file: a.message for a in res.anomalies if a.rule == "return-name-unit-mismatch"}
+    assert "所在文件夹“台江区”写的是台江区" in by_file[ledger.rel]
+    assert "文件名写的是台江区" in by_file[named.rel]
+    assert "下发给鼓楼区的模板" in by_file[named.rel]

@@ -1,0 +1,57 @@
+"""What a returned file's name and folders say about its unit and period (pipeline.filenames)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.filenames import claims, periods_named, units_named
+from pipeline.forms import load_units
+
+UNITS = [u.name for u in load_units()]
+
+
+@pytest.mark.parametrize(
+    ("name", "periods"),
+    [
+        ("附件4_进展情况调度表_鼓楼区_2023年7月", {"2023-07"}),
+        ("鼓楼区 2023 年 07 月 进展", {"2023-07"}),
+        ("鼓楼区２０２３年７月", {"2023-07"}),  # full-width digits, as typed in an IME
+        ("调度表2023-07", {"2023-07"}),
+        ("调度表_2023.7_v2", {"2023-07"}),
+        ("台账202307", {"2023-07"}),
+        ("台账 2023-06-05 更新", {"2023-06"}),  # a date: its month
+        ("鼓楼区7月份", {"2023-07"}),  # no year: the return's own
+        ("6月、7月合并", {"2023-06", "2023-07"}),
+        ("附件4月报", set()),  # the annex number is no month
+        ("附件 4 进展情况调度表", set()),
+        ("台账20230705", set()),  # eight digits: not a year and month
+        ("2023年13月", set()),
+        ("第2期", set()),
+    ],
+)
+def test_periods_named(name: str, periods: set[str]) -> None:
+    assert periods_named(name, 2023) == periods
+
+
+@pytest.mark.parametrize(
+    ("name", "units"),
+    [
+        ("附件4_进展情况调度表_鼓楼区_2023年7月", {"鼓楼区"}),
+        ("鼓楼7月", {"鼓楼区"}),
+        ("高新区台账", {"福州高新区"}),
+        ("福州高新区台账", {"福州高新区"}),
+        ("长乐、福清两地汇总", {"长乐区", "福清市"}),
+        ("进展情况调度表", set()),
+    ],
+)
+def test_units_named(name: str, units: set[str]) -> None:
+    assert units_named(name, UNITS) == units
+
+
+def test_the_file_name_speaks_first_then_the_nearest_folder() -> None:
+    rel = "2023年7月/鼓楼区/附件4_进展情况调度表_台江区_2023年7月.xlsx"
+    assert claims(rel, UNITS, 2023) == (frozenset({"2023-07"}), frozenset({"台江区"}), "文件名")
+    # the period comes from the file name only: folders are often by the month received
+    rel = "2023年7月/仓山区/晋安区/附件4.xlsx"
+    assert claims(rel, UNITS, 2023) == (frozenset(), frozenset({"晋安区"}), "所在文件夹“晋安区”")
+    assert claims("附件4.xlsx", UNITS, 2023) == (frozenset(), frozenset(), "文件名")
