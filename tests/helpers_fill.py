@@ -44,7 +44,8 @@ def _scratch() -> str:
     import tempfile
 
     path = tempfile.mkdtemp(prefix="helpers-fill-")
-    atexit.register(shutil.rmtree, path, ignore_errors=True)  # one per test process, not left in /tmp
+    # one per test process: removed at its exit, not left in /tmp
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
 
