@@ -491,7 +491,7 @@ def remind(
 ) -> None:
     """为未报送或被退回的单位生成催报/退回修改邮件草稿（.eml，附模板或标注副本），不发送。"""
     from pipeline.console import OutputError, echo_json, note, os_error_text, stdout_console
-    from pipeline.mail import write_reminders
+    from pipeline.mail import draft_json, write_reminders
     from pipeline.status import status_of_cycle
 
     cycle = _load_cycle(inbox, period, jobs, out=out)
@@ -511,20 +511,7 @@ def remind(
                 "today": report.today.isoformat(),
                 "due_date": report.due.isoformat(),
                 "days_left": report.days_left,
-                "drafts": [
-                    {
-                        "unit": d.reminder.unit.name,
-                        "form": d.reminder.form.id,
-                        "kind": d.reminder.kind,
-                        "file": d.reminder.file,
-                        "to": d.reminder.unit.contact_email if not d.warning else "",
-                        "eml": str(d.path),
-                        "attachment": d.reminder.attachment_name
-                        or (d.reminder.attachment.name if d.reminder.attachment else ""),
-                        "warning": d.warning,
-                    }
-                    for d in drafts
-                ],
+                "drafts": [draft_json(d) for d in drafts],
                 "unidentified_rejected": nameless,
             }
         )
@@ -548,20 +535,24 @@ def remind(
         table.add_column("收件人")
         table.add_column("附件")
         for d in drafts:
-            rem = d.reminder
+            unit = d.draft.unit
+            attached = [
+                r.attachment_name or (r.attachment.name if r.attachment else "")
+                for r in d.reminders
+            ]
             table.add_row(
-                _m(rem.unit.name),
-                _m(form_heading(rem.form)),
-                "催报" if rem.kind == "missing" else "[red]退回修改[/]",
-                _m(rem.unit.contact_email) if not d.warning else "[yellow]（无）[/]",
-                _m(rem.attachment_name or (rem.attachment.name if rem.attachment else "（无）")),
+                _m(unit.name),
+                _m("、".join(dict.fromkeys(form_heading(r.form) for r in d.reminders))),
+                f"[red]{_m(d.draft.tag)}[/]" if d.draft.rejected else _m(d.draft.tag),
+                _m(unit.contact_email) if not d.warning else "[yellow]（无）[/]",
+                _m("\n".join(a for a in attached if a) or "（无）"),  # one file a line
             )
         console.print(table)
         console.print(f"草稿位于 {_m(drafts[0].path.parent)}（{days_left_text(report.days_left)}）")
     unaddressed: dict[str, list[str]] = {}
     for d in drafts:
         if d.warning:
-            unaddressed.setdefault(d.reminder.unit.name, []).append(d.path.name)
+            unaddressed.setdefault(d.draft.unit.name, []).append(d.path.name)
     for unit_name, names in unaddressed.items():
         console.print(
             f"[bold yellow]警告：[/]{_m(unit_name)} 没有有效的联系邮箱（schemas/units.csv 的 "

@@ -301,31 +301,32 @@ def test_remind_drafts_chase_the_missing_and_return_the_rejected(
     assert result.exit_code == 0, result.output
     folder = out / "催报邮件" / "2023年7月"
     names = sorted(p.name for p in folder.glob("*.eml"))
-    assert "350103_台江区_进展情况调度表_退回修改.eml" in names
-    assert "350103_台江区_重大事故隐患台账_催报.eml" in names
-    assert "350104_仓山区_进展情况调度表_催报.eml" in names
+    # one draft per unit, covering each of its missing and rejected forms
+    assert "350103_台江区_催报、退回修改.eml" in names
+    assert "350104_仓山区_催报.eml" in names
     assert not any(n.startswith("350102_") for n in names)  # 鼓楼区 sent everything it owes
-    assert len(names) == 1 + 1 + 11 * 2
+    assert len(names) == 1 + 11
 
-    back = parse(folder / "350103_台江区_进展情况调度表_退回修改.eml")
+    back = parse(folder / "350103_台江区_催报、退回修改.eml")
     assert [a.addr_spec for a in back["To"].addresses] == ["taijiang@example.cn"]
-    assert back["Subject"].startswith("【退回修改】台江区 2023年7月")
+    assert back["Subject"].startswith("【催报、退回修改】台江区 2023年7月")
     text = back.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     a2 = progress_layout(progress_form()).value_cells["A2"].a1
     assert f"工作表“调度表”、{a2}：" in text and "已逾期 1 天" in text
-    ((name, data),) = [
-        (p.get_filename(), p.get_payload(decode=True)) for p in back.iter_attachments()
-    ]
-    annotated = out / "退回修改" / "2023-07" / name
-    assert annotated.read_bytes() == data
+    attached = {p.get_filename(): p.get_payload(decode=True) for p in back.iter_attachments()}
+    copies = [n for n in attached if n and (out / "退回修改" / "2023-07" / n).is_file()]
+    assert len(copies) == 1 and len(attached) == 2  # the annotated 附件4 and a blank 台账
+    annotated = out / "退回修改" / "2023-07" / copies[0]
+    assert annotated.read_bytes() == attached[copies[0]]
     ws = openpyxl.load_workbook(annotated)["调度表"]
     assert ws[a2].comment is not None  # the annotated copy marks the cell
 
-    chase = parse(folder / "350104_仓山区_进展情况调度表_催报.eml")
+    chase = parse(folder / "350104_仓山区_催报.eml")
     assert chase["To"] is None
-    ((name, _data),) = [(p.get_filename(), p) for p in chase.iter_attachments()]
-    assert name == "附件4_进展情况调度表_仓山区_2023年7月.xlsx"
+    names = {p.get_filename() for p in chase.iter_attachments()}
+    assert "附件4_进展情况调度表_仓山区_2023年7月.xlsx" in names and len(names) == 2
     assert "仓山区 没有有效的联系邮箱" in result.stdout
+    assert "催报、退回修改" in result.stdout  # the screen names both matters of 台江区's draft
 
 
 def test_remind_prefills_the_template_of_a_unit_that_reported_before(
@@ -348,12 +349,14 @@ def test_remind_prefills_the_template_of_a_unit_that_reported_before(
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    kinds = {(d["unit"], d["form"]): d["kind"] for d in doc["drafts"]}
+    kinds = {(d["unit"], i["form"]): i["kind"] for d in doc["drafts"] for i in d["items"]}
     assert kinds[("台江区", "annex4_progress")] == "rejected"
+    assert kinds[("台江区", "ledger")] == "missing"
     assert doc["days_left"] == 1
-    # 台江区's 台账 was never sent: a blank template; its 附件4 draft is the rejected copy
-    ledger_draft = next(d for d in doc["drafts"] if (d["unit"], d["form"]) == ("台江区", "ledger"))
-    msg = parse(Path(ledger_draft["eml"]))
+    assert len({d["unit"] for d in doc["drafts"]}) == len(doc["drafts"])  # one per unit
+    # 台江区's 台账 was never sent: a blank template; its 附件4 item is the rejected copy
+    (taijiang,) = [d for d in doc["drafts"] if d["unit"] == "台江区"]
+    msg = parse(Path(taijiang["eml"]))
     assert "已预填" not in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
