@@ -841,12 +841,6 @@ class DraftResult:
         """Every form the draft chases or returns."""
         return self.draft.items
 
-    @property
-    def reminder(self) -> Reminder:
-        """The draft's first item. Only for callers written when a draft covered one form: a
-        draft now covers all of a unit's forms, see `reminders` and `draft_json`."""
-        return self.draft.items[0]
-
 
 def draft_json(result: DraftResult) -> dict[str, Any]:
     """One draft as remind --json lists it: the unit, recipient, .eml and each form it covers."""
