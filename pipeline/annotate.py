@@ -55,7 +55,7 @@ from pipeline.forms import (
 )
 from pipeline.fsutil import atomic_write_bytes, temp_dir
 from pipeline.layout import checklist_layout, progress_layout
-from pipeline.messages import make_issue
+from pipeline.messages import make_issue, os_error_text
 from pipeline.model import Issue, Return
 from pipeline.report import (
     ANNOTATED_DIR,
@@ -156,7 +156,7 @@ def _checked_bytes(ret: Return) -> tuple[bytes, str]:
             raise CannotOpen(f"文件过大（{safety.human_size(size)}，上限 {limit}）")
         data = ret.path.read_bytes()
     except OSError as exc:
-        raise CannotOpen(f"文件无法读取（{exc.strerror or exc}）") from None
+        raise CannotOpen(f"文件无法读取（{os_error_text(exc)}）") from None
     if ret.sha256 and hashlib.sha256(data).hexdigest() != ret.sha256:
         raise CannotOpen("文件在校验之后被改动过，请重新校验")
     try:

@@ -15,6 +15,7 @@ import copy
 import datetime as dt
 import hashlib
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -40,6 +41,7 @@ from pipeline.forms import (
     period_label,
 )
 from pipeline.fsutil import atomic_write_bytes
+from pipeline.messages import os_error_text
 
 Security = Literal["starttls", "ssl", "none"]
 SECURITIES: tuple[Security, ...] = ("starttls", "ssl", "none")
@@ -639,6 +641,12 @@ class SmtpSettings:
         return self.port or DEFAULT_PORTS[self.security]
 
 
+def _toml_place(exc: tomllib.TOMLDecodeError) -> str:
+    """Where tomllib stopped, in Chinese ("（第 3 行第 7 列附近）"); its message is English."""
+    found = re.search(r"line (\d+), column (\d+)", str(exc))
+    return f"（第 {found.group(1)} 行第 {found.group(2)} 列附近）" if found else ""
+
+
 def _setting(key: str, raw: Any, source: str) -> Any:
     if key == "port":
         try:
@@ -675,10 +683,12 @@ def load_settings(
                 data = tomllib.load(fh)
         except OSError as exc:
             raise MailConfigError(
-                f"无法读取邮件配置文件 {config_file}：{exc.strerror or exc}"
+                f"无法读取邮件配置文件 {config_file}：{os_error_text(exc)}"
             ) from None
         except tomllib.TOMLDecodeError as exc:
-            raise MailConfigError(f"邮件配置文件 {config_file} 格式有误：{exc}") from None
+            raise MailConfigError(
+                f"邮件配置文件 {config_file} 格式有误{_toml_place(exc)}，请按 TOML 格式改正"
+            ) from None
         table = data.get("smtp", data)
         if not isinstance(table, dict):
             raise MailConfigError(f"邮件配置文件 {config_file}：[smtp] 须为一个表。")
@@ -814,7 +824,7 @@ def send_message(msg: EmailMessage, settings: SmtpSettings) -> list[str]:
             f"连接 SMTP 服务器 {where} 超时（{settings.timeout:g} 秒）。请检查网络或防火墙。"
         ) from None
     except OSError as exc:
-        raise SendError(f"无法连接 SMTP 服务器 {where}：{exc.strerror or exc}。") from None
+        raise SendError(f"无法连接 SMTP 服务器 {where}：{os_error_text(exc)}。") from None
     return [r for r in rcpts if r not in refused]
 
 

@@ -65,7 +65,7 @@ from pipeline.layout import (
     checklist_layout,
     progress_layout,
 )
-from pipeline.messages import make_issue
+from pipeline.messages import make_issue, os_error_text
 from pipeline.model import Inspection, Issue, Return
 from pipeline.normalize import (
     TICK_HELP,
@@ -225,7 +225,7 @@ def _why_ignored(path: Path, name: str, at_root: bool) -> Issue | None:
     try:
         st = path.lstat()
     except OSError as exc:
-        return make_issue("file-unreadable-os", reason=exc.strerror or str(exc))
+        return make_issue("file-unreadable-os", reason=os_error_text(exc))
     if stat.S_ISLNK(st.st_mode):
         return make_issue("file-ignored-symlink")
     if getattr(st, "st_file_attributes", 0) & 0x6:  # Windows FILE_ATTRIBUTE_HIDDEN | SYSTEM
@@ -274,7 +274,7 @@ def _receipt_log(inbox: Path, names: Sequence[str]) -> tuple[dict[str, dt.dateti
     try:
         raw = path.read_bytes()[: safety.MAX_FILE_BYTES]
     except OSError as exc:
-        return {}, [make_issue("receipt-log-unreadable", reason=exc.strerror or str(exc))]
+        return {}, [make_issue("receipt-log-unreadable", reason=os_error_text(exc))]
     if path.suffix.lower() == ".csv":
         text = None
         for encoding in ("utf-8-sig", "gb18030"):
@@ -422,7 +422,7 @@ def _read_file(ret: Return) -> None:
     try:
         st = path.lstat()
     except OSError as exc:
-        ret.add(make_issue("file-unreadable-os", reason=exc.strerror or str(exc)))
+        ret.add(make_issue("file-unreadable-os", reason=os_error_text(exc)))
         return
     ret.size = st.st_size
     ret.mtime = _local(st.st_mtime)
@@ -443,7 +443,7 @@ def _read_file(ret: Return) -> None:
             if len(data) == st.st_size + 1 < cap:
                 data += fh.read(cap - len(data))
     except OSError as exc:
-        ret.add(make_issue("file-unreadable-os", reason=exc.strerror or str(exc)))
+        ret.add(make_issue("file-unreadable-os", reason=os_error_text(exc)))
         return
     ret.size = len(data)
     ret.sha256 = hashlib.sha256(data).hexdigest()

@@ -437,7 +437,10 @@ def test_environment_wins_over_the_config_file(tmp_path: Path) -> None:
         ('host = "x"\nsecurty = "ssl"\n', "未知的设置项 'securty'"),
         ('port = "abc"\n', "端口须为数字"),
         ('security = "tls"\n', "starttls、ssl 或 none"),
-        ("host = \n", "格式有误"),
+        (
+            "host = \n",
+            r"格式有误（第 1 行第 \d+ 列附近），请按 TOML 格式改正$",
+        ),  # not tomllib's English
     ],
 )
 def test_bad_config_files_are_explained(tmp_path: Path, text: str, match: str) -> None:
@@ -445,6 +448,11 @@ def test_bad_config_files_are_explained(tmp_path: Path, text: str, match: str) -
     config.write_text(text, encoding="utf-8")
     with pytest.raises(MailConfigError, match=match):
         load_settings(config, env={})
+
+
+def test_an_unreadable_config_file_is_explained_in_chinese(tmp_path: Path) -> None:
+    with pytest.raises(MailConfigError, match=r"无法读取邮件配置文件 .*：是文件夹，不是文件$"):
+        load_settings(tmp_path, env={})
 
 
 def test_send_message_refuses_a_message_without_recipients() -> None:

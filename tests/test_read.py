@@ -159,6 +159,14 @@ def test_receipt_log_sets_received_by_relative_path_or_bare_name(
     ]
 
 
+def test_a_file_the_system_cannot_read_gets_a_chinese_reason(tmp_path: Path) -> None:
+    (tmp_path / "a file").write_bytes(b"")
+    ret = read_return(tmp_path / "a file" / "附件4.xlsx", tmp_path)  # below a file: ENOTDIR
+    assert rules(ret) == ["file-unreadable-os"]
+    assert "路径中的某一级是文件，不是文件夹" in ret.issues[0].message
+    assert "Not a directory" not in ret.issues[0].message
+
+
 def test_receipt_log_kept_as_a_workbook_is_read_like_the_csv(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     make_return(inbox, "annex4_progress", "鼓楼区/a4.xlsx")
