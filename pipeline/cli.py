@@ -585,7 +585,7 @@ def remind(
 @json_option
 @jobs_option()
 def prefill(inbox: Path, period: str | None, out: Path, as_json: bool, jobs: int) -> None:
-    """生成下一期的模板：附件4 显示各单位上期已接收的累计数（锁定，供参考），台账预填已接收的隐患。"""
+    """生成下一期的模板：附件4 显示各单位最近一次已接收的累计数（锁定，供参考），台账预填已接收的隐患。"""
     from pipeline.console import OutputError, echo_json, os_error_text, stdout_console
     from pipeline.prefill import PrefillError, next_period, prefill_json, prefill_next_period
 
