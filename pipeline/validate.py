@@ -302,8 +302,10 @@ def _number_checks(is_money: bool) -> list[pa.Check]:
 
 
 def _split(check: str) -> tuple[str, str]:
+    """(rule code, column) of a check named "code:column", or "code:column#variant" when one
+    rule has two checks on a column (each with its own operands)."""
     code, _, key = check.partition(":")
-    return code, key
+    return code, key.partition("#")[0]
 
 
 def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
@@ -685,8 +687,9 @@ def _ledger_row_checks(form: LedgerForm) -> tuple[list[pa.Check], dict[str, froz
             lambda df: before(df, "rectified_date", "closed_date"),
             "rectified_date",
         )
-        across(
-            "ledger-date-order:closed_date",
+        across(  # without a 整改完成日期: 销号日期 against 发现日期 (a name of its own, so that a
+            # wrong 发现日期 does not also hide the check above)
+            "ledger-date-order:closed_date#unrectified",
             lambda df: ~na_mask(df["rectified_date"]) | before(df, "found_date", "closed_date"),
             "found_date",
             "rectified_date",

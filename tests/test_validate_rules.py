@@ -549,6 +549,18 @@ def test_ledger_date_order_closed_before_rectified(tmp_path: Path) -> None:
     assert errors(ret) == [("ledger-date-order", _ledger_cell(2, "closed_date"))]
 
 
+def test_a_wrong_found_date_does_not_hide_closed_before_rectified(tmp_path: Path) -> None:
+    # 销号日期 vs 整改完成日期 does not read 发现日期: its error stands beside the other
+    late_found = {"found_date": dt.date(2023, 7, 3), "closed_date": dt.date(2023, 5, 27)}
+    ret = ledger(tmp_path, {}, {}, late_found)
+    assert sorted(errors(ret)) == sorted(
+        [
+            ("ledger-date-after-period", _ledger_cell(2, "found_date")),
+            ("ledger-date-order", _ledger_cell(2, "closed_date")),
+        ]
+    )
+
+
 @pytest.mark.parametrize("key", ["found_date", "rectified_date", "closed_date"])
 def test_ledger_date_after_period(tmp_path: Path, key: str) -> None:
     late = dt.date(2023, 7, 3)
@@ -738,6 +750,7 @@ def test_every_rule_between_cells_names_the_cells_it_compares() -> None:
             assert progress_ops[f"{rule.code}:{left}"] == {left, rule.right}
     ledger_ops = ledger_operands(LEDGER)
     assert ledger_ops["ledger-date-order:rectified_date"] == {"found_date", "rectified_date"}
+    assert ledger_ops["ledger-date-order:closed_date"] == {"rectified_date", "closed_date"}
     assert ledger_ops["ledger-deadline-before-found:deadline"] == {"found_date", "deadline"}
     single = ("ledger-duplicate-id", "ledger-date-after-period", "ledger-date-before-campaign")
     for check in ledger_schema(LEDGER).checks:
