@@ -1450,6 +1450,7 @@ def _misfiled_flags(
     for ret in sorted(returns, key=lambda r: r.rel):
         if (
             ret.status != "accepted"
+            or ret.rel in sel.superseded  # replaced by a later return: it counts for nothing
             or ret.form_id not in (PROGRESS_ID, LEDGER_ID)
             or not ret.period
             or not ret.unit_name

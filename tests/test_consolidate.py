@@ -493,6 +493,12 @@ def test_a_file_named_for_another_month_is_flagged_in_both_months() -> None:
     assert "替代" in next(a for a in res_july.anomalies if a.rule == expected[0]).message
     # neither in another month's report, nor for a file whose name agrees
     assert _name_flags(consolidate([june, *tj], "2023-06", units=units)) == []
+    # nor once a later return has replaced the misnamed one: it counts for nothing
+    later = progress_return(
+        GL, "2023-06", {"A1": "4"}, rel="鼓楼区_附件4_更正.xlsx", received=dt.datetime(2023, 8, 2)
+    )
+    assert _name_flags(consolidate([june, misfiled, later, *tj], "2023-06", units=units)) == []
+    assert _name_flags(consolidate([june, misfiled, later, *tj], "2023-07", units=units)) == []
 
 
 def test_a_file_named_or_filed_for_another_unit_is_flagged() -> None:

@@ -19,14 +19,26 @@ UNITS = [u.name for u in load_units()]
         ("调度表2023-07", {"2023-07"}),
         ("调度表_2023.7_v2", {"2023-07"}),
         ("台账202307", {"2023-07"}),
-        ("台账 2023-06-05 更新", {"2023-06"}),  # a date: its month
         ("鼓楼区7月份", {"2023-07"}),  # no year: the return's own
         ("6月、7月合并", {"2023-06", "2023-07"}),
+        ("附件4 7月", {"2023-07"}),
+        # a range names every month in it
+        ("2023年5-6月", {"2023-05", "2023-06"}),
+        ("1-3月累计", {"2023-01", "2023-02", "2023-03"}),
+        ("2023年1—2月", {"2023-01", "2023-02"}),
+        # a date (a deadline, the day it was sent) names no period
+        ("台账 2023-06-05 更新", set()),
+        ("附件4_鼓楼区_2023-07-01", set()),
+        ("台账（截至2023年7月1日）", set()),
+        ("鼓楼区附件4（7月1日前报送）", set()),
+        ("6月30日报送", set()),
         ("附件4月报", set()),  # the annex number is no month
         ("附件 4 进展情况调度表", set()),
         ("台账20230705", set()),  # eight digits: not a year and month
+        ("鼓楼区2023_1", set()),  # a version number, not January
         ("2023年13月", set()),
         ("第2期", set()),
+        ("上半年", set()),
     ],
 )
 def test_periods_named(name: str, periods: set[str]) -> None:
@@ -40,8 +52,15 @@ def test_periods_named(name: str, periods: set[str]) -> None:
         ("鼓楼7月", {"鼓楼区"}),
         ("高新区台账", {"福州高新区"}),
         ("福州高新区台账", {"福州高新区"}),
-        ("长乐、福清两地汇总", {"长乐区", "福清市"}),
+        ("长乐、福清_汇总", {"长乐区", "福清市"}),
+        ("鼓楼 附件4", {"鼓楼区"}),
+        ("福州鼓楼_附件4", {"鼓楼区"}),
         ("进展情况调度表", set()),
+        # a short form inside a longer run of Chinese is another word
+        ("高新技术企业隐患台账", set()),
+        ("长乐路项目台账", set()),
+        ("连江路施工", set()),
+        ("鼓楼附件4", set()),  # a miss, rather than a false alarm on a word
     ],
 )
 def test_units_named(name: str, units: set[str]) -> None:
