@@ -59,6 +59,13 @@ _RULES: list[Rule] = [
         "收文登记无法读取（{reason}），各文件的收到时间改以文件修改时间为准。",
     ),
     Rule(
+        "receipt-log-unused",
+        "warning",
+        "另有收文登记",
+        "收件箱中有多份收文登记，收到时间以“{used}”为准，本文件未使用；请删除不再使用的一份，"
+        "以免登记在这里的收到时间被忽略。",
+    ),
+    Rule(
         "receipt-log-row-invalid",
         "warning",
         "收文登记有误",

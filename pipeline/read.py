@@ -127,7 +127,7 @@ def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> 
     inbox = Path(inbox)
     entries = sorted(_walk(inbox), key=lambda e: e.rel)
     names = [e.rel for e in entries if e.ignore is None]
-    receipts, log_issues = _receipt_log(inbox, names)
+    receipts, log_issues, log_name = _receipt_log(inbox, names)
     to_read = [e for e in entries if e.ignore is None]
     out: list[Return] = []
     with collector_paused():
@@ -136,8 +136,11 @@ def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> 
             if entry.ignore is not None:
                 ret = _ignored(entry)
                 if entry.ignore.rule == "file-ignored-receipt-log":
-                    for issue in log_issues:
-                        ret.add(issue)
+                    if entry.rel == log_name:
+                        for issue in log_issues:
+                            ret.add(issue)
+                    else:  # a second log beside the one used: say so, lest it be kept up
+                        ret.add(make_issue("receipt-log-unused", used=log_name))
             else:
                 ret = next(pending)
                 _set_received(ret, receipts)
@@ -265,14 +268,30 @@ def _local(timestamp: float) -> dt.datetime:
 # --- the receipt log -----------------------------------------------------------------------
 
 
-def _receipt_log(inbox: Path, names: Sequence[str]) -> tuple[dict[str, dt.datetime], list[Issue]]:
-    """Received times by relative path, from the receipt log in the inbox root (if any)."""
+def _receipt_log(
+    inbox: Path, names: Sequence[str]
+) -> tuple[dict[str, dt.datetime], list[Issue], str]:
+    """Received times by relative path, from the receipt log in the inbox root (if any), what
+    is wrong in it, and its name ("" for none)."""
     path = next((inbox / n for n in RECEIPT_LOG_NAMES if (inbox / n).is_file()), None)
     if path is None or path.is_symlink():
-        return {}, []
+        return {}, [], ""
+    times, issues = _receipt_times(path, names)
+    return times, issues, path.name
+
+
+def _receipt_times(path: Path, names: Sequence[str]) -> tuple[dict[str, dt.datetime], list[Issue]]:
     issues: list[Issue] = []
     try:
-        raw = path.read_bytes()[: safety.MAX_FILE_BYTES]
+        if path.stat().st_size > safety.MAX_FILE_BYTES:
+            size, limit = (
+                safety.human_size(path.stat().st_size),
+                safety.human_size(safety.MAX_FILE_BYTES),
+            )
+            return {}, [
+                make_issue("receipt-log-unreadable", reason=f"文件过大（{size}，上限 {limit}）")
+            ]
+        raw = path.read_bytes()
     except OSError as exc:
         return {}, [make_issue("receipt-log-unreadable", reason=os_error_text(exc))]
     if path.suffix.lower() == ".csv":

@@ -197,6 +197,36 @@ def test_receipt_log_kept_as_a_workbook_is_read_like_the_csv(tmp_path: Path) -> 
     assert returns["鼓楼区/a4.xlsx"].received_source == "mtime"
 
 
+def test_a_second_receipt_log_is_said_to_be_unused(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress", "鼓楼区/a4.xlsx")
+    (inbox / "收文登记.csv").write_text("文件名,收到时间\na4.xlsx,2023-06-30 17:20\n", "utf-8")
+    wb = openpyxl.Workbook()
+    wb.active.append(["文件名", "收到时间"])
+    wb.active.append(["a4.xlsx", "2023-07-03 09:00"])
+    wb.save(inbox / "收文登记.xlsx")
+    returns = {r.rel: r for r in read_inbox(inbox)}
+    assert returns["鼓楼区/a4.xlsx"].received == dt.datetime(2023, 6, 30, 17, 20)  # the CSV's
+    unused = returns["收文登记.xlsx"]
+    assert unused.status == "ignored"
+    assert rules(unused) == ["file-ignored-receipt-log", "receipt-log-unused"]
+    assert "以“收文登记.csv”为准，本文件未使用" in unused.issues[-1].message
+    assert rules(returns["收文登记.csv"]) == ["file-ignored-receipt-log"]
+
+
+def test_a_receipt_log_over_the_size_limit_is_reported_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress", "a4.xlsx")
+    (inbox / "收文登记.csv").write_text("文件名,收到时间\na4.xlsx,2023-06-30 17:20\n", "utf-8")
+    monkeypatch.setattr("pipeline.safety.MAX_FILE_BYTES", 10)
+    returns = {r.rel: r for r in read_inbox(inbox)}
+    assert rules(returns["收文登记.csv"]) == ["file-ignored-receipt-log", "receipt-log-unreadable"]
+    assert "文件过大" in returns["收文登记.csv"].issues[-1].message
+    assert returns["a4.xlsx"].received_source == "mtime"
+
+
 def test_receipt_log_without_its_columns_is_reported(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     make_return(inbox, "annex4_progress")
