@@ -753,7 +753,6 @@ def email(
             k: int(v) if v == v.to_integral_value() else float(v) for k, v in totals.items()
         },
         "sent": False,
-        "error": "",
     }
     say = note if as_json else click.echo
     say(f"已生成邮件：{eml}")
@@ -763,18 +762,15 @@ def email(
     if send:
         try:
             accepted = send_message(msg, settings)
-        except MailConfigError as exc:
-            document["error"] = str(exc)
-            code = 2
         except MailError as exc:
-            document["error"] = str(exc)
-            code = 1
+            code = 2 if isinstance(exc, MailConfigError) else 1
+            # the error document of every command, beside what was made (the .eml is kept)
+            document["error"] = {"exit_code": code, "message": str(exc)}
+            click.echo(f"错误：{exc}", err=True)
+            click.echo(f"邮件未发送；.eml 已保留：{eml}", err=True)
         else:
             document["sent"] = True
             say(f"已发送至 {'、'.join(accepted)}（{settings.host}:{settings.effective_port}）。")
-        if code:
-            click.echo(f"错误：{document['error']}", err=True)
-            click.echo(f"邮件未发送；.eml 已保留：{eml}", err=True)
     else:
         say("未发送（加 --send 经 SMTP 发送）。")
     if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import json
 import shutil
 import socket
 import ssl
@@ -335,7 +336,8 @@ def test_email_send_delivers_to_a_real_smtp_server(tmp_path: Path) -> None:
     assert msg["X-Unsent"] is None and msg["Date"] and msg["Message-ID"]
     assert attachments(msg) == [(workbook.name, workbook.read_bytes())]
     assert (tmp_path / f"{workbook.stem}.eml").is_file()
-    assert '"sent": true' in result.stdout
+    doc = json.loads(result.stdout)
+    assert doc["sent"] is True and "error" not in doc  # an error key only when it failed
 
 
 def test_email_auth_failure_says_so_in_chinese_and_keeps_the_eml(tmp_path: Path) -> None:
@@ -343,12 +345,16 @@ def test_email_auth_failure_says_so_in_chinese_and_keeps_the_eml(tmp_path: Path)
     with smtp_server(authenticator=_refuse, auth_require_tls=False) as (port, sink):
         result = CliRunner().invoke(
             main,
-            ["email", "--period", PERIOD, "--out", str(tmp_path), "--send"],
+            ["email", "--period", PERIOD, "--out", str(tmp_path), "--send", "--json"],
             env=smtp_env(
                 port, FZ_SMTP_USER="city", FZ_SMTP_PASSWORD="wrong", FZ_MAIL_TO="p@example.cn"
             ),
         )
     assert result.exit_code == 1
+    doc = json.loads(result.stdout)  # what was made, and the error as every command gives it
+    assert doc["sent"] is False and doc["eml"].endswith(".eml")
+    assert doc["error"]["exit_code"] == 1
+    assert doc["error"]["message"].startswith("SMTP 身份验证失败")
     assert sink.received == []
     assert "SMTP 身份验证失败：服务器 127.0.0.1:" in result.stderr
     assert "拒绝了用户 city 的用户名或密码" in result.stderr
