@@ -101,8 +101,6 @@ class ForkedFiles:
     renamed away (taken or not); use the object as a context manager.
     """
 
-    _freezes = 0  # helpers started and not yet closed (each froze the garbage collector)
-
     def __init__(
         self, folder: Path, jobs: dict[str, Callable[[Path], object]], *, fork: bool = True
     ) -> None:
@@ -140,9 +138,8 @@ class ForkedFiles:
                 self._files[key] = temp_file(folder)
             read_fd, write_fd = os.pipe()
             # the objects both processes share stay out of garbage collections (which would
-            # touch, and so copy, every page holding one) until the last helper is closed
+            # touch, and so copy, every page holding one) until close()
             gc.freeze()
-            ForkedFiles._freezes += 1
             self._frozen = True
             pid = os.fork()
         except OSError:  # no room for the files or no process to spare: the caller writes them
@@ -195,10 +192,8 @@ class ForkedFiles:
         """Stop the child and remove the files still under their temporary names."""
         self._stop()
         if self._frozen:
+            gc.unfreeze()
             self._frozen = False
-            ForkedFiles._freezes -= 1
-            if not ForkedFiles._freezes:
-                gc.unfreeze()
         for path in self._files.values():
             path.unlink(missing_ok=True)
         self._files.clear()

@@ -135,7 +135,7 @@ def form_name(form_id: str) -> str:
 
 
 # Below this many table cells (the CSVs' and the ledger sheet's) the outputs are written in one
-# process; above it forked helpers render the CSVs and the JSON, and the ledger sheet's rows,
+# process; above it a forked helper renders the ledger sheet's rows, the CSVs and the JSON
 # while this one writes the rest of the workbook (a fork costs milliseconds; a province's
 # tables take seconds).
 FORK_MIN_CELLS = 200_000
@@ -146,10 +146,9 @@ def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
 
     Keys: workbook, csv (the 附件4 figures), ledger_csv, checklist_csv, anomalies_csv, json.
     Files are replaced one at a time in that order, each atomically. For big results a helper
-    process, forked at once, renders the CSVs and the JSON into temporary files meanwhile, and a
-    second one, forked once the ledger sheet's shared strings are known, that sheet's rows; this
-    process still renames each file into place in turn (and renders whatever a helper did not
-    deliver itself).
+    process, forked once the ledger sheet's shared strings are known, renders that sheet's rows,
+    the CSVs and the JSON into temporary files meanwhile; this process still renames each file
+    into place in turn (and renders whatever the helper did not deliver itself).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = output_stem(result.period)
@@ -174,15 +173,10 @@ def write_outputs(result: Consolidation, out_dir: Path) -> dict[str, Path]:
     lform = ledger_form()
     ledger_cells = 2 * (len(lform.columns) + 6) * len(result.ledger)  # in the CSV and the sheet
     cells = ledger_cells + 13 * len(result.checklist) + 15 * len(result.figures)
-    fork = cells >= FORK_MIN_CELLS
-    with (
-        ForkedFiles(out_dir, jobs, fork=fork) as helper,
-        ForkedFiles(out_dir, {}, fork=fork) as rows_helper,
-    ):
-        # the CSVs and the JSON need nothing from the workbook: rendered from the start; the
-        # ledger sheet starts a second helper for its rows once their shared strings are known
-        helper.start()
-        _atomic(paths["workbook"], lambda tmp: write_workbook(result, tmp, helper=rows_helper))
+    with ForkedFiles(out_dir, jobs, fork=cells >= FORK_MIN_CELLS) as helper:
+        # the ledger sheet starts the helper, with its rows as the first job
+        _atomic(paths["workbook"], lambda tmp: write_workbook(result, tmp, helper=helper))
+        helper.start()  # a no-op once started
         for key in ("csv", "ledger_csv", "checklist_csv", "anomalies_csv"):
 
             def write_table(tmp: Path, key: str = key) -> None:
@@ -591,8 +585,8 @@ def _print_setup(
 def write_workbook(result: Consolidation, path: Path, *, helper: ForkedFiles | None = None) -> None:
     """The output workbook, sheets in SHEETS order. Same result, same bytes.
 
-    With a `helper`, the ledger sheet starts it with the rendering of its rows, and takes
-    them from it when the workbook is closed."""
+    With a `helper`, the ledger sheet starts it with the rendering of its rows as the first
+    job, and takes them from it when the workbook is closed."""
     # a fresh copy each time: xlsxwriter mutates the options it is given
     wb = Workbook(str(path), copy.deepcopy(WORKBOOK_OPTIONS))
     created = dt.datetime.combine(result.due_date, dt.time())
@@ -1358,6 +1352,8 @@ def _ledger_rows(
             fh.write("".join(pieces.ravel().tolist()))
 
     if not n_rows:
+        if helper is not None:
+            helper.start()  # for the CSVs and the JSON
         return 0
     ws._check_dimensions(n_rows, len(cols))
     if helper is None:

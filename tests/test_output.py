@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import csv
 import datetime as dt
-import gc
 import io
 import json
 import math
@@ -881,19 +880,6 @@ def test_no_fork_when_not_asked_or_with_another_thread_alive(tmp_path: Path) -> 
     finally:
         stop.set()
         thread.join()
-
-
-def test_two_helpers_keep_the_collector_frozen_until_the_last_is_closed(tmp_path: Path) -> None:
-    assert gc.get_freeze_count() == 0
-    with ForkedFiles(tmp_path, {"a": _job("A")}) as first:
-        first.start()
-        with ForkedFiles(tmp_path, {"b": _job("B")}) as second:
-            second.start()
-            assert second.take("b") is not None
-        # the first child still shares this process's pages: they stay out of collections
-        assert gc.get_freeze_count() > 0
-        assert first.take("a") is not None
-    assert gc.get_freeze_count() == 0
 
 
 @pytest.fixture
