@@ -282,7 +282,8 @@ def summary_lines(
     ]
     reported = f"报送：{units} 个单位中 {units - len(sources)} 个已报送进展情况调度表"
     if carried:
-        reported += f"，{len(carried)} 个未报送、沿用最近一次报送的数据（{'、'.join(carried)}）"
+        shown = "；".join(f"{unit}沿用{period_label(sources[unit])}" for unit in carried)
+        reported += f"，{len(carried)} 个未报送、沿用最近一次报送的数据（{shown}）"
     if never:
         reported += f"，{len(never)} 个从未报送、按0计（{'、'.join(never)}）"
     lines.append(reported + "。")

@@ -58,7 +58,8 @@ def test_writes_the_workbook_and_prints_a_chinese_summary(inbox: Path, tmp_path:
     text = result.stdout
     assert "2023年7月汇总完成" in text
     assert (
-        f"4 个单位中 3 个已报送进展情况调度表，1 个未报送、沿用最近一次报送的数据（{TJ}）" in text
+        "4 个单位中 3 个已报送进展情况调度表，1 个未报送、沿用最近一次报送的数据"
+        f"（{TJ}沿用2023年6月）" in text
     )
     assert "退回修改 1 个" in text
     assert "警告 10 条，提示 3 条" in text

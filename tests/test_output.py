@@ -461,13 +461,14 @@ def test_summary_tells_carried_units_from_those_that_never_reported(tmp_path: Pa
     lines = summary_lines(_carry_mix(), paths, [])
     assert lines[1] == (
         "报送：4 个单位中 1 个已报送进展情况调度表，2 个未报送、沿用最近一次报送的数据"
-        f"（{TJ}、{CS}），1 个从未报送、按0计（{MW}）。"
+        f"（{TJ}沿用2023年6月；{CS}沿用2023年5月），1 个从未报送、按0计（{MW}）。"
     )
     only_carried = summary_lines(
         consolidate(build_returns(), "2023-07", units=fixture_units()), paths, []
     )
     assert only_carried[1] == (
-        f"报送：4 个单位中 3 个已报送进展情况调度表，1 个未报送、沿用最近一次报送的数据（{TJ}）。"
+        "报送：4 个单位中 3 个已报送进展情况调度表，1 个未报送、沿用最近一次报送的数据"
+        f"（{TJ}沿用2023年6月）。"
     )
 
 
