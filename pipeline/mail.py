@@ -351,7 +351,8 @@ def headline_totals(workbook: Path, form: ProgressForm) -> dict[str, Decimal]:
 
 
 def reporting_note(workbook: Path) -> str:
-    """'13 个单位中 12 个报送了本期调度表；仓山区本期未报送，合计中沿用其此前已接收的累计数（无则为0）。'
+    """'13 个单位中 11 个报送了本期调度表；仓山区本期未报送，合计中沿用其2023年6月的累计数；
+    马尾区从未报送，按0计。'
 
     Read from the JSON that consolidate writes beside the workbook; '' when it is absent or
     unreadable (the note is a courtesy, the workbook is what is sent).
@@ -363,13 +364,26 @@ def reporting_note(workbook: Path) -> str:
         doc = json.loads(path.read_text(encoding="utf-8"))
         units = list(doc["units"])
         carried = [str(u) for u in doc.get("carried_forward", [])]
-    except (OSError, ValueError, KeyError, TypeError):
+        sources = doc.get("carried_from")  # absent from the JSON of older versions
+        sources = {str(u): str(p or "") for u, p in sources.items()} if sources else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return ""
     if not units:
         return ""
     text = f"{len(units)} 个单位中 {len(units) - len(carried)} 个报送了本期调度表"
-    if carried:
+    if carried and sources is None:
         text += f"；{'、'.join(carried)}本期未报送，合计中沿用其此前已接收的累计数（无则为0）"
+    elif carried:
+        assert sources is not None
+        by_period: dict[str, list[str]] = {}
+        for unit in carried:
+            by_period.setdefault(sources.get(unit, ""), []).append(unit)
+        for period, names in sorted(by_period.items(), key=lambda kv: kv[0] or "~"):
+            if period:
+                shown = period_label(period) if re.fullmatch(r"\d{4}-\d{2}", period) else period
+                text += f"；{'、'.join(names)}本期未报送，合计中沿用其{shown}的累计数"
+            else:
+                text += f"；{'、'.join(names)}从未报送，按0计"
     return text + "。"
 
 

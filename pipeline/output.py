@@ -233,6 +233,8 @@ def to_json(result: Consolidation) -> dict[str, Any]:
         "units": units,
         "increments": increments,
         "carried_forward": result.carried_units(),
+        # each of them -> the period its figures come from, null when it never reported
+        "carried_from": {u: p or None for u, p in result.carried_sources().items()},
         "anomalies": [a.to_json() for a in result.anomalies],
         "submissions": [
             {

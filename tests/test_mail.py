@@ -739,9 +739,10 @@ def test_email_of_the_real_output_workbook_carries_the_city_totals(tmp_path: Pat
         label = progress_form().item_of(code).label
         assert f"{label}：{CITY_2023_07[code]}" in body, code
     assert "13 个单位中 3 个报送了本期调度表；" in body  # 台江区 only sent a rejected one
-    assert (
-        f"{TJ}、晋安区" in body and "本期未报送，合计中沿用其此前已接收的累计数（无则为0）" in body
-    )
+    # carried units named with the month their figures come from, never-reported ones apart
+    assert f"；{TJ}本期未报送，合计中沿用其2023年6月的累计数；" in body
+    assert "晋安区" in body and "从未报送，按0计。" in body
+    assert "无则为0" not in body
     assert attachments(msg) == [(paths["workbook"].name, paths["workbook"].read_bytes())]
 
 
