@@ -442,6 +442,8 @@ def test_json_document_shape_and_numbers(result: Consolidation, written: dict[st
     assert list(doc["units"]) == [GL, TJ, CS, MW]
     assert doc["units"][TJ]["A1"] == 2  # carried forward as it enters the total
     assert doc["carried_forward"] == [TJ]
+    assert doc["carried_from"] == {TJ: "2023-06"}
+    assert to_json(_carry_mix())["carried_from"] == {TJ: "2023-06", CS: "2023-05", MW: None}
     assert {a["rule"] for a in doc["anomalies"]} >= {"unit-not-reported", "ledger-mismatch"}
     first = doc["anomalies"][0]
     assert set(first) >= {"rule", "severity", "unit", "item", "message"}
