@@ -397,3 +397,38 @@ def test_nothing_rejected_still_clears_last_runs_copies(clean_inbox: Path, tmp_p
     result = _run(str(clean_inbox), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert not (out / "退回修改").exists()
+
+
+def _process(*args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="sample_inputs/ not generated")
+def test_the_process_ends_fast_with_complete_outputs_and_its_exit_code(tmp_path: Path) -> None:
+    # `python -m pipeline` skips tearing the interpreter down at exit: what it printed and
+    # wrote must be whole, its exit code the command's, as when run in process
+    done = _process("consolidate", str(SAMPLES), "--out", str(tmp_path / "proc"), "--json")
+    assert done.returncode == 0, done.stderr
+    here = CliRunner().invoke(
+        main, ["consolidate", str(SAMPLES), "--out", str(tmp_path / "here"), "--json"]
+    )
+    assert json.loads(done.stdout) == json.loads(here.stdout)
+    proc = sorted(p.relative_to(tmp_path / "proc") for p in (tmp_path / "proc").rglob("*"))
+    assert proc == sorted(p.relative_to(tmp_path / "here") for p in (tmp_path / "here").rglob("*"))
+    for rel in proc:
+        if (tmp_path / "proc" / rel).is_file():
+            assert (tmp_path / "proc" / rel).read_bytes() == (tmp_path / "here" / rel).read_bytes()
+    (tmp_path / "empty").mkdir()
+    empty = _process("consolidate", str(tmp_path / "empty"), "--out", str(tmp_path / "x"), "--json")
+    assert empty.returncode == 2
+    assert json.loads(empty.stdout)["error"]["exit_code"] == 2
+    assert _process("validate", str(SAMPLES), "--out", str(tmp_path / "v")).returncode == 1
