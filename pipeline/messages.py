@@ -411,6 +411,12 @@ _RULES: list[Rule] = [
         "未填写{label}（必填）。",
     ),
     Rule(
+        "progress-date-implausible",
+        "warning",
+        "填报时间不合常理",
+        "{label} {value} {when}，而本表报送的是{period_label}末的累计数；请核对年份和月份是否填错。",
+    ),
+    Rule(
         "checklist-date-before-campaign",
         "error",
         "检查时间早于行动开始",

@@ -51,6 +51,7 @@ from pipeline.forms import (
     load_calendar,
     load_forms,
     load_units,
+    period_end,
 )
 from pipeline.layout import (
     INSTRUCTIONS_SHEET,
@@ -1116,6 +1117,7 @@ def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
     if date_found is not None and not is_blank(date_found.value):
         try:
             ret.report_date = to_date(date_found.value)
+            _check_report_date(ret, form, grid.name, date_found.value_cell.a1)
         except NormalizeError as exc:
             issue = _value_issue(
                 exc,
@@ -1126,6 +1128,34 @@ def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
             )
             issue.severity = "warning"
             ret.add(issue)
+
+
+# 时间 (the day the 附件4 was filled in) more than this long after its period's end is a typo
+# (2024 for 2023), not a late return: returns are due on the 1st of the next month
+REPORT_DATE_SLACK = dt.timedelta(days=183)
+
+
+def _check_report_date(ret: Return, form: ProgressForm, sheet: str, cell: str) -> None:
+    """Warn about a 时间 that cannot be the day the figures were filled in: before the period
+    began (the figures run to its end), or half a year and more after it ended."""
+    day, period = ret.report_date, ret.period
+    if day is None or period is None:
+        return
+    end = period_end(period)
+    start = end.replace(day=1)
+    if start <= day <= end + REPORT_DATE_SLACK:
+        return
+    ret.add(
+        make_issue(
+            "progress-date-implausible",
+            sheet=sheet,
+            cell=cell,
+            value=day.isoformat(),
+            label=form.date_label.rstrip("："),
+            period_label=_period_text(period),
+            when="早于该月开始" if day < start else "比期末晚半年以上",
+        )
+    )
 
 
 def progress_label(form: ProgressForm, code: str, *, beside: str | None = None) -> str:

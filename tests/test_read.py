@@ -606,6 +606,32 @@ def test_progress_values_are_read_exactly_with_their_cells(tmp_path: Path) -> No
     assert ret.report_date == dt.date(2023, 7, 1)
 
 
+@pytest.mark.parametrize(
+    ("day", "when"),
+    [
+        (dt.date(2023, 6, 1), None),
+        (dt.date(2023, 7, 1), None),
+        (dt.date(2023, 12, 15), None),  # within half a year of the period's end: late, not wrong
+        (dt.date(2023, 5, 31), "早于该月开始"),
+        (dt.date(2024, 7, 1), "比期末晚半年以上"),  # 2024 typed for 2023
+    ],
+)
+def test_a_report_date_that_cannot_be_the_day_of_filling_is_a_warning(
+    tmp_path: Path, day: dt.date, when: str | None
+) -> None:
+    ret = read_one(make_return(tmp_path / "inbox", "annex4_progress", report_date=day))
+    assert ret.status == "accepted"
+    assert ret.report_date == day
+    flagged = [i for i in ret.issues if i.rule == "progress-date-implausible"]
+    if when is None:
+        assert flagged == []
+        return
+    (issue,) = flagged
+    assert issue.severity == "warning"
+    assert issue.cell == progress_layout(progress_form()).date_cell.a1
+    assert f"时间 {day.isoformat()} {when}，而本表报送的是2023年6月末的累计数" in issue.message
+
+
 def test_progress_as_clerks_type_it(tmp_path: Path) -> None:
     typed = good_progress() | {
         "A1": "１２",
