@@ -53,7 +53,7 @@ from pipeline.forms import (
     unit_by_code,
     unit_by_name,
 )
-from pipeline.fsutil import atomic_write_bytes, temp_dir
+from pipeline.fsutil import atomic_write_bytes, ignore_interrupts, stop_pool, temp_dir
 from pipeline.layout import checklist_layout, progress_layout
 from pipeline.messages import make_issue, os_error_text
 from pipeline.model import Issue, Return
@@ -822,8 +822,12 @@ def write_annotated_copies(
             taken.add(target)
             work.append((_slim(ret), staging, target))
         if jobs > 1 and len(work) > 1:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                done = list(pool.map(_annotate_job, work))
+            with ProcessPoolExecutor(max_workers=jobs, initializer=ignore_interrupts) as pool:
+                try:
+                    done = list(pool.map(_annotate_job, work))
+                except BaseException:  # Ctrl-C: the copies not yet made are not made
+                    stop_pool(pool)
+                    raise
         else:
             done = [_annotate_job(job) for job in work]
         results = {job[0].rel: copy for job, copy in zip(work, done, strict=True)}

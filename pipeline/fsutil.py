@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 from types import TracebackType
 
@@ -214,3 +215,16 @@ def _can_fork() -> bool:
     """fork() copies only the calling thread: with other threads alive a lock they hold could
     stay locked forever in the child, so only a single-threaded Linux process forks."""
     return sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
+
+
+def ignore_interrupts() -> None:
+    """A pool worker's initializer: Ctrl-C is the parent's to handle. A worker that died of it
+    would break the pool, and Python 3.11's pool can then wait for ever on a worker blocked
+    on its pipe; the parent instead cancels what is queued (stop_pool) and exits."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_pool(pool: Executor) -> None:
+    """On an interrupt or error in the parent: drop the work not yet started, so that leaving
+    the pool's `with` block waits only for what the workers are doing now."""
+    pool.shutdown(wait=False, cancel_futures=True)

@@ -53,6 +53,7 @@ from pipeline.forms import (
     load_units,
     period_end,
 )
+from pipeline.fsutil import ignore_interrupts, stop_pool
 from pipeline.layout import (
     INSTRUCTIONS_SHEET,
     META_KEYS,
@@ -181,11 +182,15 @@ def _read_all(paths: list[Path], inbox: Path, jobs: int) -> Iterator[Return]:
                     yield ret
             except BrokenProcessPool:
                 pass
+            except BaseException:  # Ctrl-C, or the caller stopped reading: no more files
+                stop_pool(pool)
+                raise
     for path in paths[done:]:
         yield read_return(path, inbox)
 
 
 def _worker_init() -> None:
+    ignore_interrupts()  # Ctrl-C stops the parent, which stops the pool
     safety.IN_PROCESS = True  # a worker is expendable: it parses without a sandbox of its own
     safety.limit_memory()  # ... but a file asking for gigabytes must not take the machine down
     gc.enable()  # the parent pauses its collector while reading (collector_paused) ...

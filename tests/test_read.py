@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
 import os
+import shutil
 import struct
 import zipfile
 from decimal import Decimal
@@ -1163,3 +1165,57 @@ def test_plain_ticks_read_as_every_tick_is_read(monkeypatch: pytest.MonkeyPatch)
         assert fast == slow, values
     monkeypatch.setattr(read, "TICK_MARKS", normalize.TICK_MARKS)
     assert read_row(("√", "", None), normalize.TICK_MARKS)[:2] == (["是"], False)
+
+
+def test_ctrl_c_stops_the_reading_pool_and_leaves_no_worker(tmp_path: Path) -> None:
+    # Ctrl-C reaches the whole process group. Workers ignore it (one dying of it breaks the
+    # pool, and Python 3.11's pool may then wait for ever); the parent cancels the queued files
+    # and ends once the workers finish the chunk they hold
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    inbox = tmp_path / "inbox"
+    first = make_return(inbox, "annex4_progress", "00.xlsx")
+    for i in range(1, 24):
+        shutil.copy(first, inbox / f"{i:02d}.xlsx")
+    log = tmp_path / "read.log"
+    code = f"""
+import sys, time
+from pathlib import Path
+import signal
+import pipeline.read as read
+real = read.read_return
+def slow(path, inbox):
+    with open({str(log)!r}, "a") as fh:
+        fh.write(str(signal.getsignal(signal.SIGINT) is signal.SIG_IGN) + "\\n")
+    time.sleep(0.25)
+    return real(path, inbox)
+read.read_return = slow
+print("start", flush=True)
+try:
+    read.read_inbox(Path({str(inbox)!r}), jobs=2)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    assert proc.stdout is not None
+    with proc.stdout:
+        assert proc.stdout.readline() == "start\n"
+    deadline = time.monotonic() + 30
+    while not (log.exists() and log.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal
+    try:
+        assert proc.wait(timeout=30) == 130
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    seen = log.read_text().split()
+    assert seen and set(seen) == {"True"}  # every worker ignored Ctrl-C
+    assert len(seen) < 24  # the files still queued were never read
+    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
+    assert left.stdout.split() == []  # no worker left behind
