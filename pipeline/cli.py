@@ -792,8 +792,10 @@ def run(args: Sequence[str] | None = None) -> NoReturn:
     exit code. Every output file is complete and closed before the command returns; only
     in-process callers (the tests' CliRunner) use `main` itself."""
     code: int | str | None
+    # `python -m pipeline` shows as such in the help; a console script by its own name
+    prog = "python -m pipeline" if Path(sys.argv[0]).name == "__main__.py" else None
     try:
-        main(args=args, prog_name="python -m pipeline")
+        main(args=args, prog_name=prog)
         code = 0
     except SystemExit as exc:  # click ends every command so, with its exit code
         code = exc.code

@@ -763,8 +763,10 @@ def send_message(msg: EmailMessage, settings: SmtpSettings) -> list[str]:
         try:
             context.load_verify_locations(cafile=settings.cafile)
         except (OSError, ssl.SSLError) as exc:
+            # (ssl.SSLError is an OSError whose codes are OpenSSL's, not the system's)
+            why = "不是可用的 PEM 格式证书" if isinstance(exc, ssl.SSLError) else os_error_text(exc)
             raise MailConfigError(
-                f"无法读取证书文件 {settings.cafile}（FZ_SMTP_CAFILE / cafile）：{exc}"
+                f"无法读取证书文件 {settings.cafile}（FZ_SMTP_CAFILE / cafile）：{why}"
             ) from None
     try:
         smtp: smtplib.SMTP

@@ -136,13 +136,14 @@ def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> 
         pending = _read_all([e.path for e in to_read], inbox, jobs)
         for entry in entries:
             if entry.ignore is not None:
+                if entry.ignore.rule == "file-ignored-receipt-log" and entry.rel != log_name:
+                    # a second log beside the one used: say so, lest it be kept up to date
+                    unused = make_issue("receipt-log-unused", used=log_name)
+                    entry = _Entry(entry.rel, entry.path, unused)
                 ret = _ignored(entry)
-                if entry.ignore.rule == "file-ignored-receipt-log":
-                    if entry.rel == log_name:
-                        for issue in log_issues:
-                            ret.add(issue)
-                    else:  # a second log beside the one used: say so, lest it be kept up
-                        ret.add(make_issue("receipt-log-unused", used=log_name))
+                if entry.rel == log_name:
+                    for issue in log_issues:
+                        ret.add(issue)
             else:
                 ret = next(pending)
                 _set_received(ret, receipts)
@@ -279,8 +280,15 @@ def _receipt_log(
 ) -> tuple[dict[str, dt.datetime], list[Issue], str]:
     """Received times by relative path, from the receipt log in the inbox root (if any), what
     is wrong in it, and its name ("" for none)."""
-    path = next((inbox / n for n in RECEIPT_LOG_NAMES if (inbox / n).is_file()), None)
-    if path is None or path.is_symlink():
+    path = next(  # a link is never followed (it is ignored as any link is)
+        (
+            inbox / n
+            for n in RECEIPT_LOG_NAMES
+            if (inbox / n).is_file() and not (inbox / n).is_symlink()
+        ),
+        None,
+    )
+    if path is None:
         return {}, [], ""
     times, issues = _receipt_times(path, names)
     return times, issues, path.name
@@ -295,7 +303,7 @@ def _receipt_times(path: Path, names: Sequence[str]) -> tuple[dict[str, dt.datet
                 safety.human_size(safety.MAX_FILE_BYTES),
             )
             return {}, [
-                make_issue("receipt-log-unreadable", reason=f"文件过大（{size}，上限 {limit}）")
+                make_issue("receipt-log-unreadable", reason=f"文件过大：{size}，上限 {limit}")
             ]
         raw = path.read_bytes()
     except OSError as exc:

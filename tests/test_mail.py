@@ -844,3 +844,9 @@ def test_an_unreadable_cafile_is_a_settings_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args, env=env)
     assert result.exit_code == 2, result.output
     assert "无法读取证书文件" in result.stderr
+    assert "：文件或文件夹不存在" in result.stderr and "No such file" not in result.stderr
+    (tmp_path / "bad.pem").write_text("not a certificate", encoding="utf-8")
+    env["FZ_SMTP_CAFILE"] = str(tmp_path / "bad.pem")
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert "：不是可用的 PEM 格式证书" in result.stderr

@@ -211,9 +211,25 @@ def test_a_second_receipt_log_is_said_to_be_unused(tmp_path: Path) -> None:
     assert returns["鼓楼区/a4.xlsx"].received == dt.datetime(2023, 6, 30, 17, 20)  # the CSV's
     unused = returns["收文登记.xlsx"]
     assert unused.status == "ignored"
-    assert rules(unused) == ["file-ignored-receipt-log", "receipt-log-unused"]
+    assert rules(unused) == ["receipt-log-unused"]  # not also "the log the times come from"
     assert "以“收文登记.csv”为准，本文件未使用" in unused.issues[-1].message
     assert rules(returns["收文登记.csv"]) == ["file-ignored-receipt-log"]
+
+
+def test_a_linked_receipt_log_is_not_followed_and_the_real_one_is_used(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress", "a4.xlsx")
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text("文件名,收到时间\na4.xlsx,2023-06-01 08:00\n", "utf-8")
+    (inbox / "收文登记.csv").symlink_to(outside)
+    wb = openpyxl.Workbook()
+    wb.active.append(["文件名", "收到时间"])
+    wb.active.append(["a4.xlsx", "2023-06-30 17:20"])
+    wb.save(inbox / "收文登记.xlsx")
+    returns = {r.rel: r for r in read_inbox(inbox)}
+    assert returns["a4.xlsx"].received == dt.datetime(2023, 6, 30, 17, 20)  # the workbook's
+    assert rules(returns["收文登记.csv"]) == ["file-ignored-symlink"]
+    assert rules(returns["收文登记.xlsx"]) == ["file-ignored-receipt-log"]
 
 
 def test_a_receipt_log_over_the_size_limit_is_reported_as_such(
