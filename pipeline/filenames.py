@@ -15,53 +15,74 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
-from pipeline.normalize import fold
+from pipeline.normalize import strip_invisible
 
 # A year and month (2023年7月, 2023-07, 2023.7, 202307) or a month alone (7月), each possibly
-# the end of a range (2023年5-6月, 1—6月); a day after it (2023年7月1日, 2023-07-01, 7月1日前)
-# makes it a date, which names no period (a deadline or the day it was sent)
-_DAY = r"(?:\s*\d{1,2}\s*[日号]|\s*[-./]\s*\d{1,2}(?!\d))"
-_RANGE = r"(?:(\d{1,2})\s*[-~—–至到]\s*)?"
+# ending a range or a list (2023年5-6月, 1—6月, 6、7月). A day after it (2023年7月1日, 7月1日前,
+# 2023-07-01) makes it a date, which names no period (a deadline or the day it was sent); a
+# number after a dash (2023年7月-2) is a copy's number, not a day.
+_DAY = r"\s*\d{1,2}\s*[日号]"
+_NUMERIC_DAY = r"\s*[-./]\s*\d{1,2}(?!\d)"
+_RANGE_SEPARATORS = "-~—–至到"
+_LEAD = rf"((?:\d{{1,2}}\s*[{_RANGE_SEPARATORS}、,，和及]\s*)*)"
 _PERIOD = re.compile(
     r"(?<!\d)(?:"
-    rf"(20\d\d)\s*年\s*{_RANGE}(\d{{1,2}})\s*月(?!{_DAY})"  # 2023年7月, 2023年5-6月
-    rf"|(20\d\d)\s*[-.]\s*(\d{{1,2}})(?![\d.]|{_DAY})"  # 2023-07, 2023.7
+    rf"(20\d\d)\s*年\s*{_LEAD}(\d{{1,2}})\s*月(?!{_DAY})"  # 2023年7月, 2023年5-6月
+    rf"|(20\d\d)\s*[-.]\s*(\d{{1,2}})(?![\d.]|{_NUMERIC_DAY}|{_DAY})"  # 2023-07, 2023.7
     r"|(20\d\d)(0[1-9]|1[0-2])(?!\d)"  # 202307 (not 20230705)
-    rf"|{_RANGE}(\d{{1,2}})\s*月(?!{_DAY})"  # 7月, 1-6月: in the return's own year
+    rf"|{_LEAD}(\d{{1,2}})\s*月(?!{_DAY})"  # 7月, 1-6月, 6、7月: in the return's own year
     r")"
 )
+_LEAD_ITEM = re.compile(rf"(\d{{1,2}})\s*([{_RANGE_SEPARATORS}、,，和及])")
 # 附件4, 附件 4: the annex number is no month ("附件4月报", "附件4 7月")
 _ANNEX = re.compile(r"附件\s*\d")
 
 
+def _months(lead: str | None, last: str) -> set[int]:
+    """The months of "5-", "1、3-" … before the last month; empty when one is no month."""
+    items = _LEAD_ITEM.findall(lead or "")
+    numbers = [int(n) for n, _ in items] + [int(last)]
+    months = {numbers[0]}
+    for k, (_, sep) in enumerate(items):
+        low, high = numbers[k], numbers[k + 1]
+        if sep in _RANGE_SEPARATORS:
+            if low > high:
+                return set()
+            months.update(range(low, high + 1))
+        else:
+            months.add(high)
+    return months if all(1 <= m <= 12 for m in months) else set()
+
+
 def periods_named(name: str, year: int) -> frozenset[str]:
     """The periods (YYYY-MM) a file or folder name mentions: a year and month, or a month
-    without its year (taken in `year`); every month of a range (5-6月). A date (with its day)
-    names no period. Only months 1–12 count."""
-    text = fold(_ANNEX.sub(" ", unicodedata.normalize("NFKC", name)))
+    without its year (taken in `year`); every month of a range (5-6月) or list (6、7月). A date
+    (with its day) names no period. Spaces are kept: they part numbers ("附件4 2023 7月")."""
+    text = _ANNEX.sub(" ", unicodedata.normalize("NFKC", strip_invisible(name)))
     found: set[str] = set()
     for m in _PERIOD.finditer(text):
-        y1, first1, last1, y2, m2, y3, m3, first4, last4 = m.groups()
+        y1, lead1, last1, y2, m2, y3, m3, lead4, last4 = m.groups()
         if y1:
-            y, first, last = int(y1), first1, last1
+            y, lead, last = int(y1), lead1, last1
         elif y2:
-            y, first, last = int(y2), None, m2
+            y, lead, last = int(y2), None, m2
         elif y3:
-            y, first, last = int(y3), None, m3
+            y, lead, last = int(y3), None, m3
         else:
-            y, first, last = year, first4, last4
-        stop = int(last)
-        start = int(first) if first else stop
-        if 1 <= start <= stop <= 12:
-            found.update(f"{y}-{month:02d}" for month in range(start, stop + 1))
+            y, lead, last = year, lead4, last4
+        found.update(f"{y}-{month:02d}" for month in _months(lead, last))
     return frozenset(found)
+
+
+# after a unit's short name: not more Chinese (长乐路), unless its bureau (鼓楼住建局, 台江建设局)
+_SHORT_END = r"(?:(?![\u4e00-\u9fff])|(?=住建|建设|城建|住房))"
 
 
 @functools.cache
 def _unit_patterns(names: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
     """Per unit, one pattern over NFKC text for its full name (鼓楼区, 福州高新区, 高新区) and its
     short form (鼓楼), the short form only standing alone: not inside a longer run of Chinese
-    (长乐路, 高新技术企业), though 福州鼓楼 and 鼓楼7月 count."""
+    (长乐路, 高新技术企业), though 福州鼓楼, 福州市台江, 鼓楼7月 and 鼓楼住建局 count."""
     out = []
     for name in names:
         full = unicodedata.normalize("NFKC", name)
@@ -71,7 +92,7 @@ def _unit_patterns(names: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]],
         shorts = {f[:-1] for f in fulls if f[-1] in "区县市" and len(f) >= 3 and f[:-1] != "高新"}
         alternatives = [re.escape(f) for f in sorted(fulls, key=len, reverse=True)]
         alternatives += [
-            rf"(?<![\u4e00-\u9fff](?<!福州)){re.escape(f)}(?![\u4e00-\u9fff])"
+            rf"(?<![\u4e00-\u9fff](?<!福州)(?<!福州市)){re.escape(f)}{_SHORT_END}"
             for f in sorted(shorts, key=len, reverse=True)
         ]
         out.append((name, re.compile("|".join(alternatives))))

@@ -22,6 +22,12 @@ UNITS = [u.name for u in load_units()]
         ("鼓楼区7月份", {"2023-07"}),  # no year: the return's own
         ("6月、7月合并", {"2023-06", "2023-07"}),
         ("附件4 7月", {"2023-07"}),
+        ("附件4 2023 7月", {"2023-07"}),  # spaces part the numbers
+        ("附件4 修订2 7月", {"2023-07"}),
+        ("附件4_2023年7月-2", {"2023-07"}),  # a copy's number, not a day
+        ("附件4 2023年07月-1", {"2023-07"}),
+        ("鼓楼区 6、7月", {"2023-06", "2023-07"}),  # a list names each month
+        ("2023年1、3-4月", {"2023-01", "2023-03", "2023-04"}),
         # a range names every month in it
         ("2023年5-6月", {"2023-05", "2023-06"}),
         ("1-3月累计", {"2023-01", "2023-02", "2023-03"}),
@@ -61,6 +67,13 @@ def test_periods_named(name: str, periods: set[str]) -> None:
         ("长乐路项目台账", set()),
         ("连江路施工", set()),
         ("鼓楼附件4", set()),  # a miss, rather than a false alarm on a word
+        # a short name before its bureau, or after 福州市
+        ("鼓楼住建局附件4", {"鼓楼区"}),
+        ("台江建设局_附件4_7月", {"台江区"}),
+        ("晋安城建_7月", {"晋安区"}),
+        ("福州市台江", {"台江区"}),
+        ("长乐机场项目", set()),
+        ("鼓楼西路", set()),
     ],
 )
 def test_units_named(name: str, units: set[str]) -> None:
