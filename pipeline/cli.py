@@ -204,6 +204,12 @@ class PipelineGroup(click.Group):
             if ctx.meta.get(_JSON_REQUESTED):
                 _echo_error_json(exc)
             raise
+        except (KeyboardInterrupt, EOFError, click.Abort):  # Ctrl-C: click exits 1, 已中止。
+            if ctx.meta.get(_JSON_REQUESTED):
+                from pipeline.console import echo_json, error_document
+
+                echo_json(error_document(1, cli_zh.gettext("Aborted!")))
+            raise
 
 
 @click.group(cls=PipelineGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -167,6 +167,21 @@ def test_json_on_exit_2_is_one_error_document(
     assert doc["error"]["message"] in result.stderr
 
 
+def test_ctrl_c_with_json_is_an_error_document_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "inbox").mkdir()
+
+    def interrupted(*_args: object, **_kwargs: object) -> list[Return]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pipeline.validate.validate_inbox", interrupted)
+    result = _run(str(tmp_path / "inbox"), "--out", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"error": {"exit_code": 1, "message": "已中止。"}}
+    assert "已中止。" in result.stderr
+
+
 def test_inbox_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "inbox.xlsx").write_bytes(b"x")
     result = _run(str(tmp_path / "inbox.xlsx"), "--out", str(tmp_path / "out"))
