@@ -160,10 +160,10 @@ def _json_requested(group: click.Group, args: Sequence[str]) -> bool:
     return False
 
 
-def _echo_error_json(exc: click.ClickException) -> None:
+def _echo_error_json(exit_code: int, message: str) -> None:
     from pipeline.console import echo_json, error_document
 
-    echo_json(error_document(exc.exit_code, exc.format_message()))
+    echo_json(error_document(exit_code, message))
 
 
 class PipelineGroup(click.Group):
@@ -192,7 +192,7 @@ class PipelineGroup(click.Group):
             ctx = super().make_context(info_name, args, parent=parent, **extra)
         except click.ClickException as exc:
             if wants_json:
-                _echo_error_json(exc)
+                _echo_error_json(exc.exit_code, exc.format_message())
             raise
         ctx.meta[_JSON_REQUESTED] = wants_json
         return ctx
@@ -202,13 +202,11 @@ class PipelineGroup(click.Group):
             return super().invoke(ctx)
         except click.ClickException as exc:
             if ctx.meta.get(_JSON_REQUESTED):
-                _echo_error_json(exc)
+                _echo_error_json(exc.exit_code, exc.format_message())
             raise
         except (KeyboardInterrupt, EOFError, click.Abort):  # Ctrl-C: click exits 1, 已中止。
             if ctx.meta.get(_JSON_REQUESTED):
-                from pipeline.console import echo_json, error_document
-
-                echo_json(error_document(1, cli_zh.gettext("Aborted!")))
+                _echo_error_json(1, cli_zh.gettext("Aborted!"))
             raise
 
 
@@ -680,7 +678,7 @@ def email(
 
     发送失败（连接、加密、身份验证）退出码为 1，.eml 保留；找不到汇总表或设置有误为 2。
     """
-    from pipeline.console import OutputError, echo_json, note, os_error_text
+    from pipeline.console import OutputError, echo_json, error_document, note, os_error_text
     from pipeline.forms import progress_form
     from pipeline.mail import (
         MailConfigError,
@@ -773,7 +771,7 @@ def email(
         except MailError as exc:
             code = 2 if isinstance(exc, MailConfigError) else 1
             # the error document of every command, beside what was made (the .eml is kept)
-            document["error"] = {"exit_code": code, "message": str(exc)}
+            document |= error_document(code, str(exc))
             click.echo(f"错误：{exc}", err=True)
             click.echo(f"邮件未发送；.eml 已保留：{eml}", err=True)
         else:
