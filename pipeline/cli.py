@@ -542,10 +542,7 @@ def remind(
         table.add_column("附件")
         for d in drafts:
             unit = d.draft.unit
-            attached = [
-                r.attachment_name or (r.attachment.name if r.attachment else "")
-                for r in d.reminders
-            ]
+            attached = [r.attached for r in d.reminders]
             table.add_row(
                 _m(unit.name),
                 _m("、".join(dict.fromkeys(form_heading(r.form) for r in d.reminders))),

@@ -475,6 +475,11 @@ class Reminder:
         return (self.due - self.today).days
 
     @property
+    def attached(self) -> str:
+        """The attachment's name as the draft carries it ("" for none)."""
+        return self.attachment_name or (self.attachment.name if self.attachment is not None else "")
+
+    @property
     def address(self) -> Address | None:
         return parse_address(self.unit.contact_email, self.unit.contact_name or self.unit.name)
 
@@ -547,10 +552,6 @@ def reminder_subject(draft: Draft) -> str:
     return f"【{draft.tag}】{draft.unit.name} {period_label(draft.period)} " + "；".join(parts)
 
 
-def _attached(rem: Reminder) -> str:
-    return rem.attachment_name or (rem.attachment.name if rem.attachment is not None else "")
-
-
 def reminder_body(draft: Draft, calendar: Calendar) -> str:
     """The Chinese text of a unit's reminder: each form it has not sent (with the attached
     template), each rejected return with its problems (with the annotated copy attached), the
@@ -571,7 +572,7 @@ def reminder_body(draft: Draft, calendar: Calendar) -> str:
             f"截至{date_label(draft.today)}，市建设局尚未收到贵单位 {label} 的以下报表："
         )
         for n, rem in enumerate(missing, 1):
-            name = _attached(rem)
+            name = rem.attached
             if name:
                 carried = (
                     f"（已预填贵单位 {period_label(rem.prefilled_from)} 已接收的数据，供参考和更新）"
@@ -598,7 +599,7 @@ def reminder_body(draft: Draft, calendar: Calendar) -> str:
                     p for p in (f"工作表“{issue.sheet}”" if issue.sheet else "", issue.cell) if p
                 )
                 lines.append(f"     ({k}) {where + '：' if where else ''}{issue.message}")
-            name = _attached(rem)
+            name = rem.attached
             if name:
                 lines.append(f"     附件“{name}”是退回的报表，有问题的单元格已标红并附批注。")
         lines.append("")
@@ -882,7 +883,7 @@ def draft_json(result: DraftResult) -> dict[str, Any]:
                 "form": rem.form.id,
                 "kind": rem.kind,
                 "file": rem.file,
-                "attachment": _attached(rem),
+                "attachment": rem.attached,
             }
             for rem in draft.items
         ],
