@@ -41,7 +41,7 @@ from pipeline.forms import (
     period_label,
 )
 from pipeline.fsutil import atomic_write_bytes
-from pipeline.messages import os_error_text
+from pipeline.messages import carried_groups, os_error_text
 
 Security = Literal["starttls", "ssl", "none"]
 SECURITIES: tuple[Security, ...] = ("starttls", "ssl", "none")
@@ -375,15 +375,12 @@ def reporting_note(workbook: Path) -> str:
         text += f"；{'、'.join(carried)}本期未报送，合计中沿用其此前已接收的累计数（无则为0）"
     elif carried:
         assert sources is not None
-        by_period: dict[str, list[str]] = {}
-        for unit in carried:
-            by_period.setdefault(sources.get(unit, ""), []).append(unit)
-        for period, names in sorted(by_period.items(), key=lambda kv: kv[0] or "~"):
-            if period:
-                shown = period_label(period) if re.fullmatch(r"\d{4}-\d{2}", period) else period
-                text += f"；{'、'.join(names)}本期未报送，合计中沿用其{shown}的累计数"
-            else:
-                text += f"；{'、'.join(names)}从未报送，按0计"
+        months, never = carried_groups({unit: sources.get(unit, "") for unit in carried})
+        for period, names in months:
+            shown = period_label(period) if re.fullmatch(r"\d{4}-\d{2}", period) else period
+            text += f"；{'、'.join(names)}本期未报送，合计中沿用其{shown}的累计数"
+        if never:
+            text += f"；{'、'.join(never)}从未报送，按0计"
     return text + "。"
 
 

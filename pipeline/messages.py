@@ -8,6 +8,7 @@ Templates use str.format fields; `{value}` is the offending value as the clerk t
 from __future__ import annotations
 
 import errno
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -713,6 +714,20 @@ def make_issue(
         cell=cell,
         value=shown,
     )
+
+
+# --- units that did not report ---------------------------------------------------------------
+
+
+def carried_groups(sources: Mapping[str, str]) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """Units without this period's 附件4 (unit -> the period their figures are carried from, ""
+    when they never reported), as the notes name them: (period, units) by period, earliest
+    first, and the units that never reported; units keep their given order."""
+    by_period: dict[str, list[str]] = {}
+    for unit, period in sources.items():
+        by_period.setdefault(period, []).append(unit)
+    never = by_period.pop("", [])
+    return sorted(by_period.items()), never
 
 
 # --- text from outside: file names and the operating system's errors ---------------------------

@@ -51,7 +51,7 @@ from pipeline.forms import (
 )
 from pipeline.fsutil import ForkedFiles, atomic_write
 from pipeline.layout import a1, col_letter, progress_layout
-from pipeline.messages import CATALOGUE
+from pipeline.messages import CATALOGUE, carried_groups
 from pipeline.model import Return
 from pipeline.status import status_from_consolidation, write_status_sheet
 from pipeline.zipwrite import parallel_parts
@@ -776,13 +776,11 @@ def _table_note(result: Consolidation) -> str:
     carried forward from which month, and which never reported and count as 0 (README 汇总口径)."""
     end = period_end(result.period)
     note = f"（自专项行动开始至{end.year}年{end.month}月{end.day}日的累计数，{len(result.units)}个单位合计"
-    by_source: dict[str, list[str]] = {}
-    for unit, source in result.carried_sources().items():
-        by_source.setdefault(source, []).append(unit)
-    for source in sorted((s for s in by_source if s), reverse=True):  # the latest month first
-        note += f"；{'、'.join(by_source[source])}本月未报送，沿用其{period_label(source)}的累计数"
-    if "" in by_source:
-        note += f"；{'、'.join(by_source[''])}从未报送，按0计"
+    carried, never = carried_groups(result.carried_sources())
+    for source, units in reversed(carried):  # the latest month first
+        note += f"；{'、'.join(units)}本月未报送，沿用其{period_label(source)}的累计数"
+    if never:
+        note += f"；{'、'.join(never)}从未报送，按0计"
     return note + "）"
 
 
