@@ -52,6 +52,7 @@ from pipeline.forms import (
     load_forms,
     load_units,
     period_end,
+    period_label,
 )
 from pipeline.fsutil import ignore_interrupts, stop_pool
 from pipeline.layout import (
@@ -297,13 +298,11 @@ def _receipt_log(
 def _receipt_times(path: Path, names: Sequence[str]) -> tuple[dict[str, dt.datetime], list[Issue]]:
     issues: list[Issue] = []
     try:
-        if path.stat().st_size > safety.MAX_FILE_BYTES:
-            size, limit = (
-                safety.human_size(path.stat().st_size),
-                safety.human_size(safety.MAX_FILE_BYTES),
-            )
+        size = path.stat().st_size
+        if size > safety.MAX_FILE_BYTES:
+            shown, limit = safety.human_size(size), safety.human_size(safety.MAX_FILE_BYTES)
             return {}, [
-                make_issue("receipt-log-unreadable", reason=f"文件过大：{size}，上限 {limit}")
+                make_issue("receipt-log-unreadable", reason=f"文件过大：{shown}，上限 {limit}")
             ]
         raw = path.read_bytes()
     except OSError as exc:
@@ -938,9 +937,9 @@ def _identify(ret: Return, form: Form, meta: dict[str, str], grids: list[Grid]) 
                 "period-out-of-campaign",
                 sheet=grids[0].name,
                 cell=_label_cells(form)[3].a1,
-                value=_period_text(ret.period),
-                first=_period_text(calendar.first_period),
-                last=_period_text(calendar.last_period),
+                value=period_label(ret.period),
+                first=period_label(calendar.first_period),
+                last=period_label(calendar.last_period),
             )
         )
 
@@ -1047,7 +1046,7 @@ def _check_period(
                 sheet=grid.name,
                 cell=cell,
                 value=shown,
-                expected=_period_text(meta_period),
+                expected=period_label(meta_period),
             )
         )
         return
@@ -1060,14 +1059,9 @@ def _check_period(
                 sheet=grid.name,
                 cell=cell,
                 value=shown,
-                expected=_period_text(ret.period),
+                expected=period_label(ret.period),
             )
         )
-
-
-def _period_text(period: str) -> str:
-    year, month = period.split("-")
-    return f"{year}年{int(month)}月"
 
 
 # --- 附件4 ---------------------------------------------------------------------------------------
@@ -1165,7 +1159,7 @@ def _check_report_date(ret: Return, form: ProgressForm, sheet: str, cell: str) -
             cell=cell,
             value=day.isoformat(),
             label=form.date_label.rstrip("："),
-            period_label=_period_text(period),
+            period_label=period_label(period),
             when="早于该月开始" if day < start else "比期末晚半年以上",
         )
     )
