@@ -24,7 +24,6 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -53,7 +52,7 @@ from pipeline.forms import (
     unit_by_code,
     unit_by_name,
 )
-from pipeline.fsutil import atomic_write_bytes, ignore_interrupts, stop_pool, temp_dir
+from pipeline.fsutil import atomic_write_bytes, temp_dir, worker_pool
 from pipeline.layout import checklist_layout, progress_layout
 from pipeline.messages import make_issue, os_error_text
 from pipeline.model import Issue, Return
@@ -822,12 +821,8 @@ def write_annotated_copies(
             taken.add(target)
             work.append((_slim(ret), staging, target))
         if jobs > 1 and len(work) > 1:
-            with ProcessPoolExecutor(max_workers=jobs, initializer=ignore_interrupts) as pool:
-                try:
-                    done = list(pool.map(_annotate_job, work))
-                except BaseException:  # Ctrl-C: the copies not yet made are not made
-                    stop_pool(pool)
-                    raise
+            with worker_pool(jobs) as pool:
+                done = list(pool.map(_annotate_job, work))
         else:
             done = [_annotate_job(job) for job in work]
         results = {job[0].rel: copy for job, copy in zip(work, done, strict=True)}

@@ -13,6 +13,7 @@ whenever the helper did not deliver it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import os
@@ -20,8 +21,8 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from concurrent.futures import Executor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -217,14 +218,25 @@ def _can_fork() -> bool:
     return sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
 
 
-def ignore_interrupts() -> None:
-    """A pool worker's initializer: Ctrl-C is the parent's to handle. A worker that died of it
-    would break the pool, and Python 3.11's pool can then wait for ever on a worker blocked
-    on its pipe; the parent instead cancels what is queued (stop_pool) and exits."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _pool_worker_init(initializer: Callable[[], object] | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if initializer is not None:
+        initializer()
 
 
-def stop_pool(pool: Executor) -> None:
-    """On an interrupt or error in the parent: drop the work not yet started, so that leaving
-    the pool's `with` block waits only for what the workers are doing now."""
-    pool.shutdown(wait=False, cancel_futures=True)
+@contextlib.contextmanager
+def worker_pool(
+    jobs: int, initializer: Callable[[], object] | None = None
+) -> Iterator[ProcessPoolExecutor]:
+    """A process pool that Ctrl-C stops cleanly. Its workers ignore SIGINT (one dying of it
+    would break the pool, and Python 3.11's pool can then wait for ever on a worker blocked on
+    its pipe); when the block is left by an exception (Ctrl-C, or a generator closed early) the
+    work not yet started is dropped, so leaving waits only for what the workers do now."""
+    with ProcessPoolExecutor(
+        max_workers=jobs, initializer=_pool_worker_init, initargs=(initializer,)
+    ) as pool:
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise

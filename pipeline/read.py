@@ -29,7 +29,6 @@ import re
 import stat
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -54,7 +53,7 @@ from pipeline.forms import (
     period_end,
     period_label,
 )
-from pipeline.fsutil import ignore_interrupts, stop_pool
+from pipeline.fsutil import worker_pool
 from pipeline.layout import (
     INSTRUCTIONS_SHEET,
     META_KEYS,
@@ -177,22 +176,18 @@ def _read_all(paths: list[Path], inbox: Path, jobs: int) -> Iterator[Return]:
     done = 0
     if jobs > 1 and len(paths) > 1:
         chunk = max(1, min(32, len(paths) // (jobs * 4)))
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init) as pool:
+        with worker_pool(jobs, _worker_init) as pool:
             try:
                 for ret in pool.map(_read_entry, [(p, inbox) for p in paths], chunksize=chunk):
                     done += 1
                     yield ret
             except BrokenProcessPool:
                 pass
-            except BaseException:  # Ctrl-C, or the caller stopped reading: no more files
-                stop_pool(pool)
-                raise
     for path in paths[done:]:
         yield read_return(path, inbox)
 
 
 def _worker_init() -> None:
-    ignore_interrupts()  # Ctrl-C stops the parent, which stops the pool
     safety.IN_PROCESS = True  # a worker is expendable: it parses without a sandbox of its own
     safety.limit_memory()  # ... but a file asking for gigabytes must not take the machine down
     gc.enable()  # the parent pauses its collector while reading (collector_paused) ...
