@@ -38,6 +38,7 @@ from pipeline.layout import (
     UNIT_LABEL,
     Cell,
     LedgerLayout,
+    ProgressLayout,
     a1,
     checklist_layout,
     progress_layout,
@@ -340,18 +341,12 @@ def _notes(path: Path) -> str:
     return "\n".join(str(c.value) for c in book(path)[INSTRUCTIONS_SHEET]["A"] if c.value)
 
 
-@pytest.mark.parametrize(
-    ("reference_period", "tag"),
-    [(None, "上月"), ("2023-07", "上月"), ("2023-06", "2023年6月"), ("2023-05", "2023年5月")],
-)
-def test_reference_captions_name_the_month_unless_it_is_last_month(
-    tmp_path: Path, reference_period: str | None, tag: str
-) -> None:
+def _prefilled_a4(
+    path: Path, reference: dict[str, Decimal], reference_period: str | None
+) -> ProgressLayout:
+    """UNIT's 附件4 template for 2023-08 with `reference` figures from `reference_period`."""
     form = FORMS["annex4_progress"]
     assert isinstance(form, ProgressForm)
-    lay = progress_layout(form)
-    path = tmp_path / "a4.xlsx"
-    reference = {"A1": Decimal("9"), "C3b": Decimal("0.7001")}
     write_template(
         form,
         path,
@@ -360,6 +355,19 @@ def test_reference_captions_name_the_month_unless_it_is_last_month(
         reference=reference,
         reference_period=reference_period,
     )
+    return progress_layout(form)
+
+
+@pytest.mark.parametrize(
+    ("reference_period", "tag"),
+    [(None, "上月"), ("2023-07", "上月"), ("2023-06", "2023年6月"), ("2023-05", "2023年5月")],
+)
+def test_reference_captions_name_the_month_unless_it_is_last_month(
+    tmp_path: Path, reference_period: str | None, tag: str
+) -> None:
+    path = tmp_path / "a4.xlsx"
+    reference = {"A1": Decimal("9"), "C3b": Decimal("0.7001")}
+    lay = _prefilled_a4(path, reference, reference_period)
     ws = main_sheet(path)
     captions = {code: cap for cells in lay.items for code, cap, _i, _m in cells.inputs}
     assert ws[captions["A1"].a1].value == f"个（{tag} 9）"
@@ -376,21 +384,11 @@ def test_reference_captions_name_the_month_unless_it_is_last_month(
 
 
 def test_a_caption_that_wraps_gets_a_taller_row(tmp_path: Path) -> None:
-    form = FORMS["annex4_progress"]
-    assert isinstance(form, ProgressForm)
-    lay = progress_layout(form)
     reference = {"C3a": Decimal("3"), "C3b": Decimal("0.7")}
     heights = {}
     for ref_period in ("2023-07", "2023-05"):
         path = tmp_path / f"{ref_period}.xlsx"
-        write_template(
-            form,
-            path,
-            unit=UNIT,
-            period="2023-08",
-            reference=reference,
-            reference_period=ref_period,
-        )
+        lay = _prefilled_a4(path, reference, ref_period)
         ws = main_sheet(path)
         cells = next(c for c in lay.items if c.code == "C3")
         heights[ref_period] = ws.row_dimensions[cells.no_cell.row + 1].height
