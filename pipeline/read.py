@@ -364,9 +364,9 @@ def _receipt_times(path: Path, names: Sequence[str]) -> tuple[dict[str, dt.datet
 
 
 def _receipt_log_sheet(data: bytes) -> tuple[list[list[str]], str]:
-    """The first visible sheet of a receipt log kept as a workbook, as rows of text (a date and
-    time cell as "2023-06-30 17:20:00"), or why it cannot be read. Checked and parsed as
-    defensively as any return."""
+    """The first visible sheet of a receipt log kept as a workbook, as rows of text (each cell
+    as messages show it: a date and time cell as "2023-06-30 17:20"), or why it cannot be read.
+    Checked and parsed as defensively as any return."""
     try:
         safety.check_bytes(data)
     except safety.Refused as refused:
@@ -377,15 +377,7 @@ def _receipt_log_sheet(data: bytes) -> tuple[list[list[str]], str]:
     sheet = next((sh for sh in parsed.sheets if sh.visible and sh.rows is not None), None)
     if sheet is None or sheet.rows is None:
         return [], "没有可读取的工作表"
-
-    def text(value: Any) -> str:
-        if isinstance(value, dt.datetime | dt.date):
-            return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else str(value)
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return "" if value is None else str(value)
-
-    return [[text(v) for v in row] for row in sheet.rows], ""
+    return [[display(v) for v in row] for row in sheet.rows], ""
 
 
 _RECEIVED = re.compile(
