@@ -150,6 +150,11 @@ def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> 
             out.append(ret)
             if on_file is not None:
                 on_file(ret)
+        # run the reader to its end, so that its pool shuts down as usual, the workers joined
+        # here: closed early instead, it would drop them to be reaped in the background
+        # during the next stage (which then also got their CPU time in the bench's phases)
+        if next(pending, None) is not None:
+            raise AssertionError("the reader returned more files than it was given")
     return out
 
 

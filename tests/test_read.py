@@ -284,6 +284,17 @@ def test_parallel_reading_gives_the_same_returns(tmp_path: Path) -> None:
     ]
 
 
+def test_parallel_reading_joins_its_workers_before_returning(tmp_path: Path) -> None:
+    # left to be reaped in the background, they would still run into the next stage
+    import multiprocessing
+
+    inbox = tmp_path / "inbox"
+    for i in range(4):
+        make_return(inbox, "annex4_progress", f"a{i}.xlsx")
+    assert len(read_inbox(inbox, jobs=2)) == 4
+    assert multiprocessing.active_children() == []
+
+
 # --- defensive opening -------------------------------------------------------------------------
 
 
