@@ -321,7 +321,7 @@ def _check_period_has_returns(returns: list[Any], period: str) -> None:
     help="输出文件夹：市级汇总表（.xlsx）、CSV 和 JSON。",
 )
 @json_option
-@click.option("--strict", is_flag=True, help="本期有退回修改的文件时，退出码为 1。")
+@click.option("--strict", is_flag=True, help="本期有退回修改、且尚未重报更正的文件时，退出码为 1。")
 @jobs_option()
 def consolidate(
     inbox: Path, period: str | None, out: Path, as_json: bool, strict: bool, jobs: int
@@ -330,7 +330,7 @@ def consolidate(
 
     \b
     写出汇总表时退出码为 0（退回的文件在表中和屏幕上列出）；
-    加 --strict 时本期有退回的文件则为 1；
+    加 --strict 时本期有退回修改、且尚未重报更正的文件则为 1；
     用法错误、收件箱中没有所指期间的任何报表或找不到可汇总的进展情况调度表时为 2。
     """
     from pipeline.console import OutputError, echo_json, note, os_error_text
@@ -374,7 +374,7 @@ def consolidate(
             click.echo(
                 f"退回修改副本（标红加批注，可直接发回各单位）：{out / ANNOTATED_DIR}{os.sep}"
             )
-    sys.exit(1 if strict and period_rejections(returns, result.period) else 0)
+    sys.exit(1 if strict and period_rejections(result, returns) else 0)
 
 
 @main.command()

@@ -42,6 +42,7 @@ from pipeline.forms import (
 from pipeline.layout import LedgerLayout, col_letter
 from pipeline.messages import CATALOGUE, make_issue
 from pipeline.model import Inspection, Return, Severity
+from pipeline.normalize import fold
 
 ZERO = Decimal(0)
 PROGRESS_ID = "annex4_progress"
@@ -162,6 +163,12 @@ class Consolidation:
         rows = rows[rows["carried"]]
         sources = dict(zip(rows["unit"], rows["source_period"], strict=True))
         return {unit: sources[unit] for unit in sorted(sources, key=self.unit_order)}
+
+    def superseded_files(self) -> set[str]:
+        """The files of the period replaced by a later return (accepted ones, and rejected ones
+        the unit has since corrected)."""
+        subs = self.submissions
+        return set(subs.loc[subs["status"] == "superseded", "file"])
 
     def unit_order(self, name: str) -> int:
         for i, u in enumerate(self.units):
@@ -451,14 +458,21 @@ def _str_cols(*names: str) -> dict[str, str]:
 
 @dataclass
 class _Selection:
-    """Which accepted returns count, and which were superseded by which."""
+    """Which accepted returns count, and which returns (accepted, or rejected and then
+    corrected) were superseded by which."""
 
     winners: dict[tuple[str, str, str], Return]  # (unit, period, form) -> return (附件4, ledger)
     checklists: dict[tuple[str, str, str], list[tuple[Return, Inspection]]]
     superseded: dict[str, str]  # rel -> rel of the return that replaced it
+    # rel of a winner (附件4, ledger) -> the rejected returns received after it: a correction
+    # sent back, so the older figures still count
+    rejected_later: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _select(accepted: Iterable[Return]) -> _Selection:
+def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Selection:
+    """The latest accepted return of each unit, period and form counts (for checklists: of each
+    inspection). A rejected return received before it is superseded by it (the unit sent a
+    corrected one); one received after it is remembered in `rejected_later`."""
     groups: dict[tuple[str, str, str], list[Return]] = {}
     for ret in accepted:
         assert ret.unit_name and ret.period and ret.form_id
@@ -466,6 +480,8 @@ def _select(accepted: Iterable[Return]) -> _Selection:
     winners: dict[tuple[str, str, str], Return] = {}
     checklists: dict[tuple[str, str, str], list[tuple[Return, Inspection]]] = {}
     superseded: dict[str, str] = {}
+    # checklists: (unit, period, form) -> inspection -> the return whose sheet counts for it
+    inspections: dict[tuple[str, str, str], dict[tuple[str, ...], Return]] = {}
     for key, rets in sorted(groups.items()):
         rets.sort(key=_receipt_key)
         if key[2] in (PROGRESS_ID, LEDGER_ID):
@@ -481,6 +497,7 @@ def _select(accepted: Iterable[Return]) -> _Selection:
                 latest[_inspection_key(ret, insp)] = (ret, insp)
         kept = sorted(latest.values(), key=lambda ri: (ri[0].rel, ri[1].sheet))
         checklists[key] = kept
+        inspections[key] = {k: r for k, (r, _insp) in latest.items()}
         alive = {r.rel for r, _ in kept}
         for ret in rets:
             if ret.rel not in alive and ret.inspections:
@@ -490,7 +507,27 @@ def _select(accepted: Iterable[Return]) -> _Selection:
                     if latest[_inspection_key(ret, i)][0].rel != ret.rel
                 ]
                 superseded[ret.rel] = max(replaced_by)
-    return _Selection(winners, checklists, superseded)
+    rejected_later: dict[str, list[str]] = {}
+    for ret in sorted(rejected, key=lambda r: r.rel):
+        if not (ret.unit_name and ret.period and ret.form_id):
+            continue
+        key = (ret.unit_name, ret.period, ret.form_id)
+        if key[2] in (PROGRESS_ID, LEDGER_ID):
+            winner = winners.get(key)
+            if winner is None:
+                continue
+            if _receipt_key(ret) < _receipt_key(winner):
+                superseded[ret.rel] = winner.rel
+            else:
+                rejected_later.setdefault(winner.rel, []).append(ret.rel)
+            continue
+        # a rejected checklist file is superseded once every inspection it records (read
+        # well enough to tell which) counts from a file received after it
+        counted = inspections.get(key, {})
+        later = [counted.get(_inspection_key(ret, insp)) for insp in ret.inspections]
+        if later and all(r is not None and _receipt_key(r) > _receipt_key(ret) for r in later):
+            superseded[ret.rel] = max(r.rel for r in later if r is not None)
+    return _Selection(winners, checklists, superseded, rejected_later)
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -524,7 +561,7 @@ def consolidate(
     unit_list = _unit_list(units, accepted)
     periods = period_range(usable[0], period)
 
-    sel = _select(accepted)
+    sel = _select(accepted, _rejected(returns, period))
     codes = {u.name: u.code for u in unit_list}
     progress = _progress_frame(sel, codes, form)
     figures = _figures_frame(sel, unit_list, periods, form)
@@ -566,10 +603,20 @@ def submissions_table(
         for r in returns
         if r.status == "accepted" and r.form_id and r.unit_name and r.period and r.period <= period
     ]
+    sel = _select(accepted, _rejected(returns, period))
     table = _submissions_frame(
-        returns, _select(accepted), _unit_list(units, accepted), period, calendar or load_calendar()
+        returns, sel, _unit_list(units, accepted), period, calendar or load_calendar()
     )
     return _submissions_schema().validate(table, lazy=True)
+
+
+def _rejected(returns: Sequence[Return], period: str) -> list[Return]:
+    """The rejected returns of `period` or before whose form, unit and period are known."""
+    return [
+        r
+        for r in returns
+        if r.status == "rejected" and r.form_id and r.unit_name and r.period and r.period <= period
+    ]
 
 
 def _unit_list(units: Sequence[Unit] | None, accepted: Sequence[Return]) -> list[Unit]:
@@ -894,12 +941,14 @@ def _submissions_frame(
         unit_name = ret.unit_name or ""
         fid = ret.form_id or ""
         status: str = ret.status
-        superseded_by = sel.superseded.get(ret.rel, "") if status == "accepted" else ""
+        superseded_by = sel.superseded.get(ret.rel, "")
         if superseded_by:
             status = "superseded"
         if status == "rejected":
             first = ret.errors[0].message if ret.errors else ""
             note = first
+        elif superseded_by and ret.status == "rejected":
+            note = f"已被 {superseded_by} 替代（本文件曾被退回修改）"
         elif superseded_by:
             note = f"已被 {superseded_by} 替代"
         else:
@@ -1085,6 +1134,12 @@ def find_anomalies(
         prev_ret = _last_return(sel, unit.name, PROGRESS_ID, prev_period)
         if prev_ret is not None:
             prev_label = period_label(prev_ret.period or "")
+            # the month before, or the unit's last report before a month it skipped
+            before_label = (
+                f"上月（{prev_label}）"
+                if prev_ret.period == prev_period
+                else f"此前最近一次报送（{prev_label}，{period_label(prev_period)}未报送）"
+            )
             for code in form.value_codes:
                 rec = rows[code]
                 if rec["value"] < rec["previous"]:
@@ -1099,7 +1154,7 @@ def find_anomalies(
                             sheet=rec["sheet"],
                             cell=rec["cell"],
                             label=labels[code],
-                            prev_period_label=prev_label,
+                            before=before_label,
                         )
                     )
             values = [rows[c]["value"] for c in form.value_codes]
@@ -1121,6 +1176,7 @@ def find_anomalies(
         flags += _ledger_mismatch_flags(sel, unit.name, rows, ledger_ret, period, labels)
     flags += _ledger_flags(result, sel, reason)
     flags += _late_flags(result, sel)
+    flags += _correction_rejected_flags(result, sel)
     flags += _misfiled_flags(result, sel, returns)
     flags += _checklist_major_flags(result)
     return _sorted_flags(flags, result)
@@ -1269,8 +1325,16 @@ def _ledger_mismatch_flags(
     return flags
 
 
-def _ledger_cell(key: str, row: int) -> str:
-    return f"{col_letter(LedgerLayout(ledger_form()).col(key))}{row}" if row else ""
+def _ledger_cell(key: str, row: int, ret: Return | None = None) -> str:
+    """The A1 cell of a ledger column in a row of `ret`'s sheet: where the reader found the
+    column (a clerk may have inserted one before it), else where the template has it."""
+    if not row:
+        return ""
+    found = (
+        ret.ledger.attrs.get("columns", {}) if ret is not None and ret.ledger is not None else {}
+    )
+    col = found.get(key)
+    return f"{col_letter(col if col is not None else LedgerLayout(ledger_form()).col(key))}{row}"
 
 
 def _ledger_flags(
@@ -1289,6 +1353,7 @@ def _ledger_flags(
     carried = overdue[overdue["carried"]]
     for rec in overdue[~overdue["carried"]].to_dict("records"):
         deadline: dt.date = rec["deadline"]
+        ret = sel.winners.get((rec["unit"], period, LEDGER_ID))
         flags.append(
             _flag(
                 "ledger-overdue",
@@ -1298,7 +1363,7 @@ def _ledger_flags(
                 rec["status"],
                 file=rec["file"],
                 sheet=rec["_sheet"],
-                cell=_ledger_cell("deadline", rec["_row"]),
+                cell=_ledger_cell("deadline", rec["_row"], ret),
                 hazard_id=rec["hazard_id"],
                 enterprise=rec.get("enterprise") or "",
                 deadline=deadline.isoformat(),
@@ -1307,7 +1372,7 @@ def _ledger_flags(
                 days=(end - deadline).days,
             )
         )
-    flags += _unconfirmed_overdue_flags(carried, period, reason)
+    flags += _unconfirmed_overdue_flags(carried, sel, period, reason)
     for unit in result.units:
         current = sel.winners.get((unit.name, period, LEDGER_ID))
         if current is None:
@@ -1315,7 +1380,11 @@ def _ledger_flags(
         before = _last_return(sel, unit.name, LEDGER_ID, shift_period(period, -1))
         if before is None:
             continue
-        now_rows = {str(r["hazard_id"]): r for r in _ledger_records(current) if r["hazard_id"]}
+        # the same hazard whatever the width or spacing its number is typed in this month (as
+        # the duplicate check within a ledger compares them)
+        now_rows = {
+            fold(str(r["hazard_id"])): r for r in _ledger_records(current) if r["hazard_id"]
+        }
         labels = {
             "period_label": period_label(period),
             "prev_period_label": period_label(before.period or ""),
@@ -1324,7 +1393,7 @@ def _ledger_flags(
             hid = str(old["hazard_id"] or "")
             if not hid:
                 continue
-            new = now_rows.get(hid)
+            new = now_rows.get(fold(hid))
             if new is None:
                 flags.append(
                     _flag(
@@ -1335,7 +1404,7 @@ def _ledger_flags(
                         None,
                         file=before.rel,
                         sheet=old["_sheet"],
-                        cell=_ledger_cell("hazard_id", old["_row"]),
+                        cell=_ledger_cell("hazard_id", old["_row"], before),
                         hazard_id=hid,
                         enterprise=old.get("enterprise") or "",
                         **labels,
@@ -1353,7 +1422,7 @@ def _ledger_flags(
                         now,
                         file=current.rel,
                         sheet=new["_sheet"],
-                        cell=_ledger_cell("status", new["_row"]),
+                        cell=_ledger_cell("status", new["_row"], current),
                         hazard_id=hid,
                         enterprise=new.get("enterprise") or "",
                         **labels,
@@ -1366,7 +1435,7 @@ UNCONFIRMED_SHOWN = 5  # hazards named in one ledger-overdue-unconfirmed message
 
 
 def _unconfirmed_overdue_flags(
-    carried: pd.DataFrame, period: str, reason: Callable[[str, str], str]
+    carried: pd.DataFrame, sel: _Selection, period: str, reason: Callable[[str, str], str]
 ) -> list[Anomaly]:
     """One flag per unit whose carried-forward ledger has deadlines passed by the period end."""
     end = period_end(period)
@@ -1389,7 +1458,9 @@ def _unconfirmed_overdue_flags(
                 current=Decimal(len(recs)),
                 file=first["file"],
                 sheet=first["_sheet"],
-                cell=_ledger_cell("deadline", first["_row"]),
+                cell=_ledger_cell(
+                    "deadline", first["_row"], _last_return(sel, str(unit), LEDGER_ID, period)
+                ),
                 ledger_period_label=period_label(first["ledger_period"]),
                 period_label=period_label(period),
                 reason=reason(str(unit), LEDGER_ID),
@@ -1429,6 +1500,30 @@ def _late_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
                 due=cal.due_date(period).isoformat(),
                 received=_stamp(received),
                 received_source=source_names[ret.received_source],
+            )
+        )
+    return flags
+
+
+def _correction_rejected_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
+    """附件4 and ledger returns of the period that count although a later one of the same unit
+    and form was rejected: the unit's correction was sent back, its older figures are used."""
+    forms = load_forms()
+    flags = []
+    for (unit, per, fid), ret in sorted(sel.winners.items()):
+        later = sel.rejected_later.get(ret.rel)
+        if per != result.period or not later:
+            continue
+        sheet = next((s for s, _ in ret.progress_cells.values()), "") if fid == PROGRESS_ID else ""
+        flags.append(
+            _flag(
+                "return-correction-rejected",
+                unit,
+                file=ret.rel,
+                sheet=sheet,
+                form_name=forms[fid].short_name,
+                period_label=period_label(per),
+                rejected="”“".join(sorted(later)),
             )
         )
     return flags

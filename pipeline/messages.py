@@ -563,15 +563,15 @@ _RULES: list[Rule] = [
         "cumulative-decreased",
         "warning",
         "累计数减少",
-        "{unit}“{label}”（{item}）本月累计 {current}，比上月（{prev_period_label}）的 {previous} "
-        "还少。调度表填的是自专项行动开始的累计数，只增不减；请核实是否填错，或上月数据需更正。",
+        "{unit}“{label}”（{item}）本月累计 {current}，比{before}的 {previous} "
+        "还少。调度表填的是自专项行动开始的累计数，只增不减；请核实是否填错，或此前的数据需更正。",
     ),
     Rule(
         "return-identical",
         "warning",
         "与上月完全相同",
         "{unit}{period_label}调度表的全部 {count} 项数据与{prev_period_label}完全相同（且不全为0），"
-        "可能误报了上月的表格；请核实本月是否确无新增。",
+        "可能误报了{prev_period_label}的表格；请核实本月是否确无新增。",
     ),
     Rule(
         "increment-outlier",
@@ -639,6 +639,15 @@ _RULES: list[Rule] = [
         "文件“{file}”的{where}写的是{named}，但它用的是下发给{unit}的模板，已作为{unit}{period_label}的"
         "{form_name}汇总{replaced}。如果这是{named}报送的，请让{named}用本单位的模板重新填报；"
         "如果只是名称写错，可不处理。",
+    ),
+    # A unit's correction that failed validation: its older accepted return still counts.
+    Rule(
+        "return-correction-rejected",
+        "warning",
+        "更正件被退回，沿用较早报送",
+        "{unit}{period_label}的{form_name}：较晚收到的“{rejected}”未通过校验、已退回修改，汇总仍采用"
+        "较早收到并通过校验的“{file}”。该单位可能是在更正数据，请督促其按退回意见修改后重报，"
+        "重报前本表的数据以较早的版本为准。",
     ),
     Rule(
         "return-late",

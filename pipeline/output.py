@@ -262,9 +262,15 @@ def json_number(value: Decimal) -> int | float:
 # --- the screen summary ----------------------------------------------------------------------
 
 
-def period_rejections(returns: Sequence[Return], period: str) -> list[Return]:
-    """Rejected returns that concern `period`: for it, or unidentified (no period)."""
-    return [r for r in returns if r.status == "rejected" and r.period in (period, None)]
+def period_rejections(result: Consolidation, returns: Sequence[Return]) -> list[Return]:
+    """Rejected returns that concern the result's period (for it, or unidentified: no period)
+    and that the unit has not since replaced by a corrected, accepted return."""
+    replaced = result.superseded_files()
+    return [
+        r
+        for r in returns
+        if r.status == "rejected" and r.period in (result.period, None) and r.rel not in replaced
+    ]
 
 
 def summary_lines(
@@ -277,7 +283,7 @@ def summary_lines(
     never = [unit for unit, source in sources.items() if not source]
     units = len(result.units)
     subs = result.submissions
-    rejected = period_rejections(returns, result.period)
+    rejected = period_rejections(result, returns)
     superseded = int((subs["status"] == "superseded").sum())
     lines = [
         f"{period_label(result.period)}汇总完成（截至{end.year}年{end.month}月{end.day}日的累计数）。"
@@ -442,6 +448,19 @@ def _frame_columns(df: pd.DataFrame, names: Sequence[str]) -> list[list[Any]]:
     return [df[n].tolist() for n in names]
 
 
+# 是否逾期 of a ledger row: 0 no, 1 yes, 2 to be confirmed: past its deadline and 整改中 in a
+# ledger carried forward from an earlier month (the unit sent none this month, so today's
+# status is unknown; the ledger-overdue-unconfirmed flag asks the city to check)
+OVERDUE_SHOWN = ("否", "是", "待核实")
+
+
+def _overdue_codes(ledger: pd.DataFrame) -> npt.NDArray[np.intp]:
+    """Each ledger row's index into OVERDUE_SHOWN (frame order)."""
+    overdue = ledger["overdue"].to_numpy(dtype=bool)
+    carried = ledger["carried"].to_numpy(dtype=bool)
+    return (overdue.astype(np.intp) + (overdue & carried).astype(np.intp)).astype(np.intp)
+
+
 def csv_tables(result: Consolidation) -> dict[str, CsvTable]:
     """The tidy tables of the model, keyed like write_outputs' paths."""
     form = progress_form()
@@ -458,11 +477,13 @@ def csv_tables(result: Consolidation) -> dict[str, CsvTable]:
                                "file", "sheet", "cell", "sha256"])],
     )  # fmt: skip
     lform = ledger_form()
+    overdue_codes = _overdue_codes(result.ledger)
     ledger = CsvTable(
         ["单位", "单位代码", *(c.label for c in lform.columns), "是否逾期", "台账期间", "来源文件",
          "工作表", "行号"],
-        _frame_columns(result.ledger, ["unit", "unit_code", *(c.key for c in lform.columns),
-                                       "overdue", "ledger_period", "file", "_sheet", "_row"]),
+        [*_frame_columns(result.ledger, ["unit", "unit_code", *(c.key for c in lform.columns)]),
+         [OVERDUE_SHOWN[c] for c in overdue_codes.tolist()],
+         *_frame_columns(result.ledger, ["ledger_period", "file", "_sheet", "_row"])],
     )  # fmt: skip
     chk = result.checklist
     annexes = {f.id: f.annex for f in checklist_forms()}
@@ -1141,13 +1162,14 @@ def _sheet_ledger(
         styles = (plain_s[kind], red_s[kind])
         return _ledger_column(values, order, kind, styles, blank=blank)
 
-    overdue = led["overdue"].to_numpy(dtype=bool)[order]
+    state = _overdue_codes(led)[order]
+    overdue = state == 1  # filled red: overdue as a fact, not only to be confirmed
     cols = [column("unit")]
     for c in lform.columns:
         cols.append(column(c.key, _ledger_kind(c), blank=False))
-    # 是否逾期: 否 or 是
+    # 是否逾期: 否, 是 or 待核实
     text_s = (plain_s["text"], red_s["text"])
-    cols.append(_LedgerColumn(overdue.astype(np.intp), ["否", "是", None], text_s))
+    cols.append(_LedgerColumn(state, [*OVERDUE_SHOWN, None], text_s))
     cols += [column(key) for key in ("ledger_period", "file", "_sheet")]
     rownos = [f"{int(r)}" for r in led["_row"].to_numpy(dtype=object)[order].tolist()]
     rows = _ledger_rows(ws, cols, rownos, overdue, red_row, helper)
@@ -1302,7 +1324,10 @@ def _ledger_rows(
         if new:
             first = np.full(len(col.cells), n_rows, dtype=np.intp)
             np.minimum.at(first, col.codes, np.arange(n_rows))
-            firsts += [(int(first[k]), j, cast(str, col.cells[k])) for k in new]
+            # a text no row shows (a 是否逾期 state unused) is not a shared string
+            firsts += [
+                (int(first[k]), j, cast(str, col.cells[k])) for k in new if first[k] < n_rows
+            ]
     firsts.sort()
     for _row, _col, text in firsts:
         table._get_shared_string_index(text)
@@ -1318,7 +1343,10 @@ def _ledger_rows(
         variants = [col.styles[0], col.styles[1]] if red_rows else [col.styles[0]]
         tails = np.empty((len(variants), len(col.cells)), dtype=object)
         for v, s in enumerate(variants):
-            tails[v] = [_cell_tail(cell, s, index) for cell in col.cells]
+            tails[v] = [  # (a text not in the shared strings is shown by no row)
+                "" if type(cell) is str and cell not in index else _cell_tail(cell, s, index)
+                for cell in col.cells
+            ]
         shown = tails != ""
         parts.append((np.array(["", f'<c r="{letters[j]}'], dtype=object), tails, shown))
     tail_s, red_tail_s = cols[0].styles

@@ -37,7 +37,10 @@ from pipeline.consolidate import (
     ledger_counts,
     submissions_table,
 )
-from pipeline.forms import load_units, progress_form
+from pipeline.forms import ledger_form, load_units, progress_form
+from pipeline.layout import LedgerLayout
+from pipeline.model import Issue, Return
+from pipeline.output import period_rejections
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +121,118 @@ def test_same_receipt_time_falls_back_to_file_name() -> None:
     res = consolidate([b, a], units=fixture_units()[:1])
     assert res.city["A1"] == Decimal(2)
     assert set(res.submissions.loc[res.submissions["status"] == "superseded", "file"]) == {"a.xlsx"}
+
+
+def _rejected(ret: Return) -> Return:
+    ret.status = "rejected"
+    ret.issues = [Issue("a4-a2-gt-a1", "error", "A2 大于 A1", file=ret.rel, sheet="调度表")]
+    return ret
+
+
+def test_a_rejected_return_corrected_later_is_superseded_not_outstanding() -> None:
+    # the unit's first 附件4 was sent back, the corrected one passed: nothing is outstanding
+    bad = _rejected(
+        progress_return(GL, "2023-07", {}, rel="bad.xlsx", received=dt.datetime(2023, 7, 30, 9))
+    )
+    good = progress_return(
+        GL, "2023-07", {"A1": "3"}, rel="good.xlsx", received=dt.datetime(2023, 7, 31, 9)
+    )
+    res = consolidate([bad, good], units=fixture_units()[:1])
+    subs = res.submissions.set_index("file")
+    assert (subs.at["bad.xlsx", "status"], subs.at["bad.xlsx", "superseded_by"]) == (
+        "superseded",
+        "good.xlsx",
+    )
+    assert "曾被退回修改" in subs.at["bad.xlsx", "note"]
+    assert subs.at["good.xlsx", "status"] == "accepted"
+    assert period_rejections(res, [bad, good]) == []
+    assert not [a for a in res.anomalies if a.rule == "return-correction-rejected"]
+
+
+def test_a_later_correction_that_was_rejected_leaves_the_older_return_flagged() -> None:
+    good = progress_return(
+        GL, "2023-07", {"A1": "3"}, rel="good.xlsx", received=dt.datetime(2023, 7, 31, 9)
+    )
+    bad = _rejected(
+        progress_return(GL, "2023-07", {}, rel="fix.xlsx", received=dt.datetime(2023, 7, 31, 15))
+    )
+    res = consolidate([good, bad], units=fixture_units()[:1])
+    assert res.city["A1"] == Decimal(3)
+    subs = res.submissions.set_index("file")
+    assert subs.at["fix.xlsx", "status"] == "rejected"
+    assert subs.at["good.xlsx", "status"] == "accepted"
+    assert period_rejections(res, [good, bad]) == [bad]
+    (flag,) = [a for a in res.anomalies if a.rule == "return-correction-rejected"]
+    assert (flag.unit, flag.severity, flag.file) == (GL, "warning", "good.xlsx")
+    assert "“fix.xlsx”" in flag.message and "“good.xlsx”" in flag.message
+
+
+def test_a_rejected_checklist_is_superseded_once_its_inspection_is_resent() -> None:
+    insp = annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2})
+    bad = _rejected(
+        checklist_return(
+            CS, "2023-07", "annex3_confined_space", "c1.xlsx", [insp],
+            received=dt.datetime(2023, 7, 20, 9),
+        )
+    )  # fmt: skip
+    other = annex3_inspection("附件3", "另一家单位", "2023-07-10", {2})
+    bad_other = _rejected(
+        checklist_return(
+            CS, "2023-07", "annex3_confined_space", "c2.xlsx", [other],
+            received=dt.datetime(2023, 7, 20, 9),
+        )
+    )  # fmt: skip
+    fixed = checklist_return(
+        CS, "2023-07", "annex3_confined_space", "c3.xlsx",
+        [annex3_inspection("附件3", "某污水处理厂", "2023-07-09", set())],
+        received=dt.datetime(2023, 7, 25, 9),
+    )  # fmt: skip
+    a4 = progress_return(CS, "2023-07", {})
+    res = consolidate([bad, bad_other, fixed, a4], units=fixture_units()[2:3])
+    subs = res.submissions.set_index("file")
+    assert subs.at["2023-07/c1.xlsx", "status"] == "superseded"
+    assert subs.at["2023-07/c1.xlsx", "superseded_by"] == "2023-07/c3.xlsx"
+    assert subs.at["2023-07/c2.xlsx", "status"] == "rejected"  # its inspection never came back
+
+
+def test_a_decrease_after_a_skipped_month_names_the_month_compared_with() -> None:
+    returns = [
+        progress_return(TJ, "2023-06", {"A1": "5"}),
+        progress_return(TJ, "2023-08", {"A1": "4"}),
+    ]
+    res = consolidate(returns, "2023-08", units=fixture_units()[1:2])
+    (flag,) = [a for a in res.anomalies if a.rule == "cumulative-decreased"]
+    assert "比此前最近一次报送（2023年6月，2023年7月未报送）的 5 还少" in flag.message
+    assert "上月" not in flag.message
+
+
+def test_ledger_flags_follow_the_files_columns_and_its_hazard_numbers_width() -> None:
+    june = [
+        hazard("T-1", "部门检查", "整改中", found="2023-06-05", deadline="2023-09-10"),
+        hazard("T-2", "部门检查", "已验收销号", found="2023-06-05", deadline="2023-06-20"),
+    ]
+    july = [
+        hazard("Ｔ－１", "部门检查", "整改中", found="2023-06-05", deadline="2023-07-10"),
+        hazard("T-2", "部门检查", "整改中", found="2023-06-05", deadline="2023-09-20"),
+    ]
+    later = ledger_return(TJ, "2023-07", july)
+    # the clerk inserted a column before 判定依据: every column after it moved right by one
+    lay = LedgerLayout(ledger_form())
+    later.ledger.attrs["columns"] = {
+        c.key: lay.col(c.key) + (lay.col(c.key) >= lay.col("basis")) for c in ledger_form().columns
+    }
+    returns = [
+        progress_return(TJ, "2023-06", {"A3": "2"}),
+        progress_return(TJ, "2023-07", {"A3": "2"}),
+        ledger_return(TJ, "2023-06", june),
+        later,
+    ]
+    res = consolidate(returns, "2023-07", units=fixture_units()[1:2])
+    by = {(a.rule, a.item): a for a in res.anomalies if a.rule.startswith("ledger-")}
+    # "Ｔ－１" is T-1 typed full-width: still there, not vanished
+    assert ("ledger-row-vanished", "T-1") not in by
+    assert by[("ledger-overdue", "Ｔ－１")].cell == "N4"  # 整改期限: M in the template
+    assert by[("ledger-status-regressed", "T-2")].cell == "R5"  # 整改状态: Q in the template
 
 
 def test_receipt_time_falls_back_to_mtime() -> None:
@@ -268,7 +383,7 @@ def test_flag_messages_are_rendered_from_the_catalogue(result: Consolidation) ->
     by = {(a.rule, a.unit, a.item): a for a in result.anomalies}
     assert by[("cumulative-decreased", CS, "B1")].message == (
         "仓山区“辖区部门抽查检查的企业总数（家）”（B1）本月累计 5，比上月（2023年6月）的 6 还少。"
-        "调度表填的是自专项行动开始的累计数，只增不减；请核实是否填错，或上月数据需更正。"
+        "调度表填的是自专项行动开始的累计数，只增不减；请核实是否填错，或此前的数据需更正。"
     )
     outlier = by[("increment-outlier", GL, "D3")].message
     # the message explains the measure: median, MAD, the floor and the threshold

@@ -31,6 +31,7 @@ from fixtures_consolidate import (
     TJ,
     build_returns,
     fixture_units,
+    hazard,
     ledger_return,
     progress_return,
 )
@@ -316,6 +317,37 @@ def test_ledger_sheet_merges_units_highlights_overdue_and_filters(book: openpyxl
     assert found.value.date().isoformat() == "2023-07-05" and found.number_format == "yyyy-mm-dd"
 
 
+def test_an_overdue_hazard_in_a_carried_ledger_is_to_be_confirmed_not_red(
+    tmp_path: Path,
+) -> None:
+    # 台江区 sent no July ledger: its June row past its deadline may have been rectified since
+    june = [
+        hazard("T-1", "部门检查", "整改中", found="2023-06-05", deadline="2023-07-10"),
+        hazard("T-2", "部门检查", "整改中", found="2023-06-05", deadline="2023-09-10"),
+    ]
+    july = [hazard("G-1", "部门检查", "整改中", found="2023-07-01", deadline="2023-07-20")]
+    returns = [
+        progress_return(TJ, "2023-06", {"A3": "2"}),
+        progress_return(TJ, "2023-07", {"A3": "2"}),
+        progress_return(GL, "2023-07", {"A3": "1"}),
+        ledger_return(TJ, "2023-06", june),
+        ledger_return(GL, "2023-07", july),
+    ]
+    res = consolidate(returns, "2023-07", units=fixture_units()[:2])
+    paths = write_outputs(res, tmp_path)
+    ws = openpyxl.load_workbook(paths["workbook"])["隐患台账汇总"]
+    head = [c.value for c in ws[1]]
+    flag, unit = head.index("是否逾期") + 1, head.index("单位") + 1
+    shown = {ws.cell(r, 2).value: ws.cell(r, flag).value for r in range(2, ws.max_row + 1)}
+    assert shown == {"G-1": "是", "T-1": "待核实", "T-2": "否"}
+    rows = {ws.cell(r, 2).value: r for r in range(2, ws.max_row + 1)}
+    assert ws.cell(rows["G-1"], unit).fill.fgColor.rgb == "FFFFC7CE"
+    assert ws.cell(rows["T-1"], unit).fill.fgColor.rgb != "FFFFC7CE"
+    with paths["ledger_csv"].open(encoding="utf-8-sig") as fh:
+        table = list(csv.DictReader(fh))
+    assert {r["隐患编号"]: r["是否逾期"] for r in table} == shown
+
+
 def test_formula_like_county_text_is_a_string_cell_in_the_xml(written: dict[str, Path]) -> None:
     with zipfile.ZipFile(written["workbook"]) as z:
         sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
@@ -593,7 +625,7 @@ def _reference_sheet_ledger(
     unit_rank = {u.name: i for i, u in enumerate(result.units)}
     columns = {
         k: led[k].tolist()
-        for k in [*keys, "unit", "overdue", "ledger_period", "file", "_sheet", "_row"]
+        for k in [*keys, "unit", "overdue", "carried", "ledger_period", "file", "_sheet", "_row"]
     }
     order = sorted(
         range(len(led)),
@@ -615,7 +647,9 @@ def _reference_sheet_ledger(
     row = 0
     for i in order:
         row += 1
-        overdue = bool(columns["overdue"][i])
+        # overdue in a carried-forward ledger: to be confirmed, not filled red
+        unconfirmed = bool(columns["overdue"][i]) and bool(columns["carried"][i])
+        overdue = bool(columns["overdue"][i]) and not unconfirmed
         f = red if overdue else plain
         if overdue:
             red_rows.append(row)
@@ -639,7 +673,7 @@ def _reference_sheet_ledger(
                     ops.append((row, 1 + j, "n", float(value), f[kind]))
             else:
                 text(row, 1 + j, str(value), f[kind])
-        text(row, flag_col, "是" if overdue else "否", f["text"])
+        text(row, flag_col, "待核实" if unconfirmed else "是" if overdue else "否", f["text"])
         for k, key in enumerate(("ledger_period", "file", "_sheet"), start=1):
             text(row, flag_col + k, columns[key][i], f["text"])
         ops.append((row, flag_col + 4, "n", int(columns["_row"][i]), f["text"]))
@@ -691,6 +725,7 @@ def _ledger_frame(result: Consolidation, kind: str) -> pd.DataFrame:
         "unit": [[*reversed(units), "外县", ""][i % 6] for i in range(n)],
         "_row": [4 + (i * 7) % 11 for i in range(n)],  # repeats: ties keep the frame's order
         "overdue": [i % 3 == 0 or i % 7 == 0 for i in range(n)],
+        "carried": [i % 5 == 0 for i in range(n)],
         "ledger_period": [["2023-07", "", None][i % 3] if kind == "mixed" else "2023-07"
                           for i in range(n)],
         "file": [f"{i % 4}/台账.xlsx" for i in range(n)],
@@ -716,7 +751,7 @@ def _ledger_frame(result: Consolidation, kind: str) -> pd.DataFrame:
         else:
             cols[key] = [f"{key}{i % 13}" if i % 5 else [None, ""][i % 2] for i in range(n)]
     frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in cols.items()})
-    return frame.astype({"_row": "int64", "overdue": "bool"})
+    return frame.astype({"_row": "int64", "overdue": "bool", "carried": "bool"})
 
 
 def _ledger_workbook(

@@ -95,6 +95,21 @@ def test_each_unit_and_form_gets_the_current_returns_verdict() -> None:
     assert report.unit_complete(gl) and not report.unit_complete(tj)
 
 
+def test_a_rejected_return_since_corrected_is_no_longer_outstanding() -> None:
+    # 台江区's rejected 附件4 is followed by a corrected one that passed
+    from fixtures_consolidate import TJ, progress_return
+
+    fixed = progress_return(
+        TJ, PERIOD, {"A1": "2"}, rel="2023-07/台江区_附件4_更正.xlsx",
+        received=dt.datetime(2023, 8, 2, 9),
+    )  # fmt: skip
+    report = status_of_cycle(
+        cycle_from_returns([*build_returns(), fixed], PERIOD), today=dt.date(2023, 8, 3)
+    )
+    tj = report.cell(next(u for u in report.units if u.name == TJ), "annex4_progress")
+    assert (tj.status, tj.rejected, tj.superseded, tj.late) == ("accepted", 0, 1, True)
+
+
 def test_status_of_the_consolidated_fixture() -> None:
     cycle = cycle_from_returns(build_returns(), PERIOD)
     report = status_of_cycle(cycle, today=dt.date(2023, 8, 3))
