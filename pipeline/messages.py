@@ -436,6 +436,20 @@ _RULES: list[Rule] = [
         "台账缺少栏目",
         "台账表头中找不到“{label}”列（可能被删除或改名）。请使用市局下发的台账模板。",
     ),
+    # {header} is 表头“…” or 表头为空的这一列; {missing} the missing columns' labels, quoted
+    Rule(
+        "ledger-column-unknown",
+        "error",
+        "台账表头不对",
+        "{header}不是台账的列名；台账缺少{missing}列。请把表头改回模板原样后重新报送，"
+        "否则该列内容无法汇总。",
+    ),
+    Rule(
+        "ledger-column-extra",
+        "warning",
+        "台账多出栏目",
+        "{header}不是台账的列名，该列内容不会汇总到市局台账；如有需要，请把其中内容写入“备注”列。",
+    ),
     Rule(
         "ledger-required-missing",
         "error",

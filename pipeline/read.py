@@ -44,6 +44,7 @@ from pipeline.forms import (
     Calendar,
     ChecklistForm,
     Form,
+    LedgerColumn,
     LedgerForm,
     ProgressForm,
     Unit,
@@ -1528,8 +1529,11 @@ def _read_ledger(ret: Return, form: LedgerForm, grid: Grid) -> None:
             if key is not None and key not in columns:
                 columns[key] = c
     header = header_row if header_row is not None else lay.header_row
+    told: set[str] = set()  # missing columns an issue at a renamed header already names
+    if header_row is not None:
+        told = _unknown_headers(ret, form, grid, header_row, columns)
     for column in form.columns:
-        if column.key not in columns:
+        if column.key not in columns and column.key not in told:
             issue = make_issue(
                 "ledger-column-missing",
                 sheet=grid.name,
@@ -1555,6 +1559,87 @@ def _read_ledger(ret: Return, form: LedgerForm, grid: Grid) -> None:
     frame["_row"] = np.array(rows, dtype="int64")
     frame.attrs["columns"] = {key: col for key, col in columns.items()}
     ret.ledger = frame
+
+
+def _unknown_headers(
+    ret: Return, form: LedgerForm, grid: Grid, header_row: int, columns: dict[str, int]
+) -> set[str]:
+    """Report each column that holds data below `header_row` under a header that names no
+    ledger column (or under an empty header): its content would not be consolidated (DESIGN
+    §9). With every ledger column found that is a warning. With a column missing it is an
+    error, and a header where that column belongs (after the column found before it in the
+    form's order) is taken for it renamed: one issue there names it, the column's own
+    ledger-column-missing when it is required, else ledger-column-unknown. Return the keys of
+    the missing columns so named."""
+    lines = grid.rows[header_row + 1 :]
+    width = max([_width(grid, header_row), *map(len, lines)])
+    known = set(columns.values())
+    labels = {label_key(c.label) for c in form.columns}
+    unknown = [
+        c
+        for c in range(width)
+        if c not in known
+        # a label given twice is another matter (the first column of that label is read)
+        and label_key(grid.get(header_row, c)) not in labels
+        and any(v is not None and not is_blank(v) for v in _column(lines, c))
+    ]
+    if not unknown:
+        return set()
+    missing = [c for c in form.columns if c.key not in columns]
+    # where each missing column belongs: after the column found before it (-1: the first)
+    after: dict[int, list[LedgerColumn]] = {}
+    previous = -1
+    for column in form.columns:
+        if column.key in columns:
+            previous = columns[column.key]
+        else:
+            after.setdefault(previous, []).append(column)
+    told: set[str] = set()
+    taken: dict[int, int] = {}  # start -> how many of its missing columns are paired
+    for c in unknown:
+        text = grid.get(header_row, c)
+        shown = "" if is_blank(text) else display(text).strip()
+        header = f"表头“{shown}”" if shown else "表头为空的这一列"
+        cell = a1(header_row, c)
+        if not missing:
+            ret.add(
+                make_issue(
+                    "ledger-column-extra", sheet=grid.name, cell=cell, value=shown, header=header
+                )
+            )
+            continue
+        start = max((k for k in known if k < c), default=-1)
+        here = after.get(start, [])
+        n = taken.get(start, 0)
+        if n < len(here):
+            column = here[n]
+            taken[start] = n + 1
+            told.add(column.key)
+            if column.required:
+                ret.add(
+                    make_issue(
+                        "ledger-column-missing",
+                        sheet=grid.name,
+                        cell=cell,
+                        value=shown,
+                        label=column.label,
+                    )
+                )
+                continue
+            named = [column]
+        else:
+            named = here or missing
+        ret.add(
+            make_issue(
+                "ledger-column-unknown",
+                sheet=grid.name,
+                cell=cell,
+                value=shown,
+                header=header,
+                missing="、".join(f"“{m.label}”" for m in named),
+            )
+        )
+    return told
 
 
 def _read_ledger_rows(

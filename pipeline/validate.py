@@ -766,9 +766,14 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
     counts: list[int] = []
     ends: list[dt.date | None] = []
     where: list[dict[str, int]] = []
+    # per return, the columns its header lacks: no rule reads their (never read) cells, the
+    # reading stage's ledger-column-missing is the one issue about them
+    absent: list[frozenset[str]] = []
     for ret in batch:
         ledger = ret.ledger
         where.append(dict(ledger.attrs.get("columns", {})) if ledger is not None else {})
+        found = ledger.attrs.get("columns") if ledger is not None else None
+        absent.append(frozenset(keys).difference(found) if found is not None else frozenset())
         rows = 0 if ledger is None or ledger.empty else len(ledger)
         counts.append(rows)
         if ledger is None or not rows:
@@ -806,11 +811,16 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
             firsts.append(first_of_pairs(cols[RET], id_codes(cols["hazard_id"])))
         return int(cols["_row"][firsts[0][row]])
 
+    operands = ledger_operands(form)
+
     def locate(check: str, column: str | None, row: int) -> Issue | None:
-        record: dict[str, Any] = {c: values[row] for c, values in cols.items()}
-        record[RET] = int(record[RET])
         code, key = _split(check)
         key = column or key
+        missing = absent[int(cols[RET][row])]
+        if missing and (key in missing or not missing.isdisjoint(operands.get(check, ()))):
+            return None
+        record: dict[str, Any] = {c: values[row] for c, values in cols.items()}
+        record[RET] = int(record[RET])
         col = where[record[RET]].get(key, lay.col(key) if key in labels else 0)
         excel_row = int(record["_row"])
         value = record.get(key)
@@ -854,4 +864,4 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
             **extra,
         )
 
-    _run(batch, ledger_schema(form), frame, locate, ledger_operands(form))
+    _run(batch, ledger_schema(form), frame, locate, operands)

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import io
+import json
 import os
 import shutil
 import struct
@@ -16,6 +17,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from click.testing import CliRunner
 from helpers_fill import (
     PERIOD,
     UNIT,
@@ -36,8 +38,10 @@ from helpers_fill import (
 )
 
 from pipeline import safety
+from pipeline.cli import main
 from pipeline.forms import load_forms, progress_form
-from pipeline.layout import META_SHEET, checklist_layout, progress_layout
+from pipeline.layout import META_SHEET, LedgerLayout, a1, checklist_layout, progress_layout
+from pipeline.model import Return
 from pipeline.read import CHINA_TZ, parse_received, read_inbox, read_return
 
 
@@ -874,7 +878,7 @@ def test_ledger_read_by_column_agrees_with_reading_row_by_row(
     assert [
         (i.rule, i.cell, i.value, i.message)
         for i in ret.issues
-        if i.rule != "ledger-column-missing"
+        if not i.rule.startswith("ledger-column-")
     ] == [(i.rule, i.cell, i.value, i.message) for i in issues]
     keys = [*(c.key for c in form.columns), "_sheet", "_row"]
     assert list(frame.columns) == keys
@@ -888,6 +892,207 @@ def test_ledger_read_by_column_agrees_with_reading_row_by_row(
             assert frame[key].tolist() == [rec["_row"] for rec in records]
         else:
             assert got == expected, key
+
+
+# --- 台账 header cells that name no column ------------------------------------------------
+# A renamed header, an inserted column, an empty header over data: what a county typed under
+# such a header is never lost without a word (DESIGN §9), and a missing column is one issue,
+# not one per row.
+
+LEDGER_LAYOUT = LedgerLayout(form=load_forms()["ledger"])
+LEDGER_SHEET = "隐患台账"
+
+
+def _ledger_header(key: str) -> str:
+    return a1(LEDGER_LAYOUT.header_row, LEDGER_LAYOUT.col(key))
+
+
+def _ledger_issues(ret: Return) -> list[tuple[str, str, str, str]]:
+    return [(i.rule, i.severity, i.cell, i.value) for i in ret.issues]
+
+
+def _ledger_renamed(tmp_path: Path, key: str, text: str) -> Path:
+    return edit(
+        make_return(tmp_path / "inbox", "ledger"), LEDGER_SHEET, {_ledger_header(key): text}
+    )
+
+
+def _ledger_insert_column(path: Path, col: int, header: Any, values: list[Any]) -> Path:
+    """Insert a column before 1-based `col` (everything right of it moves), with `header` in
+    the header row and `values` below it."""
+    wb = openpyxl.load_workbook(path)
+    ws = wb[LEDGER_SHEET]
+    ws.insert_cols(col)
+    ws.cell(LEDGER_LAYOUT.header_row + 1, col, header)
+    for i, value in enumerate(values):
+        ws.cell(LEDGER_LAYOUT.first_data_row + 1 + i, col, value)
+    wb.save(path)
+    return path
+
+
+def test_the_template_as_sent_out_has_no_column_issue(tmp_path: Path) -> None:
+    ret = read_one(make_return(tmp_path / "inbox", "ledger"))
+    assert ret.status == "accepted"
+    assert ret.issues == []
+
+
+def test_renamed_optional_header_over_data_rejects_the_file_at_that_header(
+    tmp_path: Path,
+) -> None:
+    # the second hazard has a credit code: under "信用代码" it would be lost and never checked
+    cell = _ledger_header("credit_code")
+    ret = read_one(_ledger_renamed(tmp_path, "credit_code", "信用代码"))
+    assert ret.status == "rejected"
+    assert _ledger_issues(ret) == [("ledger-column-unknown", "error", cell, "信用代码")]
+    issue = ret.issues[0]
+    assert issue.sheet == LEDGER_SHEET
+    assert issue.message == (
+        "表头“信用代码”不是台账的列名；台账缺少“统一社会信用代码”列。"
+        "请把表头改回模板原样后重新报送，否则该列内容无法汇总。"
+    )
+
+
+def test_renamed_judgement_basis_header_is_one_error(tmp_path: Path) -> None:
+    ret = read_one(_ledger_renamed(tmp_path, "basis", "判定依据（条款）"))
+    assert _ledger_issues(ret) == [
+        ("ledger-column-unknown", "error", _ledger_header("basis"), "判定依据（条款）")
+    ]
+    assert "“判定依据”" in ret.issues[0].message
+
+
+def test_renamed_required_header_is_one_column_error_and_no_row_errors(tmp_path: Path) -> None:
+    cell = _ledger_header("status")
+    ret = read_one(_ledger_renamed(tmp_path, "status", "状态"))
+    assert ret.status == "rejected"
+    assert _ledger_issues(ret) == [("ledger-column-missing", "error", cell, "状态")]
+
+
+def test_renamed_open_hazard_column_does_not_ask_to_fill_cells_that_are_filled(
+    tmp_path: Path,
+) -> None:
+    # the open hazard's 应急预案 is "有": before, N4 was reported as not filled (五落实)
+    cell = _ledger_header("emergency_plan")
+    ret = read_one(_ledger_renamed(tmp_path, "emergency_plan", "应急预案情况"))
+    assert ret.status == "rejected"
+    assert _ledger_issues(ret) == [("ledger-column-unknown", "error", cell, "应急预案情况")]
+    assert not any("未填写" in i.message for i in ret.issues)
+
+
+def test_renamed_date_column_gives_no_status_or_date_order_issues(tmp_path: Path) -> None:
+    # 已整改 and 已验收销号 hazards need 整改完成日期, and the dates are compared with it: none
+    # of these rules may speak of a column that was not read
+    cell = _ledger_header("rectified_date")
+    ret = read_one(_ledger_renamed(tmp_path, "rectified_date", "完成日期"))
+    assert _ledger_issues(ret) == [("ledger-column-unknown", "error", cell, "完成日期")]
+
+
+def test_inserted_column_with_data_is_a_warning_and_every_column_still_read(
+    tmp_path: Path,
+) -> None:
+    plain = read_one(make_return(tmp_path / "plain", "ledger"))
+    path = make_return(tmp_path / "inbox", "ledger")
+    _ledger_insert_column(
+        path, LEDGER_LAYOUT.col("basis") + 1, "联系电话", ["13800000000", None, "0591-8765432"]
+    )
+    ret = read_one(path)
+    assert ret.status == "accepted"
+    assert _ledger_issues(ret) == [
+        ("ledger-column-extra", "warning", _ledger_header("basis"), "联系电话")
+    ]
+    assert "写入“备注”列" in ret.issues[0].message
+    assert ret.ledger is not None and plain.ledger is not None
+    keys = [c.key for c in load_forms()["ledger"].columns]
+    assert ret.ledger[keys].to_dict("records") == plain.ledger[keys].to_dict("records")
+    assert ret.ledger.attrs["columns"]["basis"] == LEDGER_LAYOUT.col("basis") + 1
+
+
+def test_data_under_an_empty_header_between_the_columns_is_a_warning(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "ledger")
+    _ledger_insert_column(path, LEDGER_LAYOUT.col("found_date") + 1, None, [None, "电话已核实"])
+    ret = read_one(path)
+    assert ret.status == "accepted"
+    assert _ledger_issues(ret) == [
+        ("ledger-column-extra", "warning", _ledger_header("found_date"), "")
+    ]
+    assert ret.issues[0].message.startswith("表头为空的这一列不是台账的列名")
+
+
+def test_data_right_of_the_ledger_under_no_header_is_a_warning(tmp_path: Path) -> None:
+    right = LEDGER_LAYOUT.last_col + 2
+    path = make_return(tmp_path / "inbox", "ledger")
+    edit(path, LEDGER_SHEET, {a1(LEDGER_LAYOUT.first_data_row + 1, right): "另见附件"})
+    ret = read_one(path)
+    assert _ledger_issues(ret) == [
+        ("ledger-column-extra", "warning", a1(LEDGER_LAYOUT.header_row, right), "")
+    ]
+
+
+def test_unknown_header_over_an_empty_column_is_no_issue(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "ledger")
+    edit(path, LEDGER_SHEET, {a1(LEDGER_LAYOUT.header_row, LEDGER_LAYOUT.last_col + 1): "联系电话"})
+    ret = read_one(path)
+    assert ret.status == "accepted"
+    assert ret.issues == []
+
+
+def test_extra_column_while_a_column_is_missing_is_an_error_naming_it(tmp_path: Path) -> None:
+    # 备注 (empty) deleted, 联系电话 with data added after the table: perhaps 备注 renamed
+    path = make_return(tmp_path / "inbox", "ledger")
+    extra = a1(LEDGER_LAYOUT.header_row, LEDGER_LAYOUT.last_col + 1)
+    edit(
+        path,
+        LEDGER_SHEET,
+        {
+            _ledger_header("remarks"): None,
+            extra: "联系电话",
+            a1(LEDGER_LAYOUT.first_data_row, LEDGER_LAYOUT.last_col + 1): "138",
+        },
+    )
+    ret = read_one(path)
+    assert ret.status == "rejected"
+    assert _ledger_issues(ret) == [("ledger-column-unknown", "error", extra, "联系电话")]
+    assert "台账缺少“备注”列" in ret.issues[0].message
+
+
+def test_required_column_missing_without_a_renamed_header_is_still_reported(
+    tmp_path: Path,
+) -> None:
+    # 整改状态 header cleared: no other header to take for it; still no error per row
+    rows = good_ledger_rows()
+    path = make_return(tmp_path / "inbox", "ledger", ledger_rows=rows)
+    cell = _ledger_header("status")
+    wb = openpyxl.load_workbook(path)
+    ws = wb[LEDGER_SHEET]
+    for r in range(LEDGER_LAYOUT.header_row, LEDGER_LAYOUT.first_data_row + len(rows)):
+        ws[a1(r, LEDGER_LAYOUT.col("status"))] = None
+    wb.save(path)
+    ret = read_one(path)
+    assert _ledger_issues(ret) == [("ledger-column-missing", "error", cell, "")]
+
+
+def test_validate_json_and_the_annotated_copy_name_the_header_cell(tmp_path: Path) -> None:
+    cell = _ledger_header("credit_code")
+    _ledger_renamed(tmp_path, "credit_code", "信用代码")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["validate", str(tmp_path / "inbox"), "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    (entry,) = [f for f in doc["files"] if f["file"] == "ledger.xlsx"]
+    assert entry["status"] == "rejected"
+    (issue,) = entry["issues"]
+    assert (issue["rule"], issue["severity"], issue["sheet"], issue["cell"], issue["value"]) == (
+        "ledger-column-unknown",
+        "error",
+        LEDGER_SHEET,
+        cell,
+        "信用代码",
+    )
+    copy = openpyxl.load_workbook(out / "退回修改" / "ledger.xlsx")
+    ws = copy[LEDGER_SHEET]
+    assert ws[cell].fill.fill_type == "solid" and ws[cell].fill.fgColor.rgb == "FFFF0000"
+    assert ws[cell].comment is not None and "统一社会信用代码" in ws[cell].comment.text
 
 
 def test_reading_never_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
