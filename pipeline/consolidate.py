@@ -62,10 +62,12 @@ OUTLIER_MIN_PEERS = 5  # other units' increments this month needed to judge by p
 
 # How 附件4 A1–A6 are counted from a unit's ledger (used in code, messages and the README).
 LEDGER_DEFINITIONS = {
-    "A1": "台账中发现方式为“企业自查”的隐患条数",
-    "A2": "台账中发现方式为“企业自查”且整改状态为“已整改待验收”或“已验收销号”的隐患条数",
-    "A3": "台账中发现方式为“部门检查”的隐患条数",
-    "A4": "台账中发现方式为“部门检查”且整改状态为“已整改待验收”或“已验收销号”的隐患条数",
+    "A1": "台账中发现方式为“企业自查”的隐患条数（举报发现的不计入）",
+    "A2": "台账中发现方式为“企业自查”且整改状态为“已整改待验收”或“已验收销号”的隐患条数"
+    "（举报发现的不计入）",
+    "A3": "台账中发现方式为“部门检查”的隐患条数（举报发现的不计入）",
+    "A4": "台账中发现方式为“部门检查”且整改状态为“已整改待验收”或“已验收销号”的隐患条数"
+    "（举报发现的不计入）",
     "A5": "台账中是否挂牌督办为“是”的隐患条数（不论发现方式）",
     "A6": "台账中挂牌督办且整改状态为“已整改待验收”或“已验收销号”的隐患条数",
 }
@@ -467,6 +469,9 @@ class _Selection:
     # rel of a winner (附件4, ledger) -> the rejected returns received after it: a correction
     # sent back, so the older figures still count
     rejected_later: dict[str, list[str]] = field(default_factory=dict)
+    # rel of a winner (附件4, ledger) -> the accepted returns received at the very same time,
+    # which only the file names' order put behind it
+    ties: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Selection:
@@ -480,6 +485,7 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
     winners: dict[tuple[str, str, str], Return] = {}
     checklists: dict[tuple[str, str, str], list[tuple[Return, Inspection]]] = {}
     superseded: dict[str, str] = {}
+    ties: dict[str, list[str]] = {}
     # checklists: (unit, period, form) -> inspection -> the return whose sheet counts for it
     inspections: dict[tuple[str, str, str], dict[tuple[str, ...], Return]] = {}
     for key, rets in sorted(groups.items()):
@@ -488,6 +494,10 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
             winners[key] = rets[-1]
             for old in rets[:-1]:
                 superseded[old.rel] = rets[-1].rel
+            last = receipt_time(rets[-1])
+            tied = [r.rel for r in rets[:-1] if last is not None and receipt_time(r) == last]
+            if tied:
+                ties[rets[-1].rel] = tied
             continue
         # checklists: one file holds inspections; a later file repeating an inspection
         # (same subject and date) replaces it; a file left with none is superseded
@@ -527,7 +537,7 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
         later = [counted.get(_inspection_key(ret, insp)) for insp in ret.inspections]
         if later and all(r is not None and _receipt_key(r) > _receipt_key(ret) for r in later):
             superseded[ret.rel] = max(r.rel for r in later if r is not None)
-    return _Selection(winners, checklists, superseded, rejected_later)
+    return _Selection(winners, checklists, superseded, rejected_later, ties)
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -1177,6 +1187,7 @@ def find_anomalies(
     flags += _ledger_flags(result, sel, reason)
     flags += _late_flags(result, sel)
     flags += _correction_rejected_flags(result, sel)
+    flags += _receipt_tie_flags(result, sel)
     flags += _misfiled_flags(result, sel, returns)
     flags += _checklist_major_flags(result)
     return _sorted_flags(flags, result)
@@ -1524,6 +1535,34 @@ def _correction_rejected_flags(result: Consolidation, sel: _Selection) -> list[A
                 form_name=forms[fid].short_name,
                 period_label=period_label(per),
                 rejected="”“".join(sorted(later)),
+            )
+        )
+    return flags
+
+
+def _receipt_tie_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
+    """附件4 and ledger returns of the period chosen over others received at the same time:
+    only the order of the file names decided which counts."""
+    forms = load_forms()
+    source_names = {"log": "收件登记", "mtime": "文件修改时间", "": "文件修改时间"}
+    flags = []
+    for (unit, per, fid), ret in sorted(sel.winners.items()):
+        tied = sel.ties.get(ret.rel)
+        if per != result.period or not tied:
+            continue
+        sheet = next((s for s, _ in ret.progress_cells.values()), "") if fid == PROGRESS_ID else ""
+        flags.append(
+            _flag(
+                "return-receipt-tie",
+                unit,
+                file=ret.rel,
+                sheet=sheet,
+                form_name=forms[fid].short_name,
+                period_label=period_label(per),
+                count=len(tied) + 1,
+                received=_stamp(receipt_time(ret)),
+                received_source=source_names[ret.received_source],
+                others="”“".join(sorted(tied)),
             )
         )
     return flags

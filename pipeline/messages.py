@@ -602,7 +602,7 @@ _RULES: list[Rule] = [
         "warning",
         "调度表与台账不符",
         "{unit}调度表“{label}”（{item}）填报 {current}，但同期台账（{ledger_file}）按口径统计为 "
-        "{previous}。统计口径：{definition}（举报发现的隐患既不计入第1项也不计入第3项）。"
+        "{previous}。统计口径：{definition}。"
         "请核对调度表或台账。",
     ),
     Rule(
@@ -662,6 +662,16 @@ _RULES: list[Rule] = [
         "{unit}{period_label}的{form_name}：较晚收到的“{rejected}”未通过校验、已退回修改，汇总仍采用"
         "较早收到并通过校验的“{file}”。该单位可能是在更正数据，请督促其按退回意见修改后重报，"
         "重报前本表的数据以较早的版本为准。",
+    ),
+    # Two returns of one unit, period and form received at the same time (a receipt log kept
+    # to the minute, files unpacked together): the file names' order decided.
+    Rule(
+        "return-receipt-tie",
+        "warning",
+        "收到时间相同，无法判断先后",
+        "{unit}{period_label}的{form_name}有 {count} 份文件收到时间相同（{received}，"
+        "{received_source}），无法判断哪一份在后；已按文件名顺序采用“{file}”，未采用“{others}”。"
+        "请核实哪一份是最终版本；如不是“{file}”，请在收文登记中写明各份到秒的收到时间后重新汇总。",
     ),
     Rule(
         "return-late",

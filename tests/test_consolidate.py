@@ -121,6 +121,13 @@ def test_same_receipt_time_falls_back_to_file_name() -> None:
     res = consolidate([b, a], units=fixture_units()[:1])
     assert res.city["A1"] == Decimal(2)
     assert set(res.submissions.loc[res.submissions["status"] == "superseded", "file"]) == {"a.xlsx"}
+    # only the names' order decided: the city is asked which one is final
+    (tie,) = [f for f in res.anomalies if f.rule == "return-receipt-tie"]
+    assert (tie.unit, tie.file, tie.severity) == (GL, "b.xlsx", "warning")
+    assert "2023-07-31 12:00:00" in tie.message and "未采用“a.xlsx”" in tie.message
+    c = progress_return(GL, "2023-07", {"A1": "3"}, rel="c.xlsx", received=t.replace(minute=1))
+    later = consolidate([a, b, c], units=fixture_units()[:1])
+    assert not [f for f in later.anomalies if f.rule == "return-receipt-tie"]
 
 
 def _rejected(ret: Return) -> Return:
@@ -233,6 +240,20 @@ def test_ledger_flags_follow_the_files_columns_and_its_hazard_numbers_width() ->
     assert ("ledger-row-vanished", "T-1") not in by
     assert by[("ledger-overdue", "Ｔ－１")].cell == "N4"  # 整改期限: M in the template
     assert by[("ledger-status-regressed", "T-2")].cell == "R5"  # 整改状态: Q in the template
+
+
+def test_ledger_mismatch_states_the_rule_of_its_own_item() -> None:
+    rows = [hazard("C-1", "举报", "整改中", found="2023-07-05", deadline="2023-09-10",
+                   supervised="是")]  # fmt: skip
+    returns = [
+        progress_return(CS, "2023-07", {"A1": "1", "A5": "2"}),
+        ledger_return(CS, "2023-07", rows),
+    ]
+    res = consolidate(returns, "2023-07", units=fixture_units()[2:3])
+    by = {a.item: a.message for a in res.anomalies if a.rule == "ledger-mismatch"}
+    assert "举报发现的不计入" in by["A1"]
+    # a 举报 hazard does count for 挂牌督办: the A5 rule must not say otherwise
+    assert "举报" not in by["A5"] and "不论发现方式" in by["A5"]
 
 
 def test_receipt_time_falls_back_to_mtime() -> None:
