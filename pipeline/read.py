@@ -1354,7 +1354,9 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
                     )
                 )
         tick_cell = _a1(r, c_tick)
-        inspection.item_cells[item.no] = tick_cell
+        # the item's cell: the tick given (the hazard answer of a hazard), else the first column
+        answered = dict(tick_cols).get(ticks[0]) if len(ticks) == 1 else None
+        inspection.item_cells[item.no] = tick_cell if answered is None else _a1(r, answered)
         if len(ticks) == 1:
             inspection.answers[item.no] = ticks[0]
         cells = {

@@ -739,7 +739,11 @@ def test_several_inspections_in_one_workbook(tmp_path: Path) -> None:
         "inspection_date": dt.date(2023, 6, 5),
     }
     lay = checklist_layout(load_forms()["annex1_gas"])  # type: ignore[arg-type]
-    assert first.item_cells[1] == _a1(lay.item_row(1), lay.tick_col("是"))
+    # an item's cell is the tick given (what a flag about its hazard points to)
+    assert [first.item_cells[no] for no in (1, 2, 3)] == [
+        _a1(lay.item_row(no), lay.tick_col(answer))
+        for no, answer in ((1, "是"), (2, "否"), (3, "不涉及"))
+    ]
     assert first.footer_cells["inspection_date"] == lay.footer_cell("inspection_date").a1
 
 
