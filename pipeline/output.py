@@ -1063,7 +1063,9 @@ def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None
         _string(ws, row, 5, r["file"], fmt)
         _string(ws, row, 6, r["received"], late_fmt)
         _string(ws, row, 7, SOURCE_NAMES.get(r["received_source"], r["received_source"]), fmt)
-        _string(ws, row, 8, r["mtime"], fmt)
+        # the modification time only where it stands for the receipt time: with a receipt log
+        # it says nothing, and a copied or cloned inbox would change the workbook's bytes
+        _string(ws, row, 8, "" if r["received_source"] == "log" else r["mtime"], fmt)
         _string(ws, row, 9, r["sha256"], fmt)
         ws.write_number(row, 10, int(r["issues"]), fmt)
         _string(ws, row, 11, r["note"], fmt)

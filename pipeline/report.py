@@ -99,8 +99,15 @@ def _naive(value: dt.datetime) -> dt.datetime:
     return value
 
 
+def _mtime_shown(ret: Return) -> dt.datetime | None:
+    """A file's modification time where it stands for its receipt time (a return without a
+    receipt log entry). With a log entry, or for an ignored file (a lock file, the log itself),
+    it says nothing, and copying the inbox would change the report's bytes."""
+    return None if ret.received_source == "log" or ret.status == "ignored" else ret.mtime
+
+
 def _created(returns: list[Return]) -> dt.datetime:
-    stamps = [_naive(t) for r in returns for t in (r.received, r.mtime) if t is not None]
+    stamps = [_naive(t) for r in returns for t in (r.received, _mtime_shown(r)) if t is not None]
     return max(stamps) if stamps else FALLBACK_CREATED
 
 
@@ -290,7 +297,7 @@ def _write_files(
         ws.write_number(row, 6, len(ret.issues), w.count)
         ws.write_number(row, 7, len(ret.errors), w.count)
         ws.write_number(row, 8, ret.size, w.size)
-        for col, stamp in ((9, ret.mtime), (10, ret.received)):
+        for col, stamp in ((9, _mtime_shown(ret)), (10, ret.received)):
             if stamp is not None:
                 ws.write_datetime(row, col, _naive(stamp), w.stamp)
         w.string(ws, row, 11, RECEIVED_LABELS.get(ret.received_source, ""))

@@ -347,6 +347,25 @@ def test_sample_inputs_end_to_end(tmp_path: Path) -> None:
 
 
 @needs_samples
+def test_a_copied_inbox_with_a_receipt_log_gives_the_same_bytes(tmp_path: Path) -> None:
+    """DESIGN §9: the same inputs give the same output bytes. The sample inbox's receipt log
+    covers every return, so copying it (new modification times, as a clone or cp gives) must
+    not change a byte of any output."""
+    import shutil
+
+    outs = []
+    for i, stamp in enumerate((1_690_000_000, 1_700_000_000)):
+        inbox = shutil.copytree(SAMPLES, tmp_path / f"inbox{i}")
+        for path in inbox.rglob("*"):
+            os.utime(path, (stamp, stamp))
+        out = tmp_path / f"out{i}"
+        assert _run(str(inbox), "--out", str(out)).exit_code == 0
+        outs.append({p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()})
+    assert outs[0].keys() == outs[1].keys() and len(outs[0]) > 5
+    assert [k for k in outs[0] if outs[0][k] != outs[1][k]] == []
+
+
+@needs_samples
 def test_sample_inputs_earlier_periods() -> None:
     from pipeline.consolidate import consolidate
     from pipeline.output import to_json
