@@ -8,7 +8,7 @@ Chinese reason. Nothing is guessed: a value that could mean two things is an err
 Decisions a clerk would expect (documented here, tested in tests/test_normalize.py):
 - Numbers: full-width digits and punctuation are folded (NFKC), surrounding and inner spaces
   dropped, thousands separators accepted only in the exact "1,234,567" shape, and a counting unit
-  typed after the number is dropped ("12个", "5家", "3次"; "3.5万元" only in a 万元 cell). The
+  typed after the number is dropped ("12个", "5家", "3次"; "3.5万元" or "3.5万" only in a 万元 cell). The
   reader warns when that unit is not the item's own nor a synonym of it (`unit_mismatch`: "12家"
   in an item counted in 个 may be another item's figure).
   Chinese numerals, approximations (约5, 5左右, 5多), ranges (3-4), question marks, percentages,
@@ -36,7 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 COUNT_UNITS = ("人次", "个次", "家次", "个", "家", "次", "人", "份", "项", "起", "处", "件", "例")
-MONEY_UNITS = ("万元",)
+MONEY_UNITS = ("万元", "万")  # "3.5万" in a 万元 cell is 3.5万元: nothing to rescale
 _UNITS_LONGEST_FIRST = {
     money: tuple(sorted(MONEY_UNITS if money else COUNT_UNITS, key=len, reverse=True))
     for money in (False, True)

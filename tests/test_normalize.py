@@ -43,6 +43,7 @@ from pipeline.normalize import (
         ("3次", False, Decimal(3)),
         ("7人次", False, Decimal(7)),
         ("3.5万元", True, Decimal("3.5")),
+        ("3.5万", True, Decimal("3.5")),  # in a 万元 cell 万 is 万元, nothing to rescale
         ("３．５", True, Decimal("3.5")),
         (3.5, True, Decimal("3.5")),
         (12.3456, True, Decimal("12.3456")),
@@ -74,7 +75,6 @@ def test_numbers_read(raw: object, money: bool, expected: Decimal | None) -> Non
         ("50%", False, "value-ambiguous"),
         ("1,23", False, "value-ambiguous"),
         ("35000元", True, "value-ambiguous"),  # 元 in a 万元 cell: never rescale silently
-        ("3.5万", True, "value-ambiguous"),
         ("3万元", False, "value-ambiguous"),  # money in a count cell
         ("无", False, "value-not-number"),
         ("/", False, "value-not-number"),
