@@ -631,7 +631,8 @@ def write_workbook(result: Consolidation, path: Path, *, helper: ForkedFiles | N
     _sheet_anomalies(wb, st, result)
     _sheet_submissions(wb, st, result)
     # the status board as of the due date (not today), so identical inputs give identical bytes
-    write_status_sheet(wb, status_from_consolidation(result, today=result.due_date))
+    # of the files received, not of a day: the same inputs give the same workbook
+    write_status_sheet(wb, status_from_consolidation(result, today=result.due_date), dated=False)
     _sheet_ledger(wb, st, result, helper)
     _sheet_checklists(wb, st, result)
     _sheet_charts(wb, st, result)

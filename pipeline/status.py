@@ -526,12 +526,15 @@ def render_status(report: StatusReport, console: Console) -> None:
 
 
 def write_status_sheet(
-    workbook: Workbook, report: StatusReport, *, name: str = SHEET_NAME
+    workbook: Workbook, report: StatusReport, *, name: str = SHEET_NAME, dated: bool = True
 ) -> Worksheet:
     """Add the status board as a sheet of an xlsxwriter workbook; returns the worksheet.
 
     Layout: title (row 1), deadline line (row 2), a unit × form table with a header on row 4,
-    then the campaign's coming deadlines. Cells carry text only (no formulas).
+    then the campaign's coming deadlines. Cells carry text only (no formulas). `dated`: the
+    board is of report.today (the days left are counted from it); otherwise (the consolidated
+    workbook, whose bytes must not depend on the day it is made) it is of the files received,
+    and says so, without counting days.
     """
     from pipeline.mail import date_label, days_left_text
 
@@ -564,8 +567,13 @@ def write_status_sheet(
         0,
         1,
         last_col,
-        f"报送截止：{date_label(report.due)}　统计日期：{date_label(report.today)}　"
-        f"{days_left_text(report.days_left)}",
+        (
+            f"报送截止：{date_label(report.due)}　统计日期：{date_label(report.today)}　"
+            f"{days_left_text(report.days_left)}"
+            if dated
+            else f"报送截止：{date_label(report.due)}（当天报送仍算按时）　"
+            "按汇总时收件箱中的文件及其收到时间统计，晚于截止日收到的标为迟报"
+        ),
         note,
     )
     header_row = 3
@@ -602,12 +610,14 @@ def write_status_sheet(
     if report.deadlines:
         ws.write_string(row, 0, "日期", head)
         ws.merge_range(row, 1, row, 2, "专项行动后续时间节点", head)
-        ws.write_string(row, 3, "剩余天数", head)
+        if dated:
+            ws.write_string(row, 3, "剩余天数", head)
         row += 1
         for d in report.deadlines:
             ws.write_string(row, 0, d.date.isoformat(), plain)
             ws.merge_range(row, 1, row, 2, d.what, plain)
-            ws.write_number(row, 3, d.days_left, plain)
+            if dated:
+                ws.write_number(row, 3, d.days_left, plain)
             row += 1
     # printed like the output workbook's other sheets: A4 landscape, one page wide, the header
     # row on every page, page numbers below. The unit columns are repeated too, for a viewer

@@ -110,6 +110,16 @@ def test_names_and_sheet_order(written: dict[str, Path], book: openpyxl.Workbook
     assert SHEETS[0] == "调度表"
 
 
+def test_status_sheet_is_of_the_files_received_not_of_a_day(book: openpyxl.Workbook) -> None:
+    # the workbook is made after the deadline and its bytes must not depend on the day
+    ws = _sheet(book, "报送进度")
+    line = str(ws["A2"].value)
+    assert line.startswith("报送截止：2023年8月1日（当天报送仍算按时）")
+    assert "收到时间统计" in line and "统计日期" not in line and "今天" not in line
+    heads = {c.value for row in ws.iter_rows() for c in row}
+    assert "专项行动后续时间节点" in heads and "剩余天数" not in heads
+
+
 def test_table_sheet_has_the_city_figures_in_the_seed_layout(
     result: Consolidation, book: openpyxl.Workbook
 ) -> None:
