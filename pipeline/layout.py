@@ -6,6 +6,7 @@ never drift apart. All rows and columns are 0-based; `a1()` gives the address a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from pipeline.forms import (
@@ -270,9 +271,24 @@ def progress_layout(form: ProgressForm) -> ProgressLayout:
     )
 
 
+# A template prefilled with a unit's accepted ledger leaves room for the hazards it finds next:
+# at least `form.rows` input rows, and at least the prefilled rows plus LEDGER_SPARE_MIN, or plus
+# half as many again for a long ledger (a unit with 2,000 hazards may add hundreds in a month).
+LEDGER_SPARE_MIN = 200
+LEDGER_SPARE_SHARE = 0.5
+
+
+def ledger_input_rows(form: LedgerForm, prefilled: int = 0) -> int:
+    """How many data rows a ledger template prefilled with `prefilled` rows formats for input."""
+    spare = max(LEDGER_SPARE_MIN, math.ceil(prefilled * LEDGER_SPARE_SHARE))
+    return max(form.rows, prefilled + spare) if prefilled > 0 else form.rows
+
+
 @dataclass(frozen=True)
 class LedgerLayout:
-    """台账: title, 填报单位/报送期间, one header row, then `form.rows` data rows."""
+    """台账: title, 填报单位/报送期间, one header row, then the data rows: `form.rows` of them, or
+    more in a template prefilled with a long ledger (`input_rows`, see ledger_input_rows). The
+    reader reads on past them, so a return is read the same whichever template it was filled in."""
 
     form: LedgerForm
     title_row: int = 0
@@ -282,14 +298,19 @@ class LedgerLayout:
     period_cell: Cell = Cell(1, 5)
     header_row: int = 2
     first_data_row: int = 3
+    input_rows: int = 0  # 0: form.rows
 
     @property
     def last_col(self) -> int:
         return len(self.form.columns) - 1
 
     @property
+    def data_rows(self) -> int:
+        return self.input_rows or self.form.rows
+
+    @property
     def last_data_row(self) -> int:
-        return self.first_data_row + self.form.rows - 1
+        return self.first_data_row + self.data_rows - 1
 
     def col(self, key: str) -> int:
         for i, c in enumerate(self.form.columns):

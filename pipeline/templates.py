@@ -56,6 +56,7 @@ from pipeline.layout import (
     ProgressLayout,
     checklist_layout,
     col_letter,
+    ledger_input_rows,
     progress_layout,
 )
 
@@ -157,9 +158,10 @@ def write_template(
     `reference` (附件4 only): the unit's last accepted figures by value code, from the month
     `reference_period`, shown as locked captions: "上月 12" when that is the month just before
     `period` (or not given), else naming it, "2023年6月 12". `ledger_rows` (ledger only): rows
-    keyed by column key, prefilled into the data rows and still editable; `ledger_period` is the
-    month of the ledger they come from. The 填表说明 sheet says where the prefilled data come
-    from. Raises ValueError when these do not fit the form.
+    keyed by column key, prefilled into the data rows and still editable, with room after them
+    for new hazards (layout.ledger_input_rows); `ledger_period` is the month of the ledger they
+    come from. The 填表说明 sheet says where the prefilled data come from. Raises ValueError when
+    these do not fit the form.
     """
     for p in (period, reference_period, ledger_period):
         if p is not None:
@@ -524,13 +526,15 @@ def _write_progress(ctx: _Context, form: ProgressForm, reference: Mapping[str, D
     )
     date_fmt = ctx.fmt(bottom=1, align="center", locked=False, num_format=LONG_DATE_FORMAT)
     ws.merge_range(lay.date_cell.row, lay.date_cell.col, lay.date_cell.row, last, "", date_fmt)
+    # The seed's "时间：2023 年 月 日" is the input's prompt: text in the cell would be read as input.
+    seed = f"原表为“{form.date_label}{form.date_placeholder}”，" if form.date_placeholder else ""
     _validation(
         ws,
         lay.date_cell,
         lay.date_cell,
         {"validate": "date", "criteria": "between", "minimum": DATE_MIN, "maximum": DATE_MAX},
         input_title="填报时间",
-        input_message="请填写填报日期，格式如 2023-06-05。",
+        input_message=f"{seed}请填写填报日期，格式如 2023-06-05（显示为“2023年6月5日”）。",
         error_title="日期格式不对",
         error_message="请填写有效日期，格式如 2023-06-05（年-月-日）。",
     )
@@ -989,9 +993,8 @@ def _merge_or_write_row(ws: Worksheet, row: int, c0: int, c1: int, text: str, fm
 
 
 def _write_ledger(ctx: _Context, form: LedgerForm, rows: Sequence[Mapping[str, Any]]) -> None:
-    lay = LedgerLayout(form=form)
-    if len(rows) > form.rows:
-        raise ValueError(f"{len(rows)} ledger rows do not fit the template's {form.rows} rows")
+    # A long prefilled ledger gets a longer input area, with room left for new hazards.
+    lay = LedgerLayout(form=form, input_rows=ledger_input_rows(form, len(rows)))
     keys = {c.key for c in form.columns}
     for i, row in enumerate(rows):
         extra = sorted(set(row) - keys)
@@ -1061,7 +1064,8 @@ def _write_ledger(ctx: _Context, form: LedgerForm, rows: Sequence[Mapping[str, A
 
     # Every data row is formatted (unlocked, number/date format, validation); the first
     # LEDGER_RULED_ROWS rows are ruled, and any later row gets its borders as soon as something
-    # is typed in it. So a printout shows the ruled form plus the rows in use, not 500 empty rows.
+    # is typed in it. So a printout shows the ruled form plus the rows in use, not hundreds of
+    # empty rows.
     first, last_row = lay.first_data_row, lay.last_data_row
     ruled = first + LEDGER_RULED_ROWS
     for i, column in enumerate(form.columns):
@@ -1240,7 +1244,7 @@ def _instruction_lines(ctx: _Context) -> list[tuple[str, str]]:
     elif isinstance(form, ChecklistForm):
         how += [
             f"检查结果在“是”“否”“不涉及”三栏中选一栏，点击该格后从下拉列表选择“{TICK_MARK}”，其余两栏留空。",
-            "存在隐患的，填写隐患描述、整改要求和整改时限。",
+            _hazard_details_line(form),
             "日期（整改时限、检查时间）按 2023-06-05 的格式填写。",
             "一份清单记录一次检查。同一报送期间有多次检查的，可复制本工作表（右键工作表标签→"
             "移动或复制→建立副本），每次检查填写一张。",
@@ -1297,6 +1301,18 @@ def _instruction_lines(ctx: _Context) -> list[tuple[str, str]]:
     out.append(("body", ""))
     out.append(("body", f"{cal.city_unit}　{cal.document}"))
     return out
+
+
+def _hazard_details_line(form: ChecklistForm) -> str:
+    """What a hazard found needs, named by the columns' own headers in the table's order."""
+    headers = {c.key: c.header for c in checklist_layout(form).columns}
+    names = [
+        headers[k] for k in ("description", "major_yes", "requirement", "deadline") if k in headers
+    ]
+    line = f"存在隐患的，填写{'、'.join(names[:-1])}和{names[-1]}。"
+    if "major_yes" in headers:
+        line += f"“{headers['major_yes']}”同样在“是”“否”两栏中选一栏，选择“{TICK_MARK}”。"
+    return line
 
 
 def _reference_line(ctx: _Context) -> str:

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from fixtures_consolidate import CS, GL, MW, TJ, build_returns
+from fixtures_consolidate import CS, GL, MW, TJ, build_returns, hazard, ledger_return
 
-from pipeline.forms import ledger_form, progress_form, unit_by_name
-from pipeline.layout import INSTRUCTIONS_SHEET, LedgerLayout, progress_layout
+from pipeline.forms import ledger_form, load_units, progress_form, unit_by_name
+from pipeline.layout import (
+    INSTRUCTIONS_SHEET,
+    LedgerLayout,
+    ledger_input_rows,
+    progress_layout,
+)
 from pipeline.prefill import (
     PrefillError,
     next_period,
@@ -171,6 +176,35 @@ def test_ledger_template_carries_the_accepted_rows_editable(
     assert ws.cell(first + 6, col["hazard_id"]).protection.locked is False  # room to add rows
     gl = next(u for u in doc["units"] if u["unit"] == GL)  # type: ignore[attr-defined]
     assert (gl["ledger_period"], gl["ledger_rows"]) == ("2023-07", 6)
+
+
+def test_a_ledger_longer_than_the_template_is_prefilled_whole(tmp_path: Path) -> None:
+    # 鼓楼区's July ledger with 505 rows, more than the template's 500: every unit still gets
+    # its templates, and 鼓楼区's ledger carries all 505 rows with room for new ones after them
+    form = ledger_form()
+    rows = [
+        hazard(f"G-{i + 1:03d}", "企业自查", "整改中", found="2023-07-05", deadline="2023-08-31")
+        for i in range(form.rows + 5)
+    ]
+    returns = [
+        r
+        for r in build_returns()
+        if not (r.form_id == "ledger" and r.unit_name == GL and r.period == PERIOD)
+    ]
+    cycle = cycle_from_returns([*returns, ledger_return(GL, PERIOD, rows)], PERIOD)
+    result = prefill_next_period(cycle, tmp_path)
+    assert sum(len(p) for p in result.paths.values()) == 5 * len(load_units())
+    gl = next(u for u in prefill_json(result)["units"] if u["unit"] == GL)
+    assert (gl["ledger_period"], gl["ledger_rows"]) == (PERIOD, len(rows))
+    path = tmp_path / NEXT / GL / template_filename(form, unit_by_name(GL), NEXT)
+    ws = openpyxl.load_workbook(path)[form.sheet_name]
+    lay = LedgerLayout(form=form, input_rows=ledger_input_rows(form, len(rows)))
+    assert lay.last_data_row - lay.first_data_row + 1 > len(rows) + 200
+    last = lay.first_data_row + len(rows)  # 1-based: the last prefilled row
+    assert [ws.cell(r, 1).value for r in (last, last + 1)] == [f"G-{len(rows)}", None]
+    assert ws.cell(lay.last_data_row + 1, 1).protection.locked is False
+    assert ws.cell(lay.last_data_row + 2, 1).protection.locked is True
+    assert f"中的 {len(rows)} 条隐患" in _instructions(tmp_path, GL, "ledger")
 
 
 def test_a_unit_without_any_ledger_gets_an_empty_one(

@@ -301,7 +301,11 @@ def test_progress_validations_and_unlocked_cells(
             expected |= (
                 span(input_merge.first, input_merge.last) if input_merge else {input_cell.a1}
             )
-    assert only_validation(ws, lay.date_cell.a1).type == "date"
+    date = only_validation(ws, lay.date_cell.a1)
+    assert date.type == "date"
+    assert form.date_placeholder == "2023 年 月 日"  # the seed's "时间：2023 年 月 日"
+    assert f"{form.date_label}{form.date_placeholder}" in (date.prompt or "")
+    assert value(ws, lay.date_cell) is None
     expected |= span(lay.date_cell, Cell(lay.date_cell.row, lay.last_col))
     if blank:
         units = only_validation(ws, lay.unit_cell.a1)
@@ -611,6 +615,49 @@ def test_annex1_and_annex3_have_no_reconstruction_legend(
         assert not any("待市建设局确认" in t for t in texts)
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_reconstructed_items_quote_the_judging_standard() -> None:
+    reference = SHARED / "reference" / "judging-standard-2022.md"
+    if not reference.exists():
+        pytest.skip(f"reference not found at {reference}")
+    text = reference.read_text(encoding="utf-8")
+    form = FORMS["annex2_construction"]
+    assert isinstance(form, ChecklistForm)
+    quoted = [it for it in form.items if it.reconstructed and it.source.startswith("判定标准")]
+    assert len(quoted) == 29
+    for item in quoted:
+        # an article's lead-in and its sign (第五条（四）1–4) are each the standard's own words
+        for part in item.content.split("："):
+            assert part in text, (item.no, part)
+    signs = [it.content for it in quoted if it.source.startswith("判定标准第五条（四）")]
+    assert len(signs) == 4
+    assert all(c.startswith("有下列基坑坍塌风险预兆之一，且未及时处理：") for c in signs)
+
+
+def test_the_readme_says_whose_the_notes_under_the_checklists_are(
+    generated: dict[tuple[str, bool], Path],
+) -> None:
+    seed = SHARED / "seed" / "000_bced4c741a718fdd.txt"
+    if not seed.exists():
+        pytest.skip(f"seed document not found at {seed}")
+    seed_text = seed.read_text(encoding="utf-8")
+    added = []
+    for form in CHECKLISTS:
+        lay = checklist_layout(form)
+        ws = main_sheet(generated[(form.id, False)])
+        notes = [ws.cell(row=r, column=1).value for r in range(lay.notes_row + 1, ws.max_row + 1)]
+        assert str(notes[0]).startswith("注：")
+        added += [n for n in form.notes if n not in seed_text]
+    # the notes under 附件1–3 are the pipeline's filling hints, not the document's: README says so
+    assert added
+    readme = "".join(README.read_text(encoding="utf-8").split())  # wrapped lines joined
+    assert "附件1–3表下的“注”是本工具所加的填写提示" in readme
+    assert "栏目、检查事项、脚注均取自文件原文" not in readme
+
+
 # --- 台账 --------------------------------------------------------------------------------------
 
 
@@ -692,17 +739,19 @@ def test_ledger_rows_are_prefilled_and_stay_editable(tmp_path: Path) -> None:
         write_template(
             form, tmp_path / "bad.xlsx", unit=UNIT, period=PERIOD, ledger_rows=[{"nope": 1}]
         )
-    with pytest.raises(ValueError):
-        write_template(
-            form,
-            tmp_path / "bad.xlsx",
-            unit=UNIT,
-            period=PERIOD,
-            ledger_rows=[{}] * (form.rows + 1),
-        )
+    # a few prefilled rows keep the normal input area (longer ledgers: test_templates_big_ledger)
+    assert ws[a1(lay.last_data_row, 0)].protection.locked is False
+    assert ws[a1(lay.last_data_row + 1, 0)].protection.locked is True
 
 
 # --- 填表说明 ----------------------------------------------------------------------------------
+
+
+HAZARD_DETAILS = {
+    "annex1_gas": "存在隐患的，填写重大隐患描述、整改要求和整改时限。",
+    "annex2_construction": "存在隐患的，填写隐患描述、是否重大隐患、整改要求和整改时限。",
+    "annex3_confined_space": "存在隐患的，填写重大隐患描述、整改要求和整改时限。",
+}
 
 
 @pytest.mark.parametrize("form_id", FORM_IDS)
@@ -725,6 +774,10 @@ def test_instructions_sheet(generated: dict[tuple[str, bool], Path], form_id: st
         assert "√" in text
         if form.reconstructed_note:
             assert form.reconstructed_note in lines
+        # what a hazard needs: every detail column by its own header, as the table's notes say
+        (line,) = [t for t in lines if "存在隐患的，填写" in t]
+        assert line.split(". ", 1)[1].startswith(HAZARD_DETAILS[form_id]), line
+        assert any(HAZARD_DETAILS[form_id].split("，")[1] in note for note in form.notes)
 
 
 # --- forms as data ----------------------------------------------------------------------------
