@@ -450,6 +450,14 @@ _RULES: list[Rule] = [
         "台账多出栏目",
         "{header}不是台账的列名，该列内容不会汇总到市局台账；如有需要，请把其中内容写入“备注”列。",
     ),
+    # A 合计 line or a signature line (填表人、审核人、联系电话) typed below the hazards.
+    Rule(
+        "ledger-footer-row",
+        "error",
+        "台账中有合计或签名行",
+        "第 {row} 行（“{text}”）像是合计、签名或说明行，不是一条隐患。台账每行只填一条隐患：请删除该行"
+        "后重新报送（合计由市局汇总时计算，填表人、联系电话等不需要写在表中）。",
+    ),
     Rule(
         "ledger-required-missing",
         "error",

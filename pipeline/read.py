@@ -1682,6 +1682,22 @@ def _read_ledger_rows(
         blank = {i for i in blank if results[i] is None}
     blank.difference_update(i for i, _p, _e in failures)
     keep = [i for i in range(count) if i not in blank] if blank else list(range(count))
+    footers = _footer_rows(form, found, lines, columns, keep)
+    if footers:  # one issue for such a line, not one for each of its empty required cells
+        for i, (c, text) in footers.items():
+            r = header_row + 1 + i
+            ret.add(
+                make_issue(
+                    "ledger-footer-row",
+                    sheet=grid.name,
+                    cell=a1(r, c),
+                    value=text,
+                    row=r + 1,
+                    text=text if len(text) <= 30 else text[:30] + "…",
+                )
+            )
+        keep = [i for i in keep if i not in footers]
+        failures = [f for f in failures if f[0] not in footers]
     failures.sort(key=lambda f: (f[0], f[1]))
     for i, position, exc in failures:
         column = form.columns[position]
@@ -1703,6 +1719,45 @@ def _read_ledger_rows(
         else:
             data[key] = found[key] if everything else [found[key][i] for i in keep]
     return [header_row + 2 + i for i in keep]
+
+
+# What a 合计 or signature line below a ledger's hazards starts with (spaces and width folded)
+_FOOTER_WORDS = re.compile(
+    r"(合计|小计|总计|共计|填表人|填报人|制表人|制表|审核人|审核|复核人|负责人|单位负责人|联系人|"
+    r"联系电话|电话|填表日期|填报日期|报送日期|注[:：]|说明[:：])"
+)
+_FOOTER_FIRST = frozenset("合小总共填制审复负单联电报注说")  # the words' first characters
+
+
+def _footer_rows(
+    form: LedgerForm,
+    found: dict[str, list[Any]],
+    lines: list[list[Any]],
+    columns: dict[str, int],
+    keep: list[int],
+) -> dict[int, tuple[int, str]]:
+    """The rows (line index -> (column, its text)) that are a 合计 or signature line, not a
+    hazard: the first cell filled starts with _FOOTER_WORDS and fewer than half the ledger's
+    columns are filled. A hazard number never starts so; a real row fills most columns."""
+    order = sorted((c, key) for key, c in columns.items() if key in found)
+    if not order:
+        return {}
+    first = found[order[0][1]]
+    out: dict[int, tuple[int, str]] = {}
+    for i in keep:
+        value = first[i]
+        # the usual row, at a glance: its first cell is a hazard number, no such word
+        if value is not None and not (isinstance(value, str) and value[:1] in _FOOTER_FIRST):
+            continue
+        filled = [(c, key) for c, key in order if found[key][i] is not None]
+        if not filled or 2 * len(filled) >= len(form.columns):
+            continue
+        c = filled[0][0]
+        raw = lines[i][c] if c < len(lines[i]) else None
+        text = "" if raw is None else display(raw).strip()
+        if _FOOTER_WORDS.match(fold(text)):
+            out[i] = (c, text)
+    return out
 
 
 def _column(lines: list[list[Any]], c: int) -> list[Any]:

@@ -798,6 +798,26 @@ def test_ledger_skips_empty_rows_in_between(tmp_path: Path) -> None:
     assert list(ret.ledger["_row"]) == [4, 7]
 
 
+def test_a_total_or_signature_line_below_the_ledger_is_one_clear_error(tmp_path: Path) -> None:
+    rows = good_ledger_rows()
+    footer = [
+        {"hazard_id": "合计：3 条"},
+        {"hazard_id": "填表人：张三", "enterprise": "审核人：李四"},
+    ]
+    ret = read_one(make_return(tmp_path / "inbox", "ledger", ledger_rows=[*rows, *footer]))
+    assert ret.status == "rejected"
+    first = 4 + len(rows)  # the template's first data row is 4
+    assert [(i.rule, i.cell, i.value) for i in ret.errors] == [
+        ("ledger-footer-row", f"A{first}", "合计：3 条"),
+        ("ledger-footer-row", f"A{first + 1}", "填表人：张三"),
+    ]
+    assert "第 7 行（“合计：3 条”）像是合计、签名或说明行" in ret.errors[0].message
+    assert ret.ledger is not None and list(ret.ledger["_row"]) == [4, 5, 6]
+    # a hazard whose number merely contains such a word is a hazard
+    odd = [dict(rows[0], hazard_id="GL-合计-1")]
+    assert read_one(make_return(tmp_path / "in2", "ledger", ledger_rows=odd)).status == "accepted"
+
+
 def _ledger_by_row(form: Any, grid: Any, header_row: int, columns: dict[str, int]) -> tuple:
     """The ledger rows as first read, one row and one cell at a time: (records, issues)."""
     from pipeline import read
