@@ -848,13 +848,16 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
         hid = record.get("hazard_id")
         end = record["_end"]
         choices = definition.choices if definition and definition.choices else ("是", "否")
+        label = definition.label if definition else key
+        if code.startswith("value-"):  # the catalogue's generic value messages: name the row
+            label = f"第 {excel_row} 行{label}"
         return make_issue(
             code,
             sheet=str(record["_sheet"]),
             cell=a1(excel_row - 1, col),
             value=_show(value),
             row=excel_row,
-            label=definition.label if definition else key,
+            label=label,
             choices="、".join(f"“{c}”" for c in choices),
             hazard_id=display(hid) if not _na(hid) else f"（第 {excel_row} 行）",
             status=_show(record.get("status")),

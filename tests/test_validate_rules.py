@@ -709,6 +709,8 @@ def test_ledger_level_without_supervision(tmp_path: Path) -> None:
 def test_ledger_funds(tmp_path: Path, typed: Any, code: str) -> None:
     ret = ledger(tmp_path, {"funds": typed})
     assert errors(ret) == [(code, _ledger_cell(0, "funds"))]
+    # every message about a ledger cell names its row, as a clerk reads the sheet by rows
+    assert first(ret, code).message.startswith("第 4 行整改资金（万元）")
 
 
 def test_ledger_issue_message_names_row_and_hazard(tmp_path: Path) -> None:
