@@ -17,7 +17,7 @@ Decisions a clerk would expect (documented here, tested in tests/test_normalize.
 - Dates: spreadsheet dates, Excel serial numbers between 2000 and 2099, 20230605, and
   2023-6-5 / 2023/06/05 / 2023.6.5 / 2023年6月5日 (an optional time after it is dropped).
   Day-first or month-first forms (5/6/2023), two-digit years and dates without a year or a
-  day are rejected.
+  day are rejected, as is any date outside the years 2000–2099 (1923 typed for 2023).
 - Ticks: √ ✓ ✔ ☑ ✅ v V 1 是 (and TRUE from a checkbox) mark a column. Blank, 0 FALSE, "/" "-"
   "—" and 空 mean "not marked". A cross (x X × ✗ ✘ ╳) is ambiguous: a clerk may cross out the
   columns not chosen, or mark the chosen one with it; it raises "tick-cross" and the reader
@@ -229,8 +229,22 @@ def _ymd(year: int, month: int, day: int, shown: str) -> dt.date:
         raise NormalizeError("date-invalid", f"{shown} 不是存在的日期") from None
 
 
+DATE_YEARS = (2000, 2099)  # a year outside is a typo (1923 for 2023), in a cell or in text
+
+
 def to_date(value: Any) -> dt.date | None:
-    """A date from a date cell, an Excel serial number or one of the written forms above."""
+    """A date from a date cell, an Excel serial number or one of the written forms above, in
+    the years DATE_YEARS."""
+    date = _to_date(value)
+    if date is not None and not DATE_YEARS[0] <= date.year <= DATE_YEARS[1]:
+        raise NormalizeError(
+            "date-invalid",
+            f"年份 {date.year} 不合理，请核对年份（应为 {DATE_YEARS[0]}—{DATE_YEARS[1]} 年）",
+        )
+    return date
+
+
+def _to_date(value: Any) -> dt.date | None:
     if is_blank(value):
         return None
     if isinstance(value, dt.datetime):

@@ -594,19 +594,27 @@ def test_ledger_date_rules_skip_a_date_that_is_itself_wrong(
 
 
 def test_ledger_date_order_is_not_hidden_by_a_warning_on_the_same_cell(tmp_path: Path) -> None:
-    # 1923 is a warning (before the campaign) and before the 发现日期: the order error wins
-    ret = ledger(tmp_path, {}, {"rectified_date": dt.date(1923, 6, 10)})
+    # 2021 is a warning (before the campaign) and before the 发现日期: the order error wins
+    ret = ledger(tmp_path, {}, {"rectified_date": dt.date(2021, 6, 10)})
     assert errors(ret) == [("ledger-date-order", _ledger_cell(1, "rectified_date"))]
     assert ret.status == "rejected"
 
 
 def test_ledger_dates_before_the_campaign_are_warnings(tmp_path: Path) -> None:
-    early = dict.fromkeys(("found_date", "rectified_date", "closed_date"), dt.date(1923, 5, 10))
+    early = dict.fromkeys(("found_date", "rectified_date", "closed_date"), dt.date(2022, 5, 10))
     ret = ledger(tmp_path, {}, {}, early)
     warned = {(i.rule, i.cell) for i in ret.issues if i.severity == "warning"}
     assert warned == {("ledger-date-before-campaign", _ledger_cell(2, k)) for k in early}
-    assert "1923-05-10" in first(ret, "ledger-date-before-campaign").message
+    assert "2022-05-10" in first(ret, "ledger-date-before-campaign").message
     assert ret.status == "accepted"
+
+
+def test_a_date_in_an_implausible_year_is_an_error_not_a_warning(tmp_path: Path) -> None:
+    # 1923 typed for 2023 (a date cell, or text): not a hazard found a century ago
+    for typed in (dt.date(1923, 6, 5), "1923-06-05", dt.datetime(2123, 6, 5)):
+        ret = ledger(tmp_path, {"found_date": typed})
+        assert errors(ret) == [("date-invalid", _ledger_cell(0, "found_date"))], typed
+        assert "年份" in first(ret, "date-invalid").message
 
 
 def test_ledger_deadline_may_be_after_the_period(tmp_path: Path) -> None:
