@@ -450,6 +450,14 @@ _RULES: list[Rule] = [
         "台账多出栏目",
         "{header}不是台账的列名，该列内容不会汇总到市局台账；如有需要，请把其中内容写入“备注”列。",
     ),
+    # A merged area over ledger rows: it shows one value on every row, the file holds it once.
+    Rule(
+        "ledger-merged-cells",
+        "error",
+        "台账中有合并单元格",
+        "{area}（{labels}，第 {first} 至 {last} 行）是合并单元格。台账每行是一条隐患，各行须分别填写：请取消合并，"
+        "在原来合并的每一行都填上内容后重新报送。",
+    ),
     # A 合计 line or a signature line (填表人、审核人、联系电话) typed below the hazards.
     Rule(
         "ledger-footer-row",

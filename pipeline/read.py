@@ -527,10 +527,17 @@ _a1 = functools.lru_cache(maxsize=16384)(a1)
 class Grid:
     """One sheet's values, addressed by 0-based (row, col) exactly as in the workbook."""
 
-    def __init__(self, name: str, rows: list[list[Any]], visible: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        rows: list[list[Any]],
+        visible: bool,
+        merged: Sequence[tuple[tuple[int, int], tuple[int, int]]] = (),
+    ) -> None:
         self.name = name
         self.rows = rows
         self.visible = visible
+        self.merged = merged  # ((row, col), (last row, last col)) of each merged area
         self._index: dict[str, list[tuple[int, int]]] | None = None
 
     @property
@@ -595,7 +602,7 @@ class _Book:
             issue.sheet = name
             self.ret.add(issue)
             return None
-        return Grid(name, sheet.rows, sheet.visible)
+        return Grid(name, sheet.rows, sheet.visible, sheet.merged)
 
     def content_sheets(self) -> list[str]:
         return [n for n in self.names if n not in (META_SHEET, INSTRUCTIONS_SHEET)]
@@ -1549,6 +1556,7 @@ def _read_ledger(ret: Return, form: LedgerForm, grid: Grid) -> None:
     data: dict[str, list[Any]] = {key: [] for key in order}
     rows: list[int] = []
     if header_row is not None and columns:
+        _merged_ledger_cells(ret, form, grid, header_row, columns)
         rows = _read_ledger_rows(ret, form, grid, header_row, columns, data)
     # object columns keep None for empty cells (inference would turn text columns into a
     # string dtype with NaN), dates as dt.date and money as Decimal; built as one object
@@ -1719,6 +1727,47 @@ def _read_ledger_rows(
         else:
             data[key] = found[key] if everything else [found[key][i] for i in keep]
     return [header_row + 2 + i for i in keep]
+
+
+def _merged_ledger_cells(
+    ret: Return, form: LedgerForm, grid: Grid, header_row: int, columns: dict[str, int]
+) -> None:
+    """A merged area over ledger rows (企业名称 merged over a company's three hazards) shows one
+    value on every row it covers, but the file holds it in the first row only: one error per
+    area, naming it. Its value is then read into every row it covers, so the rows below do not
+    each get a 未填写 error for a cell the clerk sees filled (the file is rejected anyway)."""
+    labels = {c: col.label for col in form.columns if (c := columns.get(col.key)) is not None}
+    for (r0, c0), (r1, c1) in grid.merged:
+        if r1 <= header_row or (r0 == r1 and c0 == c1):
+            continue
+        named = [labels[c] for c in range(c0, c1 + 1) if c in labels]
+        if not named:
+            continue
+        area = f"{a1(r0, c0)}:{a1(r1, c1)}"
+        ret.add(
+            make_issue(
+                "ledger-merged-cells",
+                sheet=grid.name,
+                cell=area,
+                value=display(grid.get(r0, c0)) if grid.get(r0, c0) is not None else "",
+                area=area,
+                labels="、".join(f"“{n}”" for n in named),
+                first=r0 + 1,
+                last=r1 + 1,
+            )
+        )
+        value = grid.get(r0, c0)
+        for r in range(max(r0 + 1, header_row + 1), min(r1, grid.height - 1) + 1):
+            line = grid.rows[r]
+            others = (v for c, v in enumerate(line) if c in labels and not c0 <= c <= c1)
+            if not any(not is_blank(v) for v in others):
+                continue  # a row with nothing else in it stays blank
+            for c in range(c0, min(c1 + 1, len(line))):
+                line[c] = "" if value is None else value
+        if r0 > header_row:  # the first row's cells right of the first one
+            line = grid.rows[r0]
+            for c in range(c0 + 1, min(c1 + 1, len(line))):
+                line[c] = "" if value is None else value
 
 
 # What a 合计 or signature line below a ledger's hazards starts with (spaces and width folded)

@@ -1281,6 +1281,9 @@ class ParsedSheet:
     refused: tuple[str, str] | None = None  # (rule code, detail)
     error: str = ""
     skipped: bool = False
+    # merged areas, ((first row, first col), (last row, last col)) 0-based, where the reader
+    # reports them (xlsx, xls); their value is in the first cell only
+    merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
 
 
 @dataclass
@@ -1319,6 +1322,11 @@ def parse_workbook(data: bytes, skip: Collection[str] = ()) -> Parsed:
             loaded = workbook.get_sheet_by_name(name)
             check_extent(f"工作表“{name}”", loaded.total_height, loaded.total_width)
             sheet.rows = loaded.to_python(skip_empty_area=False)
+            with contextlib.suppress(Exception):  # a format without merged areas, or damage
+                sheet.merged = [
+                    ((int(a), int(b)), (int(c), int(d)))
+                    for (a, b), (c, d) in loaded.merged_cell_ranges or ()
+                ]
         except Refused as refused:
             sheet.refused = (refused.code, refused.detail)
         except BaseException as exc:

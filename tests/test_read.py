@@ -818,6 +818,22 @@ def test_a_total_or_signature_line_below_the_ledger_is_one_clear_error(tmp_path:
     assert read_one(make_return(tmp_path / "in2", "ledger", ledger_rows=odd)).status == "accepted"
 
 
+def test_merged_ledger_cells_are_one_error_not_a_pile_of_empty_cells(tmp_path: Path) -> None:
+    # 企业名称 merged over a company's three hazards: every row shows it, only C4 holds it
+    rows = [dict(r, enterprise="福州某建设工程有限公司") for r in good_ledger_rows()]
+    path = make_return(tmp_path / "inbox", "ledger", ledger_rows=rows)
+    wb = openpyxl.load_workbook(path)
+    ws = wb["隐患台账"]
+    ws.merge_cells("C4:C6")
+    wb.save(path)
+    ret = read_one(path)
+    assert ret.status == "rejected"
+    assert [(i.rule, i.cell) for i in ret.errors] == [("ledger-merged-cells", "C4:C6")]
+    message = ret.errors[0].message
+    assert "C4:C6（“企业名称”，第 4 至 6 行）是合并单元格" in message and "取消合并" in message
+    assert ret.errors[0].value == "福州某建设工程有限公司"
+
+
 def _ledger_by_row(form: Any, grid: Any, header_row: int, columns: dict[str, int]) -> tuple:
     """The ledger rows as first read, one row and one cell at a time: (records, issues)."""
     from pipeline import read
