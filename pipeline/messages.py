@@ -448,7 +448,8 @@ _RULES: list[Rule] = [
         "ledger-column-extra",
         "warning",
         "台账多出栏目",
-        "{header}不是台账的列名，该列内容不会汇总到市局台账；如有需要，请把其中内容写入“备注”列。",
+        "{header}不是台账的列名，该列内容不会汇总到市局台账。序号之类的列可以删除；需要报给市局的内容，"
+        "请写入“备注”列。",
     ),
     # A merged area over ledger rows: it shows one value on every row, the file holds it once.
     Rule(

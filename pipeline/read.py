@@ -1549,7 +1549,7 @@ def _read_ledger(ret: Return, form: LedgerForm, grid: Grid) -> None:
                 cell=a1(header, lay.col(column.key)),
                 label=column.label,
             )
-            if not column.required:
+            if not _column_needed(column):
                 issue.severity = "warning"
             ret.add(issue)
     order = [c.key for c in form.columns]
@@ -1576,11 +1576,11 @@ def _unknown_headers(
 ) -> set[str]:
     """Report each column that holds data below `header_row` under a header that names no
     ledger column (or under an empty header): its content would not be consolidated (DESIGN
-    §9). With every ledger column found that is a warning. With a column missing it is an
-    error, and a header where that column belongs (after the column found before it in the
-    form's order) is taken for it renamed: one issue there names it, the column's own
-    ledger-column-missing when it is required, else ledger-column-unknown. Return the keys of
-    the missing columns so named."""
+    §9). A header where a missing column belongs (after the column found before it in the
+    form's order) is taken for that column renamed: one error there names it, the column's own
+    ledger-column-missing when it is required, else ledger-column-unknown. Any other such
+    column is a ledger-column-extra warning (an inserted 序号 column). Return the keys of the
+    missing columns so named."""
     lines = grid.rows[header_row + 1 :]
     width = max([_width(grid, header_row), *map(len, lines)])
     known = set(columns.values())
@@ -1595,7 +1595,6 @@ def _unknown_headers(
     ]
     if not unknown:
         return set()
-    missing = [c for c in form.columns if c.key not in columns]
     # where each missing column belongs: after the column found before it (-1: the first)
     after: dict[int, list[LedgerColumn]] = {}
     previous = -1
@@ -1611,17 +1610,10 @@ def _unknown_headers(
         shown = "" if is_blank(text) else display(text).strip()
         header = f"表头“{shown}”" if shown else "表头为空的这一列"
         cell = a1(header_row, c)
-        if not missing:
-            ret.add(
-                make_issue(
-                    "ledger-column-extra", sheet=grid.name, cell=cell, value=shown, header=header
-                )
-            )
-            continue
         start = max((k for k in known if k < c), default=-1)
         here = after.get(start, [])
         n = taken.get(start, 0)
-        if n < len(here):
+        if n < len(here):  # where a missing column belongs: that column, renamed
             column = here[n]
             taken[start] = n + 1
             told.add(column.key)
@@ -1636,20 +1628,39 @@ def _unknown_headers(
                     )
                 )
                 continue
-            named = [column]
-        else:
-            named = here or missing
+            ret.add(
+                make_issue(
+                    "ledger-column-unknown",
+                    sheet=grid.name,
+                    cell=cell,
+                    value=shown,
+                    header=header,
+                    missing=f"“{column.label}”",
+                )
+            )
+            continue
+        # not where a missing column belongs (an inserted 序号 column, say): an extra column;
+        # a missing column is then told by its own ledger-column-missing
         ret.add(
             make_issue(
-                "ledger-column-unknown",
-                sheet=grid.name,
-                cell=cell,
-                value=shown,
-                header=header,
-                missing="、".join(f"“{m.label}”" for m in named),
+                "ledger-column-extra", sheet=grid.name, cell=cell, value=shown, header=header
             )
         )
     return told
+
+
+# Columns the ledger's row rules read besides the required ones and the 五落实 (open_required):
+# the status and supervision rules'. Without one of them a rule cannot see what it must (a 已验收销号
+# hazard's 验收人), so a file lacking it is rejected like one lacking a required column; only
+# the columns no rule reads (统一社会信用代码, 判定依据, 备注) may be missing with a warning.
+# tests/test_read.py checks this set against validate.ledger_operands.
+LEDGER_RULE_COLUMNS = frozenset(
+    {"rectified_date", "accepted_by", "closed_date", "supervision_level"}
+)
+
+
+def _column_needed(column: LedgerColumn) -> bool:
+    return column.required or column.open_required or column.key in LEDGER_RULE_COLUMNS
 
 
 def _read_ledger_rows(

@@ -818,6 +818,58 @@ def test_a_total_or_signature_line_below_the_ledger_is_one_clear_error(tmp_path:
     assert read_one(make_return(tmp_path / "in2", "ledger", ledger_rows=odd)).status == "accepted"
 
 
+def _ledger_without(tmp_path: Path, labels: list[str], insert: str | None = None) -> Return:
+    """The good ledger with the columns headed `labels` deleted (and a column headed `insert`
+    with data put first), read and validated."""
+    path = make_return(tmp_path / "inbox", "ledger", ledger_rows=good_ledger_rows())
+    wb = openpyxl.load_workbook(path)
+    ws = wb["隐患台账"]
+    for label in labels:
+        col = next(c.column for c in ws[3] if c.value == label)
+        ws.delete_cols(col)
+    if insert:
+        ws.insert_cols(1)
+        ws.cell(3, 1, insert)
+        for r in range(4, 7):
+            ws.cell(r, 1, r - 3)
+    wb.save(path)
+    return read_one(path)
+
+
+@pytest.mark.parametrize(
+    "label", ["整改资金（万元）", "整改期限", "整改完成日期", "验收人", "督办级别"]
+)
+def test_a_deleted_column_a_rule_needs_rejects_the_ledger(tmp_path: Path, label: str) -> None:
+    # the 五落实 and the status rules cannot be checked without it: not a mere warning
+    ret = _ledger_without(tmp_path, [label])
+    assert ret.status == "rejected"
+    assert [i.rule for i in ret.errors] == ["ledger-column-missing"]
+    assert f"“{label}”" in ret.errors[0].message
+
+
+def test_a_deleted_column_no_rule_reads_and_an_inserted_number_column_are_warnings(
+    tmp_path: Path,
+) -> None:
+    ret = _ledger_without(tmp_path, ["统一社会信用代码"], insert="序号")
+    assert ret.status == "accepted"
+    assert sorted((i.rule, i.cell) for i in ret.issues) == [
+        ("ledger-column-extra", "A3"),
+        ("ledger-column-missing", "D3"),
+    ]
+    assert ret.ledger is not None
+    assert ret.ledger["hazard_id"].tolist()[:2] == ["GL-2023-001", "GL-2023-002"]
+
+
+def test_the_columns_rules_need_are_those_the_validation_rules_read() -> None:
+    from pipeline.read import LEDGER_RULE_COLUMNS
+    from pipeline.validate import ledger_operands
+
+    form = load_forms()["ledger"]
+    read_by_rules = set().union(*ledger_operands(form).values())  # type: ignore[arg-type]
+    needed = {c.key for c in form.columns if c.required or c.open_required}  # type: ignore[union-attr]
+    assert read_by_rules - needed == set(LEDGER_RULE_COLUMNS)
+
+
 def test_merged_ledger_cells_are_one_error_not_a_pile_of_empty_cells(tmp_path: Path) -> None:
     # 企业名称 merged over a company's three hazards: every row shows it, only C4 holds it
     rows = [dict(r, enterprise="福州某建设工程有限公司") for r in good_ledger_rows()]
