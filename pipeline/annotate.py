@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -797,13 +797,26 @@ def _slim(ret: Return) -> Return:
 
 
 def write_annotated_copies(
-    returns: Iterable[Return], out_dir: Path, *, jobs: int = 1
+    returns: Iterable[Return],
+    out_dir: Path,
+    *,
+    jobs: int = 1,
+    replaced: Mapping[str, str] | None = None,
 ) -> dict[str, AnnotatedCopy]:
     """Annotated copies of every rejected return, replacing OUT/退回修改 as a whole (so a copy
     of a file that has since been accepted does not linger). Keyed by `Return.rel`.
 
+    `replaced`: rejected returns the unit has since replaced by a corrected one (rel -> the
+    rel of that one): nothing to send back, so no copy, only the reason.
     `jobs` > 1 annotates in that many worker processes; the copies are the same bytes."""
+    replaced = replaced or {}
     rejected = [r for r in sorted_returns(returns) if r.status == "rejected"]
+    skipped = {
+        r.rel: AnnotatedCopy(None, f"已被 {replaced[r.rel]} 替代，不需退回")
+        for r in rejected
+        if r.rel in replaced
+    }
+    rejected = [r for r in rejected if r.rel not in skipped]
     final = out_dir / ANNOTATED_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = temp_dir(out_dir, prefix=".退回修改-")
@@ -838,7 +851,7 @@ def write_annotated_copies(
             shutil.rmtree(holder, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return {
+    return skipped | {
         rel: AnnotatedCopy(final / c.path.relative_to(staging / ANNOTATED_DIR), c.reason)
         if c.path is not None
         else c

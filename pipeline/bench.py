@@ -759,7 +759,7 @@ def stage_phases(inbox: Path, period: str, out: Path, jobs: int) -> dict[str, An
     lap("汇总")
     write_outputs(result, out)
     lap("写出汇总表、CSV、JSON")
-    copies = annotated_copies(returns, out, jobs)
+    copies = annotated_copies(returns, out, jobs, result.superseded_files())
     write_validation_report(returns, out / REPORT_NAME, copies=copies)
     lap("写出校验报告和退回修改副本")
     return {"phases": phases}

@@ -116,9 +116,12 @@ def _read_returns(inbox: Path, jobs: int, *, out: Path | None = None) -> list[An
             raise OutputError(f"收件箱无法读取：{inbox}（{os_error_text(exc)}）") from None
 
 
-def annotated_copies(returns: list[Any], out: Path, jobs: int) -> dict[str, Any]:
-    """The 退回修改 copies of the rejected returns (pipeline.annotate). openpyxl, which makes them,
-    is loaded only when a file was rejected or an old copy folder has to be cleared."""
+def annotated_copies(
+    returns: list[Any], out: Path, jobs: int, replaced: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The 退回修改 copies of the rejected returns (pipeline.annotate), but those `replaced`
+    (rel -> the corrected return) since. openpyxl, which makes them, is loaded only when a file
+    was rejected or an old copy folder has to be cleared."""
     from pipeline.report import ANNOTATED_DIR
 
     old = out / ANNOTATED_DIR
@@ -126,7 +129,7 @@ def annotated_copies(returns: list[Any], out: Path, jobs: int) -> dict[str, Any]
         return {}
     from pipeline.annotate import write_annotated_copies
 
-    return write_annotated_copies(returns, out, jobs=jobs)
+    return write_annotated_copies(returns, out, jobs=jobs, replaced=replaced)
 
 
 # ctx.meta key: whether the command line asked a command that has --json for it
@@ -356,7 +359,7 @@ def consolidate(
     try:
         paths = write_outputs(result, out)
         # what the city sends back for 退回修改 comes with the same run
-        copies = annotated_copies(returns, out, jobs)
+        copies = annotated_copies(returns, out, jobs, result.superseded_files())
         report = write_validation_report(returns, out / REPORT_NAME, copies=copies)
     except OSError as exc:
         raise OutputError(f"输出文件夹无法写入：{out}（{os_error_text(exc)}）") from None

@@ -166,11 +166,12 @@ class Consolidation:
         sources = dict(zip(rows["unit"], rows["source_period"], strict=True))
         return {unit: sources[unit] for unit in sorted(sources, key=self.unit_order)}
 
-    def superseded_files(self) -> set[str]:
+    def superseded_files(self) -> dict[str, str]:
         """The files of the period replaced by a later return (accepted ones, and rejected ones
-        the unit has since corrected)."""
+        the unit has since corrected) -> the file that replaced each."""
         subs = self.submissions
-        return set(subs.loc[subs["status"] == "superseded", "file"])
+        gone = subs[subs["status"] == "superseded"]
+        return dict(zip(gone["file"], gone["superseded_by"], strict=True))
 
     def unit_order(self, name: str) -> int:
         for i, u in enumerate(self.units):

@@ -346,6 +346,29 @@ def test_sample_inputs_end_to_end(tmp_path: Path) -> None:
         assert copy.is_file(), copy
 
 
+def test_a_rejected_return_since_corrected_is_not_sent_back(tmp_path: Path) -> None:
+    """鼓楼区's first 附件4 was rejected (A2 > A1), its correction passed: no 退回修改 copy, no
+    --strict failure, and the report says why."""
+    from helpers_fill import good_progress, make_return
+
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress", "a_first.xlsx", progress=good_progress() | {"A2": 99})
+    make_return(inbox, "annex4_progress", "b_fixed.xlsx")
+    (inbox / "收文登记.csv").write_text(
+        "文件名,收到时间\na_first.xlsx,2023-06-29 09:00\nb_fixed.xlsx,2023-06-30 09:00\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = _run(str(inbox), "--out", str(out), "--strict")
+    assert result.exit_code == 0, result.output
+    assert "退回修改 0 个，被更晚的报送替代 1 个" in result.output
+    assert "退回修改副本" not in result.output
+    assert not (out / "退回修改").exists() or not any((out / "退回修改").iterdir())
+    report = openpyxl.load_workbook(out / "校验报告.xlsx")["文件汇总"]
+    cells = [str(c.value) for row in report.iter_rows() for c in row if c.value]
+    assert "未生成：已被 b_fixed.xlsx 替代，不需退回" in cells
+
+
 @needs_samples
 def test_a_copied_inbox_with_a_receipt_log_gives_the_same_bytes(tmp_path: Path) -> None:
     """DESIGN §9: the same inputs give the same output bytes. The sample inbox's receipt log
