@@ -41,7 +41,7 @@ from pipeline.forms import (
 )
 from pipeline.layout import LedgerLayout, col_letter
 from pipeline.messages import CATALOGUE, make_issue
-from pipeline.model import Inspection, Return, Severity
+from pipeline.model import Inspection, Return, Severity, received_source_name
 from pipeline.normalize import fold
 
 ZERO = Decimal(0)
@@ -527,16 +527,36 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
             winner = winners.get(key)
             if winner is None:
                 continue
-            if _receipt_key(ret) < _receipt_key(winner):
+            # received strictly before the accepted one: corrected since. At the same time
+            # (or after) it may be the correction itself: it stays outstanding, and flagged
+            sent, won = receipt_time(ret), receipt_time(winner)
+            if sent is not None and won is not None and sent < won:
                 superseded[ret.rel] = winner.rel
             else:
                 rejected_later.setdefault(winner.rel, []).append(ret.rel)
             continue
-        # a rejected checklist file is superseded once every inspection it records (read
-        # well enough to tell which) counts from a file received after it
+        # a rejected checklist file is superseded once every inspection it records counts
+        # from a file received after it: the same inspection (subject and date), or, where
+        # the rejected sheet's date was missing or wrong (often why it was rejected), the
+        # same subject
         counted = inspections.get(key, {})
-        later = [counted.get(_inspection_key(ret, insp)) for insp in ret.inspections]
-        if later and all(r is not None and _receipt_key(r) > _receipt_key(ret) for r in later):
+        by_subject: dict[str, Return] = {}
+        for k, r in counted.items():
+            if k[0] == "inspection":
+                by_subject.setdefault(k[1], r)
+        later: list[Return | None] = []
+        for insp in ret.inspections:
+            match = counted.get(_inspection_key(ret, insp))
+            subject = _norm_key(_inspection_subject(insp))
+            if match is None and subject:
+                match = by_subject.get(subject)
+            later.append(match)
+        when = receipt_time(ret)
+        if (
+            later
+            and when is not None
+            and all(r is not None and (receipt_time(r) or when) > when for r in later)
+        ):
             superseded[ret.rel] = max(r.rel for r in later if r is not None)
     return _Selection(winners, checklists, superseded, rejected_later, ties)
 
@@ -1495,7 +1515,6 @@ def _late_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
         if p == period:
             counted += list({r.rel: r for r, _ in kept}.values())
     flags = []
-    source_names = {"log": "收件登记", "mtime": "文件修改时间", "": "文件修改时间"}
     for ret in sorted(counted, key=lambda r: r.rel):
         if not is_late(ret, cal):
             continue
@@ -1511,7 +1530,7 @@ def _late_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
                 period_label=period_label(period),
                 due=cal.due_date(period).isoformat(),
                 received=_stamp(received),
-                received_source=source_names[ret.received_source],
+                received_source=received_source_name(ret.received_source),
             )
         )
     return flags
@@ -1545,7 +1564,6 @@ def _receipt_tie_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
     """附件4 and ledger returns of the period chosen over others received at the same time:
     only the order of the file names decided which counts."""
     forms = load_forms()
-    source_names = {"log": "收件登记", "mtime": "文件修改时间", "": "文件修改时间"}
     flags = []
     for (unit, per, fid), ret in sorted(sel.winners.items()):
         tied = sel.ties.get(ret.rel)
@@ -1562,7 +1580,7 @@ def _receipt_tie_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
                 period_label=period_label(per),
                 count=len(tied) + 1,
                 received=_stamp(receipt_time(ret)),
-                received_source=source_names[ret.received_source],
+                received_source=received_source_name(ret.received_source),
                 others="”“".join(sorted(tied)),
             )
         )

@@ -675,10 +675,10 @@ _RULES: list[Rule] = [
     Rule(
         "return-correction-rejected",
         "warning",
-        "更正件被退回，沿用较早报送",
-        "{unit}{period_label}的{form_name}：较晚收到的“{rejected}”未通过校验、已退回修改，汇总仍采用"
-        "较早收到并通过校验的“{file}”。该单位可能是在更正数据，请督促其按退回意见修改后重报，"
-        "重报前本表的数据以较早的版本为准。",
+        "更正件被退回，沿用通过校验的一份",
+        "{unit}{period_label}的{form_name}：“{rejected}”（收到时间不早于“{file}”）未通过校验、已退回修改，"
+        "汇总仍采用通过校验的“{file}”。该单位可能是在更正数据，请督促其按退回意见修改后重报；"
+        "重报前本表的数据以“{file}”为准。",
     ),
     # Two returns of one unit, period and form received at the same time (a receipt log kept
     # to the minute, files unpacked together): the file names' order decided.

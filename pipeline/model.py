@@ -104,3 +104,13 @@ class Return:
         """Set status from the issues found: any error rejects the return."""
         if self.status != "ignored":
             self.status = "rejected" if self.errors else "accepted"
+
+
+# Where a receipt time came from, as the outputs name it: the city's receipt log (收文登记.csv,
+# or .xlsx/.xls/.ods) or the file's modification time
+RECEIVED_SOURCES = {"log": "收文登记", "mtime": "文件修改时间"}
+
+
+def received_source_name(source: str, *, unknown: str = "文件修改时间") -> str:
+    """The Chinese name of a Return.received_source ("log", "mtime"); `unknown` for "" etc."""
+    return RECEIVED_SOURCES.get(source, unknown)

@@ -52,7 +52,7 @@ from pipeline.forms import (
 from pipeline.fsutil import ForkedFiles, atomic_write
 from pipeline.layout import a1, col_letter, progress_layout
 from pipeline.messages import CATALOGUE, carried_groups
-from pipeline.model import Return
+from pipeline.model import Return, received_source_name
 from pipeline.status import status_from_consolidation, write_status_sheet
 from pipeline.zipwrite import parallel_parts
 
@@ -98,7 +98,6 @@ STATUS_NAMES = {
     "superseded": "已被替代",
 }
 SEVERITY_NAMES = {"error": "错误", "warning": "警告", "info": "提示"}
-SOURCE_NAMES = {"log": "收件登记", "mtime": "文件修改时间", "": ""}
 CSV_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -1063,7 +1062,7 @@ def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None
         )
         _string(ws, row, 5, r["file"], fmt)
         _string(ws, row, 6, r["received"], late_fmt)
-        _string(ws, row, 7, SOURCE_NAMES.get(r["received_source"], r["received_source"]), fmt)
+        _string(ws, row, 7, received_source_name(r["received_source"], unknown=""), fmt)
         # the modification time only where it stands for the receipt time: with a receipt log
         # it says nothing, and a copied or cloned inbox would change the workbook's bytes
         _string(ws, row, 8, "" if r["received_source"] == "log" else r["mtime"], fmt)

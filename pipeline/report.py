@@ -25,7 +25,7 @@ from xlsxwriter.worksheet import Worksheet
 from pipeline.console import safe_text
 from pipeline.forms import DefinitionError, load_forms
 from pipeline.fsutil import atomic_write
-from pipeline.model import Return
+from pipeline.model import Return, received_source_name
 
 REPORT_NAME = "校验报告.xlsx"
 ANNOTATED_DIR = "退回修改"  # the folder of annotated copies in OUT (written by pipeline.annotate)
@@ -35,7 +35,6 @@ FILES_SHEET = "文件汇总"
 SEVERITY_LABELS = {"error": "错误", "warning": "警告", "info": "提示"}
 STATUS_LABELS = {"accepted": "已接收", "rejected": "退回", "ignored": "忽略"}
 IDENTIFIED_LABELS = {"metadata": "模板元数据", "labels": "表头文字"}
-RECEIVED_LABELS = {"log": "收件记录", "mtime": "文件修改时间"}
 
 # Excel's limits: characters in a cell, rows in a sheet.
 MAX_CELL_CHARS = 32767
@@ -300,7 +299,7 @@ def _write_files(
         for col, stamp in ((9, _mtime_shown(ret)), (10, ret.received)):
             if stamp is not None:
                 ws.write_datetime(row, col, _naive(stamp), w.stamp)
-        w.string(ws, row, 11, RECEIVED_LABELS.get(ret.received_source, ""))
+        w.string(ws, row, 11, received_source_name(ret.received_source, unknown=""))
         w.string(ws, row, 12, ret.sha256)
         w.string(ws, row, 13, _copy_text(ret, copies, out_dir), w.wrap)
         w.string(ws, row, 14, ret.ignore_reason, w.wrap)

@@ -174,6 +174,40 @@ def test_a_later_correction_that_was_rejected_leaves_the_older_return_flagged() 
     assert "“fix.xlsx”" in flag.message and "“good.xlsx”" in flag.message
 
 
+def test_a_rejected_return_received_with_the_accepted_one_stays_outstanding() -> None:
+    # the same minute: the rejected one may be the correction itself, whatever the names' order
+    t = dt.datetime(2023, 7, 31, 17, 20)
+    for name in ("a(更正).xlsx", "z_更正.xlsx"):
+        good = progress_return(GL, "2023-07", {"A1": "3"}, rel="m.xlsx", received=t)
+        bad = _rejected(progress_return(GL, "2023-07", {}, rel=name, received=t))
+        res = consolidate([good, bad], units=fixture_units()[:1])
+        subs = res.submissions.set_index("file")
+        assert subs.at[name, "status"] == "rejected", name
+        assert period_rejections(res, [good, bad]) == [bad]
+        (flag,) = [a for a in res.anomalies if a.rule == "return-correction-rejected"]
+        assert "收到时间不早于“m.xlsx”" in flag.message
+
+
+def test_a_rejected_checklist_without_a_good_date_is_superseded_by_its_subject() -> None:
+    # rejected for its 检查时间 (missing): the resent sheet of the same subject replaces it
+    insp = annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2})
+    insp.footer["inspection_date"] = None
+    bad = _rejected(
+        checklist_return(
+            CS, "2023-07", "annex3_confined_space", "c1.xlsx", [insp],
+            received=dt.datetime(2023, 7, 20, 9),
+        )
+    )  # fmt: skip
+    fixed = checklist_return(
+        CS, "2023-07", "annex3_confined_space", "c2.xlsx",
+        [annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2})],
+        received=dt.datetime(2023, 7, 25, 9),
+    )  # fmt: skip
+    res = consolidate([bad, fixed, progress_return(CS, "2023-07", {})], units=fixture_units()[2:3])
+    subs = res.submissions.set_index("file")
+    assert subs.at["2023-07/c1.xlsx", "status"] == "superseded"
+
+
 def test_a_rejected_checklist_is_superseded_once_its_inspection_is_resent() -> None:
     insp = annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2})
     bad = _rejected(

@@ -182,7 +182,7 @@ def test_files_sheet_one_row_per_file_with_chinese_status_and_metadata(tmp_path:
     # (a copied inbox would change the report's bytes)
     assert gulou[9] is None
     assert gulou[10] == dt.datetime(2023, 7, 1, 9, 0, 0)
-    assert gulou[11:14] == ("收件记录", "ab" * 32, "退回修改/鼓楼区/附件4.xlsx")
+    assert gulou[11:14] == ("收文登记", "ab" * 32, "退回修改/鼓楼区/附件4.xlsx")
     assert by_file["台江区.xlsx"][1:7] == (
         "重大事故隐患台账",
         "台江区",
