@@ -51,6 +51,8 @@ RECTIFIED = ("已整改待验收", "已验收销号")
 STATUS_RANK = {"整改中": 0, "已整改待验收": 1, "已验收销号": 2}
 FOUND_SELF = "企业自查"
 FOUND_DEPT = "部门检查"
+# the note's ending of a submission once rejected, then replaced by the unit's correction
+WAS_REJECTED = "（本文件曾被退回修改）"
 SUBMISSION_STATUSES = ("accepted", "rejected", "missing", "superseded")
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -979,7 +981,7 @@ def _submissions_frame(
             first = ret.errors[0].message if ret.errors else ""
             note = first
         elif superseded_by and ret.status == "rejected":
-            note = f"已被 {superseded_by} 替代（本文件曾被退回修改）"
+            note = f"已被 {superseded_by} 替代{WAS_REJECTED}"
         elif superseded_by:
             note = f"已被 {superseded_by} 替代"
         else:

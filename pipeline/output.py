@@ -34,6 +34,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
 from pipeline.consolidate import (
+    WAS_REJECTED,
     Anomaly,
     Consolidation,
     checklist_major_definition,
@@ -1087,11 +1088,12 @@ def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None
         _string(ws, row, 0, "无。", st())
     for r in listed:
         row += 1
-        reason = (
-            f"同一单位、期间和表单有更晚收到的文件：{r['superseded_by']}"
-            if r["status"] == "superseded"
-            else f"校验未通过（{r['issues']} 个问题）：{r['note']}"
-        )
+        if r["status"] == "rejected":
+            reason = f"校验未通过（{r['issues']} 个问题）：{r['note']}"
+        elif r["note"].endswith(WAS_REJECTED):
+            reason = f"曾被退回修改，单位已重报通过校验的文件：{r['superseded_by']}"
+        else:
+            reason = f"同一单位、期间和表单有更晚收到的文件：{r['superseded_by']}"
         values = (
             r["unit"] or "（未识别）",
             form_name(r["form"]) if r["form"] else "（未识别）",

@@ -367,6 +367,10 @@ def test_a_rejected_return_since_corrected_is_not_sent_back(tmp_path: Path) -> N
     report = openpyxl.load_workbook(out / "校验报告.xlsx")["文件汇总"]
     cells = [str(c.value) for row in report.iter_rows() for c in row if c.value]
     assert "未生成：已被 b_fixed.xlsx 替代，不需退回" in cells
+    # the workbook's list of replaced and rejected files says it was rejected, then corrected
+    book = openpyxl.load_workbook(out / workbook_name("2023-06"))
+    listed = [str(c.value) for row in book["报送情况"].iter_rows() for c in row if c.value]
+    assert "曾被退回修改，单位已重报通过校验的文件：b_fixed.xlsx" in listed
 
 
 @needs_samples
