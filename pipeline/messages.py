@@ -451,6 +451,13 @@ _RULES: list[Rule] = [
         "{header}不是台账的列名，该列内容不会汇总到市局台账。序号之类的列可以删除；需要报给市局的内容，"
         "请写入“备注”列。",
     ),
+    Rule(
+        "ledger-column-duplicate",
+        "warning",
+        "台账栏目重复",
+        "表头“{label}”出现了两次（{first} 和这里），只读取第一列；这一列的内容不会汇总到市局台账。"
+        "请把两列的内容合并到一列、删除多出的一列后重新报送。",
+    ),
     # A merged area over ledger rows: it shows one value on every row, the file holds it once.
     Rule(
         "ledger-merged-cells",

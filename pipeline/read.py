@@ -1584,15 +1584,26 @@ def _unknown_headers(
     lines = grid.rows[header_row + 1 :]
     width = max([_width(grid, header_row), *map(len, lines)])
     known = set(columns.values())
-    labels = {label_key(c.label) for c in form.columns}
-    unknown = [
-        c
-        for c in range(width)
-        if c not in known
-        # a label given twice is another matter (the first column of that label is read)
-        and label_key(grid.get(header_row, c)) not in labels
-        and any(v is not None and not is_blank(v) for v in _column(lines, c))
-    ]
+    labels = {label_key(c.label): c.key for c in form.columns}
+    unknown: list[int] = []
+    for c in range(width):
+        if c in known or not any(v is not None and not is_blank(v) for v in _column(lines, c)):
+            continue
+        key = labels.get(label_key(grid.get(header_row, c)))
+        if key is None:
+            unknown.append(c)
+            continue
+        # a label given twice: the first column of it is read, this one's data would be lost
+        ret.add(
+            make_issue(
+                "ledger-column-duplicate",
+                sheet=grid.name,
+                cell=a1(header_row, c),
+                value=display(grid.get(header_row, c)),
+                label=form.column(key).label,
+                first=a1(header_row, columns[key]),
+            )
+        )
     if not unknown:
         return set()
     # where each missing column belongs: after the column found before it (-1: the first)

@@ -860,6 +860,25 @@ def test_a_deleted_column_no_rule_reads_and_an_inserted_number_column_are_warnin
     assert ret.ledger["hazard_id"].tolist()[:2] == ["GL-2023-001", "GL-2023-002"]
 
 
+def test_a_header_typed_twice_over_data_is_a_warning(tmp_path: Path) -> None:
+    path = make_return(tmp_path / "inbox", "ledger", ledger_rows=good_ledger_rows())
+    wb = openpyxl.load_workbook(path)
+    ws = wb["隐患台账"]
+    extra = ws.max_column + 1
+    ws.cell(3, extra, "备注")
+    ws.cell(4, extra, "另一栏备注")
+    wb.save(path)
+    ret = read_one(path)
+    assert ret.status == "accepted"
+    (issue,) = ret.issues
+    assert (issue.rule, issue.cell, issue.severity) == (
+        "ledger-column-duplicate",
+        a1(2, extra - 1),
+        "warning",
+    )
+    assert "表头“备注”出现了两次（U3 和这里）" in issue.message
+
+
 def test_the_columns_rules_need_are_those_the_validation_rules_read() -> None:
     from pipeline.read import LEDGER_RULE_COLUMNS
     from pipeline.validate import ledger_operands
