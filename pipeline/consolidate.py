@@ -539,8 +539,9 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
             continue
         # a rejected checklist file is superseded once every inspection it records counts
         # from a file received after it: the same inspection (subject and date), or, where
-        # the rejected sheet's date was missing or wrong (often why it was rejected), the
-        # same subject
+        # the rejected sheet has no usable date (often why it was rejected), the same subject.
+        # A sheet with a date is matched by it: another inspection of the same site on
+        # another day is not its correction
         counted = inspections.get(key, {})
         by_subject: dict[str, Return] = {}
         for k, r in counted.items():
@@ -548,9 +549,10 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
                 by_subject.setdefault(k[1], r)
         later: list[Return | None] = []
         for insp in ret.inspections:
-            match = counted.get(_inspection_key(ret, insp))
+            key_of = _inspection_key(ret, insp)
+            match = counted.get(key_of)
             subject = _norm_key(_inspection_subject(insp))
-            if match is None and subject:
+            if match is None and key_of[0] == "file" and subject:  # no usable date: by subject
                 match = by_subject.get(subject)
             later.append(match)
         when = receipt_time(ret)

@@ -1751,53 +1751,68 @@ def _read_ledger_rows(
     return [header_row + 2 + i for i in keep]
 
 
+# A merged area reaching this many rows past the last row read is formatting, not data
+MERGED_SLACK_ROWS = 100
+
+
 def _merged_ledger_cells(
     ret: Return, form: LedgerForm, grid: Grid, header_row: int, columns: dict[str, int]
 ) -> None:
-    """A merged area over ledger rows (企业名称 merged over a company's three hazards) shows one
+    """A merged area down ledger rows (企业名称 merged over a company's three hazards) shows its
     value on every row it covers, but the file holds it in the first row only: one error per
-    area, naming it. Its value is then read into every row it covers, so the rows below do not
-    each get a 未填写 error for a cell the clerk sees filled (the file is rejected anyway)."""
+    area, naming it, and the value is read into the other rows with content, so they do not
+    each get a 未填写 error for a cell the clerk sees filled (the file is rejected anyway).
+
+    Only areas that lose something count: over two or more data rows (below the header), with a
+    value, in a ledger column. A merge within one row (备注 widened to the right, a 合计 or
+    signature line across the table) holds its value where it is read; an empty area, or one
+    reaching far below the data (a whole column merged), is formatting."""
     labels = {c: col.label for col in form.columns if (c := columns.get(col.key)) is not None}
     for (r0, c0), (r1, c1) in grid.merged:
-        if r1 <= header_row or (r0 == r1 and c0 == c1):
+        if (
+            r0 <= header_row
+            or r1 <= r0
+            or c1 < c0
+            or r0 >= grid.height
+            or r1 >= grid.height + MERGED_SLACK_ROWS
+        ):
             continue
+        value = grid.get(r0, c0)
         named = [labels[c] for c in range(c0, c1 + 1) if c in labels]
-        if not named:
+        if value is None or is_blank(value) or not named:
             continue
         area = f"{a1(r0, c0)}:{a1(r1, c1)}"
+        shown = "、".join(f"“{n}”" for n in named[:3]) + (
+            f"等 {len(named)} 列" if len(named) > 3 else ""
+        )
         ret.add(
             make_issue(
                 "ledger-merged-cells",
                 sheet=grid.name,
                 cell=area,
-                value=display(grid.get(r0, c0)) if grid.get(r0, c0) is not None else "",
+                value=display(value),
                 area=area,
-                labels="、".join(f"“{n}”" for n in named),
+                labels=shown,
                 first=r0 + 1,
                 last=r1 + 1,
             )
         )
-        value = grid.get(r0, c0)
-        for r in range(max(r0 + 1, header_row + 1), min(r1, grid.height - 1) + 1):
+        for r in range(r0, min(r1, grid.height - 1) + 1):
             line = grid.rows[r]
-            others = (v for c, v in enumerate(line) if c in labels and not c0 <= c <= c1)
-            if not any(not is_blank(v) for v in others):
-                continue  # a row with nothing else in it stays blank
+            if r > r0:
+                others = (v for c, v in enumerate(line) if c in labels and not c0 <= c <= c1)
+                if not any(not is_blank(v) for v in others):
+                    continue  # a row with nothing else in it stays blank
             for c in range(c0, min(c1 + 1, len(line))):
-                line[c] = "" if value is None else value
-        if r0 > header_row:  # the first row's cells right of the first one
-            line = grid.rows[r0]
-            for c in range(c0 + 1, min(c1 + 1, len(line))):
-                line[c] = "" if value is None else value
+                line[c] = value
 
 
 # What a 合计 or signature line below a ledger's hazards starts with (spaces and width folded)
 _FOOTER_WORDS = re.compile(
-    r"(合计|小计|总计|共计|填表人|填报人|制表人|制表|审核人|审核|复核人|负责人|单位负责人|联系人|"
-    r"联系电话|电话|填表日期|填报日期|报送日期|注[:：]|说明[:：])"
+    r"(合计|小计|总计|共计|共\d+条|填表人|填报人|制表人|制表|审核人|审核|复核人|负责人|单位负责人|"
+    r"联系人|联系电话|电话|填表日期|填报日期|报送日期|以下空白|以下无|注[:：]|说明[:：])"
 )
-_FOOTER_FIRST = frozenset("合小总共填制审复负单联电报注说")  # the words' first characters
+_FOOTER_FIRST = frozenset("合小总共填制审复负单联电报以注说")  # the words' first characters
 
 
 def _footer_rows(
@@ -1808,8 +1823,9 @@ def _footer_rows(
     keep: list[int],
 ) -> dict[int, tuple[int, str]]:
     """The rows (line index -> (column, its text)) that are a 合计 or signature line, not a
-    hazard: the first cell filled starts with _FOOTER_WORDS and fewer than half the ledger's
-    columns are filled. A hazard number never starts so; a real row fills most columns."""
+    hazard: the first cell with anything in it (in any column: a 合计 may sit in an inserted
+    序号 column) starts with _FOOTER_WORDS, and fewer than half the ledger's columns read a
+    value. A hazard number never starts so; a real row fills most columns."""
     order = sorted((c, key) for key, c in columns.items() if key in found)
     if not order:
         return {}
@@ -1820,12 +1836,13 @@ def _footer_rows(
         # the usual row, at a glance: its first cell is a hazard number, no such word
         if value is not None and not (isinstance(value, str) and value[:1] in _FOOTER_FIRST):
             continue
-        filled = [(c, key) for c, key in order if found[key][i] is not None]
-        if not filled or 2 * len(filled) >= len(form.columns):
+        if 2 * sum(1 for _c, key in order if found[key][i] is not None) >= len(form.columns):
             continue
-        c = filled[0][0]
-        raw = lines[i][c] if c < len(lines[i]) else None
-        text = "" if raw is None else display(raw).strip()
+        line = lines[i]
+        c = next((c for c, v in enumerate(line) if v is not None and not is_blank(v)), None)
+        if c is None:
+            continue
+        text = display(line[c]).strip()
         if _FOOTER_WORDS.match(fold(text)):
             out[i] = (c, text)
     return out

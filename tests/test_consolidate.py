@@ -208,6 +208,25 @@ def test_a_rejected_checklist_without_a_good_date_is_superseded_by_its_subject()
     assert subs.at["2023-07/c1.xlsx", "status"] == "superseded"
 
 
+def test_a_rejected_inspection_with_a_date_is_not_replaced_by_another_days() -> None:
+    # the 07-20 re-inspection was rejected; the 07-09 inspection of the same site, sent
+    # later, is another inspection, not its correction
+    bad = _rejected(
+        checklist_return(
+            CS, "2023-07", "annex3_confined_space", "c1.xlsx",
+            [annex3_inspection("附件3", "某污水处理厂", "2023-07-20", {2})],
+            received=dt.datetime(2023, 7, 21, 9),
+        )
+    )  # fmt: skip
+    other = checklist_return(
+        CS, "2023-07", "annex3_confined_space", "c2.xlsx",
+        [annex3_inspection("附件3", "某污水处理厂", "2023-07-09", set())],
+        received=dt.datetime(2023, 7, 25, 9),
+    )  # fmt: skip
+    res = consolidate([bad, other, progress_return(CS, "2023-07", {})], units=fixture_units()[2:3])
+    assert res.submissions.set_index("file").at["2023-07/c1.xlsx", "status"] == "rejected"
+
+
 def test_a_rejected_checklist_is_superseded_once_its_inspection_is_resent() -> None:
     insp = annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2})
     bad = _rejected(

@@ -813,9 +813,52 @@ def test_a_total_or_signature_line_below_the_ledger_is_one_clear_error(tmp_path:
     ]
     assert "第 7 行（“合计：3 条”）像是合计、签名或说明行" in ret.errors[0].message
     assert ret.ledger is not None and list(ret.ledger["_row"]) == [4, 5, 6]
-    # a hazard whose number merely contains such a word is a hazard
-    odd = [dict(rows[0], hazard_id="GL-合计-1")]
+    # a hazard whose number starts with such a word is a hazard: it fills its row
+    odd = [dict(rows[0], hazard_id="合计-2023-001")]
     assert read_one(make_return(tmp_path / "in2", "ledger", ledger_rows=odd)).status == "accepted"
+
+
+def _ledger_edited(tmp_path: Path, edit: Any, rows: list[dict[str, Any]] | None = None) -> Return:
+    """The good ledger (or `rows`), edited with openpyxl (`edit(ws)`), read and validated."""
+    path = make_return(tmp_path / "inbox", "ledger", ledger_rows=rows or good_ledger_rows())
+    wb = openpyxl.load_workbook(path)
+    edit(wb["隐患台账"])
+    wb.save(path)
+    return read_one(path)
+
+
+def test_a_signature_line_merged_across_the_table_is_one_footer_error(tmp_path: Path) -> None:
+    def edit(ws: Any) -> None:
+        ws["A7"] = "填表人：张三　审核人：李四　联系电话：0591-12345678"
+        ws.merge_cells("A7:U7")
+
+    ret = _ledger_edited(tmp_path, edit)
+    assert [(i.rule, i.cell) for i in ret.errors] == [("ledger-footer-row", "A7")]
+    assert ret.ledger is not None and list(ret.ledger["_row"]) == [4, 5, 6]
+
+
+def test_a_total_in_an_inserted_number_column_is_one_footer_error(tmp_path: Path) -> None:
+    def edit(ws: Any) -> None:
+        ws.insert_cols(1)
+        ws["A3"] = "序号"
+        for r in range(4, 7):
+            ws.cell(r, 1, r - 3)
+        ws["A7"] = "合计"
+        ws["M7"] = 12.5  # the funds' total, under 整改资金 (moved to M)
+
+    ret = _ledger_edited(tmp_path, edit)
+    assert [(i.rule, i.cell) for i in ret.errors] == [("ledger-footer-row", "A7")]
+    assert ("ledger-column-extra", "A3") in [(i.rule, i.cell) for i in ret.issues]
+
+
+@pytest.mark.parametrize(
+    "merge",
+    ["A7:C7", "A400:C400", "U4:V4", "T4:U4", "C8:C9"],
+    ids=["empty-under-the-data", "far-below", "one-row-widened", "one-row-empty", "empty-rows"],
+)
+def test_merges_that_lose_nothing_leave_a_good_ledger_accepted(tmp_path: Path, merge: str) -> None:
+    ret = _ledger_edited(tmp_path, lambda ws: ws.merge_cells(merge))
+    assert ret.status == "accepted", [(i.rule, i.cell) for i in ret.issues]
 
 
 def _ledger_without(tmp_path: Path, labels: list[str], insert: str | None = None) -> Return:
