@@ -398,12 +398,14 @@ def validate(inbox: Path, out: Path, as_json: bool, jobs: int) -> None:
     全部接收时退出码为 0，有退回的文件时为 1，用法错误为 2。
     """
     from pipeline.console import OutputError, echo_json, note, os_error_text, stdout_console
+    from pipeline.consolidate import replaced_rejections
     from pipeline.report import ANNOTATED_DIR, REPORT_NAME, print_summary, validation_json
     from pipeline.report import write_validation_report as write_report
 
     returns = _read_returns(inbox, jobs, out=out)
     try:
-        copies = annotated_copies(returns, out, jobs)
+        # no copy to send back for a rejected file the unit has since corrected
+        copies = annotated_copies(returns, out, jobs, replaced_rejections(returns))
         report = write_report(returns, out / REPORT_NAME, copies=copies)
     except OSError as exc:
         raise OutputError(f"输出文件夹无法写入：{out}（{os_error_text(exc)}）") from None

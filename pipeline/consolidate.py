@@ -645,6 +645,18 @@ def submissions_table(
     return _submissions_schema().validate(table, lazy=True)
 
 
+def replaced_rejections(returns: Sequence[Return]) -> dict[str, str]:
+    """The rejected returns, of any period, that the unit has since replaced by an accepted
+    correction (as consolidate decides it) -> the return that replaced each. For `validate`,
+    which writes 退回修改 copies without consolidating: none for these, as consolidate does."""
+    known = [r for r in returns if r.form_id and r.unit_name and r.period]
+    rejected = [r for r in known if r.status == "rejected"]
+    if not rejected:
+        return {}
+    sel = _select([r for r in known if r.status == "accepted"], rejected)
+    return {r.rel: sel.superseded[r.rel] for r in rejected if r.rel in sel.superseded}
+
+
 def _rejected(returns: Sequence[Return], period: str) -> list[Return]:
     """The rejected returns of `period` or before whose form, unit and period are known."""
     return [

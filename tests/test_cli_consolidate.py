@@ -367,6 +367,12 @@ def test_a_rejected_return_since_corrected_is_not_sent_back(tmp_path: Path) -> N
     report = openpyxl.load_workbook(out / "校验报告.xlsx")["文件汇总"]
     cells = [str(c.value) for row in report.iter_rows() for c in row if c.value]
     assert "未生成：已被 b_fixed.xlsx 替代，不需退回" in cells
+    # validate, which does not consolidate, leaves no copy for it either
+    checked = CliRunner().invoke(main, ["validate", str(inbox), "--out", str(tmp_path / "v")])
+    assert checked.exit_code == 1  # a rejected file is still a rejected file
+    assert not (tmp_path / "v" / "退回修改").exists() or not any(
+        (tmp_path / "v" / "退回修改").iterdir()
+    )
     # the workbook's list of replaced and rejected files says it was rejected, then corrected
     book = openpyxl.load_workbook(out / workbook_name("2023-06"))
     listed = [str(c.value) for row in book["报送情况"].iter_rows() for c in row if c.value]
