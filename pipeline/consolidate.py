@@ -1552,55 +1552,64 @@ def _late_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
     return flags
 
 
-def _correction_rejected_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
-    """附件4 and ledger returns of the period that count although a later one of the same unit
-    and form was rejected: the unit's correction was sent back, its older figures are used."""
+def _winner_flags(
+    result: Consolidation,
+    others_of: dict[str, list[str]],
+    sel: _Selection,
+    code: str,
+    fields: Callable[[Return, list[str]], dict[str, Any]],
+) -> list[Anomaly]:
+    """A `code` flag for each 附件4 and ledger return of the period that counts and that
+    `others_of` (rel -> other returns' rels) pairs with other returns; `fields` gives the
+    message's own fields from the return and the others."""
     forms = load_forms()
     flags = []
     for (unit, per, fid), ret in sorted(sel.winners.items()):
-        later = sel.rejected_later.get(ret.rel)
-        if per != result.period or not later:
+        others = others_of.get(ret.rel)
+        if per != result.period or not others:
             continue
         sheet = next((s for s, _ in ret.progress_cells.values()), "") if fid == PROGRESS_ID else ""
         flags.append(
             _flag(
-                "return-correction-rejected",
+                code,
                 unit,
                 file=ret.rel,
                 sheet=sheet,
                 form_name=forms[fid].short_name,
                 period_label=period_label(per),
-                rejected="”“".join(sorted(later)),
+                **fields(ret, sorted(others)),
             )
         )
     return flags
+
+
+def _correction_rejected_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
+    """附件4 and ledger returns of the period that count although one of the same unit and form
+    received no earlier was rejected: the unit's correction was sent back, these figures stay."""
+    return _winner_flags(
+        result,
+        sel.rejected_later,
+        sel,
+        "return-correction-rejected",
+        lambda _ret, later: {"rejected": "”“".join(later)},
+    )
 
 
 def _receipt_tie_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
     """附件4 and ledger returns of the period chosen over others received at the same time:
     only the order of the file names decided which counts."""
-    forms = load_forms()
-    flags = []
-    for (unit, per, fid), ret in sorted(sel.winners.items()):
-        tied = sel.ties.get(ret.rel)
-        if per != result.period or not tied:
-            continue
-        sheet = next((s for s, _ in ret.progress_cells.values()), "") if fid == PROGRESS_ID else ""
-        flags.append(
-            _flag(
-                "return-receipt-tie",
-                unit,
-                file=ret.rel,
-                sheet=sheet,
-                form_name=forms[fid].short_name,
-                period_label=period_label(per),
-                count=len(tied) + 1,
-                received=_stamp(receipt_time(ret)),
-                received_source=received_source_name(ret.received_source),
-                others="”“".join(sorted(tied)),
-            )
-        )
-    return flags
+    return _winner_flags(
+        result,
+        sel.ties,
+        sel,
+        "return-receipt-tie",
+        lambda ret, tied: {
+            "count": len(tied) + 1,
+            "received": _stamp(receipt_time(ret)),
+            "received_source": received_source_name(ret.received_source),
+            "others": "”“".join(tied),
+        },
+    )
 
 
 def _misfiled_flags(
