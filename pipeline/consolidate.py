@@ -469,8 +469,8 @@ class _Selection:
     winners: dict[tuple[str, str, str], Return]  # (unit, period, form) -> return (附件4, ledger)
     checklists: dict[tuple[str, str, str], list[tuple[Return, Inspection]]]
     superseded: dict[str, str]  # rel -> rel of the return that replaced it
-    # rel of a winner (附件4, ledger) -> the rejected returns received after it: a correction
-    # sent back, so the older figures still count
+    # rel of a winner (附件4, ledger) -> the rejected returns received no earlier: perhaps a
+    # correction sent back, so the winner's figures still count
     rejected_later: dict[str, list[str]] = field(default_factory=dict)
     # rel of a winner (附件4, ledger) -> the accepted returns received at the very same time,
     # which only the file names' order put behind it
@@ -480,7 +480,7 @@ class _Selection:
 def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Selection:
     """The latest accepted return of each unit, period and form counts (for checklists: of each
     inspection). A rejected return received before it is superseded by it (the unit sent a
-    corrected one); one received after it is remembered in `rejected_later`."""
+    corrected one); one received at the same time or after is remembered in `rejected_later`."""
     groups: dict[tuple[str, str, str], list[Return]] = {}
     for ret in accepted:
         assert ret.unit_name and ret.period and ret.form_id
@@ -596,7 +596,7 @@ def consolidate(
     unit_list = _unit_list(units, accepted)
     periods = period_range(usable[0], period)
 
-    sel = _select(accepted, _rejected(returns, period))
+    sel = _select(accepted, _known(returns, "rejected", period))
     codes = {u.name: u.code for u in unit_list}
     progress = _progress_frame(sel, codes, form)
     figures = _figures_frame(sel, unit_list, periods, form)
@@ -633,12 +633,8 @@ def submissions_table(
 ) -> pd.DataFrame:
     """The submissions frame of `period` alone (SUBMISSIONS schema), also when no accepted
     附件4 exists yet: the same winner/superseded/late decisions as `consolidate`."""
-    accepted = [
-        r
-        for r in returns
-        if r.status == "accepted" and r.form_id and r.unit_name and r.period and r.period <= period
-    ]
-    sel = _select(accepted, _rejected(returns, period))
+    accepted = _known(returns, "accepted", period)
+    sel = _select(accepted, _known(returns, "rejected", period))
     table = _submissions_frame(
         returns, sel, _unit_list(units, accepted), period, calendar or load_calendar()
     )
@@ -649,20 +645,23 @@ def replaced_rejections(returns: Sequence[Return]) -> dict[str, str]:
     """The rejected returns, of any period, that the unit has since replaced by an accepted
     correction (as consolidate decides it) -> the return that replaced each. For `validate`,
     which writes 退回修改 copies without consolidating: none for these, as consolidate does."""
-    known = [r for r in returns if r.form_id and r.unit_name and r.period]
-    rejected = [r for r in known if r.status == "rejected"]
+    rejected = _known(returns, "rejected")
     if not rejected:
         return {}
-    sel = _select([r for r in known if r.status == "accepted"], rejected)
+    sel = _select(_known(returns, "accepted"), rejected)
     return {r.rel: sel.superseded[r.rel] for r in rejected if r.rel in sel.superseded}
 
 
-def _rejected(returns: Sequence[Return], period: str) -> list[Return]:
-    """The rejected returns of `period` or before whose form, unit and period are known."""
+def _known(returns: Sequence[Return], status: str, period: str | None = None) -> list[Return]:
+    """The returns of `status` whose form, unit and period are known (of `period` or before)."""
     return [
         r
         for r in returns
-        if r.status == "rejected" and r.form_id and r.unit_name and r.period and r.period <= period
+        if r.status == status
+        and r.form_id
+        and r.unit_name
+        and r.period
+        and (period is None or r.period <= period)
     ]
 
 
@@ -1554,8 +1553,8 @@ def _late_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
 
 def _winner_flags(
     result: Consolidation,
-    others_of: dict[str, list[str]],
     sel: _Selection,
+    others_of: dict[str, list[str]],
     code: str,
     fields: Callable[[Return, list[str]], dict[str, Any]],
 ) -> list[Anomaly]:
@@ -1588,8 +1587,8 @@ def _correction_rejected_flags(result: Consolidation, sel: _Selection) -> list[A
     received no earlier was rejected: the unit's correction was sent back, these figures stay."""
     return _winner_flags(
         result,
-        sel.rejected_later,
         sel,
+        sel.rejected_later,
         "return-correction-rejected",
         lambda _ret, later: {"rejected": "”“".join(later)},
     )
@@ -1600,8 +1599,8 @@ def _receipt_tie_flags(result: Consolidation, sel: _Selection) -> list[Anomaly]:
     only the order of the file names decided which counts."""
     return _winner_flags(
         result,
-        sel.ties,
         sel,
+        sel.ties,
         "return-receipt-tie",
         lambda ret, tied: {
             "count": len(tied) + 1,
