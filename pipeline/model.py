@@ -114,3 +114,10 @@ RECEIVED_SOURCES = {"log": "收文登记", "mtime": "文件修改时间"}
 def received_source_name(source: str, *, unknown: str = "文件修改时间") -> str:
     """The Chinese name of a Return.received_source ("log", "mtime"); `unknown` for "" etc."""
     return RECEIVED_SOURCES.get(source, unknown)
+
+
+def mtime_shown(source: str, status: str = "") -> bool:
+    """Whether a file's modification time is shown in the outputs: only where it stands for its
+    receipt time (no receipt log entry, not an ignored file). Anywhere else it says nothing,
+    and copying or cloning the inbox would change the outputs' bytes."""
+    return source != "log" and status != "ignored"

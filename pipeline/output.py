@@ -53,7 +53,7 @@ from pipeline.forms import (
 from pipeline.fsutil import ForkedFiles, atomic_write
 from pipeline.layout import a1, col_letter, progress_layout
 from pipeline.messages import CATALOGUE, carried_groups
-from pipeline.model import Return, received_source_name
+from pipeline.model import Return, mtime_shown, received_source_name
 from pipeline.status import status_from_consolidation, write_status_sheet
 from pipeline.zipwrite import parallel_parts
 
@@ -458,7 +458,7 @@ def _overdue_codes(ledger: pd.DataFrame) -> npt.NDArray[np.intp]:
     """Each ledger row's index into OVERDUE_SHOWN (frame order)."""
     overdue = ledger["overdue"].to_numpy(dtype=bool)
     carried = ledger["carried"].to_numpy(dtype=bool)
-    return (overdue.astype(np.intp) + (overdue & carried).astype(np.intp)).astype(np.intp)
+    return overdue.astype(np.intp) + (overdue & carried)
 
 
 def csv_tables(result: Consolidation) -> dict[str, CsvTable]:
@@ -1064,9 +1064,7 @@ def _sheet_submissions(wb: Workbook, st: _Styles, result: Consolidation) -> None
         _string(ws, row, 5, r["file"], fmt)
         _string(ws, row, 6, r["received"], late_fmt)
         _string(ws, row, 7, received_source_name(r["received_source"], unknown=""), fmt)
-        # the modification time only where it stands for the receipt time: with a receipt log
-        # it says nothing, and a copied or cloned inbox would change the workbook's bytes
-        _string(ws, row, 8, "" if r["received_source"] == "log" else r["mtime"], fmt)
+        _string(ws, row, 8, r["mtime"] if mtime_shown(r["received_source"]) else "", fmt)
         _string(ws, row, 9, r["sha256"], fmt)
         ws.write_number(row, 10, int(r["issues"]), fmt)
         _string(ws, row, 11, r["note"], fmt)

@@ -25,7 +25,7 @@ from xlsxwriter.worksheet import Worksheet
 from pipeline.console import safe_text
 from pipeline.forms import DefinitionError, load_forms
 from pipeline.fsutil import atomic_write
-from pipeline.model import Return, received_source_name
+from pipeline.model import Return, mtime_shown, received_source_name
 
 REPORT_NAME = "校验报告.xlsx"
 ANNOTATED_DIR = "退回修改"  # the folder of annotated copies in OUT (written by pipeline.annotate)
@@ -99,10 +99,7 @@ def _naive(value: dt.datetime) -> dt.datetime:
 
 
 def _mtime_shown(ret: Return) -> dt.datetime | None:
-    """A file's modification time where it stands for its receipt time (a return without a
-    receipt log entry). With a log entry, or for an ignored file (a lock file, the log itself),
-    it says nothing, and copying the inbox would change the report's bytes."""
-    return None if ret.received_source == "log" or ret.status == "ignored" else ret.mtime
+    return ret.mtime if mtime_shown(ret.received_source, ret.status) else None
 
 
 def _created(returns: list[Return]) -> dt.datetime:
