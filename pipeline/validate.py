@@ -771,8 +771,8 @@ def _validate_ledger(batch: list[Return], form: LedgerForm) -> None:
     absent: list[frozenset[str]] = []
     for ret in batch:
         ledger = ret.ledger
-        where.append(dict(ledger.attrs.get("columns", {})) if ledger is not None else {})
         found = ledger.attrs.get("columns") if ledger is not None else None
+        where.append(dict(found or {}))
         absent.append(frozenset(keys).difference(found) if found is not None else frozenset())
         rows = 0 if ledger is None or ledger.empty else len(ledger)
         counts.append(rows)
