@@ -1587,7 +1587,7 @@ def _unknown_headers(
     labels = {label_key(c.label): c.key for c in form.columns}
     unknown: list[int] = []
     for c in range(width):
-        if c in known or not any(v is not None and not is_blank(v) for v in _column(lines, c)):
+        if c in known or not any(not is_blank(v) for v in _column(lines, c)):
             continue
         key = labels.get(label_key(grid.get(header_row, c)))
         if key is None:
@@ -1779,7 +1779,7 @@ def _merged_ledger_cells(
             continue
         value = grid.get(r0, c0)
         named = [labels[c] for c in range(c0, c1 + 1) if c in labels]
-        if value is None or is_blank(value) or not named:
+        if is_blank(value) or not named:
             continue
         area = f"{a1(r0, c0)}:{a1(r1, c1)}"
         shown = "、".join(f"“{n}”" for n in named[:3]) + (
@@ -1839,7 +1839,7 @@ def _footer_rows(
         if 2 * sum(1 for _c, key in order if found[key][i] is not None) >= len(form.columns):
             continue
         line = lines[i]
-        c = next((c for c, v in enumerate(line) if v is not None and not is_blank(v)), None)
+        c = next((c for c, v in enumerate(line) if not is_blank(v)), None)
         if c is None:
             continue
         text = display(line[c]).strip()
