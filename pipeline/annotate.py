@@ -42,7 +42,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from pipeline import safety
+from pipeline import archive, safety
 from pipeline.forms import (
     ChecklistForm,
     DefinitionError,
@@ -148,14 +148,22 @@ def _refusal_text(refused: safety.Refused) -> str:
 
 def _checked_bytes(ret: Return) -> tuple[bytes, str]:
     """The file's bytes and real format (xlsx | xlsm | xls | ods); raises CannotOpen."""
+    limit = safety.human_size(safety.MAX_FILE_BYTES)
     try:
-        size = ret.path.stat().st_size
-        if size > safety.MAX_FILE_BYTES:
-            limit = safety.human_size(safety.MAX_FILE_BYTES)
-            raise CannotOpen(f"文件过大（{safety.human_size(size)}，上限 {limit}）")
-        data = ret.path.read_bytes()
+        if ret.member is not None:  # a file inside a .zip (pipeline.archive)
+            data = archive.read_member(ret.path, ret.member, safety.MAX_FILE_BYTES + 1)
+            if len(data) > safety.MAX_FILE_BYTES:
+                raise CannotOpen(f"文件过大（上限 {limit}）")
+        else:
+            size = ret.path.stat().st_size
+            if size > safety.MAX_FILE_BYTES:
+                raise CannotOpen(f"文件过大（{safety.human_size(size)}，上限 {limit}）")
+            data = ret.path.read_bytes()
     except OSError as exc:
         raise CannotOpen(f"文件无法读取（{os_error_text(exc)}）") from None
+    except archive.ArchiveRefused as refused:
+        text = make_issue(refused.code, **refused.fields).message
+        raise CannotOpen(text.split("。")[0]) from None
     if ret.sha256 and hashlib.sha256(data).hexdigest() != ret.sha256:
         raise CannotOpen("文件在校验之后被改动过，请重新校验")
     try:
@@ -163,8 +171,8 @@ def _checked_bytes(ret: Return) -> tuple[bytes, str]:
     except safety.Refused as refused:
         raise CannotOpen(_refusal_text(refused)) from None
     if fmt != "xls":
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            inflated = sum(i.file_size for i in archive.infolist())
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            inflated = sum(i.file_size for i in package.infolist())
         if inflated > MAX_UNCOMPRESSED_BYTES:
             raise CannotOpen(f"文件解压后过大（{safety.human_size(inflated)}），未生成标注副本")
     return data, fmt

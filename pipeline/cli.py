@@ -503,7 +503,7 @@ def remind(
     """为未报送或被退回的单位生成催报/退回修改邮件草稿（.eml，附模板或标注副本），不发送。"""
     from pipeline.console import OutputError, echo_json, note, os_error_text, stdout_console
     from pipeline.mail import draft_json, write_reminders
-    from pipeline.status import status_of_cycle
+    from pipeline.status import status_of_cycle, unidentified_rejected
 
     cycle = _load_cycle(inbox, period, jobs, out=out)
     report = status_of_cycle(cycle, today=today or dt.date.today())
@@ -511,10 +511,7 @@ def remind(
         drafts = write_reminders(cycle, report, out)
     except OSError as exc:
         raise OutputError(f"输出文件夹无法写入：{out}（{os_error_text(exc)}）") from None
-    known = {u.name for u in report.units}
-    nameless = sorted(
-        s.file for s in report.submissions if s.status == "rejected" and s.unit not in known
-    )
+    nameless = unidentified_rejected(report)
     if as_json:
         echo_json(
             {

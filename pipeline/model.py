@@ -64,6 +64,9 @@ class Return:
 
     path: Path
     rel: str  # path relative to the inbox, POSIX separators; how the file is named everywhere
+    # a file read from inside the .zip at `path`: its index in the archive (rel then names the
+    # archive and the file's name in it, "2023年7月/鼓楼区.zip/附件4.xlsx"); see pipeline.archive
+    member: int | None = None
     size: int = 0
     sha256: str = ""
     mtime: dt.datetime | None = None

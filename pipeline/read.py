@@ -32,13 +32,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline import safety
+from pipeline import archive, safety
 from pipeline.forms import (
     TICKS,
     Calendar,
@@ -119,6 +119,9 @@ class _Entry:
     rel: str
     path: Path
     ignore: Issue | None = None
+    member: int | None = None  # a file inside the .zip at `path`: its index there
+    archive: str = ""  # the .zip's own rel, for a file inside it (its receipt time is the zip's)
+    size: int = 0  # a file inside a .zip: its size as the archive's directory gives it
 
 
 def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> list[Return]:
@@ -128,13 +131,14 @@ def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> 
     reads files in that many worker processes.
     """
     inbox = Path(inbox)
-    entries = sorted(_walk(inbox), key=lambda e: e.rel)
-    names = [e.rel for e in entries if e.ignore is None]
+    entries = sorted(_unpacked(_walk(inbox)), key=lambda e: e.rel)
+    archives = {e.archive for e in entries if e.archive}
+    names = [e.rel for e in entries if e.ignore is None or e.rel in archives]
     receipts, log_issues, log_name = _receipt_log(inbox, names)
     to_read = [e for e in entries if e.ignore is None]
     out: list[Return] = []
     with collector_paused():
-        pending = _read_all([e.path for e in to_read], inbox, jobs)
+        pending = _read_all(to_read, inbox, jobs)
         for entry in entries:
             if entry.ignore is not None:
                 if entry.ignore.rule == "file-ignored-receipt-log" and entry.rel != log_name:
@@ -147,7 +151,7 @@ def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> 
                         ret.add(issue)
             else:
                 ret = next(pending)
-                _set_received(ret, receipts)
+                _set_received(ret, receipts, entry.archive)
             out.append(ret)
             if on_file is not None:
                 on_file(ret)
@@ -175,22 +179,23 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _read_all(paths: list[Path], inbox: Path, jobs: int) -> Iterator[Return]:
-    """read_return of each path, in order; with `jobs` > 1 in worker processes. A worker killed
-    by a damaged file breaks the pool: the files not yet read are then read one by one, each
-    parsed in the sandbox, so the culprit is found and the others still get read."""
+def _read_all(entries: list[_Entry], inbox: Path, jobs: int) -> Iterator[Return]:
+    """read_return of each entry, in order; with `jobs` > 1 in worker processes. A worker
+    killed by a damaged file breaks the pool: the files not yet read are then read one by one,
+    each parsed in the sandbox, so the culprit is found and the others still get read."""
     done = 0
-    if jobs > 1 and len(paths) > 1:
-        chunk = max(1, min(32, len(paths) // (jobs * 4)))
+    if jobs > 1 and len(entries) > 1:
+        chunk = max(1, min(32, len(entries) // (jobs * 4)))
         with worker_pool(jobs, _worker_init) as pool:
             try:
-                for ret in pool.map(_read_entry, [(p, inbox) for p in paths], chunksize=chunk):
+                args = [(e, inbox) for e in entries]
+                for ret in pool.map(_read_entry, args, chunksize=chunk):
                     done += 1
                     yield ret
             except BrokenProcessPool:
                 pass
-    for path in paths[done:]:
-        yield read_return(path, inbox)
+    for entry in entries[done:]:
+        yield _read_one(entry, inbox)
 
 
 def _worker_init() -> None:
@@ -200,8 +205,14 @@ def _worker_init() -> None:
     gc.freeze()  # ... and what the worker inherits from it is never garbage: left out of it
 
 
-def _read_entry(args: tuple[Path, Path]) -> Return:
-    return read_return(*args)
+def _read_entry(args: tuple[_Entry, Path]) -> Return:
+    return _read_one(*args)
+
+
+def _read_one(entry: _Entry, inbox: Path) -> Return:
+    if entry.member is None:
+        return read_return(entry.path, inbox)
+    return read_return(entry.path, inbox, member=entry.member, rel=entry.rel)
 
 
 def _walk(inbox: Path) -> Iterator[_Entry]:
@@ -229,6 +240,61 @@ def _walk(inbox: Path) -> Iterator[_Entry]:
             yield _Entry(rel, path, _why_ignored(path, name, here == inbox))
 
 
+def _unpacked(entries: Iterator[_Entry]) -> Iterator[_Entry]:
+    """The entries, each .zip among them followed by the files in it (see pipeline.archive);
+    a .zip that is really a workbook renamed stays a file to read."""
+    for entry in entries:
+        yield entry
+        if entry.ignore is None and entry.rel.lower().endswith(archive.ARCHIVE_EXTENSIONS):
+            if archive.is_spreadsheet_package(entry.path):
+                continue
+            try:
+                files = archive.members(entry.path)
+            except archive.ArchiveRefused as refused:
+                entry.ignore = make_issue(refused.code, **refused.fields)
+                continue
+            except OSError as exc:
+                entry.ignore = make_issue("file-unreadable-os", reason=os_error_text(exc))
+                continue
+            shown = entry.rel.rsplit("/", 1)[-1]
+            entry.ignore = make_issue("file-archive-read", count=len(files), name=shown)
+            taken: set[str] = set()
+            for m in files:
+                rel = f"{entry.rel}/{m.name}"
+                while rel in taken:  # the same name twice in one archive
+                    rel = _renamed(rel)
+                taken.add(rel)
+                ignore = _why_ignored_name(m.name.rsplit("/", 1)[-1])
+                if ignore is None and m.refused:
+                    ignore = make_issue(m.refused, **m.fields)
+                if ignore is None and m.size > safety.MAX_FILE_BYTES:
+                    size, limit = (
+                        safety.human_size(m.size),
+                        safety.human_size(safety.MAX_FILE_BYTES),
+                    )
+                    ignore = make_issue("file-too-large", size=size, limit=limit)
+                yield _Entry(rel, entry.path, ignore, m.index, entry.rel, m.size)
+
+
+def _renamed(rel: str) -> str:
+    stem, dot, ext = rel.rpartition(".")
+    return f"{stem}（另一个）{dot}{ext}" if dot and "/" not in ext else f"{rel}（另一个）"
+
+
+def _why_ignored_name(name: str) -> Issue | None:
+    """Why a file inside an archive is not read, from its name alone (as for the inbox's)."""
+    if name.startswith(("~$", ".~lock.")):
+        return make_issue("file-ignored-lock")
+    if name.startswith(".") or name.lower() in JUNK_NAMES:
+        return make_issue("file-ignored-hidden")
+    ext = os.path.splitext(name)[1].lower()
+    if ext in archive.ARCHIVE_EXTENSIONS or ext in archive.OTHER_ARCHIVES:
+        return make_issue("archive-nested")
+    if ext not in safety.SPREADSHEET_EXTENSIONS:
+        return make_issue("file-ignored-not-spreadsheet", value=ext or "（无扩展名）")
+    return None
+
+
 def _why_ignored(path: Path, name: str, at_root: bool) -> Issue | None:
     if name.startswith(("~$", ".~lock.")):
         return make_issue("file-ignored-lock")
@@ -247,22 +313,27 @@ def _why_ignored(path: Path, name: str, at_root: bool) -> Issue | None:
     if at_root and name in RECEIPT_LOG_NAMES:
         return make_issue("file-ignored-receipt-log")
     ext = os.path.splitext(name)[1].lower()
+    if ext in archive.ARCHIVE_EXTENSIONS:
+        return None  # read as a folder of files (see _unpacked)
+    if ext in archive.OTHER_ARCHIVES:
+        return make_issue("archive-unsupported", kind=archive.OTHER_ARCHIVES[ext])
     if ext not in safety.SPREADSHEET_EXTENSIONS:
         return make_issue("file-ignored-not-spreadsheet", value=ext or "（无扩展名）")
     return None
 
 
 def _ignored(entry: _Entry) -> Return:
-    ret = Return(path=entry.path, rel=entry.rel, status="ignored")
+    ret = Return(path=entry.path, rel=entry.rel, status="ignored", member=entry.member)
     assert entry.ignore is not None
     if entry.ignore.severity == "error":
-        # an OS error while looking at the file: it is a return we could not read
+        # an OS error while looking at the file, or an archive (or a file in one) that cannot
+        # be read: returns may be in it, unread
         ret.status = "rejected"
     else:
         ret.ignore_reason = entry.ignore.message
     try:
         st = entry.path.lstat()
-        ret.size = st.st_size
+        ret.size = st.st_size if entry.member is None else entry.size
         ret.mtime = _local(st.st_mtime)
     except OSError:
         pass
@@ -414,9 +485,13 @@ def parse_received(text: str) -> dt.datetime | None:
         return None
 
 
-def _set_received(ret: Return, receipts: dict[str, dt.datetime]) -> None:
+def _set_received(ret: Return, receipts: dict[str, dt.datetime], archive_rel: str = "") -> None:
+    """The receipt time: the log's for the file, or for the .zip it came in, else the mtime
+    (a file in a .zip has the archive's: when the city saved what the county sent)."""
     if ret.rel in receipts:
         ret.received, ret.received_source = receipts[ret.rel], "log"
+    elif archive_rel in receipts:
+        ret.received, ret.received_source = receipts[archive_rel], "log"
     elif ret.mtime is not None:
         ret.received, ret.received_source = ret.mtime, "mtime"
 
@@ -424,14 +499,18 @@ def _set_received(ret: Return, receipts: dict[str, dt.datetime]) -> None:
 # --- one file ------------------------------------------------------------------------------
 
 
-def read_return(path: Path, inbox: Path) -> Return:
-    """Read one file into a Return. Never raises for bad data: problems become issues."""
+def read_return(
+    path: Path, inbox: Path, *, member: int | None = None, rel: str | None = None
+) -> Return:
+    """Read one file into a Return (with `member`, the file at that index inside the .zip at
+    `path`, named `rel`). Never raises for bad data: problems become issues."""
     path = Path(path)
-    try:
-        rel = path.relative_to(inbox).as_posix()
-    except ValueError:
-        rel = path.name
-    ret = Return(path=path, rel=rel)
+    if rel is None:
+        try:
+            rel = path.relative_to(inbox).as_posix()
+        except ValueError:
+            rel = path.name
+    ret = Return(path=path, rel=rel, member=member)
     try:
         _read_file(ret)
     except BaseException as exc:  # a bug (or a reader panic) must not stop the run
@@ -454,21 +533,8 @@ def _read_file(ret: Return) -> None:
     if not stat.S_ISREG(st.st_mode):
         ret.add(make_issue("file-unreadable-os", reason="不是普通文件"))
         return
-    if st.st_size > safety.MAX_FILE_BYTES:
-        size, limit = safety.human_size(st.st_size), safety.human_size(safety.MAX_FILE_BYTES)
-        ret.add(make_issue("file-too-large", size=size, limit=limit))
-        return
-    try:
-        with open(path, "rb") as fh:
-            # at most MAX_FILE_BYTES + 1 bytes; asking for the size seen (not 50 MB) spares
-            # allocating and shrinking a 50 MB buffer per file, and a file grown since is
-            # read on to the same cap
-            cap = safety.MAX_FILE_BYTES + 1
-            data = fh.read(min(st.st_size + 1, cap))
-            if len(data) == st.st_size + 1 < cap:
-                data += fh.read(cap - len(data))
-    except OSError as exc:
-        ret.add(make_issue("file-unreadable-os", reason=os_error_text(exc)))
+    data = _member_bytes(ret) if ret.member is not None else _file_bytes(ret, st.st_size)
+    if data is None:
         return
     ret.size = len(data)
     ret.sha256 = hashlib.sha256(data).hexdigest()
@@ -478,7 +544,7 @@ def _read_file(ret: Return) -> None:
         ret.add(_refusal(refused))
         return
     ret.fmt = checked.fmt
-    ext = path.suffix.lower().lstrip(".")
+    ext = PurePosixPath(ret.rel).suffix.lower().lstrip(".")
     if ext != ret.fmt and not (ext == "xlsx" and ret.fmt == "xlsm"):
         ret.add(make_issue("file-extension-mismatch", ext=f".{ext}", fmt=f".{ret.fmt}"))
     # the instructions sheet is never read (see _Book.content_sheets): not parsed either
@@ -491,6 +557,49 @@ def _read_file(ret: Return) -> None:
         return
     book = _Book(parsed, ret)
     _read_book(ret, book, checked.formula_cells)
+
+
+def _too_large(ret: Return, size: int) -> None:
+    shown, limit = safety.human_size(size), safety.human_size(safety.MAX_FILE_BYTES)
+    ret.add(make_issue("file-too-large", size=shown, limit=limit))
+
+
+def _file_bytes(ret: Return, size: int) -> bytes | None:
+    """The file's bytes (None, with the issue added, when it is too large or unreadable)."""
+    if size > safety.MAX_FILE_BYTES:
+        _too_large(ret, size)
+        return None
+    try:
+        with open(ret.path, "rb") as fh:
+            # at most MAX_FILE_BYTES + 1 bytes; asking for the size seen (not 50 MB) spares
+            # allocating and shrinking a 50 MB buffer per file, and a file grown since is
+            # read on to the same cap
+            cap = safety.MAX_FILE_BYTES + 1
+            data = fh.read(min(size + 1, cap))
+            if len(data) == size + 1 < cap:
+                data += fh.read(cap - len(data))
+    except OSError as exc:
+        ret.add(make_issue("file-unreadable-os", reason=os_error_text(exc)))
+        return None
+    return data
+
+
+def _member_bytes(ret: Return) -> bytes | None:
+    """The bytes of a file inside a .zip (None, with the issue added, when it cannot be read):
+    held to MAX_FILE_BYTES whatever size the archive's directory declares."""
+    assert ret.member is not None
+    try:
+        data = archive.read_member(ret.path, ret.member, safety.MAX_FILE_BYTES + 1)
+    except archive.ArchiveRefused as refused:
+        ret.add(make_issue(refused.code, **refused.fields))
+        return None
+    except OSError as exc:
+        ret.add(make_issue("file-unreadable-os", reason=os_error_text(exc)))
+        return None
+    if len(data) > safety.MAX_FILE_BYTES:
+        _too_large(ret, len(data))
+        return None
+    return data
 
 
 def _refusal(refused: safety.Refused) -> Issue:

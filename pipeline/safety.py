@@ -13,6 +13,7 @@ file that makes the reader panic, abort or hang costs that file, not the run.
 
 Limits (defaults; each can be raised with an environment variable, read once at import, see
 LIMIT_VARIABLES and README "输入安全与限制"): MAX_FILE_BYTES 50 MB per file (FZ_MAX_FILE_MB);
+archive.MAX_ARCHIVE_BYTES 200 MB per .zip of returns in the inbox (FZ_MAX_ARCHIVE_MB);
 MAX_ZIP_ENTRIES 2,000 parts (FZ_MAX_ZIP_ENTRIES); MAX_UNCOMPRESSED_BYTES 300 MB inflated per file
 (FZ_MAX_INFLATED_MB); MAX_COMPRESSION_RATIO 400:1 per part over 1 MB (FZ_MAX_COMPRESSION_RATIO);
 MAX_SHEET_ROWS 100,000 rows (FZ_MAX_SHEET_ROWS) and MAX_SHEET_CELLS 2,000,000 cells (rows x
@@ -53,6 +54,7 @@ MB = 1024 * 1024
 # environment variable -> (what it limits, in Chinese; its unit; the default in that unit)
 LIMIT_VARIABLES: dict[str, tuple[str, str, float]] = {
     "FZ_MAX_FILE_MB": ("单个文件大小", "MB", 50),
+    "FZ_MAX_ARCHIVE_MB": ("收件箱中 .zip 压缩包的大小", "MB", 200),
     "FZ_MAX_ZIP_ENTRIES": ("压缩包内部件数", "个", 2_000),
     "FZ_MAX_INFLATED_MB": ("单个文件解压后总大小", "MB", 300),
     "FZ_MAX_COMPRESSION_RATIO": ("单个部件压缩比", "倍", 400),

@@ -473,6 +473,15 @@ def headline(report: StatusReport) -> str:
 _STYLES = {"accepted": "green", "rejected": "bold red", "missing": "yellow", "none": "dim"}
 
 
+def unidentified_rejected(report: StatusReport) -> list[str]:
+    """The rejected files of no known unit (unreadable, or an archive not read): returns may be
+    in them that the board cannot show."""
+    known = {u.name for u in report.units}
+    return sorted(
+        s.file for s in report.submissions if s.status == "rejected" and s.unit not in known
+    )
+
+
 def render_status(report: StatusReport, console: Console) -> None:
     """The status board on screen: a unit × form table, a summary line, coming deadlines."""
     from rich.markup import escape
@@ -506,6 +515,12 @@ def render_status(report: StatusReport, console: Console) -> None:
         f"未报送 {report.count('missing')} 项，退回修改 {report.count('rejected')} 项，"
         f"迟报 {report.late_count()} 项。"
     )
+    nameless = unidentified_rejected(report)
+    if nameless:
+        console.print(
+            f"[yellow]另有 {len(nameless)} 个文件无法读取或无法确定填报单位，其中的报表没有计入上表"
+            f"（运行 make validate 查看原因）：{escape('、'.join(nameless))}[/]"
+        )
     if report.unknown_units:
         console.print(
             f"[yellow]注意：报送情况中有 units.csv 未登记的单位："

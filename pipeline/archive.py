@@ -1,0 +1,187 @@
+"""Returns sent inside a .zip: list an archive's files and read one of them, never extracting.
+
+Counties often email their month's workbooks as one compressed package. The reader treats a
+.zip in the inbox as a folder: each spreadsheet in it is read from memory as a return of its
+own, named "<archive>/<name inside>", and the archive itself is left untouched. Names are
+decoded as the archivers that write them mean them: UTF-8 when flagged, the Info-ZIP Unicode
+Path field when present, else UTF-8 if the bytes are valid UTF-8, else GB18030 (WinRAR, 360压缩
+and Windows' own "compressed folder" write GBK names on a Chinese Windows).
+
+Limits: the archive's size (MAX_ARCHIVE_BYTES, FZ_MAX_ARCHIVE_MB), its number of entries
+(safety.MAX_ZIP_ENTRIES), and each file in it is held to safety.MAX_FILE_BYTES however its
+directory entry declares its size. A file in it is then checked and parsed like any other.
+.rar, .7z and other archives are not read (no well-kept reader without an external program):
+the city clerk is told to extract them.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import struct
+import unicodedata
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import safety
+
+ARCHIVE_EXTENSIONS = (".zip",)
+# archives a clerk may save from an email that are not read (the message says to extract them)
+OTHER_ARCHIVES = {
+    ".rar": "RAR",
+    ".7z": "7z",
+    ".tar": "tar",
+    ".gz": "gzip",
+    ".tgz": "tar.gz",
+    ".bz2": "bzip2",
+    ".xz": "xz",
+    ".cab": "CAB",
+}
+MAX_ARCHIVE_BYTES = int(safety.limit_from_env("FZ_MAX_ARCHIVE_MB") * safety.MB)
+_UTF8_FLAG = 0x800
+_ENCRYPTED_FLAG = 0x1
+_UNICODE_PATH_FIELD = 0x7075
+# what zipfile can inflate; others (Deflate64 from Windows, PPMd, ...) are refused by name
+_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+_METHOD_NAMES = {9: "Deflate64", 98: "PPMd", 99: "AES 加密", 93: "Zstandard", 95: "XZ"}
+
+
+class ArchiveRefused(Exception):
+    """An archive, or a file in one, that is not read: `code` is a pipeline.messages rule."""
+
+    def __init__(self, code: str, **fields: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.fields = fields
+
+
+@dataclass
+class Member:
+    """One file in an archive: its index in the directory, its name (decoded, a relative POSIX
+    path), and why it cannot be read (a rule code and its fields), if it cannot."""
+
+    index: int
+    name: str
+    size: int
+    refused: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def members(path: Path) -> list[Member]:
+    """The files (not folders) of the .zip at `path`, in directory order. Raises
+    ArchiveRefused when the archive as a whole cannot be read, OSError when the file can't."""
+    size = path.stat().st_size
+    if size > MAX_ARCHIVE_BYTES:
+        raise ArchiveRefused(
+            "archive-unreadable",
+            reason=f"文件大小 {safety.human_size(size)}，超过上限 "
+            f"{safety.human_size(MAX_ARCHIVE_BYTES)}",
+        )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError):
+        raise ArchiveRefused("archive-unreadable", reason="文件已损坏或不是 zip 压缩包") from None
+    if len(infos) > safety.MAX_ZIP_ENTRIES:
+        raise ArchiveRefused(
+            "archive-unreadable",
+            reason=f"其中有 {len(infos)} 个条目，超过上限 {safety.MAX_ZIP_ENTRIES} 个",
+        )
+    out: list[Member] = []
+    for index, info in enumerate(infos):
+        if info.is_dir():
+            continue
+        name = member_name(info)
+        if not name:
+            continue
+        member = Member(index, name, info.file_size)
+        if info.flag_bits & _ENCRYPTED_FLAG:
+            member.refused = "archive-member-encrypted"
+        elif info.compress_type not in _METHODS:
+            method = _METHOD_NAMES.get(info.compress_type, f"编号 {info.compress_type}")
+            member.refused, member.fields = "archive-member-unsupported", {"method": method}
+        out.append(member)
+    return out
+
+
+def is_spreadsheet_package(path: Path) -> bool:
+    """Whether a file named .zip is in fact a workbook (an .xlsx or .ods renamed): it is then
+    read as the workbook it is, not opened as an archive of files."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist()[: safety.MAX_ZIP_ENTRIES])
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, OSError):
+        return False
+    excel = "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)
+    return excel or ("mimetype" in names and "content.xml" in names)
+
+
+def member_name(info: zipfile.ZipInfo) -> str:
+    """The name a file has in an archive, as its archiver meant it, as a clean relative path
+    ("a/b.xlsx": no drive, no leading slash, no "." or ".." parts, NFC)."""
+    name = info.filename
+    if not info.flag_bits & _UTF8_FLAG:
+        name = _unicode_path(info) or _redecode(name)
+    parts = [
+        p
+        for p in name.replace("\\", "/").split("/")
+        if p not in ("", ".", "..") and not (len(p) == 2 and p[1] == ":")
+    ]
+    return unicodedata.normalize("NFC", posixpath.join(*parts)) if parts else ""
+
+
+def _redecode(name: str) -> str:
+    """zipfile decoded an unflagged name as CP437: its bytes again, decoded as UTF-8 if they
+    are that, else as GB18030."""
+    try:
+        raw = name.encode("cp437")
+    except UnicodeEncodeError:
+        return name
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return name
+
+
+def _unicode_path(info: zipfile.ZipInfo) -> str:
+    """The Info-ZIP Unicode Path extra field (0x7075) of an entry, if it has a valid one."""
+    extra, pos = info.extra, 0
+    while pos + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, pos)
+        body = extra[pos + 4 : pos + 4 + length]
+        pos += 4 + length
+        if tag != _UNICODE_PATH_FIELD or len(body) < 5 or body[0] != 1:
+            continue
+        try:
+            original = info.filename.encode("cp437")
+        except UnicodeEncodeError:
+            original = info.filename.encode("utf-8")
+        if struct.unpack_from("<I", body, 1)[0] != zlib.crc32(original):
+            continue  # the name was changed after the field was written: the field is stale
+        try:
+            return body[5:].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return ""
+
+
+def read_member(path: Path, index: int, cap: int) -> bytes:
+    """The bytes of the file at `index` in the .zip at `path`, at most `cap` of them (a file
+    longer than that is cut there: the caller refuses it as too large). Raises OSError, and
+    ArchiveRefused when the archive changed or the file cannot be inflated."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if index >= len(infos):
+                raise ArchiveRefused("archive-unreadable", reason="压缩包在读取过程中被改动")
+            info = infos[index]
+            if info.flag_bits & _ENCRYPTED_FLAG:
+                raise ArchiveRefused("archive-member-encrypted")
+            with zf.open(info) as fh:
+                return fh.read(cap)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError):
+        raise ArchiveRefused("archive-unreadable", reason="文件已损坏") from None
