@@ -475,6 +475,9 @@ class _Selection:
     # rel of a winner (附件4, ledger) -> the accepted returns received at the very same time,
     # which only the file names' order put behind it
     ties: dict[str, list[str]] = field(default_factory=dict)
+    # rel -> rel of the earliest received file with the very same bytes: a copy (saved twice,
+    # extracted beside its .zip, sent again unchanged) is not a return of its own
+    copies: dict[str, str] = field(default_factory=dict)
 
 
 def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Selection:
@@ -491,8 +494,15 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
     ties: dict[str, list[str]] = {}
     # checklists: (unit, period, form) -> inspection -> the return whose sheet counts for it
     inspections: dict[tuple[str, str, str], dict[tuple[str, ...], Return]] = {}
+    copies: dict[str, str] = {}
     for key, rets in sorted(groups.items()):
         rets.sort(key=_receipt_key)
+        first_of: dict[str, Return] = {}
+        for ret in rets:
+            original = first_of.setdefault(ret.sha256, ret) if ret.sha256 else ret
+            if original is not ret:
+                copies[ret.rel] = superseded[ret.rel] = original.rel
+        rets = [r for r in rets if r.rel not in copies]
         if key[2] in (PROGRESS_ID, LEDGER_ID):
             winners[key] = rets[-1]
             for old in rets[:-1]:
@@ -562,7 +572,7 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
             and all(r is not None and (receipt_time(r) or when) > when for r in later)
         ):
             superseded[ret.rel] = max(r.rel for r in later if r is not None)
-    return _Selection(winners, checklists, superseded, rejected_later, ties)
+    return _Selection(winners, checklists, superseded, rejected_later, ties, copies)
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -977,6 +987,7 @@ def _submissions_frame(
     form_ids = list(load_forms())
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
+    by_rel = {r.rel: r for r in returns}
     for ret in returns:
         if ret.status == "ignored":
             continue
@@ -990,9 +1001,13 @@ def _submissions_frame(
         superseded_by = sel.superseded.get(ret.rel, "")
         if superseded_by:
             status = "superseded"
+        late = is_late(ret, cal)
         if status == "rejected":
             first = ret.errors[0].message if ret.errors else ""
             note = first
+        elif ret.rel in sel.copies:
+            note = f"与 {superseded_by} 内容完全相同（重复的一份），只计一次"
+            late = is_late(by_rel[superseded_by], cal)  # the bytes were in hand since then
         elif superseded_by and ret.status == "rejected":
             note = f"已被 {superseded_by} 替代{WAS_REJECTED}"
         elif superseded_by:
@@ -1006,7 +1021,7 @@ def _submissions_frame(
                 "form": fid if fid in form_ids else "",
                 "period": ret.period or "",
                 "status": status,
-                "late": is_late(ret, cal),
+                "late": late,
                 "file": ret.rel,
                 "received": _stamp(receipt_time(ret)),
                 "received_source": ret.received_source or "",

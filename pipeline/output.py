@@ -284,7 +284,14 @@ def summary_lines(
     units = len(result.units)
     subs = result.submissions
     rejected = period_rejections(result, returns)
-    superseded = int((subs["status"] == "superseded").sum())
+    gone = subs[subs["status"] == "superseded"]
+    sha = dict(zip(subs["file"], subs["sha256"], strict=True))
+    copies = sum(
+        1
+        for f, by in zip(gone["file"], gone["superseded_by"], strict=True)
+        if sha[f] == sha.get(by)
+    )
+    superseded = len(gone) - copies
     lines = [
         f"{period_label(result.period)}汇总完成（截至{end.year}年{end.month}月{end.day}日的累计数）。"
     ]
@@ -298,6 +305,8 @@ def summary_lines(
     files = f"文件：退回修改 {len(rejected)} 个"
     if superseded:
         files += f"，被更晚的报送替代 {superseded} 个"
+    if copies:
+        files += f"，与先收到的文件完全相同、只计一次 {copies} 个"
     late = int(subs["late"].sum())
     if late:
         files += f"，逾期报送 {late} 个"

@@ -130,6 +130,36 @@ def test_same_receipt_time_falls_back_to_file_name() -> None:
     assert not [f for f in later.anomalies if f.rule == "return-receipt-tie"]
 
 
+def test_a_copy_of_a_return_is_not_a_return_of_its_own() -> None:
+    """The same bytes twice (saved twice, extracted beside the .zip they came in, sent again
+    unchanged): the earliest received counts, on time; the copy is listed as one, not late,
+    and no tie between them is flagged."""
+    units = fixture_units()[:1]
+    on_time = dt.datetime(2023, 7, 31, 12, 0)
+    a = progress_return(GL, "2023-07", {"A1": "1"}, rel="a.xlsx", received=on_time)
+    copy = progress_return(GL, "2023-07", {"A1": "1"}, rel="0_copy.xlsx", received=on_time)
+    copy.sha256 = a.sha256
+    copy.received = copy.mtime = dt.datetime(2023, 8, 9, 9, 0)  # copied after the deadline
+    res = consolidate([copy, a], units=units)
+    subs = res.submissions.set_index("file")
+    assert (subs.loc["a.xlsx", "status"], subs.loc["a.xlsx", "late"]) == ("accepted", False)
+    assert subs.loc["0_copy.xlsx", "status"] == "superseded"
+    assert subs.loc["0_copy.xlsx", "superseded_by"] == "a.xlsx"
+    assert not subs.loc["0_copy.xlsx", "late"]
+    assert "内容完全相同" in subs.loc["0_copy.xlsx", "note"]
+    assert not [f for f in res.anomalies if f.rule in ("return-late", "return-receipt-tie")]
+    # the same time: still one return and a copy, no tie
+    copy.received = copy.mtime = on_time
+    res = consolidate([copy, a], units=units)
+    assert set(res.submissions.loc[res.submissions["status"] == "superseded", "file"]) == {"a.xlsx"}
+    assert not [f for f in res.anomalies if f.rule == "return-receipt-tie"]
+    # a different return received between the original and its copy still wins
+    b = progress_return(GL, "2023-07", {"A1": "2"}, rel="b.xlsx", received=on_time.replace(hour=15))
+    copy.received = copy.mtime = on_time.replace(hour=18)
+    res = consolidate([a, b, copy], units=units)
+    assert res.city["A1"] == Decimal(2)
+
+
 def _rejected(ret: Return) -> Return:
     ret.status = "rejected"
     ret.issues = [Issue("a4-a2-gt-a1", "error", "A2 大于 A1", file=ret.rel, sheet="调度表")]
