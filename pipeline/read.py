@@ -555,6 +555,9 @@ def _read_file(ret: Return) -> None:
     if parsed.error:
         ret.add(_calamine_failure(parsed.error))
         return
+    for sheet in parsed.sheets:  # .ods: calamine reports no merged areas, the scan saw them
+        if not sheet.merged and sheet.name in checked.merged:
+            sheet.merged = checked.merged[sheet.name]
     book = _Book(parsed, ret)
     _read_book(ret, book, checked.formula_cells)
 

@@ -244,6 +244,9 @@ class Checked:
 
     fmt: str  # xlsx | xlsm | xls | ods
     formula_cells: dict[str, dict[str, str]] = field(default_factory=dict)
+    # ods: the merged areas of each sheet, as ParsedSheet.merged (python-calamine reports
+    # none for .ods; the scan of content.xml sees them)
+    merged: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]] = field(default_factory=dict)
 
 
 def human_size(n: int) -> str:
@@ -341,14 +344,13 @@ def _check_zip(data: bytes) -> Checked:
         if info.is_dir() or not (linked or _is_xml_part(info.filename)):
             continue
         total = _scan_part(zf, info, fmt, total, formulas, data, linked=linked)
-    if fmt == "ods":
-        _scan_ods(zf)
+    merged = _scan_ods(zf) if fmt == "ods" else {}
     by_sheet: dict[str, dict[str, str]] = {}
     if formulas:
         by_sheet = {
             sheet_names[part]: cells for part, cells in formulas.items() if part in sheet_names
         }
-    return Checked(fmt, by_sheet)
+    return Checked(fmt, by_sheet, merged)
 
 
 def _linked_sheets(sheet_parts: Iterable[str]) -> set[str]:
@@ -1184,8 +1186,12 @@ def _biff_short_string(stream: bytes, start: int, stop: int) -> str:
 # --- ODS: repeated cells can describe billions of cells in a few bytes ------------------------
 
 
+MAX_ODS_MERGES = 10_000  # merged areas remembered per file; a real sheet has a few dozen
+
+
 class _OdsExtent(xml.sax.handler.ContentHandler):
-    """Per table, the rows and columns spanned by cells with values (repeats expanded)."""
+    """Per table, the rows and columns spanned by cells with values (repeats expanded), and
+    its merged areas (a cell spanning rows or columns) as 0-based ((row, col), (last, last))."""
 
     TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
     OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
@@ -1198,6 +1204,8 @@ class _OdsExtent(xml.sax.handler.ContentHandler):
         self.row_repeat = self.cell_repeat = 1
         self.row_has_value = self.cell_has_value = False
         self.in_cell = False
+        self.merged: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]] = {}
+        self.merge_count = 0
 
     def _int(self, attrs: Any, local: str) -> int:
         value = attrs.get((self.TABLE, local))
@@ -1220,8 +1228,19 @@ class _OdsExtent(xml.sax.handler.ContentHandler):
                 self.cell_repeat = self._int(attrs, "number-columns-repeated")
                 self.cell_has_value = (self.OFFICE, "value-type") in attrs
                 self.in_cell = True
+                rows = self._int(attrs, "number-rows-spanned")
+                cols = self._int(attrs, "number-columns-spanned")
+                if local == "table-cell" and (rows > 1 or cols > 1):
+                    self._merge(rows, cols)
         elif uri == self.TEXT and local == "p" and self.in_cell:
             self.cell_has_value = True
+
+    def _merge(self, rows: int, cols: int) -> None:
+        if self.merge_count >= MAX_ODS_MERGES:
+            return
+        self.merge_count += 1
+        last = (self.row + rows - 1, self.col + cols - 1)
+        self.merged.setdefault(self.name, []).append(((self.row, self.col), last))
 
     def endElementNS(self, name: tuple[str | None, str], qname: str | None) -> None:
         uri, local = name
@@ -1242,13 +1261,15 @@ class _OdsExtent(xml.sax.handler.ContentHandler):
             check_extent(f"工作表“{self.name}”", self.max_row, self.max_col)
 
 
-def _scan_ods(zf: zipfile.ZipFile) -> None:
+def _scan_ods(zf: zipfile.ZipFile) -> dict[str, list[tuple[tuple[int, int], tuple[int, int]]]]:
+    """Check content.xml's extent (raises Refused); return each sheet's merged areas."""
     # loaded here: defusedxml.sax brings in urllib and http (some 25 ms), needed for .ods only
     import defusedxml.sax as defused_sax
 
     parser = defused_sax.make_parser()
     parser.setFeature(xml.sax.handler.feature_namespaces, True)
-    parser.setContentHandler(_OdsExtent())
+    extent = _OdsExtent()
+    parser.setContentHandler(extent)
     try:
         with zf.open("content.xml") as fh:
             while chunk := fh.read(_CHUNK):
@@ -1258,6 +1279,7 @@ def _scan_ods(zf: zipfile.ZipFile) -> None:
         raise
     except (xml.sax.SAXException, DefusedXmlException, *_ZIP_DAMAGE) as exc:
         raise Refused("file-corrupt", detail=f"content.xml 无法解析：{exc}"[:200]) from None
+    return extent.merged
 
 
 # --- parsing in a sandbox ---------------------------------------------------------------------
@@ -1284,7 +1306,8 @@ class ParsedSheet:
     error: str = ""
     skipped: bool = False
     # merged areas, ((first row, first col), (last row, last col)) 0-based, where the reader
-    # reports them (xlsx, xls); their value is in the first cell only
+    # reports them (xlsx, xls; for ods pipeline.read adds those of Checked.merged); their
+    # value is in the first cell only
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
 
 
