@@ -29,7 +29,7 @@ _RULES: list[Rule] = [
         "file-ignored-lock",
         "info",
         "锁定文件",
-        "这是 Office/WPS 打开文件时留下的临时锁定文件（~$ 开头），已忽略。",
+        "这是 Office/WPS 或 LibreOffice 打开文件时留下的临时锁定文件（~$ 或 .~lock. 开头），已忽略。",
     ),
     Rule("file-ignored-hidden", "info", "隐藏或系统文件", "隐藏文件或系统文件，已忽略。"),
     Rule(

@@ -6,8 +6,9 @@ for an empty cell, or raises NormalizeError with a rule code from pipeline.messa
 Chinese reason. Nothing is guessed: a value that could mean two things is an error.
 
 Decisions a clerk would expect (documented here, tested in tests/test_normalize.py):
-- Numbers: full-width digits and punctuation are folded (NFKC), surrounding and inner spaces
-  dropped, thousands separators accepted only in the exact "1,234,567" shape, and a counting unit
+- Numbers: full-width digits and punctuation are folded (NFKC), surrounding spaces and spaces
+  before a unit dropped, digits apart ("1 2") ambiguous unless in thousands groups ("1 234"),
+  thousands separators accepted only in the exact "1,234,567" shape, and a counting unit
   typed after the number is dropped ("12个", "5家", "3次"; "3.5万元" or "3.5万" only in a 万元 cell). The
   reader warns when that unit is not the item's own nor a synonym of it (`unit_mismatch`: "12家"
   in an item counted in 个 may be another item's figure).
@@ -67,6 +68,11 @@ _INVISIBLE_RE = re.compile("[" + "".join(map(chr, _INVISIBLE)) + "]")
 _SPACES = re.compile(r"\s+")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
+# digits with spaces between them (any width of space, before NFKC too), and the one shape
+# where that is a number: thousands groups "1 234 567"
+_DIGIT_SPACE_DIGIT = re.compile(r"[0-9０-９]\s+[0-9０-９]")
+_NUMBER_LEAD = re.compile(r"[+-]?[\d\s.,]+")
+_SPACE_GROUPED = re.compile(r"[+-]?\d{1,3}(?:\s\d{3})+(?:\.\d+)?")
 _CHINESE_NUMERALS = re.compile(r"[零〇一二三四五六七八九十百千两壹贰叁肆伍陆柒捌玖拾佰仟]")
 _APPROX = re.compile(r"约|大约|左右|多|余|以上|以下|不到|近|超过|若干|至少|~$")
 _RANGE = re.compile(r"\d\s*[-~～至到、/]\s*\d")
@@ -163,11 +169,25 @@ def to_number(value: Any, *, money: bool = False) -> Decimal | None:
     if isinstance(value, dt.date | dt.time):
         raise NormalizeError("value-not-number", "填写的是日期或时间，不是数字")
     text, _unit = _split_unit(fold(str(value)), money)
+    if _DIGIT_SPACE_DIGIT.search(str(value)):
+        _spaced_digits(str(value))
     if _PLAIN_NUMBER.fullmatch(text):
         return Decimal(text)
     if _GROUPED_NUMBER.fullmatch(text):
         return Decimal(text.replace(",", ""))
     raise _why_not_number(text, money)
+
+
+def _spaced_digits(raw: str) -> None:
+    """Digits apart ("1 2"): accepted only as thousands groups ("1 234 567"); raises else. Read
+    as 12 the cell would add a figure the clerk may never have meant."""
+    text = unicodedata.normalize("NFKC", strip_invisible(raw))
+    lead = _NUMBER_LEAD.match(text)
+    if lead and _SPACE_GROUPED.fullmatch(lead.group().strip()):
+        return
+    raise NormalizeError(
+        "value-ambiguous", "数字中间有空格，无法确定是一个数还是几个数，请只填一个数字"
+    )
 
 
 def _split_unit(text: str, money: bool) -> tuple[str, str | None]:

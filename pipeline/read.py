@@ -1227,7 +1227,7 @@ def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
                             label=progress_label(form, code),
                             typed=typed,
                             unit=value.unit,
-                            number=display(number),
+                            number=format(number.normalize(), "f"),  # "3.0个" read as 3
                         )
                     )
     date_found = _find_after_label(

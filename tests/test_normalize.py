@@ -38,6 +38,10 @@ from pipeline.normalize import (
         ("1,234", False, Decimal(1234)),
         ("1，234", False, Decimal(1234)),  # full-width comma
         ("1,234,567", False, Decimal(1234567)),
+        ("1 234", False, Decimal(1234)),  # thousands in groups of spaces
+        ("12 345 678.5", True, Decimal("12345678.5")),
+        ("12 个", False, Decimal(12)),  # a space before the unit
+        ("3.5 万元", True, Decimal("3.5")),
         ("12个", False, Decimal(12)),
         ("5家", False, Decimal(5)),
         ("3次", False, Decimal(3)),
@@ -74,6 +78,11 @@ def test_numbers_read(raw: object, money: bool, expected: Decimal | None) -> Non
         ("5？", False, "value-ambiguous"),
         ("50%", False, "value-ambiguous"),
         ("1,23", False, "value-ambiguous"),
+        ("1 2", False, "value-ambiguous"),  # 12, or 1 and 2? never joined silently
+        ("１ ２", False, "value-ambiguous"),
+        ("12 3", False, "value-ambiguous"),
+        ("1\u30002", False, "value-ambiguous"),
+        ("1 2345", False, "value-ambiguous"),
         ("35000元", True, "value-ambiguous"),  # 元 in a 万元 cell: never rescale silently
         ("3万元", False, "value-ambiguous"),  # money in a count cell
         ("无", False, "value-not-number"),

@@ -160,7 +160,7 @@ def test_progress_number_with_the_items_unit_is_accepted(tmp_path: Path) -> None
 
 def test_progress_number_with_another_unit_is_a_warning(tmp_path: Path) -> None:
     # "12家" in an item counted in 个 may be a figure meant for another item
-    ret = progress(tmp_path, A3="8家", D8="3人")
+    ret = progress(tmp_path, A3="8.0家", D8="3人")
     assert ret.status == "accepted"
     assert [(i.rule, i.severity, i.cell) for i in ret.issues] == [
         ("value-unit-mismatch", "warning", _cell("A3")),
@@ -168,7 +168,15 @@ def test_progress_number_with_another_unit_is_a_warning(tmp_path: Path) -> None:
     ]
     assert ret.progress["A3"] == 8
     message = ret.issues[0].message
-    assert "“家”" in message and "“个”" in message and "“8家”" in message
+    assert "“家”" in message and "“个”" in message and "“8.0家”" in message
+    assert "已按 8 读取" in message  # the number read, as a count is written
+
+
+def test_progress_digits_apart_are_not_joined(tmp_path: Path) -> None:
+    # "1 2" read as 12 would add a figure the clerk may never have meant
+    ret = progress(tmp_path, B7="1 2", B1="1 234")
+    assert errors(ret) == [("value-ambiguous", _cell("B7"))]
+    assert ret.progress.get("B1") == 1234
 
 
 def test_progress_not_integer(tmp_path: Path) -> None:
