@@ -1179,6 +1179,12 @@ def _check_period(
 # --- 附件4 ---------------------------------------------------------------------------------------
 
 
+def _typed_in(grid: Grid, row: int, first: int, last: int) -> list[tuple[int, Any]]:
+    """(column, value) of the cells holding something in columns first..last of `row`."""
+    found = ((c, grid.get(row, c)) for c in range(first, last + 1))
+    return [(c, v) for c, v in found if not is_blank(v)]
+
+
 def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
     lay = progress_layout(form)
     items = {it.code: it for s in form.sections for it in s.items}
@@ -1201,15 +1207,22 @@ def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
         for code, _cap, input_cell, merge in cells.inputs:
             row, col = input_cell.row + dr, input_cell.col + dc
             raw = grid.get(row, col)
-            if is_blank(raw) and merge is not None:
-                # a broken merge: the clerk typed into the right half
-                other = grid.get(row, merge.last.col + dc)
-                if not is_blank(other):
-                    raw, col = other, merge.last.col + dc
+            # a broken merge: the clerk typed into another part of it (the right half); into
+            # two parts, two figures, of which the sheet cannot say which one is meant
+            typed = [] if merge is None else _typed_in(grid, row, col, merge.last.col + dc)
+            if is_blank(raw) and len(typed) == 1:
+                col, raw = typed[0]
             address = a1(row, col)
             ret.progress_cells[code] = (grid.name, address)
             value = form.value(code)
             try:
+                if len(typed) > 1:
+                    cells_typed = "、".join(f"{a1(row, c)}（“{display(v)}”）" for c, v in typed)
+                    raise NormalizeError(
+                        "value-ambiguous",
+                        f"本栏原是一个合并格，拆开后 {cells_typed} 各填了内容，无法确定以哪个为准，"
+                        "请只在一格填写",
+                    )
                 number = to_number(raw, money=value.is_money)
             except NormalizeError as exc:
                 ret.add(_value_issue(exc, grid.name, address, raw, progress_label(form, code)))

@@ -718,6 +718,12 @@ def test_progress_typed_into_the_right_half_of_a_broken_merge(tmp_path: Path) ->
     ret = read_one(path)
     assert ret.progress["A1"] == 12
     assert ret.progress_cells["A1"] == ("调度表", right)
+    # both halves filled: two figures, neither taken silently
+    edit(path, "调度表", {cell.a1: 5, right: 6})
+    ret = read_one(path)
+    assert errors(ret) == [("value-ambiguous", cell.a1)]
+    assert f"{cell.a1}（“5”）、{right}（“6”）" in ret.errors[0].message
+    assert "A1" not in ret.progress
 
 
 def test_several_inspections_in_one_workbook(tmp_path: Path) -> None:
