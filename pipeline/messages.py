@@ -108,6 +108,14 @@ _RULES: list[Rule] = [
         "以免登记在这里的收到时间被忽略。",
     ),
     Rule(
+        "receipt-log-times-invalid",
+        "warning",
+        "收文登记时间无法识别",
+        "收文登记中有 {count} 行的收到时间无法识别（第 {rows}行，如“{example}”），这些行未采用，"
+        "相关文件的收到时间以文件修改时间为准。请把收到时间写成 2023-06-30 17:20 这样的格式"
+        "（Excel 中可把这一列设为“日期时间”格式）。",
+    ),
+    Rule(
         "receipt-log-row-invalid",
         "warning",
         "收文登记有误",

@@ -71,6 +71,9 @@ from pipeline.layout import (
 from pipeline.messages import make_issue, os_error_text
 from pipeline.model import Inspection, Issue, Return
 from pipeline.normalize import (
+    EXCEL_EPOCH,
+    SERIAL_MAX,
+    SERIAL_MIN,
     TICK_HELP,
     TICK_MARKS,
     NormalizeError,
@@ -410,6 +413,7 @@ def _receipt_times(path: Path, names: Sequence[str]) -> tuple[dict[str, dt.datet
     for rel in names:
         by_base.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
     out: dict[str, dt.datetime] = {}
+    untimed: list[tuple[int, str]] = []  # (row, the time as written) that could not be read
     for number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -419,8 +423,7 @@ def _receipt_times(path: Path, names: Sequence[str]) -> tuple[dict[str, dt.datet
         name = unicodedata.normalize("NFC", row[name_col].strip()).replace("\\", "/").strip("/")
         when = parse_received(row[time_col])
         if when is None:
-            reason = f"收到时间“{row[time_col].strip()}”无法识别（应如 2023-06-30 17:20）"
-            issues.append(make_issue("receipt-log-row-invalid", row=number, reason=reason))
+            untimed.append((number, row[time_col].strip()))
             continue
         if name in by_rel:
             targets = [name]
@@ -437,6 +440,22 @@ def _receipt_times(path: Path, names: Sequence[str]) -> tuple[dict[str, dt.datet
         for rel in targets:
             # a file logged twice keeps its first (earliest) receipt
             out[rel] = min(out.get(rel, when), when)
+    if len(untimed) > RECEIPT_ROWS_SHOWN:
+        # a whole column written another way: one message, not one per file
+        shown = "、".join(str(n) for n, _ in untimed[:RECEIPT_ROWS_SHOWN])
+        issues.append(
+            make_issue(
+                "receipt-log-times-invalid",
+                count=len(untimed),
+                rows=f"{shown} 等",
+                example=untimed[0][1],
+            )
+        )
+    else:
+        for number, text in untimed:
+            reason = f"收到时间“{text}”无法识别（应如 2023-06-30 17:20）"
+            issues.append(make_issue("receipt-log-row-invalid", row=number, reason=reason))
+    issues.sort(key=lambda i: i.rule != "receipt-log-times-invalid")
     return out, issues
 
 
@@ -457,16 +476,22 @@ def _receipt_log_sheet(data: bytes) -> tuple[list[list[str]], str]:
     return [[display(v) for v in row] for row in sheet.rows], ""
 
 
+_SERIAL = re.compile(r"\d{5}(?:\.\d+)?")
+RECEIPT_ROWS_SHOWN = 3  # more rows than this with unreadable times are told as one message
 _RECEIVED = re.compile(
     r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[T ]+(\d{1,2})[:：时](\d{2})(?:[:：分](\d{2}))?)?"
 )
 
 
 def parse_received(text: str) -> dt.datetime | None:
-    """'2023-06-30 17:20', '2023/6/30 17:20:05', ISO 8601 (an offset is converted to UTC+8)."""
+    """'2023-06-30 17:20', '2023/6/30 17:20:05', ISO 8601 (an offset is converted to UTC+8),
+    or an Excel serial date-time ('45107.7222': the cell kept in 常规 format) of 2000–2099."""
     value = unicodedata.normalize("NFKC", text).strip()
     if not value:
         return None
+    if _SERIAL.fullmatch(value) and SERIAL_MIN <= float(value) < SERIAL_MAX + 1:
+        seconds = round(float(value) * 86400 / 60) * 60  # to the minute, as logs are kept
+        return dt.datetime.combine(EXCEL_EPOCH, dt.time()) + dt.timedelta(seconds=seconds)
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:

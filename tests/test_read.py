@@ -165,6 +165,33 @@ def test_receipt_log_sets_received_by_relative_path_or_bare_name(
     ]
 
 
+def test_receipt_times_kept_as_plain_numbers_are_read_and_a_bad_column_is_one_message(
+    tmp_path: Path,
+) -> None:
+    inbox = tmp_path / "inbox"
+    names = [f"{i}.xlsx" for i in range(5)]
+    for name in names:
+        make_return(inbox, "annex4_progress", name)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["文件名", "收到时间"])
+    for i, name in enumerate(names):  # the time column left in 常规 format: serial numbers
+        ws.append([name, 45107.75 + i / 24])
+    wb.save(inbox / "收文登记.xlsx")
+    returns = {r.rel: r for r in read_inbox(inbox)}
+    assert [returns[n].received for n in names] == [
+        dt.datetime(2023, 6, 30, 18 + i) for i in range(5)
+    ]
+    assert rules(returns["收文登记.xlsx"]) == ["file-ignored-receipt-log"]
+    # a column no row of which can be read: one message, naming a few rows and an example
+    (inbox / "收文登记.xlsx").unlink()
+    rows = "".join(f"{n},昨天下午\n" for n in names)
+    (inbox / "收文登记.csv").write_text("文件名,收到时间\n" + rows, encoding="utf-8")
+    log = next(r for r in read_inbox(inbox) if r.rel == "收文登记.csv")
+    assert rules(log) == ["file-ignored-receipt-log", "receipt-log-times-invalid"]
+    assert "有 5 行的收到时间无法识别（第 2、3、4 等行，如“昨天下午”）" in log.issues[1].message
+
+
 def test_a_file_the_system_cannot_read_gets_a_chinese_reason(tmp_path: Path) -> None:
     (tmp_path / "a file").write_bytes(b"")
     ret = read_return(tmp_path / "a file" / "附件4.xlsx", tmp_path)  # below a file: ENOTDIR
@@ -270,6 +297,9 @@ def test_receipt_log_without_its_columns_is_reported(tmp_path: Path) -> None:
         ("2023-06-30", dt.datetime(2023, 6, 30)),
         ("", None),
         ("下午", None),
+        ("45107.7222222222", dt.datetime(2023, 6, 30, 17, 20)),  # a serial in 常规 format
+        ("45107", dt.datetime(2023, 6, 30)),
+        ("12345", None),  # a serial before 2000 is no receipt time of this campaign
     ],
 )
 def test_parse_received(text: str, expected: dt.datetime | None) -> None:
