@@ -293,9 +293,7 @@ def _why_ignored_name(name: str) -> Issue | None:
     ext = os.path.splitext(name)[1].lower()
     if ext in archive.ARCHIVE_EXTENSIONS or ext in archive.OTHER_ARCHIVES:
         return make_issue("archive-nested")
-    if ext not in safety.SPREADSHEET_EXTENSIONS:
-        return make_issue("file-ignored-not-spreadsheet", value=ext or "（无扩展名）")
-    return None
+    return _not_a_workbook(name, ext)
 
 
 def _why_ignored(path: Path, name: str, at_root: bool) -> Issue | None:
@@ -320,9 +318,29 @@ def _why_ignored(path: Path, name: str, at_root: bool) -> Issue | None:
         return None  # read as a folder of files (see _unpacked)
     if ext in archive.OTHER_ARCHIVES:
         return make_issue("archive-unsupported", kind=archive.OTHER_ARCHIVES[ext])
-    if ext not in safety.SPREADSHEET_EXTENSIONS:
-        return make_issue("file-ignored-not-spreadsheet", value=ext or "（无扩展名）")
-    return None
+    return _not_a_workbook(name, ext)
+
+
+# Formats a return may be exported or saved as that are not workbooks we read; a file in one
+# whose name says it is a return is an error (it would go uncounted), any other is ignored
+TABLE_EXPORTS = {
+    ".csv": "CSV 文本文件（.csv）",
+    ".txt": "纯文本文件（.txt）",
+    ".tsv": "文本文件（.tsv）",
+    ".fods": "LibreOffice 平面 XML 表格（.fods）",
+    ".numbers": "Apple Numbers 表格（.numbers）",
+    ".xml": "XML 文件（.xml）",
+}
+_RETURN_NAME = re.compile(r"附件\s*[1-4１-４一二三四]|台账|检查清单|调度表|进展情况|重大事故隐患")
+
+
+def _not_a_workbook(name: str, ext: str) -> Issue | None:
+    """Why a file whose extension is not a workbook's is not read (None: it is one)."""
+    if ext in safety.SPREADSHEET_EXTENSIONS:
+        return None
+    if ext in TABLE_EXPORTS and _RETURN_NAME.search(unicodedata.normalize("NFKC", name)):
+        return make_issue("file-not-workbook", what=TABLE_EXPORTS[ext])
+    return make_issue("file-ignored-not-spreadsheet", value=ext or "（无扩展名）")
 
 
 def _ignored(entry: _Entry) -> Return:

@@ -85,6 +85,29 @@ def test_inbox_reads_returns_and_ignores_locks_hidden_junk_and_other_files(tmp_p
     assert ".git/x.xlsx" not in got
 
 
+def test_a_return_exported_as_csv_or_fods_is_an_error_other_text_files_are_ignored(
+    tmp_path: Path,
+) -> None:
+    # a clerk exported the filled 附件4 as CSV, or LibreOffice saved it as flat XML: the unit
+    # would count as not reported, so the file is an error that says to save the workbook
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in (
+        "附件4_进展情况调度表_鼓楼区_2023年7月.csv",
+        "鼓楼区 台账.txt",
+        "附件２检查清单.fods",
+        "联系人.csv",
+        "说明.txt",
+    ):
+        (inbox / name).write_text("x", encoding="utf-8")
+    got = _statuses(read_inbox(inbox))
+    assert got["附件4_进展情况调度表_鼓楼区_2023年7月.csv"] == ("rejected", ["file-not-workbook"])
+    assert got["鼓楼区 台账.txt"] == ("rejected", ["file-not-workbook"])
+    assert got["附件２检查清单.fods"] == ("rejected", ["file-not-workbook"])
+    assert got["联系人.csv"] == ("ignored", ["file-ignored-not-spreadsheet"])
+    assert got["说明.txt"] == ("ignored", ["file-ignored-not-spreadsheet"])
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
 def test_special_files_are_not_opened(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
