@@ -365,11 +365,16 @@ def consolidate(
         raise OutputError(f"输出文件夹无法写入：{out}（{os_error_text(exc)}）") from None
 
     returned = sum(1 for c in copies.values() if c.path is not None)
+    early = "" if period is not None else _early_period_note(result, returns)
     if as_json:
         echo_json(to_json(result))
         note(f"汇总表：{paths['workbook']}")
         note(f"校验报告：{report}")
+        if early:
+            note(early)
     else:
+        if early:
+            click.echo(click.style(early, fg="yellow"))
         for line in summary_lines(result, paths, returns):
             click.echo(line)
         click.echo(f"校验报告：{report}")
@@ -378,6 +383,36 @@ def consolidate(
                 f"退回修改副本（标红加批注，可直接发回各单位）：{out / ANNOTATED_DIR}{os.sep}"
             )
     sys.exit(1 if strict and period_rejections(result, returns) else 0)
+
+
+def _early_period_note(result: Any, returns: list[Any]) -> str:
+    """When no period was asked for and the latest one found has 附件4 from fewer than half of
+    the units, but the one before it from more (a unit sent next month's return early), a
+    note that the table is of that thin month and how to ask for the other."""
+    from pipeline.consolidate import PROGRESS_ID
+    from pipeline.forms import period_label
+
+    units = len(result.units)
+    reported = units - len(result.carried_sources())
+    earlier = [p for p in result.periods if p < result.period]
+    if reported * 2 >= units or not earlier:
+        return ""
+    before = earlier[-1]
+    before_reported = len(
+        {
+            r.unit_name
+            for r in returns
+            if r.status == "accepted" and r.form_id == PROGRESS_ID and r.period == before
+        }
+    )
+    if before_reported <= reported:
+        return ""
+    return (
+        f"注意：没有指定汇总期间，按收件箱中最新的{period_label(result.period)}汇总，但该期只有 "
+        f"{reported}/{units} 个单位报送了进展情况调度表（{period_label(before)}有 "
+        f"{before_reported} 个），其余单位沿用以前的数据。如要汇总{period_label(before)}，"
+        f"请运行 make consolidate PERIOD={before}（或加 --period {before}）。"
+    )
 
 
 @main.command()

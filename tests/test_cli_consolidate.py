@@ -484,3 +484,29 @@ def test_the_process_ends_fast_with_complete_outputs_and_its_exit_code(tmp_path:
     assert empty.returncode == 2
     assert json.loads(empty.stdout)["error"]["exit_code"] == 2
     assert _process("validate", str(SAMPLES), "--out", str(tmp_path / "v")).returncode == 1
+
+
+@pytest.mark.skipif(not (SAMPLES / "2023年7月").is_dir(), reason="sample_inputs/ not generated")
+def test_a_thin_latest_month_by_default_says_how_to_ask_for_the_month_before(
+    tmp_path: Path,
+) -> None:
+    # one unit sent August's 附件4 early: by default the table is August's, 12 of 13 units
+    # carried forward; the clerk is told so, and how to make July's
+    import shutil
+
+    from helpers_fill import make_return
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES, inbox)
+    make_return(inbox / "2023年8月", "annex4_progress", "鼓楼区附件4.xlsx", period="2023-08")
+    runner = CliRunner()
+    default = runner.invoke(main, ["consolidate", str(inbox), "--out", str(tmp_path / "a")])
+    assert default.exit_code == 0, default.output
+    assert "按收件箱中最新的2023年8月汇总，但该期只有 1/13 个单位" in default.output
+    assert "PERIOD=2023-07" in default.output
+    asked = runner.invoke(
+        main, ["consolidate", str(inbox), "--period", "2023-08", "--out", str(tmp_path / "b")]
+    )
+    assert asked.exit_code == 0 and "PERIOD=2023-07" not in asked.output
+    usual = runner.invoke(main, ["consolidate", str(SAMPLES), "--out", str(tmp_path / "c")])
+    assert usual.exit_code == 0 and "注意：没有指定汇总期间" not in usual.output
