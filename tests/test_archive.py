@@ -297,3 +297,21 @@ def test_status_lists_an_archive_it_could_not_read(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "另有 1 个文件无法读取或无法确定填报单位" in result.output
     assert "鼓楼区6月.rar" in result.output
+
+
+def test_a_file_packed_with_deflate64_is_named_and_the_others_are_read(tmp_path: Path) -> None:
+    # Windows' own compressed folders use Deflate64 for big files: zipfile cannot inflate it
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("大.xlsx", b"x" * 100)
+    raw = bytearray(data.getvalue())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = raw.find(signature)
+        struct.pack_into("<H", raw, at + offset, 9)  # compression method 9: Deflate64
+    (tmp_path / "win.zip").write_bytes(bytes(raw))
+    make_return(tmp_path, "annex4_progress", "附件4.xlsx")
+    got = {r.rel: (r.status, [i.rule for i in r.issues]) for r in read_inbox(tmp_path)}
+    assert got["win.zip/大.xlsx"] == ("rejected", ["archive-member-unsupported"])
+    assert got["附件4.xlsx"] == ("accepted", [])
+    (inner,) = [r for r in read_inbox(tmp_path) if r.rel == "win.zip/大.xlsx"]
+    assert "Deflate64" in inner.issues[0].message
