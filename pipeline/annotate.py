@@ -54,7 +54,7 @@ from pipeline.forms import (
 )
 from pipeline.fsutil import atomic_write_bytes, temp_dir, worker_pool
 from pipeline.layout import checklist_layout, progress_layout
-from pipeline.messages import make_issue, os_error_text
+from pipeline.messages import CATALOGUE, make_issue, os_error_text
 from pipeline.model import Issue, Return
 from pipeline.report import (
     ANNOTATED_DIR,
@@ -146,8 +146,22 @@ def _refusal_text(refused: safety.Refused) -> str:
         return refused.detail or "文件无法安全打开"
 
 
+# Files the reader never opened as workbooks (an archive, a CSV export): nothing to annotate
+UNREAD_RULES = (
+    "archive-unsupported",
+    "archive-unreadable",
+    "archive-member-encrypted",
+    "archive-member-unsupported",
+    "archive-nested",
+    "file-not-workbook",
+)
+
+
 def _checked_bytes(ret: Return) -> tuple[bytes, str]:
     """The file's bytes and real format (xlsx | xlsm | xls | ods); raises CannotOpen."""
+    unread = next((i for i in ret.errors if i.rule in UNREAD_RULES), None)
+    if unread is not None:
+        raise CannotOpen(f"{CATALOGUE[unread.rule].title}，没有可标注的表格")
     limit = safety.human_size(safety.MAX_FILE_BYTES)
     try:
         if ret.member is not None:  # a file inside a .zip (pipeline.archive)

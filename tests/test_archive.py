@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from helpers_fill import PERIOD, UNIT, make_return, template_bytes
 
 from pipeline import archive
+from pipeline.annotate import annotate
 from pipeline.cli import main
 from pipeline.consolidate import consolidate
 from pipeline.read import read_inbox
@@ -171,6 +172,9 @@ def test_an_archive_we_cannot_read_is_an_error_that_says_extract_it(
     assert ret.status == "rejected"
     assert [i.rule for i in ret.issues] == ["archive-unsupported"]
     assert f"这是 {kind} 压缩包" in ret.issues[0].message and "解压" in ret.issues[0].message
+    # nothing to mark up: no annotated copy, and the reason is not "not a spreadsheet inside"
+    copy = annotate(ret, tmp_path / "out")
+    assert (copy.path, copy.reason) == (None, "压缩包未读取，没有可标注的表格")
 
 
 def test_a_damaged_zip_is_an_error_and_the_others_are_read(tmp_path: Path) -> None:
