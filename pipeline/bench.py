@@ -204,7 +204,9 @@ def prepare_schemas(dest: Path, scale: Scale) -> None:
     shutil.copytree(SCHEMAS, dest)
     units = bench_units(scale)
     with (dest / "units.csv").open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, ["code", "name", "kind", "contact_name", "contact_email"])
+        writer = csv.DictWriter(
+            fh, ["code", "name", "kind", "contact_name", "contact_email", "aliases"]
+        )
         writer.writeheader()
         for row in units:
             writer.writerow({k: row.get(k, "") for k in writer.fieldnames})

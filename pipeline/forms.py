@@ -197,6 +197,8 @@ class Unit:
     kind: str = ""
     contact_name: str = ""
     contact_email: str = ""
+    # other names a clerk writes for the unit (units.csv `aliases`, separated by 、): 高新区
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -453,6 +455,7 @@ def load_units(schemas_dir: Path = SCHEMAS_DIR) -> tuple[Unit, ...]:
             kind=(r.get("kind") or "").strip(),
             contact_name=(r.get("contact_name") or "").strip(),
             contact_email=(r.get("contact_email") or "").strip(),
+            aliases=_aliases(r.get("aliases")),
         )
         for r in rows
         if (r.get("code") or "").strip()
@@ -461,7 +464,17 @@ def load_units(schemas_dir: Path = SCHEMAS_DIR) -> tuple[Unit, ...]:
     codes = [u.code for u in units]
     if len(set(names)) != len(names) or len(set(codes)) != len(codes):
         raise DefinitionError(f"{path}: unit codes and names must be unique")
+    # a name or alias must denote one unit, or a clerk's 高新区 could mean two
+    spellings = [n for u in units for n in (u.name, *u.aliases)]
+    if len(set(spellings)) != len(spellings):
+        raise DefinitionError(f"{path}: a unit alias repeats a unit name or another alias")
     return units
+
+
+def _aliases(text: str | None) -> tuple[str, ...]:
+    """The `aliases` cell of units.csv: names separated by 、 (or ; ；)."""
+    parts = (text or "").replace("；", "、").replace(";", "、").split("、")
+    return tuple(dict.fromkeys(p.strip() for p in parts if p.strip()))
 
 
 def unit_by_name(name: str, schemas_dir: Path = SCHEMAS_DIR) -> Unit | None:

@@ -474,16 +474,29 @@ class _Failed:
 _MISSING = object()
 
 
-def match_name(text: str, names: list[str], suffixes: tuple[str, ...] = ()) -> str | None:
-    """The one name in `names` that `text` denotes, ignoring spaces, width and any `suffixes`
-    typed after it (e.g. 鼓楼区建设局 -> 鼓楼区); None when there is no single match."""
+def match_name(
+    text: str, names: list[str], suffixes: tuple[str, ...] = (), prefixes: tuple[str, ...] = ()
+) -> str | None:
+    """The one name in `names` that `text` denotes, ignoring spaces, width, any `suffixes`
+    typed after it (鼓楼区建设局 -> 鼓楼区) and any `prefixes` before it (福州市鼓楼区 ->
+    鼓楼区); None when there is no single match. What is left must equal a name: 鼓楼区 in
+    福州市鼓楼区 is found, 长乐 in 长乐路 is not."""
     folded = fold(text)
     for suffix in sorted(suffixes, key=len, reverse=True):
         if folded.endswith(suffix) and len(folded) > len(suffix):
             folded = folded[: -len(suffix)]
             break
-    hits = [n for n in names if _fold_name(n) == folded]
-    return hits[0] if len(hits) == 1 else None
+    candidates = [folded]
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if folded.startswith(prefix) and len(folded) > len(prefix):
+            candidates.append(folded[len(prefix) :])
+            break
+    # the text as typed first: a name may itself begin with a prefix (福州高新区)
+    for candidate in candidates:
+        hits = [n for n in names if _fold_name(n) == candidate]
+        if hits:
+            return hits[0] if len(hits) == 1 else None
+    return None
 
 
 @functools.lru_cache(maxsize=1024)

@@ -106,6 +106,8 @@ RECEIPT_TIME_COLUMN = "收到时间"
 JUNK_NAMES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini", ".ds_store", "icon\r"})
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 UNIT_SUFFIXES = ("住房和城乡建设局", "城乡建设局", "建设局", "住建局", "建设和交通局", "住建委")
+# the city (and province) a clerk may write before the unit: 福州市鼓楼区住房和城乡建设局
+UNIT_PREFIXES = ("福建省福州市", "福州市", "福州")
 TITLE_SEARCH_ROWS = 12
 LABEL_MAX_CHARS = 120  # longer texts (checklist items, notes) are never labels we look up
 TICK_LABEL = "第 {no} 项检查结果“{answer}”栏"  # how messages name a checklist tick cell
@@ -945,12 +947,14 @@ def _resolve_unit(text: Any) -> tuple[str, str] | None:
     if shown is None:
         return None
     units = load_units()
-    name = match_name(shown, [u.name for u in units], UNIT_SUFFIXES)
+    # a unit's name or one of its aliases (units.csv), each denoting one unit (load_units)
+    spellings = {spelling: u for u in units for spelling in (u.name, *u.aliases)}
+    name = match_name(shown, list(spellings), UNIT_SUFFIXES, UNIT_PREFIXES)
     if name is None:
         code = fold(shown)
         hit = [u for u in units if u.code == code]
         return (hit[0].code, hit[0].name) if hit else None
-    unit = next(u for u in units if u.name == name)
+    unit = spellings[name]
     return unit.code, unit.name
 
 

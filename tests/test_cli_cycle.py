@@ -128,8 +128,8 @@ def contact_schemas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     lines = (target / "units.csv").read_text(encoding="utf-8").splitlines()
     out = [lines[0]]
     for line in lines[1:]:
-        code, name, kind, _cn, _ce = line.split(",")
-        out.append(",".join([code, name, kind, *CONTACTS.get(name, ("", ""))]))
+        code, name, kind, _cn, _ce, *rest = line.split(",")
+        out.append(",".join([code, name, kind, *CONTACTS.get(name, ("", "")), *rest]))
     (target / "units.csv").write_text("\n".join(out) + "\n", encoding="utf-8")
     monkeypatch.setattr(forms_mod, "SCHEMAS_DIR", target)
     return target

@@ -111,6 +111,19 @@ def test_units_are_the_twelve_divisions_plus_the_high_tech_zone() -> None:
     assert all(re.fullmatch(r"3501\d\d", u.code) for u in real)
     gx = next(u for u in units if u.name == "福州高新区")
     assert not gx.code.isdigit()  # cannot clash with a real division code
+    assert gx.aliases == ("高新区",)
+
+
+def test_a_unit_alias_may_not_name_another_unit(tmp_path: Path) -> None:
+    schemas = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS_DIR, schemas)
+    path = schemas / "units.csv"
+    text = path.read_text(encoding="utf-8").replace(
+        ",福州高新区,功能区,,,高新区", ",福州高新区,功能区,,,高新区、鼓楼区"
+    )
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DefinitionError, match="alias"):
+        load_units(schemas)
 
 
 def test_calendar_and_period_arithmetic() -> None:

@@ -241,6 +241,18 @@ def test_unit_names_match_with_suffixes() -> None:
     assert match_name("鼓楼", names) is None
 
 
+def test_unit_names_match_after_a_prefix_but_not_inside_other_words() -> None:
+    names = ["鼓楼区", "长乐区", "福州高新区", "高新区"]
+    prefixes = ("福建省福州市", "福州市", "福州")
+    assert match_name("福州市鼓楼区建设局", names, ("建设局",), prefixes) == "鼓楼区"
+    assert match_name("福建省福州市长乐区", names, (), prefixes) == "长乐区"
+    # as typed first: 福州高新区 is a name, though 福州 is a prefix and 高新区 a name too
+    assert match_name("福州高新区", names, (), prefixes) == "福州高新区"
+    assert match_name("福州市高新区", names, (), prefixes) == "高新区"
+    for text in ("长乐路", "福州市长乐", "福州市", "高新技术企业"):
+        assert match_name(text, names, (), prefixes) is None, text
+
+
 def test_float_text_uses_fifteen_significant_digits() -> None:
     assert float_text(0.1 + 0.2) == "0.3"
     assert float_text(12.0) == "12"

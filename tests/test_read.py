@@ -570,6 +570,39 @@ def test_blank_template_takes_unit_and_period_from_what_the_clerk_typed(tmp_path
     assert ret.status == "accepted", ret.issues
 
 
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("高新区", "3501GX"),  # the alias in units.csv
+        ("福州市高新区", "3501GX"),
+        ("福州市鼓楼区住房和城乡建设局", "350102"),
+        ("福建省福州市鼓楼区", "350102"),
+        ("福州鼓楼区", "350102"),
+    ],
+)
+def test_blank_template_takes_the_unit_as_a_clerk_writes_it(
+    tmp_path: Path, typed: str, code: str
+) -> None:
+    path = make_return(
+        tmp_path / "inbox", "annex4_progress", unit=None, period=None,
+        unit_name=typed, period_text="2023年7月",
+    )  # fmt: skip
+    ret = read_one(path)
+    assert (ret.unit_code, ret.period) == (code, "2023-07")
+    assert ret.status == "accepted", ret.issues
+
+
+@pytest.mark.parametrize("typed", ["长乐路", "高新技术企业", "福州市", "福州市城乡建设局", "鼓楼"])
+def test_a_name_that_is_no_unit_stays_unknown(tmp_path: Path, typed: str) -> None:
+    path = make_return(
+        tmp_path / "inbox", "annex4_progress", unit=None, period=None,
+        unit_name=typed, period_text="2023年7月",
+    )  # fmt: skip
+    ret = read_one(path)
+    assert errors(ret) == [("unit-unknown", progress_layout(progress_form()).unit_cell.a1)]
+    assert ret.unit_name is None
+
+
 def test_blank_template_without_unit_or_period(tmp_path: Path) -> None:
     path = make_return(tmp_path / "inbox", "ledger", unit=None, period=None)
     ret = read_one(path)
