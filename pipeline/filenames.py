@@ -125,3 +125,45 @@ def claims(
                 where = f"所在文件夹“{folder}”"
                 break
     return periods, units, where
+
+
+def periods_in_path(rel: str, year: int) -> frozenset[str]:
+    """The periods a return's file name mentions, else those of the nearest folder that
+    mentions any. Only for a file nothing else identifies (see pipeline.status): folders are
+    often by the month received, so claims() reads the file name alone."""
+    path = PurePosixPath(rel)
+    for name in (path.stem, *reversed(path.parent.parts)):
+        periods = periods_named(name, year)
+        if periods:
+            return periods
+    return frozenset()
+
+
+@functools.cache
+def _form_patterns(
+    forms: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Per form, one pattern over NFKC text without spaces for its words: an annex number
+    (附件4, not 附件41) or a name (台账, 调度表, 燃气检查清单, the title)."""
+    out = []
+    for form_id, words in forms:
+        squeezed = {_squeeze(w) for w in words if w.strip()}
+        alternatives = []
+        for word in sorted(squeezed, key=len, reverse=True):
+            m = re.fullmatch(r"附件(\d+)", word)
+            alternatives.append(rf"附件{m.group(1)}(?!\d)" if m else re.escape(word))
+        out.append((form_id, re.compile("|".join(alternatives))))
+    return tuple(out)
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", strip_invisible(text)))
+
+
+def forms_named(name: str, forms: Iterable[tuple[str, tuple[str, ...]]]) -> frozenset[str]:
+    """The forms (ids) a file name mentions, each form given as (id, its words: annex, title,
+    short name, sheet name): "附件4_…" names 附件4, "鼓楼区台账" the ledger, "附件1、附件3" both."""
+    text = _squeeze(name)
+    return frozenset(
+        form_id for form_id, pattern in _form_patterns(tuple(forms)) if pattern.search(text)
+    )

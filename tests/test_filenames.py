@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.filenames import claims, periods_named, units_named
-from pipeline.forms import load_units
+from pipeline.filenames import claims, forms_named, periods_in_path, periods_named, units_named
+from pipeline.forms import load_forms, load_units
 
 UNITS = [u.name for u in load_units()]
 
@@ -87,3 +87,31 @@ def test_the_file_name_speaks_first_then_the_nearest_folder() -> None:
     rel = "2023年7月/仓山区/晋安区/附件4.xlsx"
     assert claims(rel, UNITS, 2023) == (frozenset(), frozenset({"晋安区"}), "所在文件夹“晋安区”")
     assert claims("附件4.xlsx", UNITS, 2023) == (frozenset(), frozenset(), "文件名")
+
+
+FORM_WORDS = [(f.id, (f.annex, f.title, f.short_name, f.sheet_name)) for f in load_forms().values()]
+
+
+@pytest.mark.parametrize(
+    ("name", "forms"),
+    [
+        ("附件4_进展情况调度表_鼓楼区_2023年7月", {"annex4_progress"}),
+        ("附件 4 鼓楼", {"annex4_progress"}),
+        ("鼓楼区7月调度表", {"annex4_progress"}),
+        ("台账_重大事故隐患台账_鼓楼区", {"ledger"}),
+        ("鼓楼区台账", {"ledger"}),
+        ("燃气检查清单（杨桥路）", {"annex1_gas"}),
+        ("附件1、附件3", {"annex1_gas", "annex3_confined_space"}),
+        ("附件4及台账", {"annex4_progress", "ledger"}),
+        ("附件41", set()),  # no annex of ours
+        ("现场照片", set()),
+    ],
+)
+def test_forms_named(name: str, forms: set[str]) -> None:
+    assert forms_named(name, FORM_WORDS) == forms
+
+
+def test_periods_in_path_fall_back_to_the_nearest_folder() -> None:
+    assert periods_in_path("2023年7月/鼓楼区/现场照片.xlsx", 2023) == {"2023-07"}
+    assert periods_in_path("2023年7月/鼓楼区/附件4_2023年6月.xlsx", 2023) == {"2023-06"}
+    assert periods_in_path("鼓楼区/现场照片.xlsx", 2023) == set()
