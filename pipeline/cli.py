@@ -582,7 +582,13 @@ def remind(
             attached = [r.attached for r in d.reminders]
             table.add_row(
                 _m(unit.name),
-                _m("、".join(dict.fromkeys(form_heading(r.form) for r in d.reminders))),
+                _m(
+                    "、".join(
+                        dict.fromkeys(
+                            form_heading(r.form) if r.form else "未识别的文件" for r in d.reminders
+                        )
+                    )
+                ),
                 f"[red]{_m(d.draft.tag)}[/]" if d.draft.rejected else _m(d.draft.tag),
                 _m(unit.contact_email) if not d.warning else "[yellow]（无）[/]",
                 _m("\n".join(a for a in attached if a) or "（无）"),  # one file a line

@@ -28,7 +28,7 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import formatdate, make_msgid, quote
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pipeline.forms import (
@@ -453,10 +453,11 @@ class IssueLine:
 
 @dataclass
 class Reminder:
-    """One matter of a unit's reminder: one form not sent (催报) or one rejected return (退回修改)."""
+    """One matter of a unit's reminder: one form not sent (催报) or one rejected return (退回修改).
+    A rejected file nothing in it identifies may be of no known form (None)."""
 
     unit: Unit
-    form: Form
+    form: Form | None
     period: str
     kind: Literal["missing", "rejected"]
     due: dt.date
@@ -466,6 +467,16 @@ class Reminder:
     attachment: Path | None = None
     attachment_name: str = ""
     prefilled_from: str = ""  # period whose accepted data the attached template carries
+    # where the path of a rejected file of no readable unit names the unit ("文件名",
+    # "所在文件夹“鼓楼区”"; see pipeline.status.owners_by_path); "" when the file names it
+    by_path: str = ""
+
+    @property
+    def what(self) -> str:
+        """'附件4《进展情况调度表》', or '文件“现场照片.xlsx”' for a file of no known form."""
+        if self.form is not None:
+            return form_display(self.form)
+        return f"文件“{PurePosixPath(self.file).name}”"
 
     @property
     def days_left(self) -> int:
@@ -537,7 +548,7 @@ class Draft:
 
 def _forms_text(items: Sequence[Reminder]) -> str:
     """'附件4《进展情况调度表》、《重大事故隐患台账》': each form once, in order."""
-    return "、".join(dict.fromkeys(form_display(r.form) for r in items))
+    return "、".join(dict.fromkeys(r.what for r in items))
 
 
 def reminder_subject(draft: Draft) -> str:
@@ -579,7 +590,7 @@ def reminder_body(draft: Draft, calendar: Calendar) -> str:
                 what = f"附件“{name}”是本期的模板{carried}。"
             else:
                 what = "请按本期模板填写。"
-            lines.append(f"  {n}. {form_display(rem.form)}：{what}")
+            lines.append(f"  {n}. {rem.what}：{what}")
         lines += ["请填写后回复本邮件；如已报送，请忽略此项。", ""]
     if rejected:
         if both:
@@ -588,14 +599,18 @@ def reminder_body(draft: Draft, calendar: Calendar) -> str:
             f"贵单位报送的 {label} 以下报表未通过校验，需退回修改，请在原文件中改正后重新报送："
         )
         for n, rem in enumerate(rejected, 1):
-            lines.append(
-                f"  {n}. {form_display(rem.form)}（文件：{rem.file}），共 {len(rem.issues)} 处问题："
-            )
+            what = rem.what if rem.form is not None else "看不出是哪张报表的文件"
+            lines.append(f"  {n}. {what}（文件：{rem.file}），共 {len(rem.issues)} 处问题：")
             for k, issue in enumerate(rem.issues, 1):
                 where = "、".join(
                     p for p in (f"工作表“{issue.sheet}”" if issue.sheet else "", issue.cell) if p
                 )
                 lines.append(f"     ({k}) {where + '：' if where else ''}{issue.message}")
+            if rem.by_path:
+                lines.append(
+                    f"     文件中读不出填报单位，按其{rem.by_path}归入贵单位；"
+                    "如不是贵单位报送的，请告知市建设局。"
+                )
             name = rem.attached
             if name:
                 lines.append(f"     附件“{name}”是退回的报表，有问题的单元格已标红并附批注。")
@@ -877,7 +892,7 @@ def draft_json(result: DraftResult) -> dict[str, Any]:
         "warning": result.warning,
         "items": [
             {
-                "form": rem.form.id,
+                "form": rem.form.id if rem.form is not None else "",
                 "kind": rem.kind,
                 "file": rem.file,
                 "attachment": rem.attached,
@@ -896,7 +911,9 @@ def reminders_for(
 ) -> list[tuple[Reminder, Any]]:
     """(Reminder, rejected Return or None) for each monthly form a unit has not sent and each
     rejected return (any form). Missing and rejected are consolidate's verdicts, read from the
-    status report; a checklist is filed per inspection, so none in a month is not chased.
+    status report; a checklist is filed per inspection, so none in a month is not chased. A
+    rejected file of no readable unit counts for the unit its path names (the report's
+    `path_unit`): returned to it, under its form when the file name names one, else last.
     Grouped by unit, in the report's unit order.
     """
     by_rel = {r.rel: r for r in cycle.returns}
@@ -916,13 +933,24 @@ def reminders_for(
             rejected = [
                 s
                 for s in report.submissions
-                if s.unit == unit.name and s.form == form.id and s.status == "rejected"
+                if s.owner == unit.name and s.owner_form == form.id and s.status == "rejected"
             ]
-            for sub in sorted(rejected, key=lambda s: s.file):
-                ret = by_rel.get(sub.file)
-                issues = _issue_lines(ret) if ret is not None else []
-                out.append((Reminder(kind="rejected", file=sub.file, issues=issues, **common), ret))
+            out += [
+                _rejected(sub, by_rel, common) for sub in sorted(rejected, key=lambda s: s.file)
+            ]
+        # files their path puts down to the unit, of no known form: sent back all the same
+        nameless = {"unit": unit, "form": None, "period": report.period, "due": report.due}
+        nameless["today"] = report.today
+        out += [_rejected(sub, by_rel, nameless) for sub in report.unplaced(unit)]
     return out
+
+
+def _rejected(sub: Any, by_rel: Mapping[str, Any], common: dict[str, Any]) -> tuple[Reminder, Any]:
+    """The 退回修改 matter of one rejected submission, with its return (None if not read)."""
+    ret = by_rel.get(sub.file)
+    issues = _issue_lines(ret) if ret is not None else []
+    rem = Reminder(kind="rejected", file=sub.file, issues=issues, by_path=sub.path_where, **common)
+    return rem, ret
 
 
 def _unique_name(name: str, used: set[str]) -> str:
@@ -974,7 +1002,7 @@ def write_reminders(
                     rem.attachment = write_annotated_copy(ret, out_dir)
                     if rem.attachment is not None:
                         rem.attachment_name = _unique_name(rem.attachment.name, names)
-                elif rem.kind == "missing":
+                elif rem.kind == "missing" and rem.form is not None:
                     data = unit_prefill(cycle.result, rem.unit, rem.period, ledger=ledger)
                     name = template_filename(rem.form, rem.unit, rem.period)
                     rem.attachment = write_unit_template(

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from pipeline import forms as forms_mod
+from pipeline.filenames import claims, forms_named, periods_in_path
 from pipeline.forms import (
     Calendar,
     Form,
@@ -48,6 +49,18 @@ SHEET_NAME = "报送进度"
 # Forms every unit owes every period (附件4 "每月…上报", the ledger "每月…报告"). Checklists are
 # filed per inspection: none in a month is a fact to show, not a form to chase.
 MONTHLY_KINDS = ("progress", "ledger")
+# Rejections the city, not the unit, has to act on (an archive to extract, a file it cannot
+# open): such a file is not put down to a unit by its path, nor sent back to one
+CITY_SIDE_RULES = frozenset(
+    {
+        "archive-unsupported",
+        "archive-unreadable",
+        "archive-member-encrypted",
+        "archive-member-unsupported",
+        "archive-nested",
+        "file-unreadable-os",
+    }
+)
 
 
 def _schemas_dir(schemas_dir: Path | None) -> Path:
@@ -74,6 +87,21 @@ class Submission:
     file: str = ""
     received: dt.datetime | None = None
     issues: int = 0
+    # a rejected return whose unit could not be read, put down to the unit its path names (see
+    # owners_by_path): that unit, the form its file name names ("" for none or several, or when
+    # `form` is known) and where the path names the unit ("文件名", "所在文件夹“鼓楼区”")
+    path_unit: str = ""
+    path_form: str = ""
+    path_where: str = ""
+
+    @property
+    def owner(self) -> str:
+        """The unit the return is counted for: as identified, else as its path names it."""
+        return self.unit or self.path_unit
+
+    @property
+    def owner_form(self) -> str:
+        return self.form or self.path_form
 
 
 def _get(row: Any, *names: str, default: Any = None) -> Any:
@@ -134,6 +162,87 @@ def submissions_from(table: Any) -> list[Submission]:
     return out
 
 
+# --- rejected files of no identified unit, put down to a unit by their path ------------------
+
+
+@dataclass(frozen=True)
+class PathOwner:
+    """The unit (and form) a rejected return's path names."""
+
+    unit: str
+    form: str  # form id; "" when the file name names no form, or several
+    where: str  # "文件名" or "所在文件夹“鼓楼区”"
+
+
+def owners_by_path(
+    returns: Iterable[Return], period: str, *, schemas_dir: Path | None = None
+) -> dict[str, PathOwner]:
+    """For each rejected return of `period` (or of no known period) whose unit could not be
+    read — a PDF or a photo saved as .xlsx, an empty file, a unit name typed wrong — the unit
+    its path names (pipeline.filenames.claims: the file name, else the nearest folder naming
+    one), keyed by Return.rel. Only where the path names exactly one known unit, and, when the
+    return's own period is unknown and the path names periods (the file name, else the nearest
+    folder), `period` among them. The form is the return's own, else the one its file name
+    names. A rejection the city has to act on (CITY_SIDE_RULES) is put down to nobody."""
+    sd = _schemas_dir(schemas_dir)
+    names = [u.name for u in load_units(sd)]
+    words = tuple(
+        (f.id, (f.annex, f.title, f.short_name, f.sheet_name)) for f in load_forms(sd).values()
+    )
+    year = int(period[:4])
+    found: dict[str, PathOwner] = {}
+    for ret in returns:
+        if ret.status != "rejected" or ret.unit_name or ret.period not in (None, period):
+            continue
+        if any(i.rule in CITY_SIDE_RULES for i in ret.errors):
+            continue
+        _periods, units, where = claims(ret.rel, names, year)
+        if len(units) != 1:
+            continue
+        if ret.period is None:
+            periods = periods_in_path(ret.rel, year)
+            if periods and period not in periods:
+                continue  # another month's file
+        form = ret.form_id or ""
+        if not form:
+            named = forms_named(PurePosixPath(ret.rel).stem, words)
+            form = next(iter(named)) if len(named) == 1 else ""
+        found[ret.rel] = PathOwner(next(iter(units)), form, where)
+    return found
+
+
+def _place_by_path(
+    submissions: Sequence[Submission], by_path: Mapping[str, PathOwner], forms: Mapping[str, Form]
+) -> list[Submission]:
+    """The submissions with each rejected file of no unit put down to the unit its path names.
+    As consolidate does for a return it identified, one received before the accepted return of
+    the same unit and monthly form counts as superseded: the unit has sent a good one since."""
+    placed = []
+    for sub in submissions:
+        owner = by_path.get(sub.file) if sub.status == "rejected" and not sub.unit else None
+        if owner is not None:
+            sub = replace(
+                sub,
+                path_unit=owner.unit,
+                path_form="" if sub.form else owner.form,
+                path_where=owner.where,
+            )
+        placed.append(sub)
+    accepted: dict[tuple[str, str], list[dt.datetime | None]] = {}
+    for sub in placed:
+        if sub.status == "accepted":
+            accepted.setdefault((sub.unit, sub.form), []).append(sub.received)
+    out = []
+    for sub in placed:
+        form = forms.get(sub.owner_form)
+        if sub.path_unit and sub.received is not None and form and form.kind in MONTHLY_KINDS:
+            later = [t for t in accepted.get((sub.owner, form.id), []) if t is not None]
+            if later and max(later) > sub.received:
+                sub = replace(sub, status="superseded")
+        out.append(sub)
+    return out
+
+
 # --- the status of one period ----------------------------------------------------------------
 
 
@@ -172,6 +281,18 @@ class StatusReport:
     submissions: list[Submission] = field(default_factory=list)
     deadlines: list[UpcomingDeadline] = field(default_factory=list)
     unknown_units: tuple[str, ...] = ()  # unit names in the table that units.csv lacks
+
+    def by_path(self, unit: Unit | None = None) -> list[Submission]:
+        """The rejected files of no identified unit put down (to `unit`) by their path."""
+        return [
+            s
+            for s in self.submissions
+            if s.status == "rejected" and s.path_unit and (unit is None or s.path_unit == unit.name)
+        ]
+
+    def unplaced(self, unit: Unit) -> list[Submission]:
+        """The unit's rejected files (by their path) of no known form: in no cell of the board."""
+        return [s for s in self.by_path(unit) if not s.owner_form]
 
     @property
     def days_left(self) -> int:
@@ -224,22 +345,27 @@ def status_from_submissions(
     *,
     today: dt.date,
     schemas_dir: Path | None = None,
+    by_path: Mapping[str, PathOwner] | None = None,
 ) -> StatusReport:
-    """Arrange a submissions table per unit (units.csv order) and form (FORM_IDS order)."""
+    """Arrange a submissions table per unit (units.csv order) and form (FORM_IDS order).
+    `by_path` (owners_by_path): rejected files of no identified unit, counted for the unit
+    (and form) their path names."""
     sd = _schemas_dir(schemas_dir)
     calendar = load_calendar(sd)
     units = load_units(sd)
     forms = tuple(load_forms(sd).values())
+    if by_path:
+        submissions = _place_by_path(submissions, by_path, {f.id: f for f in forms})
     by_name = {u.name: u for u in units}
     grouped: dict[tuple[str, str], list[Submission]] = {}
     unknown: list[str] = []
     for sub in submissions:
-        unit = by_name.get(sub.unit)
+        unit = by_name.get(sub.owner)
         if unit is None:
             if sub.unit and sub.unit not in unknown:
                 unknown.append(sub.unit)
             continue
-        grouped.setdefault((unit.code, sub.form), []).append(sub)
+        grouped.setdefault((unit.code, sub.owner_form), []).append(sub)
     cells: dict[tuple[str, str], UnitFormStatus] = {}
     for unit in units:
         for form in forms:
@@ -347,9 +473,14 @@ def load_cycle(
 def status_of_cycle(
     cycle: Cycle, *, today: dt.date, schemas_dir: Path | None = None
 ) -> StatusReport:
-    """The status report of a loaded cycle."""
+    """The status report of a loaded cycle, rejected files of no identified unit counted for
+    the unit their path names (owners_by_path)."""
     return status_from_submissions(
-        submissions_from(cycle.submissions), cycle.period, today=today, schemas_dir=schemas_dir
+        submissions_from(cycle.submissions),
+        cycle.period,
+        today=today,
+        schemas_dir=schemas_dir,
+        by_path=owners_by_path(cycle.returns, cycle.period, schemas_dir=schemas_dir),
     )
 
 
@@ -449,6 +580,8 @@ def status_json(report: StatusReport) -> dict[str, Any]:
                 "file": s.file,
                 "received": s.received.isoformat(timespec="minutes") if s.received else None,
                 "issues": s.issues,
+                "path_unit": s.path_unit,
+                "path_form": s.path_form,
             }
             for s in report.submissions
         ],
@@ -474,12 +607,23 @@ _STYLES = {"accepted": "green", "rejected": "bold red", "missing": "yellow", "no
 
 
 def unidentified_rejected(report: StatusReport) -> list[str]:
-    """The rejected files of no known unit (unreadable, or an archive not read): returns may be
-    in them that the board cannot show."""
+    """The rejected files of no known unit, neither read nor named by their path (unreadable,
+    or an archive not read): returns may be in them that the board cannot show."""
     known = {u.name for u in report.units}
     return sorted(
-        s.file for s in report.submissions if s.status == "rejected" and s.unit not in known
+        s.file for s in report.submissions if s.status == "rejected" and s.owner not in known
     )
+
+
+def by_path_lines(report: StatusReport) -> list[str]:
+    """One line per rejected file put down to a unit by its path: '文件 → 鼓楼区 附件4 …'."""
+    forms = {f.id: f for f in report.forms}
+    lines = []
+    for s in sorted(report.by_path(), key=lambda s: s.file):
+        form = forms.get(s.owner_form)
+        what = form_heading(form) if form else "（看不出是哪张表，未计入上表）"
+        lines.append(f"{s.file}（按{s.path_where}）→ {s.path_unit} {what}")
+    return lines
 
 
 def render_status(report: StatusReport, console: Console) -> None:
@@ -515,6 +659,14 @@ def render_status(report: StatusReport, console: Console) -> None:
         f"未报送 {report.count('missing')} 项，退回修改 {report.count('rejected')} 项，"
         f"迟报 {report.late_count()} 项。"
     )
+    placed = by_path_lines(report)
+    if placed:
+        console.print(
+            f"[yellow]以下 {len(placed)} 个被退回的文件中读不出填报单位，"
+            "已按文件名或所在文件夹归入相应单位（运行 make validate 查看原因）：[/]"
+        )
+        for line in placed:
+            console.print(f"[yellow]  {escape(line)}[/]")
     nameless = unidentified_rejected(report)
     if nameless:
         console.print(

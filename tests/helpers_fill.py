@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import shutil
 import zipfile
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -278,3 +279,41 @@ def mutations(data: bytes, count: int, seed: int) -> list[bytes]:
             buf[at:at] = buf[rng.randrange(len(buf)) :][:200]
         out.append(bytes(buf))
     return out
+
+
+PDF_BYTES = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n"
+JPEG_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64
+
+
+def nameless_inbox(inbox: Path) -> dict[str, str]:
+    """An inbox of 2023-07 returns that are rejected before their unit is read, by what a clerk
+    sent: key -> the file's path relative to the inbox. 鼓楼区's 附件4 saved as a PDF, and a
+    photo saved as .xlsx in its folder; an empty 台账 in 台江区's folder and an empty 附件4
+    named for June; 马尾区's 附件4 with 平潭综合实验区 typed as the unit; an empty file named
+    for no unit; a .rar the city has to extract."""
+    month = "2023年7月"
+    files = {
+        "pdf": f"{month}/鼓楼区/附件4_进展情况调度表_鼓楼区_{month}.xlsx",
+        "photo": f"{month}/鼓楼区/现场照片.xlsx",
+        "empty_ledger": f"{month}/台江区/台账.xlsx",
+        "june": f"{month}/台江区/附件4_台江区_2023年6月.xlsx",
+        "typed": f"{month}/马尾区/附件4.xlsx",
+        "no_unit": "长乐路项目台账.xlsx",
+        "rar": f"{month}/仓山区.rar",
+    }
+    data = {"pdf": PDF_BYTES, "photo": JPEG_BYTES, "rar": b"Rar!\x1a\x07\x01\x00" + b"\x00" * 32}
+    for key, rel in files.items():
+        path = inbox / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if key == "typed":
+            made = make_return(
+                inbox / "_made", "annex4_progress", unit=None, period=None,
+                unit_name="平潭综合实验区", period_text="2023年7月",
+            )  # fmt: skip
+            made.replace(path)
+        else:
+            path.write_bytes(data.get(key, b""))
+    for leftover in (inbox / "_made", inbox / "_templates"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+    return files

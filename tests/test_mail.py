@@ -850,3 +850,46 @@ def test_an_unreadable_cafile_is_a_settings_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args, env=env)
     assert result.exit_code == 2, result.output
     assert "：不是可用的 PEM 格式证书" in result.stderr
+
+
+def test_a_file_of_no_readable_unit_goes_back_to_the_unit_its_path_names(
+    tmp_path: Path, contact_schemas: Path
+) -> None:
+    from helpers_fill import nameless_inbox
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    files = nameless_inbox(inbox)
+    args = ["remind", str(inbox), "--period", PERIOD, "--out", str(out), "--today", "2023-08-03"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    drafts = {d["unit"]: d for d in doc["drafts"]}
+    # 鼓楼区 sent its 附件4 as a PDF: returned (the file and why), not chased as unsent; the
+    # photo in its folder, of no known form, goes back to it too
+    gl = drafts["鼓楼区"]
+    assert [(i["form"], i["kind"], i["file"]) for i in gl["items"]] == [
+        ("annex4_progress", "rejected", files["pdf"]),
+        ("ledger", "missing", ""),
+        ("", "rejected", files["photo"]),
+    ]
+    # a readable return with the unit typed wrong: its annotated copy goes to its folder's unit
+    (mw,) = [i for i in drafts["马尾区"]["items"] if i["form"] == "annex4_progress"]
+    assert (mw["kind"], mw["attachment"]) == ("rejected", "附件4.xlsx")
+    assert [(i["form"], i["kind"]) for i in drafts["台江区"]["items"]] == [
+        ("annex4_progress", "missing"),  # June's empty file is no July return
+        ("ledger", "rejected"),
+    ]
+    assert doc["unidentified_rejected"] == sorted([files["no_unit"], files["rar"], files["june"]])
+    msg = parse((out / "催报邮件" / "2023年7月" / "350102_鼓楼区_催报、退回修改.eml").read_bytes())
+    body = body_text(msg)
+    assert "附件4_进展情况调度表_鼓楼区_2023年7月.xlsx”是本期的模板" not in body
+    assert f"1. 附件4《进展情况调度表》（文件：{files['pdf']}），共 1 处问题：" in body
+    assert (
+        "文件中读不出填报单位，按其文件名归入贵单位；如不是贵单位报送的，请告知市建设局。" in body
+    )
+    assert "按其所在文件夹“鼓楼区”归入贵单位" in body
+    assert "文件“现场照片.xlsx”未通过校验" in msg["Subject"]
+    # on screen: only the files no path names are left without a draft
+    shown = CliRunner().invoke(main, args)
+    assert shown.exit_code == 0, shown.output
+    assert "另有3个被退回的文件无法确定填报单位" in "".join(shown.stdout.split())  # wrapped

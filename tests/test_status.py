@@ -226,3 +226,73 @@ def test_missing_before_or_on_the_due_day_is_not_overdue(today: dt.date) -> None
     text = frame[(frame["unit"] == "台江区") & (frame["form"] == "annex4_progress")]["text"].iloc[0]
     assert report.cell(tj, "annex4_progress").status == "missing"
     assert text == "未报送"
+
+
+def test_a_rejected_file_of_no_readable_unit_counts_for_the_unit_its_path_names(
+    tmp_path: Path,
+) -> None:
+    from helpers_fill import nameless_inbox
+
+    from pipeline.status import unidentified_rejected
+    from pipeline.validate import validate_inbox
+
+    files = nameless_inbox(tmp_path / "inbox")
+    returns = validate_inbox(tmp_path / "inbox")
+    assert {r.rel for r in returns if r.status == "rejected" and not r.unit_name} == set(
+        files.values()
+    )
+    report = status_of_cycle(cycle_from_returns(returns, PERIOD), today=dt.date(2023, 8, 3))
+    units = {u.name: u for u in report.units}
+    cell = report.cell
+    # the file name says 附件4: 鼓楼区's 附件4 is to be corrected, not unsent
+    assert (cell(units["鼓楼区"], "annex4_progress").status, cell(units["鼓楼区"], "annex4_progress").files) == ("rejected", (files["pdf"],))  # fmt: skip
+    # the photo names no form: in no cell, but 鼓楼区's all the same
+    assert [s.file for s in report.unplaced(units["鼓楼区"])] == [files["photo"]]
+    assert cell(units["鼓楼区"], "ledger").status == "missing"
+    # the folder names the unit; the period is the folder's too
+    assert cell(units["台江区"], "ledger").status == "rejected"
+    # June's file (by its name) does not answer for July
+    assert cell(units["台江区"], "annex4_progress").status == "missing"
+    # a unit typed wrong in a readable return: its folder's
+    assert cell(units["马尾区"], "annex4_progress").status == "rejected"
+    # 长乐路 is no unit; a .rar is the city's to extract, whoever sent it
+    assert cell(units["仓山区"], "annex4_progress").status == "missing"
+    # listed apart as before, June's file among them: of no period read, it may be July's
+    assert unidentified_rejected(report) == sorted([files["no_unit"], files["rar"], files["june"]])
+    doc = status_json(report)
+    pdf = next(s for s in doc["submissions"] if s["file"] == files["pdf"])
+    assert (pdf["unit"], pdf["form"], pdf["status"]) == ("", "", "rejected")
+    assert (pdf["path_unit"], pdf["path_form"]) == ("鼓楼区", "annex4_progress")
+    assert doc["units"]["鼓楼区"]["forms"]["annex4_progress"]["status"] == "rejected"
+    buf = io.StringIO()
+    render_status(report, Console(file=buf, width=300, color_system=None))
+    text = buf.getvalue()
+    assert f"{files['photo']}（按所在文件夹“鼓楼区”）→ 鼓楼区" in text
+    assert files["rar"] in text and files["no_unit"] in text
+
+
+def test_a_file_put_down_by_its_path_is_superseded_by_a_later_accepted_return() -> None:
+    from pipeline.status import PathOwner
+
+    def at(day: int) -> dt.datetime:
+        return dt.datetime(2023, 7, day, 9)
+
+    subs = [
+        Submission("鼓楼区", "annex4_progress", "accepted", file="a.xlsx", received=at(30)),
+        Submission("", "", "rejected", file="鼓楼区/附件4.pdf.xlsx", received=at(28)),
+        Submission("", "", "rejected", file="鼓楼区/附件4(1).xlsx", received=at(31)),
+    ]
+    by_path = {
+        s.file: PathOwner("鼓楼区", "annex4_progress", "所在文件夹“鼓楼区”") for s in subs[1:]
+    }
+    report = status_from_submissions(subs, PERIOD, today=dt.date(2023, 8, 3), by_path=by_path)
+    gl = report.cell(next(u for u in report.units if u.name == "鼓楼区"), "annex4_progress")
+    # sent before the good one: corrected since; sent after: outstanding, as consolidate has it
+    assert (gl.status, gl.accepted, gl.rejected, gl.superseded) == ("rejected", 1, 1, 1)
+    assert gl.files == ("a.xlsx", "鼓楼区/附件4(1).xlsx")
+    assert (
+        status_from_submissions(subs, PERIOD, today=dt.date(2023, 8, 3))
+        .cell(next(u for u in report.units if u.name == "鼓楼区"), "annex4_progress")
+        .status
+        == "accepted"
+    )  # without by_path: consolidate's table as it stands
