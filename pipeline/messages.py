@@ -419,6 +419,15 @@ _RULES: list[Rule] = [
         "空白检查表",
         "工作表“{sheet}”是未填写的空白检查表，已跳过；如不需要请删除该工作表。",
     ),
+    # A row among or just below the items that is not a template item but holds answers.
+    Rule(
+        "checklist-extra-row",
+        "error",
+        "检查表中多出一行",
+        "第 {row} 行（{cell}）不是本检查清单的检查事项，其中填写的内容（{cells}）不会被读取，"
+        "也不会汇总。请删除该行：检查中发现的隐患请填入《重大事故隐患台账》，或写入对应检查事项的"
+        "“{description}”栏，然后重新报送。",
+    ),
     Rule(
         "checklist-no-tick",
         "error",

@@ -1464,6 +1464,7 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
     cols = found.cols
     wanted = {it.no for it in form.items}
     rows: dict[int, int] = {}
+    others: list[int] = []  # rows among and below the items that are not an item's row
     footer_keys = {label_key(f.label) for f in form.footer}
     last_row = grid.height
     no_col = cols["no"]
@@ -1481,9 +1482,13 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
             no = _item_number(None if value == "" else value)
             if no is not None and no in wanted and no not in rows:
                 rows[no] = r
+            else:
+                others.append(r)
             continue
         last_row = r
         break
+    if others:
+        _report_extra_rows(ret, form, grid, cols, others, rows)
     inspection = Inspection(sheet=grid.name)
     tick_cols = [(answer, cols[f"tick_{i}"]) for i, answer in enumerate(TICKS)]
     tick_bounds = _bounds([c for _a, c in tick_cols])
@@ -1566,6 +1571,58 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
         }
     _read_footer(ret, form, lay, grid, inspection, last_row, found.header_row - lay.header_rows[0])
     return inspection
+
+
+def _report_extra_rows(
+    ret: Return,
+    form: ChecklistForm,
+    grid: Grid,
+    cols: dict[str, int],
+    others: list[int],
+    rows: dict[int, int],
+) -> None:
+    """An error for each row among or directly below the items that is not a template item's
+    row yet holds a tick or text where answers go: a clerk's own extra item (or a second copy
+    of an item's row) would otherwise be dropped without a word. Empty rows inserted for room
+    are fine; so is a row that is a template item whose 序号 was lost (checklist-item-missing
+    names that one)."""
+    answer_keys = [k for k in cols if k.startswith(("tick_", "major_"))]
+    answer_keys += ["description", "requirement", "deadline"]
+    answer_cols = sorted(cols[k] for k in answer_keys)
+    lost = {
+        label_key(text)
+        for it in form.items
+        if it.no not in rows
+        for text in (it.matter, it.content)
+        if text
+    }
+    first_col, last_col = min(cols.values()), max(cols.values())
+    for r in others:
+        filled = [c for c in answer_cols if not is_blank(grid.get(r, c))]
+        if not filled:
+            continue
+        line = grid.rows[r]
+        if lost and any(label_key(v) in lost for v in line):
+            continue
+        shown = next(
+            (
+                grid.get(r, c)
+                for c in (cols.get("matter"), cols.get("content"), *filled)
+                if c is not None and not is_blank(grid.get(r, c))
+            ),
+            None,
+        )
+        ret.add(
+            make_issue(
+                "checklist-extra-row",
+                sheet=grid.name,
+                cell=f"{_a1(r, first_col)}:{_a1(r, last_col)}",
+                value=display(shown),
+                row=r + 1,
+                cells="、".join(_a1(r, c) for c in filled),
+                description=form.description_label,
+            )
+        )
 
 
 def _bounds(cols: list[int]) -> tuple[int, int]:

@@ -864,6 +864,105 @@ def test_checklist_with_an_inserted_column_and_rows(tmp_path: Path) -> None:
     assert inspection.footer["inspection_date"] == dt.date(2023, 6, 5)
 
 
+# A clerk's own item typed into the blank row below the items (or a copy of an item's row):
+# the answers in it belong to no item, so they would be dropped without a word.
+CHECKLISTS = ["annex1_gas", "annex2_construction", "annex3_confined_space"]
+
+
+def _checklist_sheet(path: Path) -> tuple[Any, Any]:
+    wb = openpyxl.load_workbook(path)
+    ws = wb.worksheets[0]
+    ws.protection.sheet = False
+    return wb, ws
+
+
+def _fill_extra_row(ws: Any, lay: Any, row: int, no: Any, *, major_only: bool = False) -> None:
+    """What a clerk types into Excel row `row` (1-based) for an item of their own."""
+
+    def put(key: str, value: Any) -> None:
+        ws.cell(row, lay.col(key) + 1, value)
+
+    put("no", no)
+    put("matter", "其他：液化气钢瓶超期未检、无合格证")
+    if major_only:
+        put("major_yes", "√")
+        return
+    put("tick_0", "√")
+    put("description", "3只50kg液化气钢瓶超过检验期限")
+    put("requirement", "立即停用并送检")
+    put("deadline", dt.date(2023, 6, 20))
+
+
+@pytest.mark.parametrize("form_id", CHECKLISTS)
+def test_an_item_the_clerk_added_below_the_items_is_an_error_naming_its_row(
+    tmp_path: Path, form_id: str
+) -> None:
+    form = load_forms()[form_id]
+    lay = checklist_layout(form)  # type: ignore[arg-type]
+    path = make_return(tmp_path / "inbox", form_id)
+    wb, ws = _checklist_sheet(path)
+    row = lay.last_item_row + 2  # the blank row between the items and the footer, 1-based
+    _fill_extra_row(ws, lay, row, len(form.items) + 1)  # type: ignore[union-attr]
+    wb.save(path)
+    ret = read_one(path)
+    assert ret.status == "rejected"
+    last = _a1(row - 1, lay.last_col)
+    assert errors(ret) == [("checklist-extra-row", f"A{row}:{last}")]
+    issue = ret.errors[0]
+    assert issue.sheet == form.sheet_name and issue.value == "其他：液化气钢瓶超期未检、无合格证"
+    if form_id == "annex1_gas":
+        assert issue.message == (
+            "第 9 行（A9:I9）不是本检查清单的检查事项，其中填写的内容（D9、G9、H9、I9）不会被读取，"
+            "也不会汇总。请删除该行：检查中发现的隐患请填入《重大事故隐患台账》，或写入对应检查事项的"
+            "“重大隐患描述”栏，然后重新报送。"
+        )
+
+
+def test_a_major_hazard_tick_alone_in_an_extra_row_is_an_error(tmp_path: Path) -> None:
+    form = load_forms()["annex2_construction"]
+    lay = checklist_layout(form)  # type: ignore[arg-type]
+    path = make_return(tmp_path / "inbox", "annex2_construction")
+    wb, ws = _checklist_sheet(path)
+    row = lay.last_item_row + 2
+    _fill_extra_row(ws, lay, row, "45", major_only=True)
+    wb.save(path)
+    assert errors(read_one(path)) == [("checklist-extra-row", f"A{row}:L{row}")]
+
+
+def test_a_second_row_for_an_item_among_inserted_rows_is_an_error(tmp_path: Path) -> None:
+    """Rows inserted for room among the items and below them are read past while empty; one
+    holding a copy of an item's row (same 序号) is named where it now is."""
+    form_id = "annex3_confined_space"
+    lay = checklist_layout(load_forms()[form_id])  # type: ignore[arg-type]
+    path = make_return(tmp_path / "inbox", form_id)
+    wb, ws = _checklist_sheet(path)
+    ws.merged_cells.ranges = set()
+    first = lay.first_item_row + 1  # 1-based Excel row of item 1
+    ws.insert_rows(first + 1, 2)  # two rows after item 1
+    ws.insert_rows(lay.last_item_row + 1 + 2 + 1, 3)  # three after the last item
+    wb.save(path)
+    ret = read_one(path)
+    assert ret.status == "accepted", ret.issues
+    assert ret.inspections[0].answers == good_inspection(form_id)["answers"]
+
+    wb, ws = _checklist_sheet(path)
+    for c in range(1, lay.last_col + 2):
+        ws.cell(first + 2, c, ws.cell(first, c).value)  # item 1's row again, in the 2nd new row
+    wb.save(path)
+    ret = read_one(path)
+    assert errors(ret) == [("checklist-extra-row", f"A{first + 2}:I{first + 2}")]
+    assert ret.inspections[0].details[1]["row"] == first  # item 1 is still read from its row
+
+
+def test_an_item_row_that_lost_its_number_is_only_a_missing_item(tmp_path: Path) -> None:
+    form_id = "annex1_gas"
+    lay = checklist_layout(load_forms()[form_id])  # type: ignore[arg-type]
+    path = make_return(tmp_path / "inbox", form_id)
+    row = lay.item_row(2) + 1
+    edit(path, "附件1", {f"A{row}": None})
+    assert errors(read_one(path)) == [("checklist-item-missing", f"A{row}")]
+
+
 def test_ledger_frame(tmp_path: Path) -> None:
     ret = read_one(make_return(tmp_path / "inbox", "ledger"))
     assert ret.status == "accepted", ret.issues

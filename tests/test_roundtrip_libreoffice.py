@@ -85,6 +85,26 @@ def _merged_ledger(path: Path) -> Path:
     return path
 
 
+def _extra_item(path: Path) -> Path:
+    """附件1 with a clerk's own item 4 in the blank row 9 below the items, a hazard ticked."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(make_return(path.parent, "annex1_gas", path.name))
+    ws = wb["附件1"]
+    ws.protection.sheet = False
+    for cell, value in {
+        "A9": 4,
+        "C9": "其他：液化气钢瓶超期未检",
+        "D9": "√",
+        "G9": "3只液化气钢瓶超过检验期限",
+        "H9": "立即停用并送检",
+        "I9": dt.date(2023, 6, 20),
+    }.items():
+        ws[cell] = value
+    wb.save(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
     """Each filled return, saved by LibreOffice in each format: {fmt: {stem: path}}."""
@@ -104,6 +124,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, P
         drop_meta(make_return(inbox, "ledger", "ledger-nometa.xlsx")),
         _far_away(inbox / "far.xlsx"),
         _merged_ledger(inbox / "ledger-merged.xlsx"),
+        _extra_item(inbox / "a1-extra.xlsx"),
     ]
     out: dict[str, dict[str, Path]] = {}
     for fmt in FORMATS:
@@ -193,6 +214,16 @@ def test_merged_ledger_cells_are_one_error_in_every_format(
     # safety scan of its content.xml, so it too gets one error, not a 未填写 per covered row
     ret = read_one(converted[fmt]["ledger-merged"])
     assert [(i.rule, i.cell) for i in ret.errors] == [("ledger-merged-cells", "C4:C6")]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_item_added_below_the_checklist_is_an_error_in_every_format(
+    converted: dict[str, dict[str, Path]], fmt: str
+) -> None:
+    ret = read_one(converted[fmt]["a1-extra"])
+    assert [(i.rule, i.cell, i.value) for i in ret.errors] == [
+        ("checklist-extra-row", "A9:I9", "其他：液化气钢瓶超期未检")
+    ]
 
 
 def test_xls_saved_with_an_xlsx_name_is_read_by_content(
