@@ -419,6 +419,23 @@ _RULES: list[Rule] = [
         "空白检查表",
         "工作表“{sheet}”是未填写的空白检查表，已跳过；如不需要请删除该工作表。",
     ),
+    # A column's header not on the checklist's header row (deleted or renamed); {label} names
+    # it, a grouped column as 检查结果（不涉及）. Without an input column the sheet is not read.
+    Rule(
+        "checklist-column-missing",
+        "error",
+        "检查表缺少栏目",
+        "表头中找不到“{label}”列（应在 {cell} 处，可能被删除或改了名），本表无法读取。请把表格的列"
+        "恢复成模板原样（或用市局下发的模板重新填写）后重新报送。",
+    ),
+    # Only the template's own text (检查类别 and the like): the items are still read by 序号.
+    Rule(
+        "checklist-text-column-missing",
+        "warning",
+        "检查表缺少说明栏目",
+        "表头中找不到“{label}”列（应在 {cell} 处，可能被删除），本表仍按“序号”列逐项读取，检查结果不受影响。"
+        "请核对各项的序号与模板一致；今后请使用市局下发的模板，不要删除表格的列。",
+    ),
     # A row among or just below the items that is not a template item but holds answers.
     Rule(
         "checklist-extra-row",

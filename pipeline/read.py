@@ -1376,20 +1376,36 @@ def _value_issue(
 class _ChecklistColumns:
     header_row: int  # the top header row
     cols: dict[str, int]
+    missing: list[str] = field(default_factory=list)  # keys of columns whose header is not there
+
+
+# Columns that only show the template's own text: a sheet without one is still read by 序号
+_TEXT_COLUMNS = frozenset({"category", "matter", "content"})
 
 
 def _checklist_columns(grid: Grid, lay: ChecklistLayout) -> _ChecklistColumns | None:
     """Where each column of the checklist is: the layout's place if the headers are there,
-    else found by the header texts (columns may have been inserted)."""
+    else found by the header texts (columns may have been inserted or deleted). None when no
+    row of the sheet looks like the header; else the columns found and the ones missing."""
     top, _sub = lay.header_rows
     expected = {c.key: i for i, c in enumerate(lay.columns)}
     if _headers_match(grid, lay, top, expected):
         return _ChecklistColumns(top, expected)
-    for r, _c in grid.find("序号"):
-        cols = _columns_by_header(grid, lay, r)
-        if cols is not None:
-            return _ChecklistColumns(r, cols)
-    return None
+    # the header row: where the most of the top headers are (序号 itself may be the one deleted)
+    best: _ChecklistColumns | None = None
+    for r in sorted({r for h in _top_headers(lay) for r, _c in grid.find(label_key(h))}):
+        cols, missing = _columns_by_header(grid, lay, r)
+        if best is None or len(missing) < len(best.missing):
+            best = _ChecklistColumns(r, cols, missing)
+        if not missing:
+            break
+    if best is None or len(best.missing) * 2 > len(lay.columns):
+        return None  # too little of the header to say it is one
+    return best
+
+
+def _top_headers(lay: ChecklistLayout) -> list[str]:
+    return list(dict.fromkeys(c.header for c in lay.columns))
 
 
 def _headers_match(grid: Grid, lay: ChecklistLayout, top: int, cols: dict[str, int]) -> bool:
@@ -1408,10 +1424,15 @@ def _headers_match(grid: Grid, lay: ChecklistLayout, top: int, cols: dict[str, i
     return True
 
 
-def _columns_by_header(grid: Grid, lay: ChecklistLayout, top: int) -> dict[str, int] | None:
+def _columns_by_header(
+    grid: Grid, lay: ChecklistLayout, top: int
+) -> tuple[dict[str, int], list[str]]:
+    """The columns whose header is on row `top` (a group's sub-headers on the row below, under
+    its merged top header and before the next one), and the keys of those that are not."""
     width = max(_width(grid, top), _width(grid, top + 1))
     head = {label_key(grid.get(top, c)): c for c in reversed(range(width)) if grid.get(top, c)}
     cols: dict[str, int] = {}
+    missing: list[str] = []
     groups: dict[str, list[Any]] = {}
     for column in lay.columns:
         if column.group:
@@ -1419,21 +1440,32 @@ def _columns_by_header(grid: Grid, lay: ChecklistLayout, top: int) -> dict[str, 
             continue
         c = head.get(label_key(column.header))
         if c is None:
-            return None
-        cols[column.key] = c
+            missing.append(column.key)
+        else:
+            cols[column.key] = c
     for members in groups.values():
         start = head.get(label_key(members[0].header))
         if start is None:
-            return None
+            missing += [m.key for m in members]
+            continue
+        end = next((c for c in range(start + 1, width) if grid.get(top, c) is not None), width)
         c = start
         for column in members:
-            while c < width and label_key(grid.get(top + 1, c)) != label_key(column.sub_header):
-                c += 1
-            if c >= width:
-                return None
-            cols[column.key] = c
-            c += 1
-    return cols
+            at = next(
+                (
+                    x
+                    for x in range(c, end)
+                    if label_key(grid.get(top + 1, x)) == label_key(column.sub_header)
+                ),
+                None,
+            )
+            if at is None:
+                missing.append(column.key)
+                continue
+            cols[column.key] = at
+            c = at + 1
+    order = {c.key: i for i, c in enumerate(lay.columns)}
+    return cols, sorted(missing, key=order.__getitem__)
 
 
 def _item_number(value: Any) -> int | None:
@@ -1460,6 +1492,8 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
                 label="序号/检查结果 表头",
             )
         )
+        return None
+    if found.missing and not _report_missing_columns(ret, lay, grid, found):
         return None
     cols = found.cols
     wanted = {it.no for it in form.items}
@@ -1571,6 +1605,34 @@ def _read_checklist(ret: Return, form: ChecklistForm, grid: Grid) -> Inspection 
         }
     _read_footer(ret, form, lay, grid, inspection, last_row, found.header_row - lay.header_rows[0])
     return inspection
+
+
+def _report_missing_columns(
+    ret: Return, lay: ChecklistLayout, grid: Grid, found: _ChecklistColumns
+) -> bool:
+    """One issue per column whose header is not on the header row, at the header cell where
+    the template has it. A column of the template's own text (检查类别, 重点检查事项, 检查内容)
+    is only a warning: items are found by 序号 and the answers by their headers, so nothing
+    is misread without it. Any other missing column is an error. Whether the sheet can be read."""
+    shift = found.cols["no"] - lay.col("no") if "no" in found.cols else 0
+    seen = {c.header for c in lay.columns if c.key in found.cols}
+    readable = True
+    for key in found.missing:
+        column = lay.columns[lay.col(key)]
+        label = f"{column.header}（{column.sub_header}）" if column.group else column.header
+        # a group's column missing under its header: name the sub-header cell
+        row = found.header_row + (1 if column.group and column.header in seen else 0)
+        text_only = key in _TEXT_COLUMNS
+        readable = readable and text_only
+        ret.add(
+            make_issue(
+                "checklist-text-column-missing" if text_only else "checklist-column-missing",
+                sheet=grid.name,
+                cell=a1(row, lay.col(key) + shift),
+                label=label,
+            )
+        )
+    return readable
 
 
 def _report_extra_rows(

@@ -963,6 +963,47 @@ def test_an_item_row_that_lost_its_number_is_only_a_missing_item(tmp_path: Path)
     assert errors(read_one(path)) == [("checklist-item-missing", f"A{row}")]
 
 
+def test_a_deleted_column_of_template_text_is_read_with_a_warning(tmp_path: Path) -> None:
+    """检查类别 deleted: items are found by 序号 and answers by their headers, as before."""
+    form_id = "annex1_gas"
+    path = make_return(tmp_path / "inbox", form_id)
+    wb, ws = _checklist_sheet(path)
+    ws.merged_cells.ranges = set()
+    ws.delete_cols(2)
+    wb.save(path)
+    ret = read_one(path)
+    assert ret.status == "accepted", ret.issues
+    assert [(i.rule, i.severity, i.cell) for i in ret.issues] == [
+        ("checklist-text-column-missing", "warning", "B4")
+    ]
+    (inspection,) = ret.inspections
+    assert inspection.answers == good_inspection(form_id)["answers"]
+    assert inspection.item_cells[1] == "C6"  # 是 of item 1, one column left of the template's
+
+
+@pytest.mark.parametrize(
+    ("form_id", "deleted", "cell"),
+    [
+        ("annex1_gas", "F", "F5"),  # 检查结果 不涉及: named under its group header
+        ("annex1_gas", "G", "G4"),  # 重大隐患描述
+        ("annex2_construction", "J", "J5"),  # 是否重大隐患 否
+        ("annex3_confined_space", "A", "A4"),  # 序号: the items cannot be told apart
+    ],
+)
+def test_a_deleted_answer_column_is_named(
+    tmp_path: Path, form_id: str, deleted: str, cell: str
+) -> None:
+    path = make_return(tmp_path / "inbox", form_id)
+    wb, ws = _checklist_sheet(path)
+    ws.merged_cells.ranges = set()
+    ws.delete_cols(openpyxl.utils.column_index_from_string(deleted))
+    wb.save(path)
+    ret = read_one(path)
+    assert ret.status == "rejected"
+    assert errors(ret) == [("checklist-column-missing", cell)]
+    assert ret.inspections == []
+
+
 def test_ledger_frame(tmp_path: Path) -> None:
     ret = read_one(make_return(tmp_path / "inbox", "ledger"))
     assert ret.status == "accepted", ret.issues
