@@ -445,6 +445,14 @@ _RULES: list[Rule] = [
         "也不会汇总。请删除该行：检查中发现的隐患请填入《重大事故隐患台账》，或写入对应检查事项的"
         "“{description}”栏，然后重新报送。",
     ),
+    # A filled inspection sheet that repeats an earlier sheet of the same workbook word for word.
+    Rule(
+        "checklist-sheet-copy",
+        "warning",
+        "检查表页面重复",
+        "工作表“{sheet}”与“{first}”页内容完全相同，只计一次；如是另一次检查，请填写该次检查的内容后"
+        "重新报送。",
+    ),
     Rule(
         "checklist-no-tick",
         "error",

@@ -1031,6 +1031,7 @@ def _read_book(ret: Return, book: _Book, formulas: dict[str, dict[str, str]] | N
         _read_progress(ret, form, main[0])
     elif isinstance(form, ChecklistForm):
         blank: list[str] = []
+        seen: dict[tuple[Any, ...], str] = {}
         for grid in main:
             before = len(ret.issues)
             inspection = _read_checklist(ret, form, grid)
@@ -1038,8 +1039,15 @@ def _read_book(ret: Return, book: _Book, formulas: dict[str, dict[str, str]] | N
                 continue
             if len(ret.issues) == before and _untouched(inspection):
                 blank.append(grid.name)  # a spare copy of the sheet, never filled in
+                continue
+            ret.inspections.append(inspection)
+            # a copy of a filled sheet left as it was counts once in the consolidation (same
+            # subject and date): say so, it may have been meant for another inspection
+            content = _inspection_content(inspection)
+            if content in seen:
+                ret.add(make_issue("checklist-sheet-copy", sheet=grid.name, first=seen[content]))
             else:
-                ret.inspections.append(inspection)
+                seen[content] = grid.name
         for name in blank:
             if ret.inspections:
                 ret.add(make_issue("checklist-blank-sheet", sheet=name))
@@ -1744,6 +1752,18 @@ def _read_ticks(
             )
         )
     return ticks, error or (bool(crosses) and not ticks)
+
+
+_CONTENT_KEYS = ("ticks", "major_ticks", "description", "requirement", "deadline")
+
+
+def _inspection_content(inspection: Inspection) -> tuple[Any, ...]:
+    """What a sheet records, whatever rows or columns it was moved to: each item's answers and
+    details, and the footer."""
+    items = tuple(
+        (no, tuple(d[k] for k in _CONTENT_KEYS)) for no, d in sorted(inspection.details.items())
+    )
+    return items, tuple(sorted(inspection.footer.items()))
 
 
 def _untouched(inspection: Inspection) -> bool:

@@ -869,6 +869,25 @@ def test_checklist_spare_blank_copy_is_skipped_with_a_warning(tmp_path: Path) ->
     assert len(ret.inspections) == 1
 
 
+def test_checklist_sheet_copied_and_left_as_it_was_is_a_warning(tmp_path: Path) -> None:
+    """A filled sheet copied and not changed: the consolidation counts that inspection once
+    (same subject and date), so the copy is named, with the sheet it repeats."""
+    done = good_inspection("annex2_construction")
+    other = good_inspection("annex2_construction")
+    other["footer"] = other["footer"] | {"project": "另一个项目"}
+    path = make_return(
+        tmp_path / "inbox", "annex2_construction", inspections=[done, other, done, done]
+    )
+    ret = read_one(path)
+    assert ret.status == "accepted"
+    assert [(i.rule, i.severity, i.sheet) for i in ret.issues] == [
+        ("checklist-sheet-copy", "warning", "附件2 (3)"),
+        ("checklist-sheet-copy", "warning", "附件2 (4)"),
+    ]
+    assert all("与“附件2”页内容完全相同" in i.message for i in ret.issues)
+    assert len(ret.inspections) == 4  # read as before: how copies count is consolidation's
+
+
 def test_checklist_with_nothing_filled_in(tmp_path: Path) -> None:
     ret = checklist(tmp_path, "annex3_confined_space", {"answers": {}, "details": {}, "footer": {}})
     assert [(i.rule, i.sheet) for i in ret.errors] == [("checklist-empty", "附件3")]
