@@ -419,21 +419,21 @@ def _norm_key(text: str) -> str:
     return "".join(text.split())
 
 
-def _inspection_subject(insp: Inspection) -> str:
-    for key in ("project", "inspected_unit"):
-        value = insp.footer.get(key)
-        if value:
-            return str(value).strip()
-    return ""
-
-
 def _inspection_key(ret: Return, insp: Inspection) -> tuple[str, ...]:
-    """Which inspection a checklist sheet records: a resubmission repeats subject and date."""
-    subject = _norm_key(_inspection_subject(insp))
-    date = insp.footer.get("inspection_date")
-    if not subject or date is None:
+    """Which inspection a checklist sheet records: a resubmission repeats subject and date
+    (Inspection.identity); a sheet without them is one of its own, and so is a later sheet of
+    the same file with the same ones but other content (a sheet copied for another inspection,
+    its subject and date left unchanged: the reader warns). A sheet copied and left as it was
+    is the same inspection (counted once; the reader warns too)."""
+    identity = insp.identity()
+    if identity is None:
         return ("file", ret.rel, insp.sheet)
-    return ("inspection", subject, str(date))
+    for other in ret.inspections:
+        if other is insp:
+            break
+        if other.identity() == identity and other.content() != insp.content():
+            return ("file", ret.rel, insp.sheet)
+    return ("inspection", *identity)
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -517,7 +517,10 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
         latest: dict[tuple[str, ...], tuple[Return, Inspection]] = {}
         for ret in rets:
             for insp in ret.inspections:
-                latest[_inspection_key(ret, insp)] = (ret, insp)
+                key_of = _inspection_key(ret, insp)
+                if key_of in latest and latest[key_of][0] is ret:
+                    continue  # a sheet copied within the file: its first sheet stands
+                latest[key_of] = (ret, insp)
         kept = sorted(latest.values(), key=lambda ri: (ri[0].rel, ri[1].sheet))
         checklists[key] = kept
         inspections[key] = {k: r for k, (r, _insp) in latest.items()}
@@ -561,7 +564,7 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
         for insp in ret.inspections:
             key_of = _inspection_key(ret, insp)
             match = counted.get(key_of)
-            subject = _norm_key(_inspection_subject(insp))
+            subject = _norm_key(insp.subject())
             if match is None and key_of[0] == "file" and subject:  # no usable date: by subject
                 match = by_subject.get(subject)
             later.append(match)
@@ -925,7 +928,7 @@ def _checklist_frame(sel: _Selection, codes: dict[str, str], period: str) -> pd.
         for ret, insp in kept:
             date = insp.footer.get("inspection_date")
             date = date if isinstance(date, dt.date) else None
-            subject = _inspection_subject(insp)
+            subject = insp.subject()
             numbers = [no for no in sorted(insp.answers) if no in items]
             n = len(numbers)
             for no in numbers:

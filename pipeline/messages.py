@@ -454,6 +454,14 @@ _RULES: list[Rule] = [
         "重新报送。",
     ),
     Rule(
+        "checklist-same-inspection",
+        "warning",
+        "两页是同一次检查？",
+        "工作表“{sheet}”与“{first}”页的检查对象和检查时间相同（{subject}，{date}），但填写的检查结果"
+        "不同；两页都已计入汇总。如是同一次检查，请删除多余的一页后重新报送；如是另一次检查，"
+        "请核对并改正检查时间或检查对象。",
+    ),
+    Rule(
         "checklist-no-tick",
         "error",
         "未勾选检查结果",

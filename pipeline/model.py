@@ -41,6 +41,9 @@ class Issue:
         }
 
 
+_CONTENT_KEYS = ("ticks", "major_ticks", "description", "requirement", "deadline")
+
+
 @dataclass
 class Inspection:
     """One filled checklist sheet (one inspection)."""
@@ -56,6 +59,31 @@ class Inspection:
     item_cells: dict[int, str] = field(default_factory=dict)
     # footer key -> A1 address of the value cell as found (labels may have moved)
     footer_cells: dict[str, str] = field(default_factory=dict)
+
+    def subject(self) -> str:
+        """What was inspected, as written: the project (附件2) or the inspected unit."""
+        for key in ("project", "inspected_unit"):
+            value = self.footer.get(key)
+            if value:
+                return str(value).strip()
+        return ""
+
+    def content(self) -> tuple[Any, ...]:
+        """What the sheet records, wherever its rows or columns were moved: each item's ticks
+        and details, and the footer. Equal for a sheet copied and left as it was."""
+        items = tuple(
+            (no, tuple(d[k] for k in _CONTENT_KEYS)) for no, d in sorted(self.details.items())
+        )
+        return items, tuple(sorted(self.footer.items()))
+
+    def identity(self) -> tuple[str, str] | None:
+        """Which inspection this is: (subject without spaces, date), None without either. A
+        resubmission of an inspection repeats both."""
+        subject = "".join(self.subject().split())
+        date = self.footer.get("inspection_date")
+        if not subject or date is None:
+            return None
+        return subject, str(date)
 
 
 @dataclass

@@ -1032,6 +1032,7 @@ def _read_book(ret: Return, book: _Book, formulas: dict[str, dict[str, str]] | N
     elif isinstance(form, ChecklistForm):
         blank: list[str] = []
         seen: dict[tuple[Any, ...], str] = {}
+        named: dict[tuple[str, str], str] = {}  # Inspection.identity -> its first sheet
         for grid in main:
             before = len(ret.issues)
             inspection = _read_checklist(ret, form, grid)
@@ -1043,11 +1044,26 @@ def _read_book(ret: Return, book: _Book, formulas: dict[str, dict[str, str]] | N
             ret.inspections.append(inspection)
             # a copy of a filled sheet left as it was counts once in the consolidation (same
             # subject and date): say so, it may have been meant for another inspection
-            content = _inspection_content(inspection)
+            content = inspection.content()
+            identity = inspection.identity()
             if content in seen:
                 ret.add(make_issue("checklist-sheet-copy", sheet=grid.name, first=seen[content]))
             else:
                 seen[content] = grid.name
+                if identity is not None and identity in named:
+                    # another inspection, or the same one filled twice: both count, and the
+                    # clerk is asked which (the consolidation keeps both, see _inspection_key)
+                    ret.add(
+                        make_issue(
+                            "checklist-same-inspection",
+                            sheet=grid.name,
+                            first=named[identity],
+                            subject=inspection.subject(),
+                            date=identity[1],
+                        )
+                    )
+                if identity is not None:
+                    named.setdefault(identity, grid.name)
         for name in blank:
             if ret.inspections:
                 ret.add(make_issue("checklist-blank-sheet", sheet=name))
@@ -1752,18 +1768,6 @@ def _read_ticks(
             )
         )
     return ticks, error or (bool(crosses) and not ticks)
-
-
-_CONTENT_KEYS = ("ticks", "major_ticks", "description", "requirement", "deadline")
-
-
-def _inspection_content(inspection: Inspection) -> tuple[Any, ...]:
-    """What a sheet records, whatever rows or columns it was moved to: each item's answers and
-    details, and the footer."""
-    items = tuple(
-        (no, tuple(d[k] for k in _CONTENT_KEYS)) for no, d in sorted(inspection.details.items())
-    )
-    return items, tuple(sorted(inspection.footer.items()))
 
 
 def _untouched(inspection: Inspection) -> bool:

@@ -886,6 +886,34 @@ def test_checklist_sheet_copied_and_left_as_it_was_is_a_warning(tmp_path: Path) 
     ]
     assert all("与“附件2”页内容完全相同" in i.message for i in ret.issues)
     assert len(ret.inspections) == 4  # read as before: how copies count is consolidation's
+    assert _counted_sheets(ret) == ["附件2", "附件2 (2)"]  # the copies once
+
+
+def _counted_sheets(ret: Return) -> list[str]:
+    """The sheets of a checklist return that the consolidation counts as inspections."""
+    from pipeline.consolidate import _select
+
+    (kept,) = _select([ret]).checklists.values()
+    return sorted(insp.sheet for _ret, insp in kept)
+
+
+def test_two_sheets_of_one_inspection_with_different_results_both_count_and_warn(
+    tmp_path: Path,
+) -> None:
+    """A sheet copied for another inspection, its ticks changed but its subject and date not:
+    it was silently replaced by the later sheet in the consolidation; now both count and the
+    clerk is asked whether it is one inspection or two."""
+    done = good_inspection("annex1_gas")
+    changed = good_inspection("annex1_gas") | {"answers": {1: "否", 2: "否", 3: "否"}}
+    changed["details"] = {}
+    path = make_return(tmp_path / "inbox", "annex1_gas", inspections=[done, changed])
+    ret = read_one(path)
+    assert ret.status == "accepted"
+    assert [(i.rule, i.severity, i.sheet) for i in ret.issues] == [
+        ("checklist-same-inspection", "warning", "附件1 (2)")
+    ]
+    assert "与“附件1”页的检查对象和检查时间相同" in ret.issues[0].message
+    assert _counted_sheets(ret) == ["附件1", "附件1 (2)"]
 
 
 def test_checklist_with_nothing_filled_in(tmp_path: Path) -> None:
