@@ -1280,15 +1280,15 @@ def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
             raw = grid.get(row, col)
             # a broken merge: the clerk typed into another part of it (the right half); into
             # two parts, two figures, of which the sheet cannot say which one is meant
-            typed = [] if merge is None else _typed_in(grid, row, col, merge.last.col + dc)
-            if is_blank(raw) and len(typed) == 1:
-                col, raw = typed[0]
+            parts = [] if merge is None else _typed_in(grid, row, col, merge.last.col + dc)
+            if is_blank(raw) and len(parts) == 1:
+                col, raw = parts[0]
             address = a1(row, col)
             ret.progress_cells[code] = (grid.name, address)
             value = form.value(code)
             try:
-                if len(typed) > 1:
-                    cells_typed = "、".join(f"{a1(row, c)}（“{display(v)}”）" for c, v in typed)
+                if len(parts) > 1:
+                    cells_typed = "、".join(f"{a1(row, c)}（“{display(v)}”）" for c, v in parts)
                     raise NormalizeError(
                         "value-ambiguous",
                         f"本栏原是一个合并格，拆开后 {cells_typed} 各填了内容，无法确定以哪个为准，"
