@@ -1837,3 +1837,34 @@ except KeyboardInterrupt:
     assert len(seen) < 24  # the files still queued were never read
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True)
     assert left.stdout.split() == []  # no worker left behind
+
+
+def test_reading_in_spawned_workers_as_on_windows_gives_the_same_returns(tmp_path: Path) -> None:
+    # Windows has no fork: its worker processes are spawned and import the pipeline afresh
+    import subprocess
+    import sys
+
+    inbox = tmp_path / "inbox"
+    make_return(inbox, "annex4_progress", "鼓楼区/附件4.xlsx")
+    make_return(inbox, "ledger", "鼓楼区/台账.xlsx")
+    make_return(inbox, "annex1_gas", "附件1.xlsx")
+    script = (
+        "import json, multiprocessing, sys\n"
+        "if __name__ == '__main__':\n"
+        "    multiprocessing.set_start_method('spawn', force=True)\n"
+        "    from pipeline.read import read_inbox\n"
+        "    got = [(r.rel, r.status, r.sha256) for r in read_inbox(sys.argv[1], jobs=2)]\n"
+        "    print(json.dumps(got))\n"
+    )
+    (tmp_path / "spawned.py").write_text(script, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "spawned.py"), str(inbox)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    spawned = [tuple(x) for x in json.loads(done.stdout)]
+    forked = [(r.rel, r.status, r.sha256) for r in read_inbox(inbox, jobs=2)]
+    assert spawned == forked and [s for _, s, _ in forked] == ["accepted"] * 3
