@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import io
 import math
@@ -124,9 +125,32 @@ class _Mark:
     extra: list[tuple[int, int]] = field(default_factory=list)  # more cells of a named range
 
 
+# A name inside a .zip can be longer than a file system allows (255 bytes a name on Linux and
+# NTFS) and hold characters Windows refuses: each part of a copy's path is made fit
+MAX_NAME_BYTES = 180
+_WINDOWS_RESERVED = re.compile(r'[<>:"|?*\x00-\x1f]')
+
+
+def _fit(part: str) -> str:
+    """A path part as a file system takes it: Windows-reserved characters replaced, and cut
+    (keeping its extension, with a short hash of the whole for uniqueness) when too long."""
+    part = _WINDOWS_RESERVED.sub("_", part).rstrip(" .") or "_"
+    if len(part.encode("utf-8")) <= MAX_NAME_BYTES:
+        return part
+    digest = hashlib.sha256(part.encode("utf-8")).hexdigest()[:8]
+    stem, dot, ext = part.rpartition(".")
+    ext = f".{ext}" if dot and len(ext) <= 8 else ""
+    stem = stem if dot and ext else part
+    room = MAX_NAME_BYTES - len(f"…{digest}{ext}".encode())
+    cut = stem.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return f"{cut}…{digest}{ext}"
+
+
 def annotated_path(rel: str, out_dir: Path) -> Path:
-    """OUT/退回修改/<the return's path in the inbox, as .xlsx>."""
-    parts = [p for p in PurePosixPath(rel.replace("\\", "/")).parts if p not in ("/", ".", "..")]
+    """OUT/退回修改/<the return's path in the inbox, as .xlsx>, each part made fit (_fit)."""
+    parts = [
+        _fit(p) for p in PurePosixPath(rel.replace("\\", "/")).parts if p not in ("/", ".", "..")
+    ]
     target = Path(out_dir, ANNOTATED_DIR, *(parts or ["未命名"]))
     if target.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods", ".xltx", ".et"):
         return target.with_suffix(".xlsx")
@@ -798,8 +822,19 @@ def annotate(ret: Return, out_dir: Path, *, dest: Path | None = None) -> Annotat
         return AnnotatedCopy(None, str(exc))
     except Exception as exc:  # a county file openpyxl chokes on late (odd styles, broken parts)
         return AnnotatedCopy(None, f"文件内容异常，未能生成标注副本（{type(exc).__name__}）")
-    atomic_write_bytes(target, data)
+    try:
+        atomic_write_bytes(target, data)
+    except OSError as exc:
+        if exc.errno not in _NAME_ERRORS:
+            raise  # OUT itself cannot be written (disk full, no permission): stop
+        # a name only a .zip could hold (a file and a folder of one name, a path too long)
+        return AnnotatedCopy(None, f"标注副本无法按此文件名保存（{os_error_text(exc)}）")
     return AnnotatedCopy(target)
+
+
+_NAME_ERRORS = frozenset(
+    {errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EINVAL}
+)
 
 
 def write_annotated_copy(ret: Return, out_dir: Path, *, dest: Path | None = None) -> Path | None:
@@ -855,6 +890,15 @@ def write_annotated_copies(
                 target = target.with_name(PurePosixPath(ret.rel).name + ".xlsx")
             taken.add(target)
             work.append((_slim(ret), staging, target))
+        # a .zip may hold "a.xlsx" and "a.xlsx/b.xlsx": the file gives way to the folder, so
+        # that every copy gets written whichever is written first
+        folders = {parent for _ret, _out, target in work for parent in target.parents}
+        for i, (ret, out, target) in enumerate(work):
+            while target in folders or (target in taken and target != work[i][2]):
+                target = target.with_name(f"{target.stem}（另一个）{target.suffix}")
+            if target != work[i][2]:
+                taken.add(target)
+                work[i] = (ret, out, target)
         if jobs > 1 and len(work) > 1:
             with worker_pool(jobs) as pool:
                 done = list(pool.map(_annotate_job, work))

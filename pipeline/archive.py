@@ -40,6 +40,10 @@ OTHER_ARCHIVES = {
     ".cab": "CAB",
 }
 MAX_ARCHIVE_BYTES = int(safety.limit_from_env("FZ_MAX_ARCHIVE_MB") * safety.MB)
+# A directory entry is 46 bytes and a name; 2,000 entries of long names stay far below this
+MAX_DIRECTORY_BYTES = 16 * safety.MB
+_EOCD_SIZE = 22
+_LOCAL_HEADER = 30  # the fixed part of an entry's local header, before its name and data
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 _UNICODE_PATH_FIELD = 0x7075
@@ -69,26 +73,26 @@ class Member:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-def members(path: Path) -> list[Member]:
+@dataclass
+class Listing:
+    """What a .zip in the inbox holds: its files, or `workbook` when it is a workbook renamed
+    (an .xlsx or .ods: then read as the workbook it is, not opened as an archive of files)."""
+
+    files: list[Member] = field(default_factory=list)
+    workbook: bool = False
+
+
+def members(path: Path) -> Listing:
     """The files (not folders) of the .zip at `path`, in directory order. Raises
-    ArchiveRefused when the archive as a whole cannot be read, OSError when the file can't."""
-    size = path.stat().st_size
-    if size > MAX_ARCHIVE_BYTES:
-        raise ArchiveRefused(
-            "archive-unreadable",
-            reason=f"文件大小 {safety.human_size(size)}，超过上限 "
-            f"{safety.human_size(MAX_ARCHIVE_BYTES)}",
-        )
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError):
-        raise ArchiveRefused("archive-unreadable", reason="文件已损坏或不是 zip 压缩包") from None
-    if len(infos) > safety.MAX_ZIP_ENTRIES:
-        raise ArchiveRefused(
-            "archive-unreadable",
-            reason=f"其中有 {len(infos)} 个条目，超过上限 {safety.MAX_ZIP_ENTRIES} 个",
-        )
+    ArchiveRefused when the archive as a whole is not read (too big, damaged, or built to
+    exhaust the reader: too many entries, a directory too large, entries overlapping or
+    inflating beyond the limits), OSError when the file cannot be read at all."""
+    infos = _directory(path)
+    names = {i.filename for i in infos}
+    if ("[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)) or (
+        "mimetype" in names and "content.xml" in names
+    ):
+        return Listing(workbook=True)
     out: list[Member] = []
     for index, info in enumerate(infos):
         if info.is_dir():
@@ -103,19 +107,84 @@ def members(path: Path) -> list[Member]:
             method = _METHOD_NAMES.get(info.compress_type, f"编号 {info.compress_type}")
             member.refused, member.fields = "archive-member-unsupported", {"method": method}
         out.append(member)
-    return out
+    return Listing(out)
 
 
-def is_spreadsheet_package(path: Path) -> bool:
-    """Whether a file named .zip is in fact a workbook (an .xlsx or .ods renamed): it is then
-    read as the workbook it is, not opened as an archive of files."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist()[: safety.MAX_ZIP_ENTRIES])
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, OSError):
-        return False
-    excel = "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)
-    return excel or ("mimetype" in names and "content.xml" in names)
+def _refused(reason: str) -> ArchiveRefused:
+    return ArchiveRefused("archive-unreadable", reason=reason)
+
+
+def _directory(path: Path) -> list[zipfile.ZipInfo]:
+    """The archive's directory entries, once its size, its entry count and the size of its
+    directory (read from the end record, before zipfile parses anything) are within bounds,
+    and its entries neither overlap nor inflate past the limits."""
+    size = path.stat().st_size
+    if size > MAX_ARCHIVE_BYTES:
+        shown, limit = safety.human_size(size), safety.human_size(MAX_ARCHIVE_BYTES)
+        raise _refused(f"文件大小 {shown}，超过上限 {limit}")
+    with open(path, "rb") as fh:
+        count, directory_size, directory_start = _end_record(fh, size)
+        if count > safety.MAX_ZIP_ENTRIES:
+            raise _refused(f"其中有 {count} 个条目，超过上限 {safety.MAX_ZIP_ENTRIES} 个")
+        if directory_size > MAX_DIRECTORY_BYTES:
+            raise _refused("目录过大，疑似恶意构造的文件")
+        try:
+            with zipfile.ZipFile(fh) as zf:
+                infos = zf.infolist()
+                # where the directory starts, as zipfile placed it (data prepended to the
+                # archive, as in a self-extracting one, shifts every offset alike)
+                directory_start = getattr(zf, "start_dir", directory_start)
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, OSError):
+            raise _refused("文件已损坏或不是 zip 压缩包") from None
+    if len(infos) > safety.MAX_ZIP_ENTRIES:
+        raise _refused(f"其中有 {len(infos)} 个条目，超过上限 {safety.MAX_ZIP_ENTRIES} 个")
+    total = sum(i.file_size for i in infos)
+    if total > safety.MAX_UNCOMPRESSED_BYTES:
+        shown = safety.human_size(total)
+        raise _refused(
+            f"解压后共 {shown}，超过上限 {safety.human_size(safety.MAX_UNCOMPRESSED_BYTES)}"
+        )
+    for info in infos:
+        ratio_base = max(info.compress_size, 1)
+        if info.file_size > safety.RATIO_MIN_BYTES and info.file_size > (
+            safety.MAX_COMPRESSION_RATIO * ratio_base
+        ):
+            raise _refused(f"其中 {member_name(info)} 的压缩比异常，疑似“压缩炸弹”")
+    # each entry's data lies before the next one's header and before the directory: entries
+    # sharing or overlapping their data (one deflated block listed a thousand times) are a bomb
+    spans = sorted((i.header_offset, i.compress_size) for i in infos)
+    bounds = [start for start, _ in spans[1:]] + [directory_start]
+    if any(
+        start + length + _LOCAL_HEADER > end
+        for (start, length), end in zip(spans, bounds, strict=True)
+    ):
+        raise _refused("条目相互重叠，疑似恶意构造的文件")
+    return infos
+
+
+def _end_record(fh: Any, size: int) -> tuple[int, int, int]:
+    """(entry count, directory size, directory offset) from the end-of-central-directory
+    record (or its ZIP64 form), read from the file's tail."""
+    tail_size = min(size, _EOCD_SIZE + 0xFFFF)  # the record, then a comment of up to 64 KB
+    fh.seek(size - tail_size)
+    tail = fh.read(tail_size)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD_SIZE > len(tail):
+        raise _refused("文件已损坏或不是 zip 压缩包")
+    count, directory_size, directory_start = struct.unpack_from("<10xHII", tail, at)
+    if count == 0xFFFF or directory_size == 0xFFFFFFFF or directory_start == 0xFFFFFFFF:
+        locator = at - 20
+        if locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
+            raise _refused("文件已损坏或不是 zip 压缩包")
+        (record,) = struct.unpack_from("<Q", tail, locator + 8)
+        if record + 56 > size:
+            raise _refused("文件已损坏或不是 zip 压缩包")
+        fh.seek(record)
+        head = fh.read(56)
+        if len(head) < 56 or head[:4] != b"PK\x06\x06":
+            raise _refused("文件已损坏或不是 zip 压缩包")
+        count, directory_size, directory_start = struct.unpack_from("<QQQ", head, 32)
+    return count, directory_size, directory_start
 
 
 def member_name(info: zipfile.ZipInfo) -> str:
@@ -172,16 +241,34 @@ def _unicode_path(info: zipfile.ZipInfo) -> str:
 def read_member(path: Path, index: int, cap: int) -> bytes:
     """The bytes of the file at `index` in the .zip at `path`, at most `cap` of them (a file
     longer than that is cut there: the caller refuses it as too large). Raises OSError, and
-    ArchiveRefused when the archive changed or the file cannot be inflated."""
+    ArchiveRefused when the archive changed or the file cannot be inflated. The archive's
+    directory is checked and parsed once per process (its files are read one after another)."""
     try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-            if index >= len(infos):
-                raise ArchiveRefused("archive-unreadable", reason="压缩包在读取过程中被改动")
-            info = infos[index]
-            if info.flag_bits & _ENCRYPTED_FLAG:
-                raise ArchiveRefused("archive-member-encrypted")
-            with zf.open(info) as fh:
-                return fh.read(cap)
+        zf = _opened(path)
+        infos = zf.infolist()
+        if index >= len(infos):
+            raise _refused("压缩包在读取过程中被改动")
+        info = infos[index]
+        if info.flag_bits & _ENCRYPTED_FLAG:
+            raise ArchiveRefused("archive-member-encrypted")
+        with zf.open(info) as fh:
+            return fh.read(cap)
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError):
-        raise ArchiveRefused("archive-unreadable", reason="文件已损坏") from None
+        raise _refused("文件已损坏") from None
+
+
+_OPEN: dict[tuple[str, int, int], zipfile.ZipFile] = {}
+
+
+def _opened(path: Path) -> zipfile.ZipFile:
+    """The archive at `path`, opened after the checks of _directory; kept open for the next
+    file read from it (one archive at a time: the previous one is closed)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _OPEN:
+        for old in _OPEN.values():
+            old.close()
+        _OPEN.clear()
+        _directory(path)
+        _OPEN[key] = zipfile.ZipFile(path)
+    return _OPEN[key]

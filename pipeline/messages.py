@@ -64,7 +64,8 @@ _RULES: list[Rule] = [
         "file-archive-read",
         "info",
         "压缩包",
-        "这是 .zip 压缩包：其中的 {count} 个文件已逐个读取，列在“{name}/…”下；压缩包本身未改动。",
+        "这是 .zip 压缩包：其中的 {read} 个表格文件已逐个读取{rest}，都列在“{name}/…”下；"
+        "压缩包本身未改动。",
     ),
     Rule(
         "archive-unsupported",

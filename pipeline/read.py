@@ -251,34 +251,46 @@ def _unpacked(entries: Iterator[_Entry]) -> Iterator[_Entry]:
     for entry in entries:
         yield entry
         if entry.ignore is None and entry.rel.lower().endswith(archive.ARCHIVE_EXTENSIONS):
-            if archive.is_spreadsheet_package(entry.path):
-                continue
             try:
-                files = archive.members(entry.path)
+                listing = archive.members(entry.path)
             except archive.ArchiveRefused as refused:
                 entry.ignore = make_issue(refused.code, **refused.fields)
                 continue
             except OSError as exc:
                 entry.ignore = make_issue("file-unreadable-os", reason=os_error_text(exc))
                 continue
-            shown = entry.rel.rsplit("/", 1)[-1]
-            entry.ignore = make_issue("file-archive-read", count=len(files), name=shown)
-            taken: set[str] = set()
-            for m in files:
-                rel = f"{entry.rel}/{m.name}"
-                while rel in taken:  # the same name twice in one archive
-                    rel = _renamed(rel)
-                taken.add(rel)
-                ignore = _why_ignored_name(m.name.rsplit("/", 1)[-1])
-                if ignore is None and m.refused:
-                    ignore = make_issue(m.refused, **m.fields)
-                if ignore is None and m.size > safety.MAX_FILE_BYTES:
-                    size, limit = (
-                        safety.human_size(m.size),
-                        safety.human_size(safety.MAX_FILE_BYTES),
-                    )
-                    ignore = make_issue("file-too-large", size=size, limit=limit)
-                yield _Entry(rel, entry.path, ignore, m.index, entry.rel, m.size)
+            if listing.workbook:
+                continue  # a workbook renamed .zip: read as one
+            inside = list(_archive_entries(entry, listing.files))
+            read = sum(1 for e in inside if e.ignore is None)
+            rest = len(inside) - read
+            entry.ignore = make_issue(
+                "file-archive-read",
+                read=read,
+                rest=f"（另有 {rest} 个文件未读取，原因见各行）" if rest else "",
+                name=entry.rel.rsplit("/", 1)[-1],
+            )
+            yield from inside
+
+
+def _archive_entries(box: _Entry, files: list[archive.Member]) -> Iterator[_Entry]:
+    """An entry for each file of the archive `box`, named "<archive rel>/<name inside>" (a
+    name given twice made unique without taking another file's name)."""
+    names = {f"{box.rel}/{m.name}" for m in files}
+    taken: set[str] = set()
+    for m in files:
+        rel = f"{box.rel}/{m.name}"
+        if rel in taken:  # the same name twice in one archive
+            while rel in taken or rel in names:
+                rel = _renamed(rel)
+        taken.add(rel)
+        ignore = _why_ignored_name(m.name.rsplit("/", 1)[-1])
+        if ignore is None and m.refused:
+            ignore = make_issue(m.refused, **m.fields)
+        if ignore is None and m.size > safety.MAX_FILE_BYTES:
+            size, limit = safety.human_size(m.size), safety.human_size(safety.MAX_FILE_BYTES)
+            ignore = make_issue("file-too-large", size=size, limit=limit)
+        yield _Entry(rel, box.path, ignore, m.index, box.rel, m.size)
 
 
 def _renamed(rel: str) -> str:

@@ -96,7 +96,7 @@ def test_the_returns_in_a_zip_count_as_if_they_were_in_a_folder(tmp_path: Path) 
     ]
     box = packed[0]
     assert box.status == "ignored" and [i.rule for i in box.issues] == ["file-archive-read"]
-    assert "3 个文件已逐个读取" in box.issues[0].message
+    assert "其中的 3 个表格文件已逐个读取，都列在" in box.issues[0].message
     inner = packed[1:]
     assert [(r.status, r.form_id, r.unit_name, r.period) for r in inner] == [
         (r.status, r.form_id, r.unit_name, r.period) for r in plain
@@ -319,3 +319,110 @@ def test_a_file_packed_with_deflate64_is_named_and_the_others_are_read(tmp_path:
     assert got["附件4.xlsx"] == ("accepted", [])
     (inner,) = [r for r in read_inbox(tmp_path) if r.rel == "win.zip/大.xlsx"]
     assert "Deflate64" in inner.issues[0].message
+
+
+def _zip_bytes(entries: list[tuple[str, bytes]], method: int = zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _refusal(tmp_path: Path, data: bytes) -> str:
+    (tmp_path / "x.zip").write_bytes(data)
+    (ret,) = read_inbox(tmp_path)
+    assert (ret.status, [i.rule for i in ret.issues]) == ("rejected", ["archive-unreadable"])
+    return ret.issues[0].message
+
+
+def test_entries_sharing_their_data_are_a_bomb_refused_before_inflating(tmp_path: Path) -> None:
+    # one block of data listed under many names (62 KB that inflated a gigabyte per entry)
+    raw = bytearray(_zip_bytes([("a.xlsx", b"x" * 500), ("b.xlsx", b"y" * 500)]))
+    central = raw.find(b"PK\x01\x02", raw.find(b"PK\x01\x02") + 4)  # b's directory entry
+    struct.pack_into("<I", raw, central + 42, 0)  # b's data said to be a's
+    assert "条目相互重叠" in _refusal(tmp_path, bytes(raw))
+
+
+def test_a_zip_inflating_past_the_limits_is_refused_before_inflating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zeros = _zip_bytes([("z.xlsx", b"\0" * (3 * 1024 * 1024))], zipfile.ZIP_DEFLATED)
+    assert "压缩比异常" in _refusal(tmp_path, zeros)
+    monkeypatch.setattr(archive.safety, "MAX_UNCOMPRESSED_BYTES", 1500)
+    plain = _zip_bytes([("a.xlsx", b"x" * 1000), ("b.xlsx", b"y" * 1000)])
+    assert "解压后共" in _refusal(tmp_path, plain)
+
+
+def test_a_directory_too_big_is_refused_from_the_end_record_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive, "MAX_DIRECTORY_BYTES", 100)
+    data = _zip_bytes([(f"{'长' * 30}{i}.xlsx", b"x") for i in range(3)])
+    parsed: list[object] = []
+    monkeypatch.setattr(archive.zipfile, "ZipFile", lambda *a, **k: parsed.append(a))
+    assert "目录过大" in _refusal(tmp_path, data)
+    assert parsed == []  # zipfile never saw it
+
+
+def test_a_zip_whose_end_record_points_before_the_file_is_damaged_not_an_os_error(
+    tmp_path: Path,
+) -> None:
+    raw = bytearray(_zip_bytes([("a.xlsx", b"x" * 100)]))
+    end = raw.rfind(b"PK\x05\x06")
+    struct.pack_into("<I", raw, end + 12, len(raw) + 100)  # directory larger than the file
+    assert "已损坏" in _refusal(tmp_path, bytes(raw))
+
+
+def test_a_name_given_twice_in_a_zip_never_takes_another_files_name(tmp_path: Path) -> None:
+    entries = [("x.xlsx", b"1"), ("x（另一个）.xlsx", b"2"), ("x.xlsx", b"3")]
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        data = _zip_bytes(entries)
+    (tmp_path / "d.zip").write_bytes(data)
+    rels = [r.rel for r in read_inbox(tmp_path)]
+    assert rels == [
+        "d.zip",
+        "d.zip/x.xlsx",
+        "d.zip/x（另一个）.xlsx",
+        "d.zip/x（另一个）（另一个）.xlsx",
+    ]
+
+
+def test_odd_names_in_a_zip_get_their_annotated_copies_and_stop_nothing(tmp_path: Path) -> None:
+    # names only an archive can hold: a file and a folder of one name, a name longer than a
+    # file system takes, characters Windows refuses. Each rejected one gets its copy; the run
+    # goes on (it stopped with "输出文件夹无法写入" before)
+    bad = make_return(tmp_path / "made", "annex4_progress", "附件4.xlsx", progress={"A1": -1})
+    data = bad.read_bytes()
+    long_name = "附件4_" + "很长的文件名" * 20 + ".xlsx"  # 369 bytes
+    inbox = tmp_path / "inbox"
+    _zip(
+        inbox / "长乐区补报.zip",
+        [
+            ("附件4.xlsx", data),
+            ("附件4.xlsx/附件4.xlsx", data),
+            (long_name, data),
+            ("a:b?.xlsx", data),
+        ],
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["validate", str(inbox), "--out", str(out), "--jobs", "2"])
+    assert result.exit_code == 1, result.output
+    copies = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.xlsx") if p.is_file())
+    assert [c for c in copies if c != "校验报告.xlsx"] == sorted(
+        [
+            "退回修改/长乐区补报.zip/a_b_.xlsx",
+            "退回修改/长乐区补报.zip/附件4.xlsx/附件4.xlsx",
+            "退回修改/长乐区补报.zip/附件4（另一个）.xlsx",
+            f"退回修改/长乐区补报.zip/{copies_long_name(long_name)}",
+        ]
+    )
+
+
+def copies_long_name(name: str) -> str:
+    """The name a too long member name is saved under: cut, hashed, still .xlsx."""
+    from pipeline.annotate import _fit
+
+    fitted = _fit(name)
+    assert len(fitted.encode()) <= 180 and fitted.endswith(".xlsx") and "…" in fitted
+    return fitted
