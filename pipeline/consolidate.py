@@ -421,18 +421,24 @@ def _norm_key(text: str) -> str:
 
 def _inspection_key(ret: Return, insp: Inspection) -> tuple[str, ...]:
     """Which inspection a checklist sheet records: a resubmission repeats subject and date
-    (Inspection.identity); a sheet without them is one of its own, and so is a later sheet of
-    the same file with the same ones but other content (a sheet copied for another inspection,
-    its subject and date left unchanged: the reader warns). A sheet copied and left as it was
-    is the same inspection (counted once; the reader warns too)."""
+    (Inspection.identity); a sheet without them is one of its own. Sheets of one file with the
+    same subject and date but other content (a sheet copied for another inspection, its date
+    left unchanged: the reader warns) are told apart by their order among those, so that a
+    file sent again replaces them sheet for sheet; a sheet copied and left as it was is the
+    same inspection as its first (counted once; the reader warns too)."""
     identity = insp.identity()
     if identity is None:
         return ("file", ret.rel, insp.sheet)
+    contents: list[tuple[Any, ...]] = []  # the file's distinct sheets of this identity
     for other in ret.inspections:
+        if other.identity() != identity:
+            continue
+        content = other.content()
+        if content not in contents:
+            contents.append(content)
         if other is insp:
-            break
-        if other.identity() == identity and other.content() != insp.content():
-            return ("file", ret.rel, insp.sheet)
+            nth = contents.index(content)
+            return ("inspection", *identity) if nth == 0 else ("inspection", *identity, str(nth))
     return ("inspection", *identity)
 
 
@@ -495,6 +501,9 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
     # checklists: (unit, period, form) -> inspection -> the return whose sheet counts for it
     inspections: dict[tuple[str, str, str], dict[tuple[str, ...], Return]] = {}
     copies: dict[str, str] = {}
+    # a return's place in the order "the latest received wins": its own receipt, or that of
+    # the latest copy of it (the unit sent it again: "please use this one")
+    rank: dict[str, tuple[dt.datetime, str]] = {}
     for key, rets in sorted(groups.items()):
         rets.sort(key=_receipt_key)
         first_of: dict[str, Return] = {}
@@ -502,13 +511,15 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
             original = first_of.setdefault(ret.sha256, ret) if ret.sha256 else ret
             if original is not ret:
                 copies[ret.rel] = superseded[ret.rel] = original.rel
+            rank[original.rel] = (_receipt_key(ret)[0], original.rel)
         rets = [r for r in rets if r.rel not in copies]
+        rets.sort(key=lambda r: rank[r.rel])
         if key[2] in (PROGRESS_ID, LEDGER_ID):
             winners[key] = rets[-1]
             for old in rets[:-1]:
                 superseded[old.rel] = rets[-1].rel
-            last = receipt_time(rets[-1])
-            tied = [r.rel for r in rets[:-1] if last is not None and receipt_time(r) == last]
+            last = rank[rets[-1].rel][0]
+            tied = [r.rel for r in rets[:-1] if rank[r.rel][0] == last != dt.datetime.min]
             if tied:
                 ties[rets[-1].rel] = tied
             continue
@@ -544,8 +555,8 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
                 continue
             # received strictly before the accepted one: corrected since. At the same time
             # (or after) it may be the correction itself: it stays outstanding, and flagged
-            sent, won = receipt_time(ret), receipt_time(winner)
-            if sent is not None and won is not None and sent < won:
+            sent, won = receipt_time(ret), rank[winner.rel][0]
+            if sent is not None and won != dt.datetime.min and sent < won:
                 superseded[ret.rel] = winner.rel
             else:
                 rejected_later.setdefault(winner.rel, []).append(ret.rel)

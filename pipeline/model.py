@@ -72,7 +72,7 @@ class Inspection:
         """What the sheet records, wherever its rows or columns were moved: each item's ticks
         and details, and the footer. Equal for a sheet copied and left as it was."""
         items = tuple(
-            (no, tuple(d[k] for k in _CONTENT_KEYS)) for no, d in sorted(self.details.items())
+            (no, tuple(d.get(k) for k in _CONTENT_KEYS)) for no, d in sorted(self.details.items())
         )
         return items, tuple(sorted(self.footer.items()))
 

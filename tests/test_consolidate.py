@@ -153,10 +153,18 @@ def test_a_copy_of_a_return_is_not_a_return_of_its_own() -> None:
     res = consolidate([copy, a], units=units)
     assert set(res.submissions.loc[res.submissions["status"] == "superseded", "file"]) == {"a.xlsx"}
     assert not [f for f in res.anomalies if f.rule == "return-receipt-tie"]
-    # a different return received between the original and its copy still wins
+    # A, then B, then A again ("please use the first one"): the latest received wins (DESIGN
+    # §6), and that is A; it counts as the file first received, on time
     b = progress_return(GL, "2023-07", {"A1": "2"}, rel="b.xlsx", received=on_time.replace(hour=15))
     copy.received = copy.mtime = on_time.replace(hour=18)
     res = consolidate([a, b, copy], units=units)
+    assert res.city["A1"] == Decimal(1)
+    subs = res.submissions.set_index("file")
+    assert subs.loc["b.xlsx", "superseded_by"] == "a.xlsx"
+    accepted = subs[subs["status"] == "accepted"]
+    assert list(accepted.index) == ["a.xlsx"] and not accepted.loc["a.xlsx", "late"]
+    # without the copy, B (later) wins as before
+    res = consolidate([a, b], units=units)
     assert res.city["A1"] == Decimal(2)
 
 

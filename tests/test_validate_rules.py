@@ -914,6 +914,20 @@ def test_two_sheets_of_one_inspection_with_different_results_both_count_and_warn
     ]
     assert "与“附件1”页的检查对象和检查时间相同" in ret.issues[0].message
     assert _counted_sheets(ret) == ["附件1", "附件1 (2)"]
+    # the file sent again (re-saved, received later) replaces both sheets, one for one
+    from pipeline.consolidate import _select
+
+    redone = done | {"footer": done["footer"] | {"inspectors": "张三、李四（更正）"}}
+    again = read_one(make_return(tmp_path / "again", "annex1_gas", inspections=[redone, changed]))
+    again.rel = "again.xlsx"
+    again.received = dt.datetime(2099, 1, 1)
+    sel = _select([ret, again])
+    (kept,) = sel.checklists.values()
+    assert sorted((r.rel, i.sheet) for r, i in kept) == [
+        ("again.xlsx", "附件1"),
+        ("again.xlsx", "附件1 (2)"),
+    ]
+    assert sel.superseded == {ret.rel: "again.xlsx"}
 
 
 def test_checklist_with_nothing_filled_in(tmp_path: Path) -> None:
