@@ -641,6 +641,18 @@ def test_ledger_open_hazard_five_implementations(tmp_path: Path, key: str) -> No
     assert "GL-2023-001" in first(ret, "ledger-open-incomplete").message
 
 
+def test_five_implementations_are_the_five_design_names() -> None:
+    # written out, not read from ledger.toml: dropping one from the data must fail here (the
+    # test above is parametrised by that same data)
+    assert {c.label for c in LEDGER.columns if c.open_required} == {
+        "整改措施",
+        "整改责任人",
+        "整改资金（万元）",
+        "整改期限",
+        "应急预案",
+    }
+
+
 def test_ledger_open_hazard_needs_an_emergency_plan(tmp_path: Path) -> None:
     ret = ledger(tmp_path, {"emergency_plan": "无"})
     assert errors(ret) == [("ledger-open-no-plan", _ledger_cell(0, "emergency_plan"))]
