@@ -337,13 +337,12 @@ def _why_ignored(path: Path, name: str, at_root: bool) -> Issue | None:
 
 # Formats a return may be exported or saved as that are not workbooks we read; a file in one
 # whose name says it is a return is an error (it would go uncounted), any other is ignored
+# (.txt and .xml are left out: a cover note "附件4填报说明.txt" is not an export)
 TABLE_EXPORTS = {
     ".csv": "CSV 文本文件（.csv）",
-    ".txt": "纯文本文件（.txt）",
     ".tsv": "文本文件（.tsv）",
     ".fods": "LibreOffice 平面 XML 表格（.fods）",
     ".numbers": "Apple Numbers 表格（.numbers）",
-    ".xml": "XML 文件（.xml）",
 }
 _RETURN_NAME = re.compile(r"附件\s*[1-4１-４一二三四]|台账|检查清单|调度表|进展情况|重大事故隐患")
 

@@ -181,8 +181,9 @@ def owners_by_path(
     read — a PDF or a photo saved as .xlsx, an empty file, a unit name typed wrong — the unit
     its path names (pipeline.filenames.claims: the file name, else the nearest folder naming
     one), keyed by Return.rel. Only where the path names exactly one known unit, and, when the
-    return's own period is unknown and the path names periods (the file name, else the nearest
-    folder), `period` among them. The form is the return's own, else the one its file name
+    return's own period is unknown, the path names `period` (the file name, else the nearest
+    folder naming one); and not an export (file-not-workbook) of a form the unit has had
+    accepted. The form is the return's own, else the one its file name
     names. A rejection the city has to act on (CITY_SIDE_RULES) is put down to nobody."""
     sd = _schemas_dir(schemas_dir)
     names = [u.name for u in load_units(sd)]
@@ -190,6 +191,10 @@ def owners_by_path(
         (f.id, (f.annex, f.title, f.short_name, f.sheet_name)) for f in load_forms(sd).values()
     )
     year = int(period[:4])
+    returns = list(returns)
+    accepted = {
+        (r.unit_name, r.form_id) for r in returns if r.status == "accepted" and r.period == period
+    }
     found: dict[str, PathOwner] = {}
     for ret in returns:
         if ret.status != "rejected" or ret.unit_name or ret.period not in (None, period):
@@ -199,15 +204,19 @@ def owners_by_path(
         _periods, units, where = claims(ret.rel, names, year)
         if len(units) != 1:
             continue
-        if ret.period is None:
-            periods = periods_in_path(ret.rel, year)
-            if periods and period not in periods:
-                continue  # another month's file
+        # a file of no known period counts for this one only when its path says so: else it
+        # would be chased in every period's reminders
+        if ret.period is None and period not in periods_in_path(ret.rel, year):
+            continue
         form = ret.form_id or ""
         if not form:
             named = forms_named(PurePosixPath(ret.rel).stem, words)
             form = next(iter(named)) if len(named) == 1 else ""
-        found[ret.rel] = PathOwner(next(iter(units)), form, where)
+        unit = next(iter(units))
+        exported = any(i.rule == "file-not-workbook" for i in ret.errors)
+        if exported and (unit, form) in accepted:
+            continue  # an export (a CSV beside the workbook): the workbook has been accepted
+        found[ret.rel] = PathOwner(unit, form, where)
     return found
 
 

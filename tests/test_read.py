@@ -94,18 +94,18 @@ def test_a_return_exported_as_csv_or_fods_is_an_error_other_text_files_are_ignor
     inbox.mkdir()
     for name in (
         "附件4_进展情况调度表_鼓楼区_2023年7月.csv",
-        "鼓楼区 台账.txt",
+        "鼓楼区 台账.tsv",
         "附件２检查清单.fods",
         "联系人.csv",
-        "说明.txt",
+        "附件4填报说明.txt",  # a cover note, not an export
     ):
         (inbox / name).write_text("x", encoding="utf-8")
     got = _statuses(read_inbox(inbox))
     assert got["附件4_进展情况调度表_鼓楼区_2023年7月.csv"] == ("rejected", ["file-not-workbook"])
-    assert got["鼓楼区 台账.txt"] == ("rejected", ["file-not-workbook"])
+    assert got["鼓楼区 台账.tsv"] == ("rejected", ["file-not-workbook"])
     assert got["附件２检查清单.fods"] == ("rejected", ["file-not-workbook"])
     assert got["联系人.csv"] == ("ignored", ["file-ignored-not-spreadsheet"])
-    assert got["说明.txt"] == ("ignored", ["file-ignored-not-spreadsheet"])
+    assert got["附件4填报说明.txt"] == ("ignored", ["file-ignored-not-spreadsheet"])
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")

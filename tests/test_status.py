@@ -296,3 +296,25 @@ def test_a_file_put_down_by_its_path_is_superseded_by_a_later_accepted_return() 
         .status
         == "accepted"
     )  # without by_path: consolidate's table as it stands
+
+
+def test_an_export_beside_an_accepted_workbook_or_a_file_of_no_month_is_put_down_to_nobody(
+    tmp_path: Path,
+) -> None:
+    from helpers_fill import make_return
+
+    from pipeline.status import owners_by_path
+    from pipeline.validate import validate_inbox
+
+    inbox = tmp_path / "inbox"
+    month = inbox / "2023年6月" / "鼓楼区"
+    month.mkdir(parents=True)
+    made = make_return(tmp_path / "made", "annex4_progress", period="2023-06")
+    made.replace(month / "附件4_鼓楼区_2023年6月.xlsx")
+    (month / "附件4_鼓楼区_2023年6月.csv").write_text("x", encoding="utf-8")  # its export
+    (month / "台账_鼓楼区_2023年6月.csv").write_text("x", encoding="utf-8")  # no workbook
+    (inbox / "鼓楼区" / "附件4.xlsx").parent.mkdir(parents=True)
+    (inbox / "鼓楼区" / "附件4.xlsx").write_bytes(b"")  # no month in its path at all
+    owners = owners_by_path(validate_inbox(inbox), "2023-06")
+    assert sorted(owners) == ["2023年6月/鼓楼区/台账_鼓楼区_2023年6月.csv"]
+    assert owners["2023年6月/鼓楼区/台账_鼓楼区_2023年6月.csv"].form == "ledger"
