@@ -1648,7 +1648,7 @@ def _misfiled_flags(
     that of the period their name says, where the unit shows as not reported."""
     period = result.period
     forms = load_forms()
-    unit_names = [u.name for u in load_units()]
+    unit_names = load_units()  # with their aliases
     replaced: dict[str, list[str]] = {}
     for old, new in sel.superseded.items():
         replaced.setdefault(new, []).append(old)
@@ -1686,7 +1686,8 @@ def _misfiled_flags(
                 )
             )
         if named_units and ret.unit_name not in named_units and period == ret.period:
-            named = "、".join(sorted(named_units, key=unit_names.index))
+            order = [u.name for u in unit_names]
+            named = "、".join(sorted(named_units, key=order.index))
             flags.append(
                 _flag(
                     "return-name-unit-mismatch",

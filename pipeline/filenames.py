@@ -14,8 +14,12 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, TypeAlias
 
 from pipeline.normalize import strip_invisible
+
+if TYPE_CHECKING:
+    from pipeline.forms import Unit
 
 # A year and month (2023年7月, 2023-07, 2023.7, 202307) or a month alone (7月), each possibly
 # ending a range or a list (2023年5-6月, 1—6月, 6、7月). A day after it (2023年7月1日, 7月1日前,
@@ -78,15 +82,26 @@ def periods_named(name: str, year: int) -> frozenset[str]:
 _SHORT_END = r"(?:(?![\u4e00-\u9fff])|(?=住建|建设|城建|住房))"
 
 
+UnitNames: TypeAlias = "Iterable[str | Unit]"
+
+
+def _spellings(units: UnitNames) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(name, aliases) of each unit, given as a name or as a forms.Unit (with its aliases)."""
+    return tuple((u, ()) if isinstance(u, str) else (u.name, tuple(u.aliases)) for u in units)
+
+
 @functools.cache
-def _unit_patterns(names: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """Per unit, one pattern over NFKC text for its full name (鼓楼区, 福州高新区, 高新区) and its
-    short form (鼓楼), the short form only standing alone: not inside a longer run of Chinese
-    (长乐路, 高新技术企业), though 福州鼓楼, 福州市台江, 鼓楼7月 and 鼓楼住建局 count."""
+def _unit_patterns(
+    names: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Per unit, one pattern over NFKC text for its full name (鼓楼区, 福州高新区, 高新区), its
+    aliases (units.csv) and its short form (鼓楼), the short form only standing alone: not
+    inside a longer run of Chinese (长乐路, 高新技术企业), though 福州鼓楼, 福州市台江, 鼓楼7月
+    and 鼓楼住建局 count."""
     out = []
-    for name in names:
+    for name, aliases in names:
         full = unicodedata.normalize("NFKC", name)
-        fulls = {full}
+        fulls = {full, *(unicodedata.normalize("NFKC", a) for a in aliases)}
         if full.startswith("福州") and len(full) > 4:
             fulls.add(full[2:])
         shorts = {f[:-1] for f in fulls if f[-1] in "区县市" and len(f) >= 3 and f[:-1] != "高新"}
@@ -99,16 +114,17 @@ def _unit_patterns(names: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]],
     return tuple(out)
 
 
-def units_named(name: str, unit_names: Iterable[str]) -> frozenset[str]:
-    """The units (by their names in the unit table) a file or folder name mentions."""
+def units_named(name: str, unit_names: UnitNames) -> frozenset[str]:
+    """The units (by their names in the unit table) a file or folder name mentions; units
+    given as forms.Unit are also found by their aliases."""
     text = unicodedata.normalize("NFKC", name)  # spaces kept: "鼓楼 附件4" names 鼓楼区
     return frozenset(
-        unit for unit, pattern in _unit_patterns(tuple(unit_names)) if pattern.search(text)
+        unit for unit, pattern in _unit_patterns(_spellings(unit_names)) if pattern.search(text)
     )
 
 
 def claims(
-    rel: str, unit_names: Iterable[str], year: int
+    rel: str, unit_names: UnitNames, year: int
 ) -> tuple[frozenset[str], frozenset[str], str]:
     """(periods, units, where) a return's path says it is: the periods its file name mentions,
     and the units its file name mentions or else those of the nearest folder that mentions

@@ -70,7 +70,7 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
 # digits with spaces between them (any width of space, before NFKC too), and the one shape
 # where that is a number: thousands groups "1 234 567"
-_DIGIT_SPACE_DIGIT = re.compile(r"[0-9０-９]\s+[0-9０-９]")
+_DIGIT_SPACE_DIGIT = re.compile(r"[0-9０-９][.．]?\s+[.．]?[0-9０-９]")
 _NUMBER_LEAD = re.compile(r"[+-]?[\d\s.,]+")
 _SPACE_GROUPED = re.compile(r"[+-]?\d{1,3}(?:\s\d{3})+(?:\.\d+)?")
 _CHINESE_NUMERALS = re.compile(r"[零〇一二三四五六七八九十百千两壹贰叁肆伍陆柒捌玖拾佰仟]")

@@ -186,7 +186,7 @@ def owners_by_path(
     accepted. The form is the return's own, else the one its file name
     names. A rejection the city has to act on (CITY_SIDE_RULES) is put down to nobody."""
     sd = _schemas_dir(schemas_dir)
-    names = [u.name for u in load_units(sd)]
+    names = load_units(sd)  # with their aliases
     words = tuple(
         (f.id, (f.annex, f.title, f.short_name, f.sheet_name)) for f in load_forms(sd).values()
     )

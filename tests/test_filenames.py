@@ -115,3 +115,18 @@ def test_periods_in_path_fall_back_to_the_nearest_folder() -> None:
     assert periods_in_path("2023年7月/鼓楼区/现场照片.xlsx", 2023) == {"2023-07"}
     assert periods_in_path("2023年7月/鼓楼区/附件4_2023年6月.xlsx", 2023) == {"2023-06"}
     assert periods_in_path("鼓楼区/现场照片.xlsx", 2023) == set()
+
+
+def test_a_units_aliases_name_it_in_file_and_folder_names() -> None:
+    # an alias from units.csv (as 高新区 for 福州高新区) names its unit in a path too; a bare
+    # name list knows none
+    from pipeline.forms import Unit
+
+    units = [Unit("350102", "鼓楼区"), Unit("350199", "福州高新区", aliases=("高新园区", "旗山"))]
+    assert units_named("旗山_附件4_7月", units) == {"福州高新区"}
+    assert units_named("高新园区台账", units) == {"福州高新区"}
+    assert units_named("旗山_附件4_7月", [u.name for u in units]) == set()
+    assert claims("2023年7月/旗山/附件4.xlsx", units, 2023)[1:] == (
+        frozenset({"福州高新区"}),
+        "所在文件夹“旗山”",
+    )

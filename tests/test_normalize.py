@@ -83,6 +83,8 @@ def test_numbers_read(raw: object, money: bool, expected: Decimal | None) -> Non
         ("12 3", False, "value-ambiguous"),
         ("1\u30002", False, "value-ambiguous"),
         ("1 2345", False, "value-ambiguous"),
+        ("12. 5", True, "value-ambiguous"),  # 12.5, or 12 and 5?
+        ("12 .5", True, "value-ambiguous"),
         ("35000元", True, "value-ambiguous"),  # 元 in a 万元 cell: never rescale silently
         ("3万元", False, "value-ambiguous"),  # money in a count cell
         ("无", False, "value-not-number"),
