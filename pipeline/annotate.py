@@ -188,15 +188,9 @@ def _checked_bytes(ret: Return) -> tuple[bytes, str]:
         raise CannotOpen(f"{CATALOGUE[unread.rule].title}，没有可标注的表格")
     limit = safety.human_size(safety.MAX_FILE_BYTES)
     try:
-        if ret.member is not None:  # a file inside a .zip (pipeline.archive)
-            data = archive.read_member(ret.path, ret.member, safety.MAX_FILE_BYTES + 1)
-            if len(data) > safety.MAX_FILE_BYTES:
-                raise CannotOpen(f"文件过大（上限 {limit}）")
-        else:
-            size = ret.path.stat().st_size
-            if size > safety.MAX_FILE_BYTES:
-                raise CannotOpen(f"文件过大（{safety.human_size(size)}，上限 {limit}）")
-            data = ret.path.read_bytes()
+        data = archive.source_bytes(ret.path, ret.member, safety.MAX_FILE_BYTES + 1)
+        if len(data) > safety.MAX_FILE_BYTES:
+            raise CannotOpen(f"文件过大（上限 {limit}）")
     except OSError as exc:
         raise CannotOpen(f"文件无法读取（{os_error_text(exc)}）") from None
     except archive.ArchiveRefused as refused:

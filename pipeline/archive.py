@@ -238,6 +238,22 @@ def _unicode_path(info: zipfile.ZipInfo) -> str:
     return ""
 
 
+def source_bytes(path: Path, member: int | None, cap: int, size: int | None = None) -> bytes:
+    """The bytes a return was read from, at most `cap` of them: the file at `path`, or the file
+    at index `member` inside the .zip at `path`. `size`, the file's size if known, spares
+    allocating a `cap`-sized buffer for a small file (one grown since is read on to the cap).
+    Raises OSError, and ArchiveRefused for a file inside a .zip that cannot be inflated."""
+    if member is not None:
+        return read_member(path, member, cap)
+    with open(path, "rb") as fh:
+        if size is None:
+            return fh.read(cap)
+        data = fh.read(min(size + 1, cap))
+        if len(data) == size + 1 < cap:
+            data += fh.read(cap - len(data))
+        return data
+
+
 def read_member(path: Path, index: int, cap: int) -> bytes:
     """The bytes of the file at `index` in the .zip at `path`, at most `cap` of them (a file
     longer than that is cut there: the caller refuses it as too large). Raises OSError, and

@@ -298,12 +298,19 @@ def _renamed(rel: str) -> str:
     return f"{stem}（另一个）{dot}{ext}" if dot and "/" not in ext else f"{rel}（另一个）"
 
 
-def _why_ignored_name(name: str) -> Issue | None:
-    """Why a file inside an archive is not read, from its name alone (as for the inbox's)."""
+def _ignored_by_name(name: str) -> Issue | None:
+    """A lock file, a hidden or system file: known from its name, in the inbox or a .zip."""
     if name.startswith(("~$", ".~lock.")):
         return make_issue("file-ignored-lock")
     if name.startswith(".") or name.lower() in JUNK_NAMES:
         return make_issue("file-ignored-hidden")
+    return None
+
+
+def _why_ignored_name(name: str) -> Issue | None:
+    """Why a file inside an archive is not read, from its name alone (as for the inbox's)."""
+    if (issue := _ignored_by_name(name)) is not None:
+        return issue
     ext = os.path.splitext(name)[1].lower()
     if ext in archive.ARCHIVE_EXTENSIONS or ext in archive.OTHER_ARCHIVES:
         return make_issue("archive-nested")
@@ -311,10 +318,8 @@ def _why_ignored_name(name: str) -> Issue | None:
 
 
 def _why_ignored(path: Path, name: str, at_root: bool) -> Issue | None:
-    if name.startswith(("~$", ".~lock.")):
-        return make_issue("file-ignored-lock")
-    if name.startswith(".") or name.lower() in JUNK_NAMES:
-        return make_issue("file-ignored-hidden")
+    if (issue := _ignored_by_name(name)) is not None:
+        return issue
     try:
         st = path.lstat()
     except OSError as exc:
@@ -589,7 +594,7 @@ def _read_file(ret: Return) -> None:
     if not stat.S_ISREG(st.st_mode):
         ret.add(make_issue("file-unreadable-os", reason="不是普通文件"))
         return
-    data = _member_bytes(ret) if ret.member is not None else _file_bytes(ret, st.st_size)
+    data = _file_bytes(ret, st.st_size)
     if data is None:
         return
     ret.size = len(data)
@@ -624,31 +629,14 @@ def _too_large(ret: Return, size: int) -> None:
 
 
 def _file_bytes(ret: Return, size: int) -> bytes | None:
-    """The file's bytes (None, with the issue added, when it is too large or unreadable)."""
-    if size > safety.MAX_FILE_BYTES:
-        _too_large(ret, size)
+    """The file's bytes, or those of the file inside a .zip it stands for (None, with the issue
+    added, when too large or unreadable): held to MAX_FILE_BYTES whatever size the file system
+    or the archive's directory says."""
+    if size > safety.MAX_FILE_BYTES and ret.member is None:
+        _too_large(ret, size)  # refused before reading
         return None
     try:
-        with open(ret.path, "rb") as fh:
-            # at most MAX_FILE_BYTES + 1 bytes; asking for the size seen (not 50 MB) spares
-            # allocating and shrinking a 50 MB buffer per file, and a file grown since is
-            # read on to the same cap
-            cap = safety.MAX_FILE_BYTES + 1
-            data = fh.read(min(size + 1, cap))
-            if len(data) == size + 1 < cap:
-                data += fh.read(cap - len(data))
-    except OSError as exc:
-        ret.add(make_issue("file-unreadable-os", reason=os_error_text(exc)))
-        return None
-    return data
-
-
-def _member_bytes(ret: Return) -> bytes | None:
-    """The bytes of a file inside a .zip (None, with the issue added, when it cannot be read):
-    held to MAX_FILE_BYTES whatever size the archive's directory declares."""
-    assert ret.member is not None
-    try:
-        data = archive.read_member(ret.path, ret.member, safety.MAX_FILE_BYTES + 1)
+        data = archive.source_bytes(ret.path, ret.member, safety.MAX_FILE_BYTES + 1, size)
     except archive.ArchiveRefused as refused:
         ret.add(make_issue(refused.code, **refused.fields))
         return None
