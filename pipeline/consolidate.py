@@ -145,6 +145,9 @@ class Consolidation:
     checklist: pd.DataFrame  # CHECKLIST_SCHEMA: one row per inspection and item, period only
     submissions: pd.DataFrame  # SUBMISSIONS_SCHEMA: unit × form × file for the period
     anomalies: list[Anomaly] = field(default_factory=list)
+    # rejected files of no readable unit -> the unit (and form) their path names, for the
+    # workbook's 报送进度 sheet to show as `status` does (status.owners_by_path); by Return.rel
+    path_owners: dict[str, Any] = field(default_factory=dict)
 
     @property
     def due_date(self) -> dt.date:
@@ -645,6 +648,9 @@ def consolidate(
         submissions=_submissions_schema().validate(submissions, lazy=True),
     )
     result.anomalies = find_anomalies(result, sel, returns)
+    from pipeline.status import owners_by_path  # status builds on this module
+
+    result.path_owners = dict(owners_by_path(returns, period))
     return result
 
 

@@ -420,10 +420,15 @@ def status_from_submissions(
 def status_from_consolidation(
     result: Any, *, today: dt.date, period: str | None = None, schemas_dir: Path | None = None
 ) -> StatusReport:
-    """The status of a consolidate() result (its `submissions` table and `period`)."""
+    """The status of a consolidate() result (its `submissions` table and `period`), rejected
+    files of no readable unit counted for the unit their path names, as `status` does."""
     period = period or str(result.period)
     return status_from_submissions(
-        submissions_from(result.submissions), period, today=today, schemas_dir=schemas_dir
+        submissions_from(result.submissions),
+        period,
+        today=today,
+        schemas_dir=schemas_dir,
+        by_path=getattr(result, "path_owners", None) if period == result.period else None,
     )
 
 

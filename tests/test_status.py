@@ -318,3 +318,25 @@ def test_an_export_beside_an_accepted_workbook_or_a_file_of_no_month_is_put_down
     owners = owners_by_path(validate_inbox(inbox), "2023-06")
     assert sorted(owners) == ["2023年6月/鼓楼区/台账_鼓楼区_2023年6月.csv"]
     assert owners["2023年6月/鼓楼区/台账_鼓楼区_2023年6月.csv"].form == "ledger"
+
+
+def test_the_workbooks_status_sheet_counts_a_file_by_its_path_as_status_does(
+    tmp_path: Path,
+) -> None:
+    # the consolidated workbook's 报送进度 sheet said 逾期未报 where `status` said 退回修改
+    from helpers_fill import make_return, nameless_inbox
+
+    from pipeline.consolidate import consolidate
+    from pipeline.status import status_from_consolidation
+    from pipeline.validate import validate_inbox
+
+    files = nameless_inbox(tmp_path / "inbox")
+    made = make_return(tmp_path / "made", "annex4_progress", unit="晋安区", period=PERIOD)
+    made.replace(tmp_path / "inbox" / "2023年7月" / "晋安区附件4.xlsx")
+    returns = validate_inbox(tmp_path / "inbox")
+    result = consolidate(returns, PERIOD)
+    assert files["pdf"] in result.path_owners
+    board = status_from_consolidation(result, today=result.due_date)
+    gl = next(u for u in board.units if u.name == "鼓楼区")
+    assert board.cell(gl, "annex4_progress").status == "rejected"
+    assert board.cell(gl, "annex4_progress").files == (files["pdf"],)
