@@ -16,6 +16,7 @@ the city clerk is told to extract them.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import struct
 import unicodedata
@@ -273,14 +274,15 @@ def read_member(path: Path, index: int, cap: int) -> bytes:
         raise _refused("文件已损坏") from None
 
 
-_OPEN: dict[tuple[str, int, int], zipfile.ZipFile] = {}
+_OPEN: dict[tuple[int, str, int, int], zipfile.ZipFile] = {}
 
 
 def _opened(path: Path) -> zipfile.ZipFile:
     """The archive at `path`, opened after the checks of _directory; kept open for the next
-    file read from it (one archive at a time: the previous one is closed)."""
+    file read from it (one archive at a time: the previous one is closed). Keyed by process
+    too: a forked worker must not share its parent's file offset."""
     st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
+    key = (os.getpid(), str(path), st.st_size, st.st_mtime_ns)
     if key not in _OPEN:
         for old in _OPEN.values():
             old.close()

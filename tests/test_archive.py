@@ -426,3 +426,21 @@ def copies_long_name(name: str) -> str:
     fitted = _fit(name)
     assert len(fitted.encode()) <= 180 and fitted.endswith(".xlsx") and "…" in fitted
     return fitted
+
+
+def _read_in_child(path: str) -> tuple[bytes, list[int]]:
+    data = archive.read_member(Path(path), 0, 100)
+    return data, [key[0] for key in archive._OPEN]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_worker_opens_the_archive_afresh(tmp_path: Path) -> None:
+    # the parent's open archive shares its file offset with a forked child: reading through it
+    # from two processes at once would mix their reads
+    import multiprocessing
+
+    path = _zip(tmp_path / "a.zip", [("a.xlsx", b"abc")])
+    assert archive.read_member(path, 0, 100) == b"abc"  # the parent has it open now
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        data, pids = pool.apply(_read_in_child, (str(path),))
+    assert data == b"abc" and pids and os.getpid() not in pids
