@@ -41,9 +41,13 @@ OTHER_ARCHIVES = {
     ".cab": "CAB",
 }
 MAX_ARCHIVE_BYTES = int(safety.limit_from_env("FZ_MAX_ARCHIVE_MB") * safety.MB)
-# A directory entry is 46 bytes and a name; 2,000 entries of long names stay far below this
-MAX_DIRECTORY_BYTES = 16 * safety.MB
+# A directory entry is 46 bytes, a name and extra fields: 1 KB each is generous (a 255-byte
+# name, a Unicode Path field, timestamps). zipfile parses a directory to its end whatever the
+# entry count says, so the directory's size is what bounds its work
+DIRECTORY_BYTES_PER_ENTRY = 1024
 _EOCD_SIZE = 22
+_ZIP64_LOCATOR = 20
+_ZIP64_RECORD = 56
 _LOCAL_HEADER = 30  # the fixed part of an entry's local header, before its name and data
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
@@ -127,7 +131,7 @@ def _directory(path: Path) -> list[zipfile.ZipInfo]:
         count, directory_size, directory_start = _end_record(fh, size)
         if count > safety.MAX_ZIP_ENTRIES:
             raise _refused(f"其中有 {count} 个条目，超过上限 {safety.MAX_ZIP_ENTRIES} 个")
-        if directory_size > MAX_DIRECTORY_BYTES:
+        if directory_size > safety.MAX_ZIP_ENTRIES * DIRECTORY_BYTES_PER_ENTRY:
             raise _refused("目录过大，疑似恶意构造的文件")
         try:
             with zipfile.ZipFile(fh) as zf:
@@ -154,18 +158,18 @@ def _directory(path: Path) -> list[zipfile.ZipInfo]:
     # each entry's data lies before the next one's header and before the directory: entries
     # sharing or overlapping their data (one deflated block listed a thousand times) are a bomb
     spans = sorted((i.header_offset, i.compress_size) for i in infos)
-    bounds = [start for start, _ in spans[1:]] + [directory_start]
-    if any(
-        start + length + _LOCAL_HEADER > end
-        for (start, length), end in zip(spans, bounds, strict=True)
-    ):
+    bounds = [start for start, _ in spans[1:]] + [directory_start] if spans else []
+    ends = zip(spans, bounds, strict=True)
+    if any(start + length + _LOCAL_HEADER > end for (start, length), end in ends):
         raise _refused("条目相互重叠，疑似恶意构造的文件")
     return infos
 
 
 def _end_record(fh: Any, size: int) -> tuple[int, int, int]:
     """(entry count, directory size, directory offset) from the end-of-central-directory
-    record (or its ZIP64 form), read from the file's tail."""
+    record, read from the file's tail as zipfile will read it: when a ZIP64 locator lies right
+    before the record, zipfile takes the ZIP64 record right before the locator (whatever the
+    locator or the plain record say), so that one is checked."""
     tail_size = min(size, _EOCD_SIZE + 0xFFFF)  # the record, then a comment of up to 64 KB
     fh.seek(size - tail_size)
     tail = fh.read(tail_size)
@@ -173,18 +177,18 @@ def _end_record(fh: Any, size: int) -> tuple[int, int, int]:
     if at < 0 or at + _EOCD_SIZE > len(tail):
         raise _refused("文件已损坏或不是 zip 压缩包")
     count, directory_size, directory_start = struct.unpack_from("<10xHII", tail, at)
-    if count == 0xFFFF or directory_size == 0xFFFFFFFF or directory_start == 0xFFFFFFFF:
-        locator = at - 20
-        if locator < 0 or tail[locator : locator + 4] != b"PK\x06\x07":
-            raise _refused("文件已损坏或不是 zip 压缩包")
-        (record,) = struct.unpack_from("<Q", tail, locator + 8)
-        if record + 56 > size:
-            raise _refused("文件已损坏或不是 zip 压缩包")
-        fh.seek(record)
-        head = fh.read(56)
-        if len(head) < 56 or head[:4] != b"PK\x06\x06":
-            raise _refused("文件已损坏或不是 zip 压缩包")
-        count, directory_size, directory_start = struct.unpack_from("<QQQ", head, 32)
+    locator = size - tail_size + at - _ZIP64_LOCATOR  # as an offset in the file
+    if locator >= 0:
+        fh.seek(locator)
+        if fh.read(4) == b"PK\x06\x07":
+            record = locator - _ZIP64_RECORD
+            if record < 0:
+                raise _refused("文件已损坏或不是 zip 压缩包")
+            fh.seek(record)
+            head = fh.read(_ZIP64_RECORD)
+            if len(head) < _ZIP64_RECORD or head[:4] != b"PK\x06\x06":
+                raise _refused("文件已损坏或不是 zip 压缩包")
+            count, directory_size, directory_start = struct.unpack_from("<QQQ", head, 32)
     return count, directory_size, directory_start
 
 

@@ -357,7 +357,8 @@ def test_a_zip_inflating_past_the_limits_is_refused_before_inflating(
 def test_a_directory_too_big_is_refused_from_the_end_record_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(archive, "MAX_DIRECTORY_BYTES", 100)
+    monkeypatch.setattr(archive, "DIRECTORY_BYTES_PER_ENTRY", 10)
+    monkeypatch.setattr(archive.safety, "MAX_ZIP_ENTRIES", 5)  # 50 bytes of directory at most
     data = _zip_bytes([(f"{'长' * 30}{i}.xlsx", b"x") for i in range(3)])
     parsed: list[object] = []
     monkeypatch.setattr(archive.zipfile, "ZipFile", lambda *a, **k: parsed.append(a))
@@ -444,3 +445,42 @@ def test_a_forked_worker_opens_the_archive_afresh(tmp_path: Path) -> None:
     with multiprocessing.get_context("fork").Pool(1) as pool:
         data, pids = pool.apply(_read_in_child, (str(path),))
     assert data == b"abc" and pids and os.getpid() not in pids
+
+
+def test_an_empty_zip_is_read_as_an_archive_with_nothing_in_it(tmp_path: Path) -> None:
+    # Windows' 新建 → 压缩(zipped)文件夹 makes this 22-byte file
+    (tmp_path / "新建压缩文件.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    (ret,) = read_inbox(tmp_path)
+    assert (ret.status, [i.rule for i in ret.issues]) == ("ignored", ["file-archive-read"])
+    assert "其中的 0 个表格文件" in ret.issues[0].message
+
+
+def _zip64_hiding(entries: int) -> bytes:
+    """A zip whose plain end record says one small entry while a ZIP64 record right before it
+    (which zipfile reads) describes a directory of `entries` entries."""
+    one = _zip_bytes([("a.xlsx", b"x")])
+    central = one.find(b"PK\x01\x02")
+    end = one.rfind(b"PK\x05\x06")
+    entry = one[central:end]
+    directory = entry * entries
+    body = one[:central]
+    record = b"PK\x06\x06" + struct.pack(
+        "<QHHIIQQQQ", 44, 45, 45, 0, 0, entries, entries, len(directory), len(body)
+    )
+    locator = b"PK\x06\x07" + struct.pack("<IQI", 0, len(body) + len(directory), 1)
+    plain = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, len(entry), len(body), 0)
+    return body + directory + record + locator + plain
+
+
+def test_a_zip64_record_behind_a_small_end_record_is_what_gets_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # zipfile trusts the ZIP64 record right before the locator: the check must read the same,
+    # and refuse before zipfile parses the directory (a million entries: seconds, gigabytes)
+    data = _zip64_hiding(3000)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert len(zf.infolist()) == 3000  # what zipfile would parse
+    parsed: list[object] = []
+    monkeypatch.setattr(archive.zipfile, "ZipFile", lambda *a, **k: parsed.append(a))
+    assert "3000 个条目，超过上限" in _refusal(tmp_path, data)
+    assert parsed == []
