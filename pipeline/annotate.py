@@ -837,6 +837,29 @@ def write_annotated_copy(ret: Return, out_dir: Path, *, dest: Path | None = None
     return annotate(ret, out_dir, dest=dest).path
 
 
+def _copy_targets(rejected: list[Return], staging: Path) -> dict[str, Path]:
+    """Where each rejected return's copy goes (by Return.rel), every one its own path, however
+    the file system compares names (case-insensitively on Windows and macOS) and whatever
+    names a .zip held: a copy of an .xlsx keeps its name first ("a.xls" beside "a.xlsx" is
+    a.xls.xlsx), a file gives way to a folder of its name ("a.xlsx" beside "a.xlsx/b.xlsx"),
+    names made alike by _fit ("a:b" and "a_b") are told apart, all in the order of the
+    returns' paths, so the same inbox always gives the same names."""
+    wanted = {r.rel: annotated_path(r.rel, staging) for r in rejected}
+    folders = {str(p).casefold() for t in wanted.values() for p in t.parents}
+    order = sorted(rejected, key=lambda r: (not r.rel.lower().endswith(".xlsx"), r.rel))
+    taken: set[str] = set()
+    out: dict[str, Path] = {}
+    for ret in order:
+        target = wanted[ret.rel]
+        if str(target).casefold() in taken and not ret.rel.lower().endswith(".xlsx"):
+            target = target.with_name(_fit(PurePosixPath(ret.rel).name + ".xlsx"))
+        while str(target).casefold() in taken or str(target).casefold() in folders:
+            target = target.with_name(_fit(f"{target.stem}（另一个）{target.suffix}"))
+        taken.add(str(target).casefold())
+        out[ret.rel] = target
+    return out
+
+
 def _annotate_job(job: tuple[Return, Path, Path]) -> AnnotatedCopy:
     ret, out_dir, target = job
     return annotate(ret, out_dir, dest=target)
@@ -873,26 +896,8 @@ def write_annotated_copies(
     staging = temp_dir(out_dir, prefix=".退回修改-")
     results: dict[str, AnnotatedCopy] = {}
     try:
-        # "a.xls" and "a.xlsx" both rejected: a.xlsx keeps its name, the other is a.xls.xlsx
-        taken = {
-            annotated_path(r.rel, staging) for r in rejected if r.rel.lower().endswith(".xlsx")
-        }
-        work: list[tuple[Return, Path, Path]] = []
-        for ret in rejected:
-            target = annotated_path(ret.rel, staging)
-            if not ret.rel.lower().endswith(".xlsx") and target in taken:
-                target = target.with_name(PurePosixPath(ret.rel).name + ".xlsx")
-            taken.add(target)
-            work.append((_slim(ret), staging, target))
-        # a .zip may hold "a.xlsx" and "a.xlsx/b.xlsx": the file gives way to the folder, so
-        # that every copy gets written whichever is written first
-        folders = {parent for _ret, _out, target in work for parent in target.parents}
-        for i, (ret, out, target) in enumerate(work):
-            while target in folders or (target in taken and target != work[i][2]):
-                target = target.with_name(f"{target.stem}（另一个）{target.suffix}")
-            if target != work[i][2]:
-                taken.add(target)
-                work[i] = (ret, out, target)
+        targets = _copy_targets(rejected, staging)
+        work = [(_slim(ret), staging, targets[ret.rel]) for ret in rejected]
         if jobs > 1 and len(work) > 1:
             with worker_pool(jobs) as pool:
                 done = list(pool.map(_annotate_job, work))

@@ -484,3 +484,27 @@ def test_a_zip64_record_behind_a_small_end_record_is_what_gets_checked(
     monkeypatch.setattr(archive.zipfile, "ZipFile", lambda *a, **k: parsed.append(a))
     assert "3000 个条目，超过上限" in _refusal(tmp_path, data)
     assert parsed == []
+
+
+def test_names_made_alike_for_the_file_system_still_get_a_copy_each(tmp_path: Path) -> None:
+    # "a:b" and "a_b" are one name once Windows-reserved characters are replaced; "A.XLSX" and
+    # "a.xlsx" one name on Windows and macOS: each rejected return keeps its own copy, named
+    # the same way whatever the number of workers
+    bad = make_return(tmp_path / "made", "annex4_progress", "x.xlsx", progress={"A1": -1})
+    data = bad.read_bytes()
+    inbox = tmp_path / "inbox"
+    _zip(inbox / "鼓楼区.zip", [("6月:初稿.xlsx", data), ("6月_初稿.xlsx", data)])
+    _zip(inbox / "台江区.zip", [("A.XLSX", data), ("a.xlsx", data)])
+    runs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        result = CliRunner().invoke(
+            main, ["validate", str(inbox), "--out", str(out), "--jobs", jobs]
+        )
+        assert result.exit_code == 1, result.output
+        runs.append(
+            sorted(p.relative_to(out).as_posix() for p in (out / "退回修改").rglob("*.xlsx"))
+        )
+    assert runs[0] == runs[1]
+    assert len(runs[0]) == 4
+    assert len({name.casefold() for name in runs[0]}) == 4
