@@ -337,28 +337,47 @@ def _why_ignored(path: Path, name: str, at_root: bool) -> Issue | None:
         return None  # read as a folder of files (see _unpacked)
     if ext in archive.OTHER_ARCHIVES:
         return make_issue("archive-unsupported", kind=archive.OTHER_ARCHIVES[ext])
-    return _not_a_workbook(name, ext)
+    return _not_a_workbook(name, ext, path)
 
 
 # Formats a return may be exported or saved as that are not workbooks we read; a file in one
 # whose name says it is a return is an error (it would go uncounted), any other is ignored
-# (.txt and .xml are left out: a cover note "附件4填报说明.txt" is not an export)
 TABLE_EXPORTS = {
     ".csv": "CSV 文本文件（.csv）",
     ".tsv": "文本文件（.tsv）",
     ".fods": "LibreOffice 平面 XML 表格（.fods）",
     ".numbers": "Apple Numbers 表格（.numbers）",
 }
+# ... and two that are exports only by their content: Excel's 文本文件(制表符分隔) and XML
+# 电子表格 2003 (a cover note "附件4填报说明.txt" is no export)
+SNIFFED_EXPORTS = {".txt": "制表符分隔的文本文件（.txt）", ".xml": "Excel 2003 XML 表格（.xml）"}
 _RETURN_NAME = re.compile(r"附件\s*[1-4１-４一二三四]|台账|检查清单|调度表|进展情况|重大事故隐患")
+_SNIFF_BYTES = 8192
 
 
-def _not_a_workbook(name: str, ext: str) -> Issue | None:
+def _not_a_workbook(name: str, ext: str, path: Path | None = None) -> Issue | None:
     """Why a file whose extension is not a workbook's is not read (None: it is one)."""
     if ext in safety.SPREADSHEET_EXTENSIONS:
         return None
-    if ext in TABLE_EXPORTS and _RETURN_NAME.search(unicodedata.normalize("NFKC", name)):
+    named = _RETURN_NAME.search(unicodedata.normalize("NFKC", name)) is not None
+    if named and ext in TABLE_EXPORTS:
         return make_issue("file-not-workbook", what=TABLE_EXPORTS[ext])
+    if named and ext in SNIFFED_EXPORTS and path is not None and _looks_exported(path, ext):
+        return make_issue("file-not-workbook", what=SNIFFED_EXPORTS[ext])
     return make_issue("file-ignored-not-spreadsheet", value=ext or "（无扩展名）")
+
+
+def _looks_exported(path: Path, ext: str) -> bool:
+    """A .txt of tab-separated rows, or a .xml in Excel's 2003 spreadsheet format."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    if ext == ".xml":
+        return b"urn:schemas-microsoft-com:office:spreadsheet" in head
+    rows = head.splitlines()[:20]
+    return sum(1 for row in rows if b"\t" in row) >= 2
 
 
 def _ignored(entry: _Entry) -> Return:

@@ -100,7 +100,13 @@ def test_a_return_exported_as_csv_or_fods_is_an_error_other_text_files_are_ignor
         "附件4填报说明.txt",  # a cover note, not an export
     ):
         (inbox / name).write_text("x", encoding="utf-8")
+    # Excel's 文本文件(制表符分隔) and XML 电子表格 2003 copies: exports by their content
+    (inbox / "附件4_鼓楼区.txt").write_text("调度表\t\n一、总体情况\t12\n", encoding="utf-8")
+    xml = '<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">'
+    (inbox / "台账_鼓楼区.xml").write_text(xml, encoding="utf-8")
     got = _statuses(read_inbox(inbox))
+    assert got["附件4_鼓楼区.txt"] == ("rejected", ["file-not-workbook"])
+    assert got["台账_鼓楼区.xml"] == ("rejected", ["file-not-workbook"])
     assert got["附件4_进展情况调度表_鼓楼区_2023年7月.csv"] == ("rejected", ["file-not-workbook"])
     assert got["鼓楼区 台账.tsv"] == ("rejected", ["file-not-workbook"])
     assert got["附件２检查清单.fods"] == ("rejected", ["file-not-workbook"])
