@@ -586,7 +586,7 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
         if (
             later
             and when is not None
-            and all(r is not None and (receipt_time(r) or when) > when for r in later)
+            and all(r is not None and rank[r.rel][0] > when for r in later)
         ):
             superseded[ret.rel] = max(r.rel for r in later if r is not None)
     return _Selection(winners, checklists, superseded, rejected_later, ties, copies)

@@ -246,6 +246,26 @@ def test_a_rejected_checklist_without_a_good_date_is_superseded_by_its_subject()
     assert subs.at["2023-07/c1.xlsx", "status"] == "superseded"
 
 
+def test_a_rejected_checklist_is_superseded_by_a_copy_of_the_good_one_sent_after_it() -> None:
+    # A accepted, then R (a rejected try at the same inspection), then A sent again unchanged:
+    # A is the unit's last word, as for 附件4 (the copy ranks A by its own receipt)
+    def sent(name: str, day: int) -> Return:
+        insp = annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2})
+        return checklist_return(
+            CS, "2023-07", "annex3_confined_space", name, [insp],
+            received=dt.datetime(2023, 7, day, 9),
+        )  # fmt: skip
+
+    good, again = sent("a.xlsx", 15), sent("a（重发）.xlsx", 25)
+    again.sha256 = good.sha256
+    bad = _rejected(sent("r.xlsx", 20))
+    units = fixture_units()[2:3]
+    res = consolidate([good, bad, again, progress_return(CS, "2023-07", {})], units=units)
+    subs = res.submissions.set_index("file")
+    assert subs.at["2023-07/r.xlsx", "status"] == "superseded"
+    assert subs.at["2023-07/a.xlsx", "status"] == "accepted"
+
+
 def test_a_rejected_inspection_with_a_date_is_not_replaced_by_another_days() -> None:
     # the 07-20 re-inspection was rejected; the 07-09 inspection of the same site, sent
     # later, is another inspection, not its correction
