@@ -16,6 +16,7 @@ the city clerk is told to extract them.
 
 from __future__ import annotations
 
+import atexit
 import os
 import posixpath
 import struct
@@ -123,24 +124,29 @@ def _directory(path: Path) -> list[zipfile.ZipInfo]:
     """The archive's directory entries, once its size, its entry count and the size of its
     directory (read from the end record, before zipfile parses anything) are within bounds,
     and its entries neither overlap nor inflate past the limits."""
-    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        return _checked_directory(fh)
+
+
+def _checked_directory(fh: Any) -> list[zipfile.ZipInfo]:
+    """_directory of an archive open as `fh` (left open; its position is not kept)."""
+    size = os.fstat(fh.fileno()).st_size
     if size > MAX_ARCHIVE_BYTES:
         shown, limit = safety.human_size(size), safety.human_size(MAX_ARCHIVE_BYTES)
         raise _refused(f"文件大小 {shown}，超过上限 {limit}")
-    with open(path, "rb") as fh:
-        count, directory_size, directory_start = _end_record(fh, size)
-        if count > safety.MAX_ZIP_ENTRIES:
-            raise _refused(f"其中有 {count} 个条目，超过上限 {safety.MAX_ZIP_ENTRIES} 个")
-        if directory_size > safety.MAX_ZIP_ENTRIES * DIRECTORY_BYTES_PER_ENTRY:
-            raise _refused("目录过大，疑似恶意构造的文件")
-        try:
-            with zipfile.ZipFile(fh) as zf:
-                infos = zf.infolist()
-                # where the directory starts, as zipfile placed it (data prepended to the
-                # archive, as in a self-extracting one, shifts every offset alike)
-                directory_start = getattr(zf, "start_dir", directory_start)
-        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, OSError):
-            raise _refused("文件已损坏或不是 zip 压缩包") from None
+    count, directory_size, directory_start = _end_record(fh, size)
+    if count > safety.MAX_ZIP_ENTRIES:
+        raise _refused(f"其中有 {count} 个条目，超过上限 {safety.MAX_ZIP_ENTRIES} 个")
+    if directory_size > safety.MAX_ZIP_ENTRIES * DIRECTORY_BYTES_PER_ENTRY:
+        raise _refused("目录过大，疑似恶意构造的文件")
+    try:
+        with zipfile.ZipFile(fh) as zf:
+            infos = zf.infolist()
+            # where the directory starts, as zipfile placed it (data prepended to the
+            # archive, as in a self-extracting one, shifts every offset alike)
+            directory_start = getattr(zf, "start_dir", directory_start)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, OSError):
+        raise _refused("文件已损坏或不是 zip 压缩包") from None
     if len(infos) > safety.MAX_ZIP_ENTRIES:
         raise _refused(f"其中有 {len(infos)} 个条目，超过上限 {safety.MAX_ZIP_ENTRIES} 个")
     total = sum(i.file_size for i in infos)
@@ -278,7 +284,16 @@ def read_member(path: Path, index: int, cap: int) -> bytes:
         raise _refused("文件已损坏") from None
 
 
-_OPEN: dict[tuple[int, str, int, int], zipfile.ZipFile] = {}
+_OPEN: dict[tuple[int, str, int, int], tuple[zipfile.ZipFile, Any]] = {}  # with its file
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close the archive kept open (a forked child closes only its own copy of the file)."""
+    for zf, fh in _OPEN.values():
+        zf.close()
+        fh.close()
+    _OPEN.clear()
 
 
 def _opened(path: Path) -> zipfile.ZipFile:
@@ -288,9 +303,12 @@ def _opened(path: Path) -> zipfile.ZipFile:
     st = path.stat()
     key = (os.getpid(), str(path), st.st_size, st.st_mtime_ns)
     if key not in _OPEN:
-        for old in _OPEN.values():
-            old.close()
-        _OPEN.clear()
-        _directory(path)
-        _OPEN[key] = zipfile.ZipFile(path)
-    return _OPEN[key]
+        _close_all()
+        fh = open(path, "rb")  # noqa: SIM115 - kept open in _OPEN with the ZipFile reading it
+        try:
+            _checked_directory(fh)  # the file checked is the file then read
+            _OPEN[key] = (zipfile.ZipFile(fh), fh)
+        except BaseException:
+            fh.close()
+            raise
+    return _OPEN[key][0]
