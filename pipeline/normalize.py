@@ -186,7 +186,7 @@ def _spaced_digits(raw: str) -> None:
     if lead and _SPACE_GROUPED.fullmatch(lead.group().strip()):
         return
     raise NormalizeError(
-        "value-ambiguous", "数字中间有空格，无法确定是一个数还是几个数，请只填一个数字"
+        "value-ambiguous", "中间有空格，无法确定是一个数还是几个数，请只填一个数字"
     )
 
 

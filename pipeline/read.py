@@ -1309,7 +1309,7 @@ def _read_progress(ret: Return, form: ProgressForm, grid: Grid) -> None:
                     cells_typed = "、".join(f"{a1(row, c)}（“{display(v)}”）" for c, v in parts)
                     raise NormalizeError(
                         "value-ambiguous",
-                        f"本栏原是一个合并格，拆开后 {cells_typed} 各填了内容，无法确定以哪个为准，"
+                        f"，但本栏原是一个合并格，拆开后 {cells_typed}各填了内容，无法确定以哪个为准，"
                         "请只在一格填写",
                     )
                 number = to_number(raw, money=value.is_money)
