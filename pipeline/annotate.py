@@ -188,7 +188,8 @@ def _checked_bytes(ret: Return) -> tuple[bytes, str]:
         raise CannotOpen(f"{CATALOGUE[unread.rule].title}，没有可标注的表格")
     limit = safety.human_size(safety.MAX_FILE_BYTES)
     try:
-        data = archive.source_bytes(ret.path, ret.member, safety.MAX_FILE_BYTES + 1)
+        cap = safety.MAX_FILE_BYTES + 1
+        data = archive.source_bytes(ret.path, ret.member, cap, name=ret.member_name)
         if len(data) > safety.MAX_FILE_BYTES:
             raise CannotOpen(f"文件过大（上限 {limit}）")
     except OSError as exc:

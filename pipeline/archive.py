@@ -249,13 +249,16 @@ def _unicode_path(info: zipfile.ZipInfo) -> str:
     return ""
 
 
-def source_bytes(path: Path, member: int | None, cap: int, size: int | None = None) -> bytes:
+def source_bytes(
+    path: Path, member: int | None, cap: int, size: int | None = None, name: str = ""
+) -> bytes:
     """The bytes a return was read from, at most `cap` of them: the file at `path`, or the file
-    at index `member` inside the .zip at `path`. `size`, the file's size if known, spares
-    allocating a `cap`-sized buffer for a small file (one grown since is read on to the cap).
-    Raises OSError, and ArchiveRefused for a file inside a .zip that cannot be inflated."""
+    at index `member` inside the .zip at `path` (named `name` when listed). `size`, the file's
+    size if known, spares allocating a `cap`-sized buffer for a small file (one grown since is
+    read on to the cap). Raises OSError, and ArchiveRefused for a file inside a .zip that
+    cannot be inflated."""
     if member is not None:
-        return read_member(path, member, cap)
+        return read_member(path, member, cap, name)
     with open(path, "rb") as fh:
         if size is None:
             return fh.read(cap)
@@ -265,16 +268,17 @@ def source_bytes(path: Path, member: int | None, cap: int, size: int | None = No
         return data
 
 
-def read_member(path: Path, index: int, cap: int) -> bytes:
+def read_member(path: Path, index: int, cap: int, name: str = "") -> bytes:
     """The bytes of the file at `index` in the .zip at `path`, at most `cap` of them (a file
     longer than that is cut there: the caller refuses it as too large). Raises OSError, and
-    ArchiveRefused when the archive changed or the file cannot be inflated. The archive's
-    directory is checked and parsed once per process (its files are read one after another)."""
+    ArchiveRefused when the archive changed since it was listed (no file at `index`, or one
+    not named `name`) or the file cannot be inflated. The archive's directory is checked and
+    parsed once per process (its files are read one after another)."""
     try:
         zf = _opened(path)
         infos = zf.infolist()
-        if index >= len(infos):
-            raise _refused("压缩包在读取过程中被改动")
+        if index >= len(infos) or (name and member_name(infos[index]) != name):
+            raise _refused("压缩包在读取过程中被改动，请重新运行")
         info = infos[index]
         if info.flag_bits & _ENCRYPTED_FLAG:
             raise ArchiveRefused("archive-member-encrypted")

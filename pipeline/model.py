@@ -95,6 +95,7 @@ class Return:
     # a file read from inside the .zip at `path`: its index in the archive (rel then names the
     # archive and the file's name in it, "2023年7月/鼓楼区.zip/附件4.xlsx"); see pipeline.archive
     member: int | None = None
+    member_name: str = ""  # its name in the archive, checked again when it is read
     size: int = 0
     sha256: str = ""
     mtime: dt.datetime | None = None

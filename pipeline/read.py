@@ -127,6 +127,7 @@ class _Entry:
     member: int | None = None  # a file inside the .zip at `path`: its index there
     archive: str = ""  # the .zip's own rel, for a file inside it (its receipt time is the zip's)
     size: int = 0  # a file inside a .zip: its size as the archive's directory gives it
+    inner: str = ""  # ... and its name there
 
 
 def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> list[Return]:
@@ -217,7 +218,9 @@ def _read_entry(args: tuple[_Entry, Path]) -> Return:
 def _read_one(entry: _Entry, inbox: Path) -> Return:
     if entry.member is None:
         return read_return(entry.path, inbox)
-    return read_return(entry.path, inbox, member=entry.member, rel=entry.rel)
+    return read_return(
+        entry.path, inbox, member=entry.member, rel=entry.rel, member_name=entry.inner
+    )
 
 
 def _walk(inbox: Path) -> Iterator[_Entry]:
@@ -290,7 +293,7 @@ def _archive_entries(box: _Entry, files: list[archive.Member]) -> Iterator[_Entr
         if ignore is None and m.size > safety.MAX_FILE_BYTES:
             size, limit = safety.human_size(m.size), safety.human_size(safety.MAX_FILE_BYTES)
             ignore = make_issue("file-too-large", size=size, limit=limit)
-        yield _Entry(rel, box.path, ignore, m.index, box.rel, m.size)
+        yield _Entry(rel, box.path, ignore, m.index, box.rel, m.size, m.name)
 
 
 def _renamed(rel: str) -> str:
@@ -381,7 +384,13 @@ def _looks_exported(path: Path, ext: str) -> bool:
 
 
 def _ignored(entry: _Entry) -> Return:
-    ret = Return(path=entry.path, rel=entry.rel, status="ignored", member=entry.member)
+    ret = Return(
+        path=entry.path,
+        rel=entry.rel,
+        status="ignored",
+        member=entry.member,
+        member_name=entry.inner,
+    )
     assert entry.ignore is not None
     if entry.ignore.severity == "error":
         # an OS error while looking at the file, or an archive (or a file in one) that cannot
@@ -580,7 +589,12 @@ def _set_received(ret: Return, receipts: dict[str, dt.datetime], archive_rel: st
 
 
 def read_return(
-    path: Path, inbox: Path, *, member: int | None = None, rel: str | None = None
+    path: Path,
+    inbox: Path,
+    *,
+    member: int | None = None,
+    rel: str | None = None,
+    member_name: str = "",
 ) -> Return:
     """Read one file into a Return (with `member`, the file at that index inside the .zip at
     `path`, named `rel`). Never raises for bad data: problems become issues."""
@@ -590,7 +604,7 @@ def read_return(
             rel = path.relative_to(inbox).as_posix()
         except ValueError:
             rel = path.name
-    ret = Return(path=path, rel=rel, member=member)
+    ret = Return(path=path, rel=rel, member=member, member_name=member_name)
     try:
         _read_file(ret)
     except BaseException as exc:  # a bug (or a reader panic) must not stop the run
@@ -655,7 +669,8 @@ def _file_bytes(ret: Return, size: int) -> bytes | None:
         _too_large(ret, size)  # refused before reading
         return None
     try:
-        data = archive.source_bytes(ret.path, ret.member, safety.MAX_FILE_BYTES + 1, size)
+        cap = safety.MAX_FILE_BYTES + 1
+        data = archive.source_bytes(ret.path, ret.member, cap, size, ret.member_name)
     except archive.ArchiveRefused as refused:
         ret.add(make_issue(refused.code, **refused.fields))
         return None

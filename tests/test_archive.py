@@ -508,3 +508,20 @@ def test_names_made_alike_for_the_file_system_still_get_a_copy_each(tmp_path: Pa
     assert runs[0] == runs[1]
     assert len(runs[0]) == 4
     assert len({name.casefold() for name in runs[0]}) == 4
+
+
+def test_a_zip_replaced_after_it_was_listed_is_not_read_under_the_old_names(
+    tmp_path: Path,
+) -> None:
+    from pipeline.read import read_return
+
+    good = template_bytes("annex4_progress")
+    path = _zip(tmp_path / "x.zip", [("a.xlsx", good), ("b.xlsx", good)])
+    listed = archive.members(path).files
+    assert [(m.index, m.name) for m in listed] == [(0, "a.xlsx"), (1, "b.xlsx")]
+    path.unlink()
+    _zip(path, [("b.xlsx", good), ("a.xlsx", good)])  # the same names, the other order
+    os.utime(path, ns=(1, 1))  # and a new modification time: no cache holds the old one
+    ret = read_return(path, tmp_path, member=0, rel="x.zip/a.xlsx", member_name="a.xlsx")
+    assert [i.rule for i in ret.issues] == ["archive-unreadable"]
+    assert "被改动" in ret.issues[0].message
