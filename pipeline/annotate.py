@@ -194,9 +194,8 @@ def _checked_bytes(ret: Return) -> tuple[bytes, str]:
             raise CannotOpen(f"文件过大（上限 {limit}）")
     except OSError as exc:
         raise CannotOpen(f"文件无法读取（{os_error_text(exc)}）") from None
-    except archive.ArchiveRefused as refused:
-        text = make_issue(refused.code, **refused.fields).message
-        raise CannotOpen(text.split("。")[0]) from None
+    except safety.Refused as refused:  # a file in a .zip that changed or cannot be inflated
+        raise CannotOpen(_refusal_text(refused).split("。")[0]) from None
     if ret.sha256 and hashlib.sha256(data).hexdigest() != ret.sha256:
         raise CannotOpen("文件在校验之后被改动过，请重新校验")
     try:

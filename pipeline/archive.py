@@ -58,15 +58,6 @@ _METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile
 _METHOD_NAMES = {9: "Deflate64", 98: "PPMd", 99: "AES 加密", 93: "Zstandard", 95: "XZ"}
 
 
-class ArchiveRefused(Exception):
-    """An archive, or a file in one, that is not read: `code` is a pipeline.messages rule."""
-
-    def __init__(self, code: str, **fields: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.fields = fields
-
-
 @dataclass
 class Member:
     """One file in an archive: its index in the directory, its name (decoded, a relative POSIX
@@ -90,7 +81,7 @@ class Listing:
 
 def members(path: Path) -> Listing:
     """The files (not folders) of the .zip at `path`, in directory order. Raises
-    ArchiveRefused when the archive as a whole is not read (too big, damaged, or built to
+    safety.Refused when the archive as a whole is not read (too big, damaged, or built to
     exhaust the reader: too many entries, a directory too large, entries overlapping or
     inflating beyond the limits), OSError when the file cannot be read at all."""
     infos = _directory(path)
@@ -116,8 +107,8 @@ def members(path: Path) -> Listing:
     return Listing(out)
 
 
-def _refused(reason: str) -> ArchiveRefused:
-    return ArchiveRefused("archive-unreadable", reason=reason)
+def _refused(reason: str) -> safety.Refused:
+    return safety.Refused("archive-unreadable", reason=reason)
 
 
 def _directory(path: Path) -> list[zipfile.ZipInfo]:
@@ -156,10 +147,7 @@ def _checked_directory(fh: Any) -> list[zipfile.ZipInfo]:
             f"解压后共 {shown}，超过上限 {safety.human_size(safety.MAX_UNCOMPRESSED_BYTES)}"
         )
     for info in infos:
-        ratio_base = max(info.compress_size, 1)
-        if info.file_size > safety.RATIO_MIN_BYTES and info.file_size > (
-            safety.MAX_COMPRESSION_RATIO * ratio_base
-        ):
+        if safety.ratio_exceeded(info.file_size, info.compress_size):
             raise _refused(f"其中 {member_name(info)} 的压缩比异常，疑似“压缩炸弹”")
     # each entry's data lies before the next one's header and before the directory: entries
     # sharing or overlapping their data (one deflated block listed a thousand times) are a bomb
@@ -255,7 +243,7 @@ def source_bytes(
     """The bytes a return was read from, at most `cap` of them: the file at `path`, or the file
     at index `member` inside the .zip at `path` (named `name` when listed). `size`, the file's
     size if known, spares allocating a `cap`-sized buffer for a small file (one grown since is
-    read on to the cap). Raises OSError, and ArchiveRefused for a file inside a .zip that
+    read on to the cap). Raises OSError, and safety.Refused for a file inside a .zip that
     cannot be inflated."""
     if member is not None:
         return read_member(path, member, cap, name)
@@ -271,7 +259,7 @@ def source_bytes(
 def read_member(path: Path, index: int, cap: int, name: str = "") -> bytes:
     """The bytes of the file at `index` in the .zip at `path`, at most `cap` of them (a file
     longer than that is cut there: the caller refuses it as too large). Raises OSError, and
-    ArchiveRefused when the archive changed since it was listed (no file at `index`, or one
+    safety.Refused when the archive changed since it was listed (no file at `index`, or one
     not named `name`) or the file cannot be inflated. The archive's directory is checked and
     parsed once per process (its files are read one after another)."""
     try:
@@ -281,7 +269,7 @@ def read_member(path: Path, index: int, cap: int, name: str = "") -> bytes:
             raise _refused("压缩包在读取过程中被改动，请重新运行")
         info = infos[index]
         if info.flag_bits & _ENCRYPTED_FLAG:
-            raise ArchiveRefused("archive-member-encrypted")
+            raise safety.Refused("archive-member-encrypted")
         with zf.open(info) as fh:
             return fh.read(cap)
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError):

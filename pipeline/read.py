@@ -256,8 +256,8 @@ def _unpacked(entries: Iterator[_Entry]) -> Iterator[_Entry]:
         if entry.ignore is None and entry.rel.lower().endswith(archive.ARCHIVE_EXTENSIONS):
             try:
                 listing = archive.members(entry.path)
-            except archive.ArchiveRefused as refused:
-                entry.ignore = make_issue(refused.code, **refused.fields)
+            except safety.Refused as refused:
+                entry.ignore = _refusal(refused)
                 continue
             except OSError as exc:
                 entry.ignore = make_issue("file-unreadable-os", reason=os_error_text(exc))
@@ -671,8 +671,8 @@ def _file_bytes(ret: Return, size: int) -> bytes | None:
     try:
         cap = safety.MAX_FILE_BYTES + 1
         data = archive.source_bytes(ret.path, ret.member, cap, size, ret.member_name)
-    except archive.ArchiveRefused as refused:
-        ret.add(make_issue(refused.code, **refused.fields))
+    except safety.Refused as refused:
+        ret.add(_refusal(refused))
         return None
     except OSError as exc:
         ret.add(make_issue("file-unreadable-os", reason=os_error_text(exc)))

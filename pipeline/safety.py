@@ -429,8 +429,13 @@ def _read_sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
     return out
 
 
+def ratio_exceeded(size: int, compressed: int) -> bool:
+    """Whether a part (or a file in a .zip) inflates past the compression-ratio limit."""
+    return size > RATIO_MIN_BYTES and size > MAX_COMPRESSION_RATIO * max(compressed, 1)
+
+
 def _check_ratio(name: str, size: int, compressed: int) -> None:
-    if size > RATIO_MIN_BYTES and size > MAX_COMPRESSION_RATIO * max(compressed, 1):
+    if ratio_exceeded(size, compressed):
         raise Refused(
             "file-zip-limits",
             detail=f"部件 {name} 压缩比异常（{size // max(compressed, 1)} 倍），疑似“压缩炸弹”",
