@@ -124,10 +124,8 @@ class _Entry:
     rel: str
     path: Path
     ignore: Issue | None = None
-    member: int | None = None  # a file inside the .zip at `path`: its index there
+    inside: archive.Member | None = None  # a file inside the .zip at `path`, as listed
     archive: str = ""  # the .zip's own rel, for a file inside it (its receipt time is the zip's)
-    size: int = 0  # a file inside a .zip: its size as the archive's directory gives it
-    inner: str = ""  # ... and its name there
 
 
 def read_inbox(inbox: Path, *, on_file: OnFile | None = None, jobs: int = 1) -> list[Return]:
@@ -216,10 +214,11 @@ def _read_entry(args: tuple[_Entry, Path]) -> Return:
 
 
 def _read_one(entry: _Entry, inbox: Path) -> Return:
-    if entry.member is None:
+    if entry.inside is None:
         return read_return(entry.path, inbox)
+    inside = entry.inside
     return read_return(
-        entry.path, inbox, member=entry.member, rel=entry.rel, member_name=entry.inner
+        entry.path, inbox, member=inside.index, rel=entry.rel, member_name=inside.name
     )
 
 
@@ -293,7 +292,7 @@ def _archive_entries(box: _Entry, files: list[archive.Member]) -> Iterator[_Entr
         if ignore is None and m.size > safety.MAX_FILE_BYTES:
             size, limit = safety.human_size(m.size), safety.human_size(safety.MAX_FILE_BYTES)
             ignore = make_issue("file-too-large", size=size, limit=limit)
-        yield _Entry(rel, box.path, ignore, m.index, box.rel, m.size, m.name)
+        yield _Entry(rel, box.path, ignore, m, box.rel)
 
 
 def _renamed(rel: str) -> str:
@@ -388,8 +387,8 @@ def _ignored(entry: _Entry) -> Return:
         path=entry.path,
         rel=entry.rel,
         status="ignored",
-        member=entry.member,
-        member_name=entry.inner,
+        member=entry.inside.index if entry.inside else None,
+        member_name=entry.inside.name if entry.inside else "",
     )
     assert entry.ignore is not None
     if entry.ignore.severity == "error":
@@ -400,7 +399,7 @@ def _ignored(entry: _Entry) -> Return:
         ret.ignore_reason = entry.ignore.message
     try:
         st = entry.path.lstat()
-        ret.size = st.st_size if entry.member is None else entry.size
+        ret.size = st.st_size if entry.inside is None else entry.inside.size
         ret.mtime = _local(st.st_mtime)
     except OSError:
         pass
@@ -507,19 +506,19 @@ def _receipt_times(path: Path, names: Sequence[str]) -> tuple[dict[str, dt.datet
     if len(untimed) > RECEIPT_ROWS_SHOWN:
         # a whole column written another way: one message, not one per file
         shown = "、".join(str(n) for n, _ in untimed[:RECEIPT_ROWS_SHOWN])
-        issues.append(
+        issues.insert(  # first: it says more than the rows told one by one
+            0,
             make_issue(
                 "receipt-log-times-invalid",
                 count=len(untimed),
                 rows=f"{shown} 等",
                 example=untimed[0][1],
-            )
+            ),
         )
     else:
         for number, text in untimed:
             reason = f"收到时间“{text}”无法识别（应如 2023-06-30 17:20）"
             issues.append(make_issue("receipt-log-row-invalid", row=number, reason=reason))
-    issues.sort(key=lambda i: i.rule != "receipt-log-times-invalid")
     return out, issues
 
 
