@@ -418,31 +418,27 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _norm_key(text: str) -> str:
-    return "".join(text.split())
-
-
-def _inspection_key(ret: Return, insp: Inspection) -> tuple[str, ...]:
-    """Which inspection a checklist sheet records: a resubmission repeats subject and date
-    (Inspection.identity); a sheet without them is one of its own. Sheets of one file with the
-    same subject and date but other content (a sheet copied for another inspection, its date
-    left unchanged: the reader warns) are told apart by their order among those, so that a
-    file sent again replaces them sheet for sheet; a sheet copied and left as it was is the
-    same inspection as its first (counted once; the reader warns too)."""
-    identity = insp.identity()
-    if identity is None:
-        return ("file", ret.rel, insp.sheet)
-    contents: list[tuple[Any, ...]] = []  # the file's distinct sheets of this identity
-    for other in ret.inspections:
-        if other.identity() != identity:
+def _inspection_keys(ret: Return) -> list[tuple[str, ...]]:
+    """Which inspection each checklist sheet of `ret` records, in sheet order: a resubmission
+    repeats subject and date (Inspection.identity); a sheet without them is one of its own.
+    Sheets of one file with the same subject and date but other content (a sheet copied for
+    another inspection, its date left unchanged: the reader warns) are told apart by their
+    order among those, so that a file sent again replaces them sheet for sheet; a sheet copied
+    and left as it was is the same inspection as its first (counted once; the reader warns)."""
+    contents: dict[tuple[str, str], list[tuple[Any, ...]]] = {}  # distinct sheets per identity
+    keys: list[tuple[str, ...]] = []
+    for insp in ret.inspections:
+        identity = insp.identity()
+        if identity is None:
+            keys.append(("file", ret.rel, insp.sheet))
             continue
-        content = other.content()
-        if content not in contents:
-            contents.append(content)
-        if other is insp:
-            nth = contents.index(content)
-            return ("inspection", *identity) if nth == 0 else ("inspection", *identity, str(nth))
-    return ("inspection", *identity)
+        seen = contents.setdefault(identity, [])
+        content = insp.content()
+        if content not in seen:
+            seen.append(content)
+        nth = seen.index(content)
+        keys.append(("inspection", *identity) if nth == 0 else ("inspection", *identity, str(nth)))
+    return keys
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -530,8 +526,7 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
         # (same subject and date) replaces it; a file left with none is superseded
         latest: dict[tuple[str, ...], tuple[Return, Inspection]] = {}
         for ret in rets:
-            for insp in ret.inspections:
-                key_of = _inspection_key(ret, insp)
+            for insp, key_of in zip(ret.inspections, _inspection_keys(ret), strict=True):
                 if key_of in latest and latest[key_of][0] is ret:
                     continue  # a sheet copied within the file: its first sheet stands
                 latest[key_of] = (ret, insp)
@@ -542,9 +537,7 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
         for ret in rets:
             if ret.rel not in alive and ret.inspections:
                 replaced_by = [
-                    latest[_inspection_key(ret, i)][0].rel
-                    for i in ret.inspections
-                    if latest[_inspection_key(ret, i)][0].rel != ret.rel
+                    latest[k][0].rel for k in _inspection_keys(ret) if latest[k][0].rel != ret.rel
                 ]
                 superseded[ret.rel] = max(replaced_by)
     rejected_later: dict[str, list[str]] = {}
@@ -575,10 +568,9 @@ def _select(accepted: Iterable[Return], rejected: Iterable[Return] = ()) -> _Sel
             if k[0] == "inspection":
                 by_subject.setdefault(k[1], r)
         later: list[Return | None] = []
-        for insp in ret.inspections:
-            key_of = _inspection_key(ret, insp)
+        for insp, key_of in zip(ret.inspections, _inspection_keys(ret), strict=True):
             match = counted.get(key_of)
-            subject = _norm_key(insp.subject())
+            subject = insp.subject_key()
             if match is None and key_of[0] == "file" and subject:  # no usable date: by subject
                 match = by_subject.get(subject)
             later.append(match)

@@ -76,10 +76,14 @@ class Inspection:
         )
         return items, tuple(sorted(self.footer.items()))
 
+    def subject_key(self) -> str:
+        """The subject as inspections are matched by it: without any spaces."""
+        return "".join(self.subject().split())
+
     def identity(self) -> tuple[str, str] | None:
-        """Which inspection this is: (subject without spaces, date), None without either. A
-        resubmission of an inspection repeats both."""
-        subject = "".join(self.subject().split())
+        """Which inspection this is: (subject_key, date), None without either. A resubmission
+        of an inspection repeats both."""
+        subject = self.subject_key()
         date = self.footer.get("inspection_date")
         if not subject or date is None:
             return None

@@ -1084,7 +1084,7 @@ def _read_book(ret: Return, book: _Book, formulas: dict[str, dict[str, str]] | N
                 seen[content] = grid.name
                 if identity is not None and identity in named:
                     # another inspection, or the same one filled twice: both count, and the
-                    # clerk is asked which (the consolidation keeps both, see _inspection_key)
+                    # clerk is asked which (the consolidation keeps both, see _inspection_keys)
                     ret.add(
                         make_issue(
                             "checklist-same-inspection",
