@@ -919,15 +919,10 @@ def reminders_for(
     by_rel = {r.rel: r for r in cycle.returns}
     out: list[tuple[Reminder, Any]] = []
     for unit in report.units:
+        of_unit = {"unit": unit, "period": report.period, "due": report.due, "today": report.today}
         for form in report.forms:
             cell = report.cell(unit, form.id)
-            common = {
-                "unit": unit,
-                "form": form,
-                "period": report.period,
-                "due": report.due,
-                "today": report.today,
-            }
+            common = {**of_unit, "form": form}
             if cell.status == "missing" and cell.required:
                 out.append((Reminder(kind="missing", **common), None))
             rejected = [
@@ -939,8 +934,7 @@ def reminders_for(
                 _rejected(sub, by_rel, common) for sub in sorted(rejected, key=lambda s: s.file)
             ]
         # files their path puts down to the unit, of no known form: sent back all the same
-        nameless = {"unit": unit, "form": None, "period": report.period, "due": report.due}
-        nameless["today"] = report.today
+        nameless = {**of_unit, "form": None}
         out += [_rejected(sub, by_rel, nameless) for sub in report.unplaced(unit)]
     return out
 
