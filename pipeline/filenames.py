@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, TypeAlias
 
-from pipeline.normalize import strip_invisible
+from pipeline.normalize import fold, strip_invisible
 
 if TYPE_CHECKING:
     from pipeline.forms import Unit
@@ -163,7 +163,7 @@ def _form_patterns(
     (附件4, not 附件41) or a name (台账, 调度表, 燃气检查清单, the title)."""
     out = []
     for form_id, words in forms:
-        squeezed = {_squeeze(w) for w in words if w.strip()}
+        squeezed = {fold(w) for w in words if w.strip()}
         alternatives = []
         for word in sorted(squeezed, key=len, reverse=True):
             m = re.fullmatch(r"附件(\d+)", word)
@@ -172,14 +172,10 @@ def _form_patterns(
     return tuple(out)
 
 
-def _squeeze(text: str) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", strip_invisible(text)))
-
-
 def forms_named(name: str, forms: Iterable[tuple[str, tuple[str, ...]]]) -> frozenset[str]:
     """The forms (ids) a file name mentions, each form given as (id, its words: annex, title,
     short name, sheet name): "附件4_…" names 附件4, "鼓楼区台账" the ledger, "附件1、附件3" both."""
-    text = _squeeze(name)
+    text = fold(name)
     return frozenset(
         form_id for form_id, pattern in _form_patterns(tuple(forms)) if pattern.search(text)
     )
