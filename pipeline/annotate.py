@@ -251,7 +251,7 @@ class _SourceSheet:
     name: str
     state: SheetState
     rows: list[list[Any]]
-    merges: list[tuple[tuple[int, int], tuple[int, int]]]
+    merges: list[safety.Area]
 
 
 SheetState = Literal["visible", "hidden", "veryHidden"]

@@ -721,7 +721,7 @@ class Grid:
         name: str,
         rows: list[list[Any]],
         visible: bool,
-        merged: Sequence[tuple[tuple[int, int], tuple[int, int]]] = (),
+        merged: Sequence[safety.Area] = (),
     ) -> None:
         self.name = name
         self.rows = rows

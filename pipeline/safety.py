@@ -45,7 +45,7 @@ import zipfile
 import zlib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
@@ -65,6 +65,8 @@ LIMIT_VARIABLES: dict[str, tuple[str, str, float]] = {
     "FZ_MAX_ANNOTATE_MB": ("生成退回修改副本时文件解压后大小", "MB", 64),
     "FZ_MAX_ANNOTATE_CELLS": ("生成退回修改副本时的单元格数", "个", 2_000_000),
 }
+# A merged area of a sheet: ((first row, first col), (last row, last col)), 0-based
+Area: TypeAlias = tuple[tuple[int, int], tuple[int, int]]
 LIMIT_ERRORS: list[str] = []  # Chinese, one per environment variable that could not be used
 
 
@@ -246,7 +248,7 @@ class Checked:
     formula_cells: dict[str, dict[str, str]] = field(default_factory=dict)
     # ods: the merged areas of each sheet, as ParsedSheet.merged (python-calamine reports
     # none for .ods; the scan of content.xml sees them)
-    merged: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]] = field(default_factory=dict)
+    merged: dict[str, list[Area]] = field(default_factory=dict)
 
 
 def human_size(n: int) -> str:
@@ -1209,7 +1211,7 @@ class _OdsExtent(xml.sax.handler.ContentHandler):
         self.row_repeat = self.cell_repeat = 1
         self.row_has_value = self.cell_has_value = False
         self.in_cell = False
-        self.merged: dict[str, list[tuple[tuple[int, int], tuple[int, int]]]] = {}
+        self.merged: dict[str, list[Area]] = {}
         self.merge_count = 0
 
     def _int(self, attrs: Any, local: str) -> int:
@@ -1266,7 +1268,7 @@ class _OdsExtent(xml.sax.handler.ContentHandler):
             check_extent(f"工作表“{self.name}”", self.max_row, self.max_col)
 
 
-def _scan_ods(zf: zipfile.ZipFile) -> dict[str, list[tuple[tuple[int, int], tuple[int, int]]]]:
+def _scan_ods(zf: zipfile.ZipFile) -> dict[str, list[Area]]:
     """Check content.xml's extent (raises Refused); return each sheet's merged areas."""
     # loaded here: defusedxml.sax brings in urllib and http (some 25 ms), needed for .ods only
     import defusedxml.sax as defused_sax
@@ -1313,7 +1315,7 @@ class ParsedSheet:
     # merged areas, ((first row, first col), (last row, last col)) 0-based, where the reader
     # reports them (xlsx, xls; for ods pipeline.read adds those of Checked.merged); their
     # value is in the first cell only
-    merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    merged: list[Area] = field(default_factory=list)
 
 
 @dataclass
