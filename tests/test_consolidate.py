@@ -226,42 +226,41 @@ def test_a_rejected_return_received_with_the_accepted_one_stays_outstanding() ->
         assert "收到时间不早于“m.xlsx”" in flag.message
 
 
+def _cs_checklist(
+    name: str,
+    day: int,
+    *,
+    subject: str = "某污水处理厂",
+    date: str = "2023-07-09",
+    hazards: frozenset[int] = frozenset({2}),
+) -> Return:
+    """仓山区's July 附件3 `name`: one inspection, received on July `day` at 9:00."""
+    return checklist_return(
+        CS, "2023-07", "annex3_confined_space", name,
+        [annex3_inspection("附件3", subject, date, set(hazards))],
+        received=dt.datetime(2023, 7, day, 9),
+    )  # fmt: skip
+
+
+def _cs_submissions(returns: list[Return]) -> pd.DataFrame:
+    res = consolidate([*returns, progress_return(CS, "2023-07", {})], units=fixture_units()[2:3])
+    return res.submissions.set_index("file")
+
+
 def test_a_rejected_checklist_without_a_good_date_is_superseded_by_its_subject() -> None:
     # rejected for its 检查时间 (missing): the resent sheet of the same subject replaces it
-    insp = annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2})
-    insp.footer["inspection_date"] = None
-    bad = _rejected(
-        checklist_return(
-            CS, "2023-07", "annex3_confined_space", "c1.xlsx", [insp],
-            received=dt.datetime(2023, 7, 20, 9),
-        )
-    )  # fmt: skip
-    fixed = checklist_return(
-        CS, "2023-07", "annex3_confined_space", "c2.xlsx",
-        [annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2})],
-        received=dt.datetime(2023, 7, 25, 9),
-    )  # fmt: skip
-    res = consolidate([bad, fixed, progress_return(CS, "2023-07", {})], units=fixture_units()[2:3])
-    subs = res.submissions.set_index("file")
+    bad = _rejected(_cs_checklist("c1.xlsx", 20))
+    bad.inspections[0].footer["inspection_date"] = None
+    subs = _cs_submissions([bad, _cs_checklist("c2.xlsx", 25)])
     assert subs.at["2023-07/c1.xlsx", "status"] == "superseded"
 
 
 def test_a_rejected_checklist_is_superseded_by_a_copy_of_the_good_one_sent_after_it() -> None:
     # A accepted, then R (a rejected try at the same inspection), then A sent again unchanged:
     # A is the unit's last word, as for 附件4 (the copy ranks A by its own receipt)
-    def sent(name: str, day: int) -> Return:
-        insp = annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2})
-        return checklist_return(
-            CS, "2023-07", "annex3_confined_space", name, [insp],
-            received=dt.datetime(2023, 7, day, 9),
-        )  # fmt: skip
-
-    good, again = sent("a.xlsx", 15), sent("a（重发）.xlsx", 25)
+    good, again = _cs_checklist("a.xlsx", 15), _cs_checklist("a（重发）.xlsx", 25)
     again.sha256 = good.sha256
-    bad = _rejected(sent("r.xlsx", 20))
-    units = fixture_units()[2:3]
-    res = consolidate([good, bad, again, progress_return(CS, "2023-07", {})], units=units)
-    subs = res.submissions.set_index("file")
+    subs = _cs_submissions([good, _rejected(_cs_checklist("r.xlsx", 20)), again])
     assert subs.at["2023-07/r.xlsx", "status"] == "superseded"
     assert subs.at["2023-07/a.xlsx", "status"] == "accepted"
 
@@ -269,45 +268,16 @@ def test_a_rejected_checklist_is_superseded_by_a_copy_of_the_good_one_sent_after
 def test_a_rejected_inspection_with_a_date_is_not_replaced_by_another_days() -> None:
     # the 07-20 re-inspection was rejected; the 07-09 inspection of the same site, sent
     # later, is another inspection, not its correction
-    bad = _rejected(
-        checklist_return(
-            CS, "2023-07", "annex3_confined_space", "c1.xlsx",
-            [annex3_inspection("附件3", "某污水处理厂", "2023-07-20", {2})],
-            received=dt.datetime(2023, 7, 21, 9),
-        )
-    )  # fmt: skip
-    other = checklist_return(
-        CS, "2023-07", "annex3_confined_space", "c2.xlsx",
-        [annex3_inspection("附件3", "某污水处理厂", "2023-07-09", set())],
-        received=dt.datetime(2023, 7, 25, 9),
-    )  # fmt: skip
-    res = consolidate([bad, other, progress_return(CS, "2023-07", {})], units=fixture_units()[2:3])
-    assert res.submissions.set_index("file").at["2023-07/c1.xlsx", "status"] == "rejected"
+    bad = _rejected(_cs_checklist("c1.xlsx", 21, date="2023-07-20"))
+    other = _cs_checklist("c2.xlsx", 25, hazards=frozenset())
+    assert _cs_submissions([bad, other]).at["2023-07/c1.xlsx", "status"] == "rejected"
 
 
 def test_a_rejected_checklist_is_superseded_once_its_inspection_is_resent() -> None:
-    insp = annex3_inspection("附件3", "某污水处理厂", "2023-07-09", {2})
-    bad = _rejected(
-        checklist_return(
-            CS, "2023-07", "annex3_confined_space", "c1.xlsx", [insp],
-            received=dt.datetime(2023, 7, 20, 9),
-        )
-    )  # fmt: skip
-    other = annex3_inspection("附件3", "另一家单位", "2023-07-10", {2})
-    bad_other = _rejected(
-        checklist_return(
-            CS, "2023-07", "annex3_confined_space", "c2.xlsx", [other],
-            received=dt.datetime(2023, 7, 20, 9),
-        )
-    )  # fmt: skip
-    fixed = checklist_return(
-        CS, "2023-07", "annex3_confined_space", "c3.xlsx",
-        [annex3_inspection("附件3", "某污水处理厂", "2023-07-09", set())],
-        received=dt.datetime(2023, 7, 25, 9),
-    )  # fmt: skip
-    a4 = progress_return(CS, "2023-07", {})
-    res = consolidate([bad, bad_other, fixed, a4], units=fixture_units()[2:3])
-    subs = res.submissions.set_index("file")
+    bad = _rejected(_cs_checklist("c1.xlsx", 20))
+    bad_other = _rejected(_cs_checklist("c2.xlsx", 20, subject="另一家单位", date="2023-07-10"))
+    fixed = _cs_checklist("c3.xlsx", 25, hazards=frozenset())
+    subs = _cs_submissions([bad, bad_other, fixed])
     assert subs.at["2023-07/c1.xlsx", "status"] == "superseded"
     assert subs.at["2023-07/c1.xlsx", "superseded_by"] == "2023-07/c3.xlsx"
     assert subs.at["2023-07/c2.xlsx", "status"] == "rejected"  # its inspection never came back
